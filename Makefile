@@ -1,0 +1,40 @@
+# ssmlab — two commands set up everything: `make run` (the lab) and `make test`.
+# Each creates the virtualenv in .venv and installs what it needs on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint certs clean install
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+## run: the lab — lab PKI, a cloud SSM and a Smart Agent whose product instance registers
+run: $(STAMP)
+	$(BIN)/ssmlab up $(ARGS)
+
+## test: the whole test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff and mypy (strict on shared/)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy shared server agent plumbing lab
+
+## certs: create (or complete) the lab PKI in certs/
+certs: $(STAMP)
+	$(BIN)/ssm-server pki init --out certs
+
+## clean: remove the virtualenv, the lab state and the generated PKI
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	find certs -type f ! -name README.md ! -name .gitignore -delete
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
