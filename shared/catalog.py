@@ -1,0 +1,107 @@
+"""The Unified CCE license catalog of the seed ("Select License Type" table).
+
+Each license is identified by (name, license type, usage mode) and has an ISO 19770-2 style
+entitlement tag, stable across runs. Pure: no IO, no clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from shared.states import LicenseType, UsageMode
+
+STANDARD_AGENT = "Standard Agent"
+PREMIUM_AGENT = "Premium Agent"
+DIALER_PORTS = "Dialer Ports"
+SERVER_LICENSE = "Server License"
+REGULAR_AGENT = "Regular Agent"
+THIRD_PARTY_IVR = "Third-party IVR"
+
+LICENSE_NAMES: tuple[str, ...] = (
+    STANDARD_AGENT,
+    PREMIUM_AGENT,
+    DIALER_PORTS,
+    SERVER_LICENSE,
+    REGULAR_AGENT,
+    THIRD_PARTY_IVR,
+)
+
+#: Which licenses each (type, mode) offers, as the seed's table lists them. Flex Non-Production
+#: offers none: choosing it leaves the instance without licenses (Out of Compliance).
+OFFERED: dict[tuple[LicenseType, UsageMode], tuple[str, ...]] = {
+    (LicenseType.FLEX, UsageMode.PRODUCTION): (
+        STANDARD_AGENT,
+        PREMIUM_AGENT,
+        DIALER_PORTS,
+        SERVER_LICENSE,
+    ),
+    (LicenseType.PERPETUAL, UsageMode.PRODUCTION): (
+        PREMIUM_AGENT,
+        DIALER_PORTS,
+        SERVER_LICENSE,
+        REGULAR_AGENT,
+        THIRD_PARTY_IVR,
+    ),
+    (LicenseType.PERPETUAL, UsageMode.NON_PRODUCTION): (
+        REGULAR_AGENT,
+        PREMIUM_AGENT,
+        DIALER_PORTS,
+        SERVER_LICENSE,
+    ),
+    (LicenseType.FLEX, UsageMode.NON_PRODUCTION): (),
+}
+
+#: Deployment types of the Inventory; Rogger/Logger forces Perpetual (seed "Select License Type").
+ROGGER_LOGGER = "Unified CCE Rogger/Logger"
+DEPLOYMENT_TYPES: tuple[str, ...] = (
+    "Unified CCE 2000 Agents",
+    "Unified CCE 4000 Agents",
+    "Unified CCE 12000 Agents",
+    "Unified CCE 24000 Agents",
+    ROGGER_LOGGER,
+    "Packaged CCE 2000 Agents",
+    "CVP",
+)
+
+_TAG_NAMESPACE = uuid.UUID("6f1d7c3e-2a44-4c53-9d0e-5c2b1f0a7e11")
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseKey:
+    """One purchasable license: a name in a type and a usage mode."""
+
+    name: str
+    license_type: LicenseType
+    usage_mode: UsageMode
+
+    @property
+    def tag(self) -> str:
+        """The entitlement tag, ``regid.2019-03.com.cisco.UCCE_<TYPE>_<MODE>_<NAME>,1.0_<uuid>``."""
+        ident = "_".join(
+            (
+                "UCCE",
+                self.license_type.upper(),
+                "PROD" if self.usage_mode is UsageMode.PRODUCTION else "NONPROD",
+                self.name.upper().replace(" ", "_").replace("-", "_"),
+            )
+        )
+        return f"regid.2019-03.com.cisco.{ident},1.0_{uuid.uuid5(_TAG_NAMESPACE, ident)}"
+
+
+def effective_license_type(configured: LicenseType, deployment_type: str) -> LicenseType:
+    """Rogger/Logger deployments always use Perpetual, even when Flex is configured."""
+    return LicenseType.PERPETUAL if deployment_type == ROGGER_LOGGER else configured
+
+
+def all_license_keys() -> list[LicenseKey]:
+    """Every (name, type, mode) the catalog offers."""
+    return [LicenseKey(n, t, m) for (t, m), names in OFFERED.items() for n in names]
+
+
+def license_by_tag(tag: str) -> LicenseKey | None:
+    """The catalog license with this entitlement tag, or None (an "Invalid Tag")."""
+    for key in all_license_keys():
+        if key.tag == tag:
+            return key
+    return None

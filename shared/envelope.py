@@ -1,0 +1,155 @@
+"""Signed device-plane envelopes: compact JWS (ES256) around a message's canonical JSON.
+
+- A product instance signs every request after registration with its ID certificate's key;
+  the JWS header's ``kid`` is its product instance id (piid).
+- The SSM signs every successful reply with its response-signing key and sends the signing
+  certificate and its intermediates in ``x5c``, so the agent checks the chain against its
+  truststore and then the signature.
+- Freshness: ``sent_at`` must lie within a window of the receiver's domain time; the nonce is
+  remembered by the receiver for that window (replay), and every reply names the nonce it
+  answers (``in_reply_to``), so an old reply cannot be passed off as a new one.
+
+Pure: the checks take ``now`` and a window; remembering nonces is the caller's job.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from shared.clock import utc
+from shared.errors import BadRequest, Unauthorized
+from shared.pki import PrivateKey, PublicKey
+
+ALGORITHM = "ES256"
+REQUEST_TYP = "ssmlab-request+jws"
+REPLY_TYP = "ssmlab-reply+jws"
+CONTENT_TYPE = "application/jose"
+
+_jws = jwt.api_jws.PyJWS(algorithms=[ALGORITHM])
+
+
+def new_nonce() -> str:
+    """A random request nonce (URL-safe, 22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+def sign_request(payload: bytes, key: PrivateKey, *, piid: str) -> str:
+    """A compact JWS of ``payload`` signed by a product instance."""
+    return _jws.encode(payload, key, algorithm=ALGORITHM, headers={"kid": piid, "typ": REQUEST_TYP})
+
+
+def sign_reply(payload: bytes, key: PrivateKey, chain: Sequence[x509.Certificate]) -> str:
+    """A compact JWS of ``payload`` signed by the SSM, carrying its certificate chain."""
+    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
+    return _jws.encode(payload, key, algorithm=ALGORITHM, headers={"x5c": x5c, "typ": REPLY_TYP})
+
+
+def _header(token: str) -> dict[str, object]:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.exceptions.DecodeError as exc:
+        raise BadRequest(
+            f"the body is not a compact JWS: {exc}",
+            code="malformed_jws",
+            fix="sign the request: a compact JWS (ES256) with the piid as 'kid'",
+        ) from exc
+    return header
+
+
+def request_signer(token: str) -> str:
+    """The ``kid`` (piid) a signed request claims, before its signature is checked."""
+    header = _header(token)
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
+        raise Unauthorized(
+            "the signed request names no signer (JWS header needs alg ES256 and a kid)",
+            code="signer_missing",
+            fix="set the JWS header kid to the product instance id received at registration",
+        )
+    return kid
+
+
+def verify(token: str, key: PublicKey) -> bytes:
+    """Check a JWS signature with ``key``; return its payload bytes.
+
+    Raises:
+        Unauthorized: ``signature_invalid``.
+    """
+    try:
+        decoded = _jws.decode_complete(token, key, algorithms=[ALGORITHM])
+    except jwt.exceptions.InvalidSignatureError as exc:
+        raise Unauthorized(
+            "the request signature does not verify with the signer's ID certificate",
+            code="signature_invalid",
+            fix="sign with the key of the current ID certificate; if the key was lost, reregister the product instance",
+        ) from exc
+    except jwt.exceptions.PyJWTError as exc:
+        raise BadRequest(
+            f"the body is not a valid compact JWS: {exc}",
+            code="malformed_jws",
+            fix="send a compact JWS (ES256)",
+        ) from exc
+    payload = decoded["payload"]
+    assert isinstance(payload, bytes)
+    return payload
+
+
+def reply_chain(token: str) -> list[x509.Certificate]:
+    """The certificates a reply carries in ``x5c`` (leaf first), unverified."""
+    x5c = _header(token).get("x5c")
+    if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
+        raise Unauthorized(
+            "the SSM reply carries no signing certificate (x5c)",
+            code="reply_unsigned",
+            fix="point the agent at an SSM that signs its replies",
+        )
+    try:
+        return [x509.load_der_x509_certificate(base64.b64decode(c)) for c in x5c]
+    except ValueError as exc:
+        raise Unauthorized(
+            f"the SSM reply's signing certificate is unreadable: {exc}",
+            code="reply_unsigned",
+        ) from exc
+
+
+def check_fresh(sent_at: int, now: datetime, window: timedelta) -> None:
+    """Refuse a request whose ``sent_at`` is further than ``window`` from ``now``.
+
+    Raises:
+        Unauthorized: ``request_stale``.
+    """
+    skew = abs(now.timestamp() - sent_at)
+    if skew > window.total_seconds():
+        raise Unauthorized(
+            f"the request was sent at {utc(sent_at).isoformat()}, {int(skew)} s from the SSM's "
+            f"time {now.isoformat()} (allowed: {int(window.total_seconds())} s)",
+            code="request_stale",
+            fix="check that the agent and the SSM share one clock (ssmlab clock show); "
+            "resend the request with a fresh timestamp",
+        )
+
+
+def check_reply_binding(in_reply_to: str, nonce: str) -> None:
+    """Refuse a reply that answers another request."""
+    if in_reply_to != nonce:
+        raise Unauthorized(
+            "the SSM reply answers another request (in_reply_to does not match the nonce sent)",
+            code="reply_mismatch",
+            fix="retry; if it persists something between the agent and the SSM replays replies",
+        )
+
+
+def describe(token: str) -> str:
+    """A short, secret-free description of a JWS for logs: its header only."""
+    try:
+        return json.dumps({k: v for k, v in _header(token).items() if k != "x5c"})
+    except BadRequest:
+        return "<not a JWS>"

@@ -1,0 +1,208 @@
+"""Device-plane wire messages (agent <-> SSM) and their one strict codec.
+
+The Smart Transport and Call Home payload formats are not public, so this wire format is
+ssmlab's own (see DESIGN.md, "The planes"). Every message is a frozen msgspec ``Struct`` with a
+``type`` tag; unknown fields, wrong types and out-of-range values are refused by ``decode_*``
+with a ``BadRequest`` that names the field. Times are integer epoch seconds of domain time.
+
+Pure: no IO, no clock.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeVar
+
+import msgspec
+
+from shared.errors import BadRequest
+from shared.states import (
+    EntitlementStatus,
+    ExportControl,
+    LicenseType,
+    UsageMode,
+)
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Text = Annotated[str, msgspec.Meta(max_length=1024)]
+Nonce = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+Pem = Annotated[str, msgspec.Meta(min_length=64, max_length=16384)]
+Token = Annotated[str, msgspec.Meta(min_length=16, max_length=1024)]
+Epoch = Annotated[int, msgspec.Meta(ge=0, le=32503680000)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
+Piid = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+class _Strict(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class Identity(_Strict, frozen=True):
+    """Who the product instance says it is."""
+
+    instance_name: Name
+    product: Name
+    udi_pid: Name
+    serial_number: Name
+    hostname: Name
+    deployment_type: Name
+    license_type: LicenseType
+    usage_mode: UsageMode
+    software_version: Text = ""
+
+
+class EntitlementRequest(_Strict, frozen=True):
+    tag: Text
+    count: Count
+
+
+class Usage(_Strict, frozen=True):
+    """The peak in-use count of one license during one reporting interval."""
+
+    tag: Text
+    peak: Count
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+
+class _Request(_Strict, tag_field="type", frozen=True):
+    sent_at: Epoch
+    nonce: Nonce
+
+
+class Register(_Request, tag="register", frozen=True):
+    """Unsigned: the CSR's own signature proves possession of the key."""
+
+    token: Token
+    identity: Identity
+    csr: Pem
+    force: bool = False
+
+
+class Authorize(_Request, tag="authorize", frozen=True):
+    piid: Piid
+    entitlements: list[EntitlementRequest] = []
+
+
+class RenewRegistration(_Request, tag="renew_registration", frozen=True):
+    piid: Piid
+    csr: Pem
+
+
+class ReportUsage(_Request, tag="report_usage", frozen=True):
+    piid: Piid
+    report_id: Annotated[str, msgspec.Meta(min_length=8, max_length=80)]
+    interval_start: Epoch
+    interval_end: Epoch
+    usage: Annotated[list[Usage], msgspec.Meta(max_length=64)]
+
+
+class Deregister(_Request, tag="deregister", frozen=True):
+    piid: Piid
+
+
+Request = Register | Authorize | RenewRegistration | ReportUsage | Deregister
+SignedRequest = Authorize | RenewRegistration | ReportUsage | Deregister
+
+# -- replies -------------------------------------------------------------------------------------
+
+
+class _Reply(_Strict, tag_field="type", frozen=True):
+    in_reply_to: Nonce
+    issued_at: Epoch
+
+
+class Registered(_Reply, tag="registered", frozen=True):
+    piid: Piid
+    id_cert: Pem
+    chain: list[Pem]
+    smart_account: Name
+    smart_account_domain: Name
+    virtual_account: Name
+    export_controlled: ExportControl
+    registered_at: Epoch
+    cert_expires_at: Epoch
+
+
+class EntitlementGrant(_Strict, frozen=True):
+    tag: Text
+    name: Text
+    status: EntitlementStatus
+    requested: Count = 0
+    reported: Count = 0
+
+
+class Authorization(_Reply, tag="authorization", frozen=True):
+    authorized_at: Epoch
+    expires_at: Epoch
+    entitlements: list[EntitlementGrant] = []
+
+
+class RegistrationRenewed(_Reply, tag="registration_renewed", frozen=True):
+    id_cert: Pem
+    chain: list[Pem]
+    cert_expires_at: Epoch
+
+
+class UsageAccepted(_Reply, tag="usage_accepted", frozen=True):
+    report_id: str
+    duplicate: bool = False
+    entitlements: list[EntitlementGrant] = []
+
+
+class Deregistered(_Reply, tag="deregistered", frozen=True):
+    released: list[str] = []
+
+
+Reply = Registered | Authorization | RegistrationRenewed | UsageAccepted | Deregistered
+
+# -- codec ---------------------------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+_request_decoder: msgspec.json.Decoder[Request] = msgspec.json.Decoder(Request)
+_signed_decoder: msgspec.json.Decoder[SignedRequest] = msgspec.json.Decoder(SignedRequest)
+_reply_decoder: msgspec.json.Decoder[Reply] = msgspec.json.Decoder(Reply)
+
+M = TypeVar("M")
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    """The canonical JSON of a message."""
+    return _encoder.encode(message)
+
+
+def _decode(decoder: msgspec.json.Decoder[M], data: bytes, what: str) -> M:
+    try:
+        result: M = decoder.decode(data)
+        return result
+    except msgspec.ValidationError as exc:
+        raise BadRequest(
+            f"invalid {what}: {exc}",
+            code="invalid_message",
+            fix="send a message of the documented shape (see the device-plane section of README)",
+        ) from exc
+    except msgspec.DecodeError as exc:
+        raise BadRequest(
+            f"malformed JSON in {what}: {exc}",
+            code="malformed_json",
+            fix="send one valid UTF-8 JSON object",
+        ) from exc
+
+
+def decode_request(data: bytes) -> Request:
+    """Decode any device request (register or a signed payload).
+
+    Raises:
+        BadRequest: ``malformed_json`` or ``invalid_message``, naming the offending field.
+    """
+    return _decode(_request_decoder, data, "device request")
+
+
+def decode_signed_request(data: bytes) -> SignedRequest:
+    """Decode the payload of a signed device request (anything but register)."""
+    return _decode(_signed_decoder, data, "signed device request")
+
+
+def decode_reply(data: bytes) -> Reply:
+    """Decode an SSM reply payload."""
+    return _decode(_reply_decoder, data, "SSM reply")
