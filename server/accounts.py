@@ -1,0 +1,240 @@
+"""Smart Accounts, virtual accounts, license pools and registration tokens (SSM side).
+
+Used by the CLI (``ssm-server token create`` ...), the lab plane and, later, the admin API.
+Every change is one transaction, committed before the caller reports success.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from server.queries import Account, VirtualAccount
+from server.store import Store
+from shared import tokens
+from shared.catalog import OFFERED, LicenseKey
+from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.policy import Policy
+from shared.states import LicenseType, UsageMode
+
+LAB_DOMAIN = "lab.ssmlab.example"
+LAB_ACCOUNT = "ssmlab Lab Account"
+DEFAULT_VA = "DEFAULT"
+
+#: Purchased quantities of the seeded lab account, per (type, mode, license).
+LAB_QUANTITIES: dict[tuple[LicenseType, UsageMode], dict[str, int]] = {
+    (LicenseType.FLEX, UsageMode.PRODUCTION): {
+        "Standard Agent": 100,
+        "Premium Agent": 100,
+        "Dialer Ports": 50,
+        "Server License": 10,
+    },
+    (LicenseType.PERPETUAL, UsageMode.PRODUCTION): {
+        "Premium Agent": 100,
+        "Dialer Ports": 50,
+        "Server License": 10,
+        "Regular Agent": 100,
+        "Third-party IVR": 50,
+    },
+    (LicenseType.PERPETUAL, UsageMode.NON_PRODUCTION): {
+        "Regular Agent": 20,
+        "Premium Agent": 20,
+        "Dialer Ports": 10,
+        "Server License": 2,
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedToken:
+    minted: tokens.MintedToken
+    virtual_account: str
+    account_domain: str
+    record: tokens.TokenRecord
+
+
+async def seed_lab(store: Store, now: datetime) -> bool:
+    """Create the lab Smart Account with its DEFAULT virtual account and pools, once."""
+    async with store.transaction() as tx:
+        if await tx.accounts():
+            return False
+        account_id = await tx.insert_account(domain=LAB_DOMAIN, name=LAB_ACCOUNT, export_control_allowed=True, now=now)
+        va_id = await tx.insert_virtual_account(
+            account_id=account_id,
+            name=DEFAULT_VA,
+            description="Default virtual account",
+            is_default=True,
+            now=now,
+        )
+        for (ltype, mode), names in OFFERED.items():
+            for name in names:
+                qty = LAB_QUANTITIES.get((ltype, mode), {}).get(name, 0)
+                key = LicenseKey(name, ltype, mode)
+                await tx.add_license(
+                    va_id=va_id, name=name, license_type=ltype, usage_mode=mode, tag=key.tag, quantity=qty
+                )
+        await tx.add_event(at=now, kind="account_created", message=f"Smart Account {LAB_ACCOUNT} ({LAB_DOMAIN}) seeded")
+    return True
+
+
+async def resolve_account(store: Store, domain: str | None) -> Account:
+    """The account named by ``domain``, or the only/first account when none is given."""
+    if domain:
+        account = await store.read.account_by_domain(domain)
+        if account is None:
+            known = ", ".join(a.domain for a in await store.read.accounts()) or "none"
+            raise NotFound(
+                f"no Smart Account with domain {domain!r}",
+                code="account_not_found",
+                fix=f"use one of: {known}",
+            )
+        return account
+    accounts = await store.read.accounts()
+    if not accounts:
+        raise NotFound(
+            "this SSM has no Smart Account yet",
+            code="account_not_found",
+            fix="start the server once ('ssm-server run') to seed the lab account",
+        )
+    return accounts[0]
+
+
+async def resolve_va(store: Store, account: Account, name: str) -> VirtualAccount:
+    va = await store.read.virtual_account_by_name(account.id, name)
+    if va is None:
+        known = ", ".join(v.name for v in await store.read.virtual_accounts(account.id)) or "none"
+        raise NotFound(
+            f"no virtual account {name!r} in Smart Account {account.domain}",
+            code="virtual_account_not_found",
+            fix=f"use one of: {known} (or create it: 'ssm-server va create --name {name}')",
+        )
+    return va
+
+
+async def create_account(
+    store: Store, *, domain: str, name: str, export_control_allowed: bool, now: datetime
+) -> Account:
+    if not domain.strip() or not name.strip():
+        raise BadRequest("an account needs a domain and a name", code="invalid_account")
+    async with store.transaction() as tx:
+        if await tx.account_by_domain(domain):
+            raise Conflict(f"a Smart Account with domain {domain!r} exists", code="account_exists")
+        account_id = await tx.insert_account(
+            domain=domain, name=name, export_control_allowed=export_control_allowed, now=now
+        )
+        await tx.insert_virtual_account(
+            account_id=account_id,
+            name=DEFAULT_VA,
+            description="Default virtual account",
+            is_default=True,
+            now=now,
+        )
+        await tx.add_event(at=now, kind="account_created", message=f"Smart Account {name} ({domain}) created")
+        account = await tx.account(account_id)
+    assert account is not None
+    return account
+
+
+async def create_virtual_account(
+    store: Store, *, account: Account, name: str, description: str, now: datetime
+) -> VirtualAccount:
+    if not name.strip():
+        raise BadRequest("a virtual account needs a name", code="invalid_virtual_account")
+    async with store.transaction() as tx:
+        if await tx.virtual_account_by_name(account.id, name):
+            raise Conflict(f"virtual account {name!r} exists in {account.domain}", code="virtual_account_exists")
+        va_id = await tx.insert_virtual_account(
+            account_id=account.id, name=name, description=description, is_default=False, now=now
+        )
+        await tx.add_event(
+            at=now,
+            kind="virtual_account_created",
+            va_id=va_id,
+            message=f"virtual account {name} created in {account.domain}",
+        )
+        va = await tx.virtual_account(va_id)
+    assert va is not None
+    return va
+
+
+async def create_token(
+    store: Store,
+    *,
+    account: Account,
+    va_name: str,
+    now: datetime,
+    policy: Policy,
+    days: int | None = None,
+    uses: int | None = None,
+    description: str = "",
+    export_controlled: bool = False,
+    created_by: str = "ssm-server",
+) -> CreatedToken:
+    """Mint a registration token in a virtual account; only its hash is stored.
+
+    Raises:
+        Forbidden: ``export_control_not_allowed`` for an account not permitted to use it.
+        BadRequest: days or uses out of range.
+    """
+    days = tokens.validate_days(
+        policy.token_default_days if days is None else days,
+        minimum=policy.token_min_days,
+        maximum=policy.token_max_days,
+    )
+    if uses is not None and uses < 1:
+        raise BadRequest(
+            f"a token allows at least 1 use, not {uses}",
+            code="token_uses_out_of_range",
+            fix="pass --uses 1 or more, or leave it out for unlimited uses",
+        )
+    if export_controlled and not account.export_control_allowed:
+        raise Forbidden(
+            f"Smart Account {account.domain} is not permitted to use Export-Controlled functionality",
+            code="export_control_not_allowed",
+            fix="create the token without --export-controlled (the option does not exist for this "
+            "account, as on software.cisco.com)",
+        )
+    va = await resolve_va(store, account, va_name)
+    minted = tokens.mint(expires_at=now + timedelta(days=days))
+    record = tokens.TokenRecord(
+        token_id=minted.token_id,
+        secret_hash=minted.secret_hash,
+        virtual_account_id=va.id,
+        description=description,
+        created_at=now,
+        expires_at=minted.expires_at,
+        max_uses=uses,
+        uses=0,
+        export_controlled=export_controlled,
+        revoked_at=None,
+    )
+    async with store.transaction() as tx:
+        await tx.insert_token(record, created_by=created_by)
+        await tx.add_event(
+            at=now,
+            kind="token_created",
+            va_id=va.id,
+            message=f"registration token {minted.token_id} created in {va.name} "
+            f"(expires {minted.expires_at.isoformat()}, uses {uses or 'unlimited'}, "
+            f"export-controlled {'allowed' if export_controlled else 'not allowed'})",
+        )
+    return CreatedToken(minted, va.name, account.domain, record)
+
+
+async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
+    async with store.transaction() as tx:
+        record = await tx.token(token_id)
+        if record is None:
+            raise NotFound(
+                f"no registration token {token_id!r}",
+                code="token_not_found",
+                fix="list tokens with 'ssm-server token list'",
+            )
+        if not await tx.revoke_token(token_id, now):
+            raise Conflict(f"token {token_id} is already revoked", code="token_already_revoked")
+        await tx.add_event(
+            at=now,
+            kind="token_revoked",
+            va_id=record.virtual_account_id,
+            message=f"registration token {token_id} revoked",
+        )

@@ -1,0 +1,92 @@
+"""The SSM aiohttp application: ``create_app`` wires settings, clock, store and PKI.
+
+No globals: everything a handler needs is reached through ``request.app[keys.X]``. Resources
+(the store, background tasks) are owned by cleanup contexts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from plumbing.clockroutes import add_clock_routes
+from plumbing.middleware import request_context
+from server import keys
+from server.accounts import seed_lab
+from server.handlers import device, lab
+from server.pki_files import LabPki
+from server.registry import Registry
+from server.settings import ServerSettings
+from server.store import Store
+from server.timekeeping import save_clock
+from shared.clock import AnyClock
+from shared.logging import get_logger
+
+log = get_logger("ssm.app")
+
+SMART_TRANSPORT_PATH = "/licservice/license"
+
+
+def create_app(
+    settings: ServerSettings,
+    *,
+    clock: AnyClock,
+    lab_pki: LabPki,
+    store: Store | None = None,
+) -> web.Application:
+    """Build the SSM application. ``store`` may be given (tests); else it is opened from
+    ``settings.db_path`` when the app starts and closed when it stops."""
+    app = web.Application(middlewares=[request_context("ssm.http")], client_max_size=settings.max_body)
+    app[keys.SETTINGS] = settings
+    app[keys.CLOCK] = clock
+
+    async def storage(app: web.Application) -> AsyncIterator[None]:
+        own = store is None
+        st = store or await Store.open(settings.db_path)
+        app[keys.STORE] = st
+        await seed_lab(st, clock.now())
+        await save_clock(st, clock)
+        app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
+        yield
+        if own:
+            await st.close()
+
+    async def housekeeping(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_prune_nonces(app), name="prune-nonces")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(storage)
+    app.cleanup_ctx.append(housekeeping)
+
+    app.router.add_post(SMART_TRANSPORT_PATH, device.smart_transport)
+    app.router.add_get("/_lab/health", lab.health)
+
+    async def persist_clock(c: AnyClock) -> None:
+        await save_clock(app[keys.STORE], c)
+
+    add_clock_routes(app, clock, persist_clock)
+    app.router.add_get("/_lab/events", lab.events)
+    return app
+
+
+NONCE_PRUNE_SECONDS = 60.0
+
+
+async def _prune_nonces(app: web.Application) -> None:
+    """Forget request nonces older than the freshness window (a stale request is refused
+    anyway). Housekeeping, so it runs on real time: a domain-time timer would wake at every
+    window of a year-long virtual-clock jump."""
+    clock = app[keys.CLOCK]
+    registry = app[keys.REGISTRY]
+    while True:
+        await asyncio.sleep(NONCE_PRUNE_SECONDS)
+        try:
+            await registry.prune_nonces(clock.now())
+        except Exception:
+            log.exception("prune_nonces_failed")

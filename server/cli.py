@@ -1,0 +1,389 @@
+"""``ssm-server``: run the SSM emulator and administer its store.
+
+Verbs::
+
+    ssm-server pki init --out certs/ [--host NAME_OR_IP ...]
+    ssm-server run [--mode cloud] [--listen 127.0.0.1:8443] [--db PATH] [--certs DIR]
+                   [--clock scaled|virtual|system] [--rate R] [--epoch ISO] [--anchor REAL]
+                   [--policy NAME=VALUE ...]
+    ssm-server token create --va NAME [--account DOMAIN] [--days 1..365] [--uses N]
+                            [--description TEXT] [--export-controlled] [--json | -q]
+    ssm-server token list [--va NAME] [--json]
+    ssm-server token revoke TOKEN_ID
+    ssm-server account create --domain D --name N [--no-export-control]
+    ssm-server account list [--json]
+    ssm-server va create --name N [--account DOMAIN] [--description TEXT]
+    ssm-server instance list [--json]
+    ssm-server events [--limit N]
+
+Administrative verbs open the database directly (whether or not the server runs) and read the
+server's saved clock, so they see the same domain time as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from plumbing import serve
+from server import accounts
+from server.app import create_app
+from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
+from server.settings import ServerSettings
+from server.store import Store, StoreError
+from server.timekeeping import load_clock
+from server.tls import server_context
+from shared.clock import AnyClock, SystemClock, choose_clock, utc
+from shared.clockctl import parse_instant
+from shared.errors import SmartLicensingError
+from shared.logging import configure_logging
+from shared.policy import DEFAULT_POLICY, Policy
+
+DEFAULT_DB = "var/ssm/ssm.db"
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _policy(pairs: Sequence[str]) -> Policy:
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"ssm-server: --policy takes NAME=VALUE, got {pair!r}")
+        overrides[name.strip()] = value.strip()
+    try:
+        return DEFAULT_POLICY.with_overrides(overrides)
+    except ValueError as exc:
+        raise SystemExit(f"ssm-server: {exc}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ssm-server", description="Cisco Smart Software Manager emulator")
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    pk = sub.add_parser("pki", help="the lab PKI").add_subparsers(dest="pki_verb", required=True)
+    init = pk.add_parser("init", help="create the lab PKI (idempotent)")
+    init.add_argument("--out", default="certs", type=Path)
+    init.add_argument("--host", action="append", default=[], help="extra SAN (DNS name or IP); repeatable")
+
+    run = sub.add_parser("run", help="run the SSM")
+    run.add_argument("--mode", choices=["cloud"], default="cloud")
+    run.add_argument("--listen", type=_listen, default=("127.0.0.1", 8443), help="HOST:PORT (port 0: any free port)")
+    run.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    run.add_argument("--certs", type=Path, default=Path("certs"))
+    run.add_argument("--clock", choices=["scaled", "virtual", "system"])
+    run.add_argument("--rate", type=float, help="domain seconds per real second (scaled clock)")
+    run.add_argument("--epoch", help="domain time at the anchor (ISO 8601)")
+    run.add_argument("--anchor", type=float, help="real epoch seconds the domain epoch is pinned to")
+    run.add_argument("--policy", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    run.add_argument("--log-level", default="info")
+
+    tok = sub.add_parser("token", help="registration tokens").add_subparsers(dest="token_verb", required=True)
+    create = tok.add_parser("create", help="create a Product Instance Registration Token")
+    create.add_argument("--va", required=True, help="virtual account name")
+    create.add_argument("--account", help="Smart Account domain (default: the lab account)")
+    create.add_argument("--days", type=int, help="expires after N days (1..365, default 30)")
+    create.add_argument("--uses", type=int, help="number of uses (default unlimited)")
+    create.add_argument("--description", default="")
+    create.add_argument(
+        "--export-controlled",
+        action="store_true",
+        help="allow export-controlled functionality on products registered with it",
+    )
+    out = create.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("-q", "--quiet", action="store_true", help="print the token only")
+    tl = tok.add_parser("list", help="list tokens (never their secret)")
+    tl.add_argument("--va")
+    tl.add_argument("--account")
+    tl.add_argument("--json", action="store_true")
+    tr = tok.add_parser("revoke", help="revoke a token")
+    tr.add_argument("token_id")
+
+    acc = sub.add_parser("account", help="Smart Accounts").add_subparsers(dest="account_verb", required=True)
+    ac = acc.add_parser("create")
+    ac.add_argument("--domain", required=True)
+    ac.add_argument("--name", required=True)
+    ac.add_argument(
+        "--no-export-control", action="store_true", help="the account may not use Export-Controlled functionality"
+    )
+    al = acc.add_parser("list")
+    al.add_argument("--json", action="store_true")
+
+    va = sub.add_parser("va", help="virtual accounts").add_subparsers(dest="va_verb", required=True)
+    vc = va.add_parser("create")
+    vc.add_argument("--name", required=True)
+    vc.add_argument("--account")
+    vc.add_argument("--description", default="")
+
+    inst = sub.add_parser("instance", help="product instances").add_subparsers(dest="instance_verb", required=True)
+    il = inst.add_parser("list")
+    il.add_argument("--json", action="store_true")
+
+    ev = sub.add_parser("events", help="the SSM event log")
+    ev.add_argument("--limit", type=int, default=50)
+
+    for sp in (run, create, tl, tr, ac, al, vc, il, ev):
+        sp.add_argument("--db", default=DEFAULT_DB, type=Path, help=f"SQLite file (default {DEFAULT_DB})")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.verb == "pki":
+            report = init_lab_pki(args.out, hosts=args.host)
+            print(f"lab PKI in {args.out}:")
+            print(report.render())
+            return 0
+        if args.verb == "run":
+            return asyncio.run(_run(args))
+        return asyncio.run(_admin(args))
+    except SmartLicensingError as err:
+        print(f"ssm-server: {err.message}", file=sys.stderr)
+        if err.fix:
+            print(f"  fix: {err.fix}", file=sys.stderr)
+        return 2
+    except (PkiMissing, StoreError) as exc:
+        print(f"ssm-server: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _clock(args: argparse.Namespace, saved: AnyClock | None) -> AnyClock:
+    return choose_clock(
+        kind=args.clock,
+        rate=args.rate,
+        start=parse_instant(args.epoch) if args.epoch else None,
+        anchor=args.anchor,
+        saved=saved,
+    )
+
+
+def _log_json(fmt: str) -> bool:
+    return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+
+
+async def _run(args: argparse.Namespace) -> int:
+    lab_pki = load_lab_pki(args.certs)
+    store = await Store.open(args.db)
+    try:
+        clock = _clock(args, await load_clock(store))
+        configure_logging(clock=clock, json=_log_json(args.log_format), level=args.log_level)
+        host, port = args.listen
+        settings = ServerSettings(
+            mode=args.mode, host=host, port=port, db_path=args.db, certs=args.certs, policy=_policy(args.policy)
+        )
+        app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
+        runner, bound = await serve.start(app, host, port, ssl_context=server_context(lab_pki))
+        if args.port_file:
+            args.port_file.write_text(str(bound))
+        print(
+            f"ssm-server: {args.mode} SSM listening on https://{host}:{bound} "
+            f"(db {args.db}, clock {clock.state().kind} rate {clock.rate:g}, "
+            f"now {clock.now().isoformat(timespec='seconds')})",
+            file=sys.stderr,
+            flush=True,
+        )
+        await serve.wait_for_signal()
+        print("ssm-server: shutting down", file=sys.stderr, flush=True)
+        await runner.cleanup()
+    finally:
+        await store.close()
+    return 0
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+async def _admin(args: argparse.Namespace) -> int:
+    store = await Store.open(args.db)
+    try:
+        clock = await load_clock(store) or SystemClock()
+        now = clock.now()
+        handler = _ADMIN[(args.verb, getattr(args, f"{args.verb}_verb", None))]
+        await handler(store, now, args)
+    finally:
+        await store.close()
+    return 0
+
+
+async def _token_create(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    await accounts.seed_lab(store, now)
+    account = await accounts.resolve_account(store, args.account)
+    created = await accounts.create_token(
+        store,
+        account=account,
+        va_name=args.va,
+        now=now,
+        policy=DEFAULT_POLICY,
+        days=args.days,
+        uses=args.uses,
+        description=args.description,
+        export_controlled=args.export_controlled,
+    )
+    rec = created.record
+    if args.quiet:
+        print(created.minted.text)
+        return
+    info = {
+        "token": created.minted.text,
+        "token_id": rec.token_id,
+        "smart_account": created.account_domain,
+        "virtual_account": created.virtual_account,
+        "created_at": rec.created_at.isoformat(),
+        "expires_at": rec.expires_at.isoformat(),
+        "uses_allowed": rec.max_uses,
+        "export_controlled": "Allowed" if rec.export_controlled else "Not Allowed",
+        "description": rec.description,
+    }
+    if args.json:
+        _print_json(info)
+        return
+    print(f"Product Instance Registration Token created in {created.account_domain} / {created.virtual_account}")
+    print(f"  id:                 {rec.token_id}")
+    print(f"  expires:            {rec.expires_at.isoformat()}")
+    print(f"  uses:               {rec.max_uses or 'unlimited'}")
+    print(f"  export-controlled:  {info['export_controlled']}")
+    print("  token (shown once; only its hash is stored):")
+    print(created.minted.text)
+
+
+async def _token_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    va_id = None
+    if args.va:
+        account = await accounts.resolve_account(store, args.account)
+        va_id = (await accounts.resolve_va(store, account, args.va)).id
+    rows = []
+    for t in await store.read.tokens(va_id):
+        va = await store.read.virtual_account(t.virtual_account_id)
+        state = (
+            "revoked"
+            if t.revoked_at
+            else "expired"
+            if t.expires_at <= now
+            else "used up"
+            if t.max_uses is not None and t.uses >= t.max_uses
+            else "active"
+        )
+        rows.append(
+            {
+                "token_id": t.token_id,
+                "virtual_account": va.name if va else "?",
+                "status": state,
+                "expires_at": t.expires_at.isoformat(),
+                "uses": t.uses,
+                "max_uses": t.max_uses,
+                "export_controlled": t.export_controlled,
+                "description": t.description,
+            }
+        )
+    if args.json:
+        _print_json(rows)
+        return
+    for r in rows:
+        print(
+            f"{r['token_id']}  {r['virtual_account']:<12} {r['status']:<8} expires {r['expires_at']}  "
+            f"uses {r['uses']}/{r['max_uses'] or '∞'}  {r['description']}"
+        )
+    if not rows:
+        print("no tokens")
+
+
+async def _token_revoke(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    await accounts.revoke_token(store, args.token_id, now)
+    print(f"token {args.token_id} revoked")
+
+
+async def _account_create(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    account = await accounts.create_account(
+        store, domain=args.domain, name=args.name, export_control_allowed=not args.no_export_control, now=now
+    )
+    print(f"Smart Account {account.name} ({account.domain}) created with virtual account {accounts.DEFAULT_VA}")
+
+
+async def _account_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    rows = []
+    for a in await store.read.accounts():
+        vas = [v.name for v in await store.read.virtual_accounts(a.id)]
+        rows.append(
+            {
+                "domain": a.domain,
+                "name": a.name,
+                "export_control_allowed": a.export_control_allowed,
+                "virtual_accounts": vas,
+            }
+        )
+        if not args.json:
+            print(
+                f"{a.domain}  {a.name}  export control: "
+                f"{'allowed' if a.export_control_allowed else 'not allowed'}  VAs: {', '.join(vas)}"
+            )
+    if args.json:
+        _print_json(rows)
+
+
+async def _va_create(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    account = await accounts.resolve_account(store, args.account)
+    va = await accounts.create_virtual_account(
+        store, account=account, name=args.name, description=args.description, now=now
+    )
+    print(f"virtual account {va.name} created in {account.domain}")
+
+
+async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    rows = []
+    for i in await store.read.instances():
+        va = await store.read.virtual_account(i.virtual_account_id)
+        rows.append(
+            {
+                "piid": i.piid,
+                "name": i.name,
+                "product": i.product,
+                "serial_number": i.serial_number,
+                "virtual_account": va.name if va else "?",
+                "registered_at": utc(i.registered_at).isoformat(),
+                "last_contact_at": utc(i.last_contact_at).isoformat(),
+                "cert_expires_at": utc(i.cert_expires_at).isoformat(),
+            }
+        )
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(
+                f"{r['piid']}  {r['name']:<16} {r['product']:<14} SN {r['serial_number']}  VA {r['virtual_account']}"
+                f"  last contact {r['last_contact_at']}"
+            )
+        if not rows:
+            print("no product instances")
+
+
+async def _events(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    for e in await store.read.events(limit=args.limit):
+        print(f"{utc(e.at).isoformat()}  {e.kind:<24} {e.message}")
+
+
+_ADMIN: dict[tuple[str, str | None], Callable[[Store, datetime, argparse.Namespace], Awaitable[None]]] = {
+    ("token", "create"): _token_create,
+    ("token", "list"): _token_list,
+    ("token", "revoke"): _token_revoke,
+    ("account", "create"): _account_create,
+    ("account", "list"): _account_list,
+    ("va", "create"): _va_create,
+    ("instance", "list"): _instance_list,
+    ("events", None): _events,
+}

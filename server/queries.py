@@ -1,0 +1,392 @@
+"""Typed queries over the SSM database. SQL stays here; callers get dataclasses.
+
+A ``Queries`` wraps one connection: the reader for reads, or the writer inside
+``Store.transaction()``. Times in and out are aware datetimes / epoch seconds of domain time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from shared.clock import epoch, utc
+from shared.states import LicenseType, UsageMode
+from shared.tokens import TokenRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    domain: str
+    name: str
+    export_control_allowed: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualAccount:
+    id: int
+    account_id: int
+    name: str
+    description: str
+    is_default: bool
+
+
+@dataclass(frozen=True, slots=True)
+class License:
+    id: int
+    virtual_account_id: int
+    name: str
+    license_type: LicenseType
+    usage_mode: UsageMode
+    tag: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class Instance:
+    piid: str
+    virtual_account_id: int
+    name: str
+    product: str
+    udi_pid: str
+    serial_number: str
+    hostname: str
+    deployment_type: str
+    license_type: LicenseType
+    usage_mode: UsageMode
+    software_version: str
+    export_controlled: bool
+    token_id: str | None
+    public_key: bytes
+    cert_pem: str
+    cert_serial: str
+    registered_at: int
+    cert_issued_at: int
+    cert_expires_at: int
+    authorized_at: int | None
+    last_contact_at: int
+    removed_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    at: int
+    kind: str
+    virtual_account_id: int | None
+    piid: str | None
+    message: str
+
+
+def _account(r: aiosqlite.Row) -> Account:
+    return Account(r["id"], r["domain"], r["name"], bool(r["export_control_allowed"]), utc(r["created_at"]))
+
+
+def _va(r: aiosqlite.Row) -> VirtualAccount:
+    return VirtualAccount(r["id"], r["account_id"], r["name"], r["description"], bool(r["is_default"]))
+
+
+def _license(r: aiosqlite.Row) -> License:
+    return License(
+        r["id"],
+        r["virtual_account_id"],
+        r["name"],
+        LicenseType(r["license_type"]),
+        UsageMode(r["usage_mode"]),
+        r["tag"],
+        r["quantity"],
+    )
+
+
+def _token(r: aiosqlite.Row) -> TokenRecord:
+    return TokenRecord(
+        token_id=r["id"],
+        secret_hash=r["secret_hash"],
+        virtual_account_id=r["virtual_account_id"],
+        description=r["description"],
+        created_at=utc(r["created_at"]),
+        expires_at=utc(r["expires_at"]),
+        max_uses=r["max_uses"],
+        uses=r["uses"],
+        export_controlled=bool(r["export_controlled"]),
+        revoked_at=utc(r["revoked_at"]) if r["revoked_at"] is not None else None,
+    )
+
+
+def _instance(r: aiosqlite.Row) -> Instance:
+    return Instance(
+        piid=r["piid"],
+        virtual_account_id=r["virtual_account_id"],
+        name=r["name"],
+        product=r["product"],
+        udi_pid=r["udi_pid"],
+        serial_number=r["serial_number"],
+        hostname=r["hostname"],
+        deployment_type=r["deployment_type"],
+        license_type=LicenseType(r["license_type"]),
+        usage_mode=UsageMode(r["usage_mode"]),
+        software_version=r["software_version"],
+        export_controlled=bool(r["export_controlled"]),
+        token_id=r["token_id"],
+        public_key=bytes(r["public_key"]),
+        cert_pem=r["cert_pem"],
+        cert_serial=r["cert_serial"],
+        registered_at=r["registered_at"],
+        cert_issued_at=r["cert_issued_at"],
+        cert_expires_at=r["cert_expires_at"],
+        authorized_at=r["authorized_at"],
+        last_contact_at=r["last_contact_at"],
+        removed_at=r["removed_at"],
+    )
+
+
+class Queries:
+    """Queries bound to one connection."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._c = conn
+
+    async def _one(self, sql: str, args: Sequence[object] = ()) -> aiosqlite.Row | None:
+        async with self._c.execute(sql, args) as cur:
+            row: aiosqlite.Row | None = await cur.fetchone()
+            return row
+
+    async def _all(self, sql: str, args: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        async with self._c.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    async def _exec(self, sql: str, args: Sequence[object] = ()) -> int:
+        async with self._c.execute(sql, args) as cur:
+            return cur.lastrowid or 0
+
+    # -- settings --------------------------------------------------------------------------------
+    async def setting(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM settings WHERE key = ?", (key,))
+        return str(row["value"]) if row else None
+
+    async def set_setting(self, key: str, value: str) -> None:
+        await self._exec(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- accounts --------------------------------------------------------------------------------
+    async def accounts(self) -> list[Account]:
+        return [_account(r) for r in await self._all("SELECT * FROM accounts ORDER BY id")]
+
+    async def account(self, account_id: int) -> Account | None:
+        row = await self._one("SELECT * FROM accounts WHERE id = ?", (account_id,))
+        return _account(row) if row else None
+
+    async def account_by_domain(self, domain: str) -> Account | None:
+        row = await self._one("SELECT * FROM accounts WHERE domain = ?", (domain,))
+        return _account(row) if row else None
+
+    async def insert_account(self, *, domain: str, name: str, export_control_allowed: bool, now: datetime) -> int:
+        return await self._exec(
+            "INSERT INTO accounts (domain, name, export_control_allowed, created_at) VALUES (?, ?, ?, ?)",
+            (domain, name, int(export_control_allowed), epoch(now)),
+        )
+
+    async def virtual_accounts(self, account_id: int) -> list[VirtualAccount]:
+        rows = await self._all("SELECT * FROM virtual_accounts WHERE account_id = ? ORDER BY id", (account_id,))
+        return [_va(r) for r in rows]
+
+    async def virtual_account(self, va_id: int) -> VirtualAccount | None:
+        row = await self._one("SELECT * FROM virtual_accounts WHERE id = ?", (va_id,))
+        return _va(row) if row else None
+
+    async def virtual_account_by_name(self, account_id: int, name: str) -> VirtualAccount | None:
+        row = await self._one("SELECT * FROM virtual_accounts WHERE account_id = ? AND name = ?", (account_id, name))
+        return _va(row) if row else None
+
+    async def insert_virtual_account(
+        self, *, account_id: int, name: str, description: str, is_default: bool, now: datetime
+    ) -> int:
+        return await self._exec(
+            "INSERT INTO virtual_accounts (account_id, name, description, is_default, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (account_id, name, description, int(is_default), epoch(now)),
+        )
+
+    # -- licenses --------------------------------------------------------------------------------
+    async def licenses(self, va_id: int) -> list[License]:
+        rows = await self._all(
+            "SELECT * FROM licenses WHERE virtual_account_id = ? ORDER BY license_type, usage_mode, name",
+            (va_id,),
+        )
+        return [_license(r) for r in rows]
+
+    async def add_license(
+        self,
+        *,
+        va_id: int,
+        name: str,
+        license_type: LicenseType,
+        usage_mode: UsageMode,
+        tag: str,
+        quantity: int,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO licenses (virtual_account_id, name, license_type, usage_mode, tag, quantity) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (virtual_account_id, tag) "
+            "DO UPDATE SET quantity = quantity + excluded.quantity",
+            (va_id, name, str(license_type), str(usage_mode), tag, quantity),
+        )
+
+    # -- tokens ----------------------------------------------------------------------------------
+    async def token(self, token_id: str) -> TokenRecord | None:
+        row = await self._one("SELECT * FROM tokens WHERE id = ?", (token_id,))
+        return _token(row) if row else None
+
+    async def tokens(self, va_id: int | None = None) -> list[TokenRecord]:
+        if va_id is None:
+            rows = await self._all("SELECT * FROM tokens ORDER BY created_at, id")
+        else:
+            rows = await self._all(
+                "SELECT * FROM tokens WHERE virtual_account_id = ? ORDER BY created_at, id", (va_id,)
+            )
+        return [_token(r) for r in rows]
+
+    async def insert_token(self, record: TokenRecord, *, created_by: str) -> None:
+        await self._exec(
+            "INSERT INTO tokens (id, virtual_account_id, secret_hash, description, created_at, "
+            "expires_at, max_uses, uses, export_controlled, revoked_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.token_id,
+                record.virtual_account_id,
+                record.secret_hash,
+                record.description,
+                epoch(record.created_at),
+                epoch(record.expires_at),
+                record.max_uses,
+                record.uses,
+                int(record.export_controlled),
+                None,
+                created_by,
+            ),
+        )
+
+    async def use_token(self, token_id: str) -> None:
+        await self._exec("UPDATE tokens SET uses = uses + 1 WHERE id = ?", (token_id,))
+
+    async def revoke_token(self, token_id: str, now: datetime) -> bool:
+        async with self._c.execute(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            (epoch(now), token_id),
+        ) as cur:
+            return cur.rowcount > 0
+
+    # -- instances -------------------------------------------------------------------------------
+    async def instance(self, piid: str) -> Instance | None:
+        row = await self._one("SELECT * FROM instances WHERE piid = ?", (piid,))
+        return _instance(row) if row else None
+
+    async def active_instance_by_sudi(self, udi_pid: str, serial_number: str) -> Instance | None:
+        row = await self._one(
+            "SELECT * FROM instances WHERE udi_pid = ? AND serial_number = ? AND removed_at IS NULL",
+            (udi_pid, serial_number),
+        )
+        return _instance(row) if row else None
+
+    async def instances(self, va_id: int | None = None, *, include_removed: bool = False) -> list[Instance]:
+        where = [] if include_removed else ["removed_at IS NULL"]
+        args: list[object] = []
+        if va_id is not None:
+            where.append("virtual_account_id = ?")
+            args.append(va_id)
+        sql = "SELECT * FROM instances"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [_instance(r) for r in await self._all(sql + " ORDER BY registered_at, piid", args)]
+
+    async def insert_instance(self, i: Instance) -> None:
+        await self._exec(
+            "INSERT INTO instances (piid, virtual_account_id, name, product, udi_pid, serial_number, "
+            "hostname, deployment_type, license_type, usage_mode, software_version, export_controlled, "
+            "token_id, public_key, cert_pem, cert_serial, registered_at, cert_issued_at, "
+            "cert_expires_at, authorized_at, last_contact_at, removed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                i.piid,
+                i.virtual_account_id,
+                i.name,
+                i.product,
+                i.udi_pid,
+                i.serial_number,
+                i.hostname,
+                i.deployment_type,
+                str(i.license_type),
+                str(i.usage_mode),
+                i.software_version,
+                int(i.export_controlled),
+                i.token_id,
+                i.public_key,
+                i.cert_pem,
+                i.cert_serial,
+                i.registered_at,
+                i.cert_issued_at,
+                i.cert_expires_at,
+                i.authorized_at,
+                i.last_contact_at,
+                i.removed_at,
+            ),
+        )
+
+    async def mark_removed(self, piid: str, now: datetime) -> None:
+        await self._exec(
+            "UPDATE instances SET removed_at = ? WHERE piid = ? AND removed_at IS NULL",
+            (epoch(now), piid),
+        )
+
+    async def set_authorized(self, piid: str, now: datetime) -> None:
+        t = epoch(now)
+        await self._exec("UPDATE instances SET authorized_at = ?, last_contact_at = ? WHERE piid = ?", (t, t, piid))
+
+    async def touch(self, piid: str, now: datetime) -> None:
+        await self._exec("UPDATE instances SET last_contact_at = ? WHERE piid = ?", (epoch(now), piid))
+
+    # -- replay protection -----------------------------------------------------------------------
+    async def remember_nonce(self, piid: str, nonce: str, sent_at: int) -> bool:
+        """Record a request nonce; False when it was seen before (a replay)."""
+        try:
+            await self._exec("INSERT INTO nonces (piid, nonce, sent_at) VALUES (?, ?, ?)", (piid, nonce, sent_at))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    async def forget_nonces_before(self, cutoff: int) -> int:
+        async with self._c.execute("DELETE FROM nonces WHERE sent_at < ?", (cutoff,)) as cur:
+            return cur.rowcount
+
+    # -- events ----------------------------------------------------------------------------------
+    async def add_event(
+        self,
+        *,
+        at: datetime,
+        kind: str,
+        message: str,
+        va_id: int | None = None,
+        piid: str | None = None,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO events (at, kind, virtual_account_id, piid, message) VALUES (?, ?, ?, ?, ?)",
+            (epoch(at), kind, va_id, piid, message),
+        )
+
+    async def events(self, *, limit: int = 100, piid: str | None = None) -> list[Event]:
+        if piid is None:
+            rows = await self._all("SELECT * FROM events ORDER BY at DESC, id DESC LIMIT ?", (limit,))
+        else:
+            rows = await self._all(
+                "SELECT * FROM events WHERE piid = ? ORDER BY at DESC, id DESC LIMIT ?", (piid, limit)
+            )
+        return [
+            Event(r["id"], r["at"], r["kind"], r["virtual_account_id"], r["piid"], r["message"]) for r in reversed(rows)
+        ]

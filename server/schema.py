@@ -1,0 +1,97 @@
+"""The SSM database schema, one script per version (``PRAGMA user_version`` counts them).
+
+Times are INTEGER epoch seconds of domain time. Never add ``DEFAULT CURRENT_TIMESTAMP``: it is
+a hidden wall clock.
+"""
+
+from __future__ import annotations
+
+V1 = """
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY,
+    domain TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    export_control_allowed INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE virtual_accounts (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    is_default INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    UNIQUE (account_id, name)
+);
+CREATE TABLE licenses (
+    id INTEGER PRIMARY KEY,
+    virtual_account_id INTEGER NOT NULL REFERENCES virtual_accounts(id),
+    name TEXT NOT NULL,
+    license_type TEXT NOT NULL,
+    usage_mode TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    quantity INTEGER NOT NULL CHECK (quantity >= 0),
+    UNIQUE (virtual_account_id, tag)
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    virtual_account_id INTEGER NOT NULL REFERENCES virtual_accounts(id),
+    secret_hash TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    max_uses INTEGER,
+    uses INTEGER NOT NULL DEFAULT 0,
+    export_controlled INTEGER NOT NULL,
+    revoked_at INTEGER,
+    created_by TEXT NOT NULL DEFAULT 'ssm-server'
+);
+CREATE TABLE instances (
+    piid TEXT PRIMARY KEY,
+    virtual_account_id INTEGER NOT NULL REFERENCES virtual_accounts(id),
+    name TEXT NOT NULL,
+    product TEXT NOT NULL,
+    udi_pid TEXT NOT NULL,
+    serial_number TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    deployment_type TEXT NOT NULL,
+    license_type TEXT NOT NULL,
+    usage_mode TEXT NOT NULL,
+    software_version TEXT NOT NULL DEFAULT '',
+    export_controlled INTEGER NOT NULL,
+    token_id TEXT,
+    public_key BLOB NOT NULL,
+    cert_pem TEXT NOT NULL,
+    cert_serial TEXT NOT NULL,
+    registered_at INTEGER NOT NULL,
+    cert_issued_at INTEGER NOT NULL,
+    cert_expires_at INTEGER NOT NULL,
+    authorized_at INTEGER,
+    last_contact_at INTEGER NOT NULL,
+    removed_at INTEGER
+);
+CREATE UNIQUE INDEX instances_sudi ON instances (udi_pid, serial_number) WHERE removed_at IS NULL;
+CREATE INDEX instances_va ON instances (virtual_account_id);
+CREATE TABLE nonces (
+    piid TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    PRIMARY KEY (piid, nonce)
+) WITHOUT ROWID;
+CREATE INDEX nonces_sent_at ON nonces (sent_at);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    virtual_account_id INTEGER,
+    piid TEXT,
+    message TEXT NOT NULL
+);
+CREATE INDEX events_at ON events (at);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)

@@ -1,0 +1,25 @@
+"""Settings of one SSM process (parsed from the command line by ``server.cli``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from shared.policy import DEFAULT_POLICY, Policy
+
+Mode = Literal["cloud", "onprem"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    mode: Mode = "cloud"
+    host: str = "127.0.0.1"
+    port: int = 8443
+    db_path: Path = Path("var/ssm/ssm.db")
+    certs: Path = Path("certs")
+    policy: Policy = field(default=DEFAULT_POLICY)
+    #: Largest device-plane request body accepted (bytes).
+    max_device_body: int = 64 * 1024
+    #: Largest body of any other request (bytes).
+    max_body: int = 1024 * 1024

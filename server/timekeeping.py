@@ -1,0 +1,23 @@
+"""Persisting and restoring the SSM's domain clock.
+
+The clock's state is saved in the store (``settings.clock``) whenever it changes, so a restart
+continues the same timeline and the CLI (``ssm-server token create``) computes the same ``now``
+as the running server.
+"""
+
+from __future__ import annotations
+
+from server.store import Store
+from shared.clock import AnyClock, dump_state, load_state
+
+_KEY = "clock"
+
+
+async def save_clock(store: Store, clock: AnyClock) -> None:
+    async with store.transaction() as tx:
+        await tx.set_setting(_KEY, dump_state(clock))
+
+
+async def load_clock(store: Store) -> AnyClock | None:
+    raw = await store.read.setting(_KEY)
+    return load_state(raw) if raw is not None else None
