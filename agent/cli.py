@@ -1,0 +1,266 @@
+"""``smart-agent``: run the Smart Agent daemon and drive it through its local API.
+
+Verbs::
+
+    smart-agent run [--config agent.toml]
+    smart-agent register TOKEN|- [--instance NAME]      (- reads the token from stdin)
+    smart-agent status [--instance NAME] [--json]
+
+Client verbs find the daemon with ``--api URL``, else ``$SMART_AGENT_API``, else the
+``api.url`` file the daemon writes in its data directory, else the config's ``api`` address.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from agent.api import create_api
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.daemon import Agent
+from agent.store import AgentStore
+from agent.transport import Transport
+from plumbing import serve
+from shared.clock import AnyClock, choose_clock, dump_state, load_state
+from shared.clockctl import parse_instant
+from shared.logging import configure_logging
+from shared.policy import DEFAULT_POLICY
+
+DEFAULT_CONFIG = "agent.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smart-agent", description="ssmlab Smart Agent (product instances)")
+    p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="agent.toml (default ./agent.toml)")
+    p.add_argument("--api", help="local API URL of a running agent (default: from the config)")
+    sub = p.add_subparsers(dest="verb", required=True)
+    sub.add_parser("run", help="run the daemon")
+    reg = sub.add_parser("register", help="register a product instance with a token")
+    reg.add_argument("token", help="the Product Instance Registration Token, or - to read it from stdin")
+    reg.add_argument("--instance", help="instance name (needed when the agent hosts several)")
+    st = sub.add_parser("status", help="Smart Licensing Status (seed Table 2)")
+    st.add_argument("--instance")
+    st.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.verb == "run":
+            return asyncio.run(_run(load_config(args.config)))
+        client = Client(_api_url(args))
+        if args.verb == "register":
+            return _register(client, args)
+        if args.verb == "status":
+            return _status(client, args)
+    except ConfigError as exc:
+        print(f"smart-agent: {exc}", file=sys.stderr)
+        return 2
+    except ApiError as exc:
+        print(f"smart-agent: {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"  fix: {exc.fix}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+# -- daemon -------------------------------------------------------------------------------------
+
+
+async def _run(cfg: AgentConfig) -> int:
+    data = cfg.data_path
+    data.mkdir(parents=True, exist_ok=True)
+    os.chmod(data, 0o700)
+    store = await AgentStore.open(data / "agent.db")
+    try:
+        saved_text = await store.setting("clock")
+        c = cfg.clock
+        clock = choose_clock(
+            kind=c.kind if c else None,
+            rate=c.rate if c else None,
+            start=parse_instant(c.epoch) if c and c.epoch else None,
+            anchor=c.anchor if c else None,
+            saved=load_state(saved_text) if saved_text else None,
+        )
+        json_logs = cfg.log_format == "json" or (cfg.log_format == "auto" and not sys.stderr.isatty())
+        configure_logging(clock=clock, json=json_logs, level=cfg.log_level)
+        try:
+            policy = DEFAULT_POLICY.with_overrides(cfg.policy)
+        except ValueError as exc:
+            raise ConfigError(f"[policy]: {exc}") from None
+
+        async def persist_clock(clk: AnyClock) -> None:
+            await store.set_setting("clock", dump_state(clk))
+
+        await persist_clock(clock)
+        transport = Transport(
+            url=cfg.transport.url,
+            truststore=cfg.path(cfg.transport.truststore),
+            resolve=cfg.resolve,
+            timeout=cfg.transport.timeout_seconds,
+        )
+        agent = Agent(config=cfg, clock=clock, store=store, transport=transport, policy=policy)
+        await agent.load()
+        host, port = cfg.api_address
+        runner, bound = await serve.start(create_api(agent, persist_clock), host, port)
+        url = f"http://{host}:{bound}"
+        (data / "api.url").write_text(url + "\n")
+        print(
+            f"smart-agent: {len(agent.runners)} product instance(s) "
+            f"({', '.join(agent.runners)}); local API {url}; SSM {cfg.transport.url}; "
+            f"clock {clock.state().kind} rate {clock.rate:g}",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            await serve.wait_for_signal()
+        finally:
+            print("smart-agent: shutting down", file=sys.stderr, flush=True)
+            await runner.cleanup()
+            await transport.close()
+    finally:
+        await store.close()
+    return 0
+
+
+# -- client -------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, code: str = "", fix: str = "") -> None:
+        super().__init__(message)
+        self.message, self.code, self.fix = message, code, fix
+
+
+def _api_url(args: argparse.Namespace) -> str:
+    if args.api:
+        return str(args.api).rstrip("/")
+    if env := os.environ.get("SMART_AGENT_API"):
+        return env.rstrip("/")
+    if args.config.exists():
+        cfg = load_config(args.config)
+        marker = cfg.data_path / "api.url"
+        if marker.exists():
+            return marker.read_text().strip().rstrip("/")
+        host, port = cfg.api_address
+        return f"http://{host}:{port}"
+    return "http://127.0.0.1:8787"
+
+
+class Client:
+    """A small synchronous client of the local API."""
+
+    def __init__(self, base: str, timeout: float = 120.0) -> None:
+        self.base = base
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(
+            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            try:
+                err = json.loads(exc.read())
+            except ValueError:
+                raise ApiError(f"the agent answered HTTP {exc.code}") from None
+            raise ApiError(err.get("message", str(err)), err.get("error", ""), err.get("fix", "")) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise ApiError(
+                f"cannot reach the agent's local API at {self.base}: {getattr(exc, 'reason', exc)}",
+                "agent_unreachable",
+                "start it with 'smart-agent run --config agent.toml' (or pass --api URL)",
+            ) from None
+
+
+def _instance_path(client: Client, name: str | None) -> str:
+    if name:
+        return f"/api/v1/instances/{name}"
+    instances = client.call("GET", "/api/v1/status")["instances"]
+    if len(instances) != 1:
+        names = ", ".join(i["product_instance_name"] for i in instances)
+        raise ApiError(
+            f"this agent hosts {len(instances)} product instances; say which",
+            "instance_required",
+            f"pass --instance with one of: {names}",
+        )
+    return f"/api/v1/instances/{instances[0]['product_instance_name']}"
+
+
+def _register(client: Client, args: argparse.Namespace) -> int:
+    token = sys.stdin.read().strip() if args.token == "-" else args.token  # noqa: S105 - "-" means stdin
+    path = _instance_path(client, args.instance)
+    try:
+        status = client.call("POST", f"{path}/register", {"token": token})
+    except ApiError as exc:
+        print(f"Registration failed: {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"  fix: {exc.fix}", file=sys.stderr)
+        return 1
+    print("Registration succeeded.")
+    print(render_status(status))
+    return 0
+
+
+def _status(client: Client, args: argparse.Namespace) -> int:
+    if args.instance:
+        views = [client.call("GET", f"/api/v1/instances/{args.instance}/status")]
+    else:
+        views = client.call("GET", "/api/v1/status")["instances"]
+    if args.json:
+        print(json.dumps(views[0] if args.instance else views, indent=2))
+    else:
+        print("\n\n".join(render_status(v) for v in views))
+    return 0
+
+
+def _when(iso: str | None) -> str:
+    return f" ({iso.replace('T', ' ').replace('+00:00', ' UTC')})" if iso else ""
+
+
+def render_status(v: dict[str, Any]) -> str:
+    """Seed Table 2 for one instance, as the License Management page shows it."""
+    auth = v["license_authorization_status"]
+    if v.get("evaluation_remaining"):
+        auth_text = f"{auth} ({v['evaluation_remaining']} remaining)"
+    else:
+        auth_text = auth + _when(v.get("authorization_time"))
+    rows = [
+        ("Registration Status", v["registration_status"] + _when(v.get("registration_time"))),
+        ("License Authorization Status", auth_text),
+        ("Export-Controlled Functionality", v["export_controlled_functionality"]),
+    ]
+    if v["registration_status"] != "Unregistered":
+        rows += [
+            ("Smart Account", v.get("smart_account") or "-"),
+            ("Virtual Account", v.get("virtual_account") or "-"),
+            ("Product Instance Name", v["product_instance_name"]),
+            ("Serial Number", v["serial_number"]),
+        ]
+    if v.get("enforcement"):
+        rows.append(("Enforcement", v["enforcement"]))
+    reason = v.get("reason")
+    if reason:
+        rows.append(("Last failure", f"{reason['code']}: {reason['message']}"))
+        if reason.get("fix"):
+            rows.append(("Fix", reason["fix"]))
+    head = (
+        f"{v['product_instance_name']} — {v['product']}, {v['deployment_type']} "
+        f"({v['license_type']} {v['usage_mode']}, SN {v['serial_number']})"
+    )
+    width = max(len(k) for k, _ in rows) + 2
+    return head + "\nSmart Licensing Status\n" + "\n".join(f"  {(k + ':').ljust(width)}{val}" for k, val in rows)

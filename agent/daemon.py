@@ -1,0 +1,117 @@
+"""The Smart Agent daemon: loads the configured product instances and serves the local API.
+
+An instance is created at its first start (evaluation begins then and is persisted); later
+starts load it from the store, so no restart resets anything.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from agent.config import AgentConfig, InstanceConfig
+from agent.instance import InstanceRunner
+from agent.store import AgentStore
+from agent.transport import Transport
+from shared import lifecycle, pki
+from shared.clock import AnyClock
+from shared.errors import NotFound
+from shared.logging import get_logger
+from shared.policy import Policy
+
+log = get_logger("agent.daemon")
+
+_PIDS = {"Unified CCE": "UCCE", "Packaged CCE": "PCCE", "CVP": "CVP", "Unified CVP": "CVP"}
+
+
+def new_serial_number() -> str:
+    """A Cisco-looking serial number: 3 letters, 4 digits, 4 alphanumerics (e.g. FCH2241A7QZ)."""
+    alnum = string.ascii_uppercase + string.digits
+    return (
+        "SSM"
+        + "".join(secrets.choice(string.digits) for _ in range(4))
+        + "".join(secrets.choice(alnum) for _ in range(4))
+    )
+
+
+def _pid(cfg: InstanceConfig) -> str:
+    return cfg.udi_pid or _PIDS.get(cfg.product, cfg.product.upper().replace(" ", "-")[:24])
+
+
+class Agent:
+    """The product instances one agent hosts."""
+
+    def __init__(
+        self, *, config: AgentConfig, clock: AnyClock, store: AgentStore, transport: Transport, policy: Policy
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store
+        self.transport = transport
+        self.policy = policy
+        self.runners: dict[str, InstanceRunner] = {}
+
+    async def load(self) -> None:
+        """Load each configured instance, creating (and persisting) it at its first start."""
+        for cfg in self.config.instances:
+            stored = await self.store.load(cfg.name)
+            now = self.clock.now()
+            if stored is None:
+                state = lifecycle.new_instance(
+                    name=cfg.name,
+                    product=cfg.product,
+                    udi_pid=_pid(cfg),
+                    serial_number=cfg.serial_number or new_serial_number(),
+                    hostname=cfg.hostname or f"{cfg.name}.lab.local",
+                    deployment_type=cfg.deployment_type,
+                    license_type=cfg.license_type,
+                    usage_mode=cfg.usage_mode,
+                    now=now,
+                )
+                await self.store.save(
+                    state,
+                    now,
+                    events=[
+                        (
+                            "first_start",
+                            f"first start; serial number {state.serial_number}; "
+                            f"evaluation period of {self.policy.evaluation_period.days} days began",
+                        )
+                    ],
+                )
+                log.info("instance_created", instance=cfg.name, serial=state.serial_number)
+                key = None
+            else:
+                state = stored.state
+                key = pki.load_key(stored.key_pem) if stored.key_pem else None
+            self.runners[cfg.name] = InstanceRunner(
+                state=state,
+                key=key,
+                transport=self.transport,
+                store=self.store,
+                clock=self.clock,
+                policy=self.policy,
+            )
+
+    def runner(self, name: str | None) -> InstanceRunner:
+        """The named instance, or the only one when ``name`` is None.
+
+        Raises:
+            NotFound: ``instance_not_found`` naming the instances this agent hosts.
+        """
+        if name is None:
+            if len(self.runners) == 1:
+                return next(iter(self.runners.values()))
+            raise NotFound(
+                f"this agent hosts {len(self.runners)} product instances; say which",
+                code="instance_required",
+                fix=f"pass --instance with one of: {', '.join(self.runners)}",
+            )
+        try:
+            return self.runners[name]
+        except KeyError:
+            raise NotFound(
+                f"no product instance {name!r} on this agent",
+                code="instance_not_found",
+                fix=f"use one of: {', '.join(self.runners)}",
+            ) from None

@@ -1,0 +1,163 @@
+"""The agent's persisted state: one SQLite file (WAL, 0600: it holds ID-certificate keys).
+
+Per product instance: its ``InstanceState`` (msgspec JSON), its ID key and certificate. Plus an
+event log of transitions and a settings table (clock). Each save is one committed transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import aiosqlite
+import msgspec
+
+from shared.clock import epoch
+from shared.lifecycle import InstanceState
+
+SCHEMA = (
+    """
+CREATE TABLE instances (
+    name TEXT PRIMARY KEY,
+    state BLOB NOT NULL,
+    key_pem BLOB,
+    cert_pem TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    instance TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX events_at ON events (at);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)
+""",
+)
+
+_state_decoder = msgspec.json.Decoder(InstanceState)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    state: InstanceState
+    key_pem: bytes | None
+    cert_pem: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    at: int
+    instance: str
+    kind: str
+    message: str
+
+
+class AgentStore:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._c = conn
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> AgentStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # noqa: ASYNC240 - once, at startup
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = FULL")
+        await conn.execute("PRAGMA busy_timeout = 10000")
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        version = int(row[0]) if row else 0
+        if version > len(SCHEMA):
+            await conn.close()
+            raise RuntimeError(f"{path} has schema {version}, newer than this smart-agent ({len(SCHEMA)})")
+        for n, script in enumerate(SCHEMA[version:], start=version + 1):
+            await conn.execute("BEGIN IMMEDIATE")
+            for stmt in script.split(";\n"):
+                if stmt.strip():
+                    await conn.execute(stmt)
+            await conn.execute(f"PRAGMA user_version = {n}")
+            await conn.execute("COMMIT")
+        return cls(conn)
+
+    async def close(self) -> None:
+        await self._c.close()
+
+    async def load(self, name: str) -> Stored | None:
+        async with self._c.execute("SELECT state, key_pem, cert_pem FROM instances WHERE name = ?", (name,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Stored(_state_decoder.decode(row[0]), bytes(row[1]) if row[1] else None, row[2])
+
+    async def save(
+        self,
+        state: InstanceState,
+        now: datetime,
+        *,
+        key_pem: bytes | None = None,
+        cert_pem: str | None = None,
+        clear_credentials: bool = False,
+        events: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """Persist ``state`` (and, when given, the ID key and certificate) in one transaction."""
+        blob = msgspec.json.encode(state)
+        async with self._lock:
+            await self._c.execute("BEGIN IMMEDIATE")
+            try:
+                await self._c.execute(
+                    "INSERT INTO instances (name, state, updated_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    (state.name, blob, epoch(now)),
+                )
+                if clear_credentials:
+                    await self._c.execute(
+                        "UPDATE instances SET key_pem = NULL, cert_pem = NULL WHERE name = ?", (state.name,)
+                    )
+                if key_pem is not None:
+                    await self._c.execute("UPDATE instances SET key_pem = ? WHERE name = ?", (key_pem, state.name))
+                if cert_pem is not None:
+                    await self._c.execute("UPDATE instances SET cert_pem = ? WHERE name = ?", (cert_pem, state.name))
+                for kind, message in events:
+                    await self._c.execute(
+                        "INSERT INTO events (at, instance, kind, message) VALUES (?, ?, ?, ?)",
+                        (epoch(now), state.name, kind, message),
+                    )
+            except BaseException:
+                await self._c.execute("ROLLBACK")
+                raise
+            await self._c.execute("COMMIT")
+
+    async def events(self, *, limit: int = 100, instance: str | None = None) -> list[AgentEvent]:
+        sql = "SELECT at, instance, kind, message FROM events"
+        args: tuple[object, ...] = ()
+        if instance:
+            sql += " WHERE instance = ?"
+            args = (instance,)
+        sql += " ORDER BY at DESC, id DESC LIMIT ?"
+        async with self._c.execute(sql, (*args, limit)) as cur:
+            rows = await cur.fetchall()
+        return [AgentEvent(r[0], r[1], r[2], r[3]) for r in reversed(list(rows))]
+
+    async def setting(self, key: str) -> str | None:
+        async with self._c.execute("SELECT value FROM settings WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def set_setting(self, key: str, value: str) -> None:
+        async with self._lock:
+            await self._c.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

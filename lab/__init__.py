@@ -1,0 +1,1 @@
+"""The lab launcher and CLI (talks to the SSM and the agent over HTTP only)."""
