@@ -1,0 +1,157 @@
+"""End to end, as the README says: pki init, server run, token create, agent run, register,
+status --json — each a real subprocess of the installed console scripts, over real TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+pytestmark = pytest.mark.e2e
+
+
+def cli(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.skip(f"{name} is not installed in this environment (run 'make test')")
+    return str(path)
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited early: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    yield tmp_path
+    os.chdir(old)
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, wait, and return what the process wrote to stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err or ""
+
+
+def test_register_end_to_end_with_the_command_line(workdir: Path) -> None:
+    """The README's walk-through works on a fresh folder and ends with Table 2 as JSON."""
+    run = subprocess.run
+    out = run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, text=True, check=True)
+    assert "created (lab root CA" in out.stdout
+
+    ssm = subprocess.Popen(
+        [
+            cli("ssm-server"),
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--port-file",
+            "ssm.port",
+            "--db",
+            "var/ssm.db",
+            "--certs",
+            "certs",
+            "--log-format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    agent = None
+    try:
+        port = wait_for_file(workdir / "ssm.port", ssm)
+        health = json.loads(
+            urllib.request.urlopen(
+                f"https://127.0.0.1:{port}/_lab/health",
+                context=__import__("ssl").create_default_context(cafile="certs/truststore.pem"),
+            ).read()
+        )
+        assert health["status"] == "ok" and health["mode"] == "cloud"
+
+        token = run(
+            [cli("ssm-server"), "token", "create", "--va", "DEFAULT", "--db", "var/ssm.db", "-q"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert "%0A" in token  # Cisco's URL-encoded, line-wrapped base64 form
+
+        (workdir / "agent.toml").write_text(
+            'data_dir = "var/agent"\napi = "127.0.0.1:0"\n'
+            '[transport]\ntruststore = "certs/truststore.pem"\n'
+            f'[resolve]\n"smartreceiver.cisco.com:443" = "127.0.0.1:{port}"\n'
+            '[[instances]]\nname = "ucce-1"\nproduct = "Unified CCE"\n'
+        )
+        agent = subprocess.Popen(
+            [cli("smart-agent"), "--config", "agent.toml", "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for_file(workdir / "var/agent/api.url", agent)
+
+        before = json.loads(
+            run([cli("smart-agent"), "status", "--json"], capture_output=True, text=True, check=True).stdout
+        )
+        assert before[0]["registration_status"] == "Unregistered"
+        assert before[0]["license_authorization_status"] == "Evaluation Mode"
+
+        bad = run([cli("smart-agent"), "register", "not-a-token"], capture_output=True, text=True)
+        assert bad.returncode == 1 and "malformed" in bad.stderr and "fix:" in bad.stderr
+
+        reg = run([cli("smart-agent"), "register", token], capture_output=True, text=True)
+        assert reg.returncode == 0, reg.stderr
+        assert "Registration Status:" in reg.stdout and "Registered (" in reg.stdout
+
+        status = json.loads(
+            run([cli("smart-agent"), "status", "--json"], capture_output=True, text=True, check=True).stdout
+        )[0]
+        assert status["registration_status"] == "Registered"
+        assert status["license_authorization_status"] == "Authorized"
+        assert status["export_controlled_functionality"] == "Not Allowed"
+        assert status["smart_account"] == "ssmlab Lab Account"
+        assert status["virtual_account"] == "DEFAULT"
+        assert status["product_instance_name"] == "ucce-1"
+        assert status["serial_number"]
+
+        listed = json.loads(
+            run(
+                [cli("ssm-server"), "instance", "list", "--db", "var/ssm.db", "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert [i["piid"] for i in listed] == [status["piid"]]
+    finally:
+        agent_log = stop(agent) if agent is not None else ""
+        ssm_log = stop(ssm)
+    assert ssm.returncode == 0, ssm_log
+    assert agent is not None and agent.returncode == 0, agent_log
+    secret_part = token.split("%")[0]
+    assert secret_part not in ssm_log and secret_part not in agent_log  # tokens never reach a log
