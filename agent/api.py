@@ -8,15 +8,19 @@ GET  /_lab/health, GET|POST /_lab/clock, GET /_lab/events
 
 from __future__ import annotations
 
+from typing import Annotated, TypeVar
+
 import msgspec
 from aiohttp import web
 
 from agent.daemon import Agent
+from agent.instance import InstanceRunner
 from plumbing.body import read_body, require_type
 from plumbing.clockroutes import Persist, add_clock_routes
 from plumbing.middleware import json_response, request_context
 from shared.clock import utc
 from shared.errors import BadRequest
+from shared.states import LicenseType, UsageMode
 
 AGENT = web.AppKey("agent", Agent)
 
@@ -25,12 +29,32 @@ class RegisterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token: str
 
 
-def _decode(data: bytes, type_: type[RegisterBody]) -> RegisterBody:
+class LicenseTypeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    license_type: LicenseType
+    usage_mode: UsageMode
+
+
+class AgentsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    count: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+
+
+B = TypeVar("B", RegisterBody, LicenseTypeBody, AgentsBody)
+
+_EXAMPLES: dict[type, str] = {
+    RegisterBody: '{"token": "..."}',
+    LicenseTypeBody: '{"license_type": "Perpetual", "usage_mode": "Production"}',
+    AgentsBody: '{"count": 1}',
+}
+
+
+async def _body(request: web.Request, type_: type[B]) -> B:
+    require_type(request, "application/json")
+    data = await read_body(request, limit=16384)
     try:
         return msgspec.json.decode(data, type=type_)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadRequest(
-            f"invalid request body: {exc}", code="invalid_body", fix='send JSON like {"token": "..."}'
+            f"invalid request body: {exc}", code="invalid_body", fix=f"send JSON like {_EXAMPLES[type_]}"
         ) from None
 
 
@@ -43,11 +67,53 @@ async def status_one(request: web.Request) -> web.Response:
     return json_response(request.app[AGENT].runner(request.match_info["name"]).status())
 
 
+def _runner(request: web.Request) -> InstanceRunner:
+    return request.app[AGENT].runner(request.match_info["name"])
+
+
 async def register(request: web.Request) -> web.Response:
-    require_type(request, "application/json")
-    body = _decode(await read_body(request, limit=16384), RegisterBody)
-    runner = request.app[AGENT].runner(request.match_info["name"])
-    return json_response(await runner.register(body.token))
+    body = await _body(request, RegisterBody)
+    return json_response(await _runner(request).register(body.token))
+
+
+async def reregister(request: web.Request) -> web.Response:
+    body = await _body(request, RegisterBody)
+    return json_response(await _runner(request).register(body.token, force=True))
+
+
+async def renew_authorization(request: web.Request) -> web.Response:
+    return json_response(await _runner(request).renew_authorization())
+
+
+async def renew_registration(request: web.Request) -> web.Response:
+    return json_response(await _runner(request).renew_registration())
+
+
+async def deregister(request: web.Request) -> web.Response:
+    result = await _runner(request).deregister()
+    return json_response({"removed_on_ssm": result.removed_on_ssm, "message": result.message, "status": result.status})
+
+
+async def get_license_type(request: web.Request) -> web.Response:
+    view = _runner(request).status()
+    return json_response(
+        {
+            "license_type": view.configured_license_type,
+            "effective_license_type": view.license_type,
+            "usage_mode": view.usage_mode,
+            "deployment_type": view.deployment_type,
+        }
+    )
+
+
+async def put_license_type(request: web.Request) -> web.Response:
+    body = await _body(request, LicenseTypeBody)
+    return json_response(await _runner(request).set_license_type(body.license_type, body.usage_mode))
+
+
+async def add_agents(request: web.Request) -> web.Response:
+    body = await _body(request, AgentsBody)
+    return json_response(await _runner(request).add_agents(body.count))
 
 
 async def health(request: web.Request) -> web.Response:
@@ -76,6 +142,13 @@ def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
     app.router.add_get("/api/v1/status", status_all)
     app.router.add_get("/api/v1/instances/{name}/status", status_one)
     app.router.add_post("/api/v1/instances/{name}/register", register)
+    app.router.add_post("/api/v1/instances/{name}/reregister", reregister)
+    app.router.add_post("/api/v1/instances/{name}/renew-authorization", renew_authorization)
+    app.router.add_post("/api/v1/instances/{name}/renew-registration", renew_registration)
+    app.router.add_post("/api/v1/instances/{name}/deregister", deregister)
+    app.router.add_get("/api/v1/instances/{name}/license-type", get_license_type)
+    app.router.add_put("/api/v1/instances/{name}/license-type", put_license_type)
+    app.router.add_post("/api/v1/instances/{name}/agents", add_agents)
     app.router.add_get("/_lab/health", health)
     app.router.add_get("/_lab/events", events)
     add_clock_routes(app, agent.clock, persist_clock)

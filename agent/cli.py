@@ -4,7 +4,14 @@ Verbs::
 
     smart-agent run [--config agent.toml]
     smart-agent register TOKEN|- [--instance NAME]      (- reads the token from stdin)
+    smart-agent reregister TOKEN|- [--instance NAME]    (a token of another virtual account moves it)
+    smart-agent renew auth|id [--instance NAME]         (Renew Authorization / Renew Registration)
+    smart-agent deregister [--instance NAME] [--yes]
+    smart-agent license-type [--type Flex|Perpetual --mode Production|Non-Production] [--instance NAME]
+    smart-agent agents add [N] [--instance NAME]       (refused in Enforcement)
     smart-agent status [--instance NAME] [--json]
+    smart-agent events [--instance NAME] [--limit N]
+    smart-agent clock show | advance DURATION | rate R
 
 Client verbs find the daemon with ``--api URL``, else ``$SMART_AGENT_API``, else the
 ``api.url`` file the daemon writes in its data directory, else the config's ``api`` address.
@@ -29,6 +36,7 @@ from agent.daemon import Agent
 from agent.store import AgentStore
 from agent.transport import Transport
 from plumbing import serve
+from plumbing.labclient import clock_command
 from shared.clock import AnyClock, choose_clock, dump_state, load_state
 from shared.clockctl import parse_instant
 from shared.logging import configure_logging
@@ -46,9 +54,37 @@ def build_parser() -> argparse.ArgumentParser:
     reg = sub.add_parser("register", help="register a product instance with a token")
     reg.add_argument("token", help="the Product Instance Registration Token, or - to read it from stdin")
     reg.add_argument("--instance", help="instance name (needed when the agent hosts several)")
+    rr = sub.add_parser("reregister", help="register again (a token of another virtual account moves it)")
+    rr.add_argument("token", help="the token, or - to read it from stdin")
+    rr.add_argument("--instance")
+    rn = sub.add_parser("renew", help="Renew Authorization (auth) or Renew Registration (id)")
+    rn.add_argument("what", choices=["auth", "authorization", "id", "registration"])
+    rn.add_argument("--instance")
+    dr = sub.add_parser("deregister", help="deregister; all licenses return to the virtual account")
+    dr.add_argument("--instance")
+    dr.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    lt = sub.add_parser("license-type", help="show or select the License Type (before registering)")
+    lt.add_argument("--type", choices=["Flex", "Perpetual"])
+    lt.add_argument("--mode", choices=["Production", "Non-Production"])
+    lt.add_argument("--instance")
+    ag = sub.add_parser("agents", help="agents of the deployment (adding is blocked in Enforcement)")
+    ags = ag.add_subparsers(dest="agents_verb", required=True)
+    aga = ags.add_parser("add")
+    aga.add_argument("count", nargs="?", type=int, default=1)
+    aga.add_argument("--instance")
     st = sub.add_parser("status", help="Smart Licensing Status (seed Table 2)")
     st.add_argument("--instance")
     st.add_argument("--json", action="store_true")
+    ev = sub.add_parser("events", help="the agent's event log (transitions, requests)")
+    ev.add_argument("--instance")
+    ev.add_argument("--limit", type=int, default=50)
+    ck = sub.add_parser("clock", help="the agent's domain clock")
+    cks = ck.add_subparsers(dest="clock_verb", required=True)
+    cks.add_parser("show")
+    cka = cks.add_parser("advance")
+    cka.add_argument("value", metavar="DURATION")
+    ckr = cks.add_parser("rate")
+    ckr.add_argument("value", metavar="RATE")
     return p
 
 
@@ -57,11 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.verb == "run":
             return asyncio.run(_run(load_config(args.config)))
-        client = Client(_api_url(args))
-        if args.verb == "register":
-            return _register(client, args)
-        if args.verb == "status":
-            return _status(client, args)
+        base = _api_url(args)
+        if args.verb == "clock":
+            return clock_command(base, args.clock_verb, getattr(args, "value", None))
+        client = Client(base)
+        handler = _VERBS.get(args.verb)
+        if handler is not None:
+            return handler(client, args)
     except ConfigError as exc:
         print(f"smart-agent: {exc}", file=sys.stderr)
         return 2
@@ -111,7 +149,7 @@ async def _run(cfg: AgentConfig) -> int:
             timeout=cfg.transport.timeout_seconds,
         )
         agent = Agent(config=cfg, clock=clock, store=store, transport=transport, policy=policy)
-        await agent.load()
+        await agent.start()
         host, port = cfg.api_address
         runner, bound = await serve.start(create_api(agent, persist_clock), host, port)
         url = f"http://{host}:{bound}"
@@ -127,6 +165,7 @@ async def _run(cfg: AgentConfig) -> int:
             await serve.wait_for_signal()
         finally:
             print("smart-agent: shutting down", file=sys.stderr, flush=True)
+            await agent.stop()
             await runner.cleanup()
             await transport.close()
     finally:
@@ -201,18 +240,81 @@ def _instance_path(client: Client, name: str | None) -> str:
     return f"/api/v1/instances/{instances[0]['product_instance_name']}"
 
 
-def _register(client: Client, args: argparse.Namespace) -> int:
-    token = sys.stdin.read().strip() if args.token == "-" else args.token  # noqa: S105 - "-" means stdin
+def _token(args: argparse.Namespace) -> str:
+    return sys.stdin.read().strip() if args.token == "-" else str(args.token)  # noqa: S105 - "-" means stdin
+
+
+def _action(client: Client, args: argparse.Namespace, verb: str, what: str, body: dict[str, Any] | None = None) -> int:
     path = _instance_path(client, args.instance)
     try:
-        status = client.call("POST", f"{path}/register", {"token": token})
+        status = client.call("POST", f"{path}/{verb}", body)
     except ApiError as exc:
-        print(f"Registration failed: {exc.message}", file=sys.stderr)
+        print(f"{what} failed: {exc.message}", file=sys.stderr)
         if exc.fix:
             print(f"  fix: {exc.fix}", file=sys.stderr)
         return 1
-    print("Registration succeeded.")
+    print(f"{what} succeeded." if not status.get("reason") else f"{what} done, with a failure to look at:")
     print(render_status(status))
+    return 0
+
+
+def _register(client: Client, args: argparse.Namespace) -> int:
+    return _action(client, args, "register", "Registration", {"token": _token(args)})
+
+
+def _reregister(client: Client, args: argparse.Namespace) -> int:
+    return _action(client, args, "reregister", "Reregistration", {"token": _token(args)})
+
+
+def _renew(client: Client, args: argparse.Namespace) -> int:
+    if args.what in ("auth", "authorization"):
+        return _action(client, args, "renew-authorization", "Renew Authorization")
+    return _action(client, args, "renew-registration", "Renew Registration")
+
+
+def _deregister(client: Client, args: argparse.Namespace) -> int:
+    path = _instance_path(client, args.instance)
+    if not args.yes and sys.stdin.isatty():
+        answer = input(f"Deregister {path.rsplit('/', 1)[-1]}? All its licenses return to the virtual account. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deregistered")
+            return 1
+    result = client.call("POST", f"{path}/deregister")
+    print(("Deregistered: " if result["removed_on_ssm"] else "WARNING: ") + result["message"])
+    print(render_status(result["status"]))
+    return 0
+
+
+def _license_type(client: Client, args: argparse.Namespace) -> int:
+    path = _instance_path(client, args.instance)
+    if args.type or args.mode:
+        current = client.call("GET", f"{path}/license-type")
+        body = {"license_type": args.type or current["license_type"], "usage_mode": args.mode or current["usage_mode"]}
+        client.call("PUT", f"{path}/license-type", body)
+    lt = client.call("GET", f"{path}/license-type")
+    note = (
+        ""
+        if lt["license_type"] == lt["effective_license_type"]
+        else (f" (used as {lt['effective_license_type']}: {lt['deployment_type']})")
+    )
+    print(f"License Type: {lt['license_type']} {lt['usage_mode']}{note}")
+    return 0
+
+
+def _agents(client: Client, args: argparse.Namespace) -> int:
+    path = _instance_path(client, args.instance)
+    status = client.call("POST", f"{path}/agents", {"count": args.count})
+    print(f"{args.count} agent(s) added; {status['agents']} configured")
+    return 0
+
+
+def _events(client: Client, args: argparse.Namespace) -> int:
+    query = f"?instance={args.instance}" if args.instance else ""
+    rows = client.call("GET", f"/_lab/events{query}")[-args.limit :]
+    for e in rows:
+        print(f"{e['at']}  {e['instance']:<12} {e['kind']:<28} {e['message']}")
+    if not rows:
+        print("no events")
     return 0
 
 
@@ -226,6 +328,18 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     else:
         print("\n\n".join(render_status(v) for v in views))
     return 0
+
+
+_VERBS = {
+    "register": _register,
+    "reregister": _reregister,
+    "renew": _renew,
+    "deregister": _deregister,
+    "license-type": _license_type,
+    "agents": _agents,
+    "status": _status,
+    "events": _events,
+}
 
 
 def _when(iso: str | None) -> str:
@@ -251,8 +365,22 @@ def render_status(v: dict[str, Any]) -> str:
             ("Product Instance Name", v["product_instance_name"]),
             ("Serial Number", v["serial_number"]),
         ]
+    if v["registration_status"] != "Unregistered":
+        for label, key in (
+            ("Next Authorization Renewal", "next_authorization_renewal"),
+            ("Authorization Expires", "authorization_expires"),
+            ("Next Registration Renewal", "next_registration_renewal"),
+            ("Registration Expires", "registration_expires"),
+        ):
+            if v.get(key):
+                rows.append((label, _when(v[key]).strip(" ()")))
+    if v.get("out_of_compliance_since"):
+        rows.append(("Out of Compliance since", _when(v["out_of_compliance_since"]).strip(" ()")))
+        if v.get("out_of_compliance_reason"):
+            rows.append(("Out of Compliance reason", v["out_of_compliance_reason"]))
     if v.get("enforcement"):
-        rows.append(("Enforcement", v["enforcement"]))
+        rows.append(("Enforcement", f"{v['enforcement']} (since {_when(v.get('enforcement_since')).strip(' ()')})"))
+        rows.append(("Way out", v.get("way_out") or ""))
     reason = v.get("reason")
     if reason:
         rows.append(("Last failure", f"{reason['code']}: {reason['message']}"))

@@ -6,6 +6,8 @@ starts load it from the store, so no restart resets anything.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import string
 
@@ -14,10 +16,11 @@ from agent.instance import InstanceRunner
 from agent.store import AgentStore
 from agent.transport import Transport
 from shared import lifecycle, pki
-from shared.clock import AnyClock
+from shared.clock import AnyClock, epoch
 from shared.errors import NotFound
 from shared.logging import get_logger
 from shared.policy import Policy
+from shared.states import RegistrationStatus
 
 log = get_logger("agent.daemon")
 
@@ -50,6 +53,24 @@ class Agent:
         self.transport = transport
         self.policy = policy
         self.runners: dict[str, InstanceRunner] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Load the instances and start each one's timer loop."""
+        await self.load()
+        for runner in self.runners.values():
+            wake = await runner.step()  # catch up with what happened while the agent was down
+            task = asyncio.create_task(runner.run(wake), name=f"instance:{runner.name}")
+            self.clock.track(task)
+            self._tasks.append(task)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
 
     async def load(self) -> None:
         """Load each configured instance, creating (and persisting) it at its first start."""
@@ -73,6 +94,7 @@ class Agent:
                     now,
                     events=[
                         (
+                            state.first_started_at,
                             "first_start",
                             f"first start; serial number {state.serial_number}; "
                             f"evaluation period of {self.policy.evaluation_period.days} days began",
@@ -84,6 +106,29 @@ class Agent:
             else:
                 state = stored.state
                 key = pki.load_key(stored.key_pem) if stored.key_pem else None
+                wanted = (cfg.license_type, cfg.usage_mode)
+                if wanted != (state.license_type, state.usage_mode):
+                    if state.registration is RegistrationStatus.UNREGISTERED:
+                        state = lifecycle.set_license_type(state, *wanted)
+                        await self.store.save(
+                            state,
+                            now,
+                            events=[
+                                (
+                                    epoch(now),
+                                    "license_type_changed",
+                                    f"license type {wanted[0]} {wanted[1]} (from agent.toml)",
+                                )
+                            ],
+                        )
+                    else:
+                        log.warning(
+                            "license_type_kept",
+                            instance=cfg.name,
+                            configured=f"{wanted[0]} {wanted[1]}",
+                            kept=f"{state.license_type} {state.usage_mode}",
+                            why="registered; deregister first to change the license type",
+                        )
             self.runners[cfg.name] = InstanceRunner(
                 state=state,
                 key=key,

@@ -1,27 +1,49 @@
-"""One product instance inside the agent: its state, its ID key, and the requests it sends.
+"""One product instance inside the agent: its state, its ID key, its timers and its actions.
 
 The licensing rules are in ``shared.lifecycle``; this shell builds messages, sends them through
-the transport, applies the replies and persists the result before answering the caller.
-Requests of one instance are serialized by a lock.
+the transport, applies the replies and persists the result (with the transitions it caused)
+before answering. Requests of one instance are serialized by a lock. ``run`` is the instance's
+timer loop: tick, send what is due, sleep until the next wakeup (or until an action pokes it).
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from agent.store import AgentStore
 from agent.transport import Transport
 from shared import envelope, lifecycle, pki, tokens
 from shared.catalog import OFFERED, LicenseKey
-from shared.clock import AnyClock, epoch
-from shared.errors import SmartLicensingError
-from shared.lifecycle import InstanceState, StatusView
+from shared.clock import AnyClock, epoch, utc
+from shared.errors import RemoteError, SmartLicensingError
+from shared.lifecycle import Due, InstanceState, StatusView
 from shared.logging import get_logger
-from shared.messages import Authorization, Authorize, EntitlementRequest, Register, Registered
+from shared.messages import (
+    Authorization,
+    Authorize,
+    Deregister,
+    EntitlementRequest,
+    Register,
+    Registered,
+    RegistrationRenewed,
+    RenewRegistration,
+)
 from shared.policy import Policy
+from shared.states import EntitlementStatus, LicenseType, UsageMode
 
 log = get_logger("agent.instance")
+
+#: With nothing scheduled, the timer loop still looks again after this much domain time.
+IDLE = timedelta(days=365)
+
+
+@dataclass(frozen=True, slots=True)
+class DeregisterResult:
+    status: StatusView
+    removed_on_ssm: bool
+    message: str
 
 
 class InstanceRunner:
@@ -42,6 +64,8 @@ class InstanceRunner:
         self.clock = clock
         self.policy = policy
         self.lock = asyncio.Lock()
+        self._poke = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
 
     @property
     def name(self) -> str:
@@ -50,26 +74,136 @@ class InstanceRunner:
     def status(self) -> StatusView:
         return lifecycle.status_view(self.state, self.clock.now(), self.policy)
 
-    async def _save(
+    # -- persistence -----------------------------------------------------------------------------
+    async def _commit(
         self,
         state: InstanceState,
-        now: datetime,
         *events: tuple[str, str],
         key: bytes | None = None,
         cert: str | None = None,
+        clear_credentials: bool = False,
     ) -> None:
-        await self.store.save(state, now, key_pem=key, cert_pem=cert, events=list(events))
+        """Apply the time rules to ``state`` and persist it with its events, in one transaction."""
+        now = self.clock.now()
+        state, timed = lifecycle.tick(state, now, self.policy)
+        t = epoch(now)
+        rows = [(t, kind, msg) for kind, msg in events] + timed
+        await self.store.save(state, now, key_pem=key, cert_pem=cert, clear_credentials=clear_credentials, events=rows)
+        for at, kind, msg in timed:
+            log.info("transition", instance=self.name, kind=kind, at=at, detail=msg)
         self.state = state
+        if asyncio.current_task() is not self._loop_task:
+            self.clock.poke(self._poke)  # an action changed the schedule: the timer loop recomputes
 
     async def _fail(self, err: SmartLicensingError, action: str) -> None:
         now = self.clock.now()
-        state = lifecycle.on_failure(self.state, err, now, action=action)
-        await self._save(state, now, (f"{action}_failed", f"{err.code}: {err.message}"))
+        await self._commit(
+            lifecycle.on_failure(self.state, err, now, action=action),
+            (f"{action}_failed", f"{err.code}: {err.message}"),
+        )
         log.warning(f"{action}_failed", instance=self.name, code=err.code, error=err.message)
 
-    # -- actions ---------------------------------------------------------------------------------
+    async def _removed_by_ssm(self, err: RemoteError) -> None:
+        """The SSM no longer knows this instance: unregister, entitlements Disabled."""
+        now = self.clock.now()
+        state = lifecycle.on_deregistered(self.state, now, entitlement_status=EntitlementStatus.DISABLED)
+        state = lifecycle.on_failure(state, err, now, action="ssm")
+        self.key = None
+        await self._commit(state, ("removed_by_ssm", f"{err.code}: {err.message}"), clear_credentials=True)
+
+    # -- the timer loop --------------------------------------------------------------------------
+    async def run(self, first_wake: datetime) -> None:
+        """Sleep until each wakeup, then tick and send what is due, forever (cancel to stop)."""
+        self._loop_task = asyncio.current_task()
+        wake = first_wake
+        while True:
+            await self.clock.sleep_until(wake, interrupt=self._poke)
+            wake = await self.step()
+
+    async def step(self) -> datetime:
+        """Record the transitions due by now, send the due requests; return the next wakeup.
+
+        The agent runs one step before it starts serving, so a restart catches up at once.
+        """
+        self._poke.clear()
+        async with self.lock:
+            await self._commit(self.state)
+            for due in lifecycle.due(self.state, self.clock.now(), self.policy):
+                await self._perform(due)
+            wake = lifecycle.next_wakeup(self.state, self.clock.now(), self.policy)
+        return wake or self.clock.now() + IDLE
+
+    async def _perform(self, due: Due) -> None:
+        try:
+            if due is Due.RENEW_AUTHORIZATION:
+                await self._authorize_locked()
+            else:
+                await self._renew_registration_locked()
+        except RemoteError as err:
+            if err.code == "instance_removed":
+                await self._removed_by_ssm(err)
+                return
+            await self._due_failed(due, err)
+        except SmartLicensingError as err:
+            await self._due_failed(due, err)
+
+    async def _due_failed(self, due: Due, err: SmartLicensingError) -> None:
+        now = self.clock.now()
+        state = lifecycle.on_due_failed(self.state, due, err, now, self.policy)
+        retry = state.auth_retry if due is Due.RENEW_AUTHORIZATION else state.reg_retry
+        assert retry is not None
+        await self._commit(
+            state,
+            (f"{due}_failed", f"{err.code}: {err.message} (attempt {retry.attempts}; next in {retry.delay // 60} min)"),
+        )
+        log.warning(f"{due}_failed", instance=self.name, code=err.code, attempts=retry.attempts)
+
+    # -- requests (lock held) -------------------------------------------------------------------
+    def _entitlement_requests(self) -> list[EntitlementRequest]:
+        ltype, mode = self.state.effective_license_type, self.state.usage_mode
+        return [EntitlementRequest(tag=LicenseKey(n, ltype, mode).tag, count=0) for n in OFFERED.get((ltype, mode), ())]
+
+    async def _authorize_locked(self) -> None:
+        assert self.key is not None and self.state.piid is not None
+        msg = Authorize(
+            sent_at=epoch(self.clock.now()),
+            nonce=envelope.new_nonce(),
+            piid=self.state.piid,
+            entitlements=self._entitlement_requests(),
+        )
+        reply = await self.transport.send(msg, self.key)
+        assert isinstance(reply, Authorization)
+        first = self.state.authorized_at is None
+        state = lifecycle.on_authorized(self.state, reply, self.clock.now())
+        await self._commit(
+            state,
+            (
+                "authorized" if first else "authorization_renewed",
+                f"authorization {'granted' if first else 'renewed'} until {utc(reply.expires_at).isoformat()}",
+            ),
+        )
+
+    async def _renew_registration_locked(self) -> None:
+        assert self.key is not None and self.state.piid is not None
+        key = pki.new_key()
+        csr = pki.make_csr(key, common_name=self.state.name, serial_number=self.state.serial_number)
+        msg = RenewRegistration(
+            sent_at=epoch(self.clock.now()), nonce=envelope.new_nonce(), piid=self.state.piid, csr=csr.decode()
+        )
+        reply = await self.transport.send(msg, self.key)
+        assert isinstance(reply, RegistrationRenewed)
+        state = lifecycle.on_registration_renewed(self.state, reply, self.clock.now())
+        self.key = key
+        await self._commit(
+            state,
+            ("registration_renewed", f"ID certificate renewed until {utc(reply.cert_expires_at).isoformat()}"),
+            key=pki.key_pem(key),
+            cert=reply.id_cert,
+        )
+
+    # -- actions (the seed's "Action" menu) -----------------------------------------------------
     async def register(self, token: str, *, force: bool = False) -> StatusView:
-        """Register with a token (``force``: reregister). Raises the SSM's or the network's error."""
+        """Register with a token; ``force`` reregisters (possibly into another virtual account)."""
         async with self.lock:
             action = "reregister" if force else "register"
             try:
@@ -95,43 +229,98 @@ class InstanceRunner:
                 await self._fail(err, action)
                 raise
             assert isinstance(reply, Registered)
-            now = self.clock.now()
-            state = lifecycle.on_registered(self.state, reply, now)
+            previous = self.state.virtual_account
+            state = lifecycle.on_registered(self.state, reply, self.clock.now())
             self.key = key
-            await self._save(
+            moved = f" (moved from {previous})" if force and previous and previous != reply.virtual_account else ""
+            await self._commit(
                 state,
-                now,
-                ("registered", f"registered to {reply.smart_account} / {reply.virtual_account} as {reply.piid}"),
+                (
+                    "registered" if not force else "reregistered",
+                    f"registered to {reply.smart_account} / {reply.virtual_account}{moved} as {reply.piid}",
+                ),
                 key=pki.key_pem(key),
                 cert=reply.id_cert,
             )
-            log.info("registered", instance=self.name, piid=reply.piid, va=reply.virtual_account)
-            await self._authorize_locked()
+            log.info(action + "ed", instance=self.name, piid=reply.piid, va=reply.virtual_account)
+            await self._perform(Due.RENEW_AUTHORIZATION)
         return self.status()
 
-    def _entitlement_requests(self) -> list[EntitlementRequest]:
-        offered = OFFERED.get((self.state.effective_license_type, self.state.usage_mode), ())
-        return [
-            EntitlementRequest(tag=LicenseKey(n, self.state.effective_license_type, self.state.usage_mode).tag, count=0)
-            for n in offered
-        ]
+    async def renew_authorization(self) -> StatusView:
+        """Action > Renew Authorization."""
+        return await self._manual(Due.RENEW_AUTHORIZATION, "renew the authorization")
 
-    async def _authorize_locked(self) -> bool:
-        """Request authorization; on failure record the reason and return False."""
-        assert self.key is not None and self.state.piid is not None
-        msg = Authorize(
-            sent_at=epoch(self.clock.now()),
-            nonce=envelope.new_nonce(),
-            piid=self.state.piid,
-            entitlements=self._entitlement_requests(),
-        )
-        try:
-            reply = await self.transport.send(msg, self.key)
-        except SmartLicensingError as err:
-            await self._fail(err, "authorize")
-            return False
-        assert isinstance(reply, Authorization)
-        now = self.clock.now()
-        state = lifecycle.on_authorized(self.state, reply, now)
-        await self._save(state, now, ("authorized", f"authorized at {now.isoformat()}"))
-        return True
+    async def renew_registration(self) -> StatusView:
+        """Action > Renew Registration (a new ID certificate)."""
+        return await self._manual(Due.RENEW_REGISTRATION, "renew the registration")
+
+    async def _manual(self, due: Due, what: str) -> StatusView:
+        async with self.lock:
+            try:
+                lifecycle.require_registered(self.state, what)
+            except SmartLicensingError as err:
+                await self._fail(err, str(due))
+                raise
+            try:
+                if due is Due.RENEW_AUTHORIZATION:
+                    await self._authorize_locked()
+                else:
+                    await self._renew_registration_locked()
+            except RemoteError as err:
+                if err.code == "instance_removed":
+                    await self._removed_by_ssm(err)
+                else:
+                    await self._fail(err, str(due))
+                raise
+            except SmartLicensingError as err:
+                await self._fail(err, str(due))
+                raise
+        return self.status()
+
+    async def deregister(self) -> DeregisterResult:
+        """Action > Deregister: release every license; locally too when the SSM is unreachable."""
+        async with self.lock:
+            lifecycle.require_registered(self.state, "deregister")
+            assert self.state.piid is not None
+            piid = self.state.piid
+            removed_on_ssm = True
+            message = "deregistered; all its licenses were released to the virtual account"
+            if self.key is not None:
+                try:
+                    await self.transport.send(
+                        Deregister(sent_at=epoch(self.clock.now()), nonce=envelope.new_nonce(), piid=piid), self.key
+                    )
+                except RemoteError as err:
+                    if err.code != "instance_removed":
+                        removed_on_ssm = False
+                        message = f"deregistered locally; the SSM refused ({err.code}: {err.message})"
+                except SmartLicensingError as err:
+                    removed_on_ssm = False
+                    message = f"deregistered locally; the SSM could not be reached ({err.code})"
+            if not removed_on_ssm:
+                message += (
+                    f". Remove product instance {piid} from the SSM by hand to free its licenses "
+                    f"('ssm-server instance remove {piid}')"
+                )
+            state = lifecycle.on_deregistered(self.state, self.clock.now())
+            self.key = None
+            await self._commit(state, ("deregistered", message), clear_credentials=True)
+        return DeregisterResult(self.status(), removed_on_ssm, message)
+
+    async def set_license_type(self, license_type: LicenseType, usage_mode: UsageMode) -> StatusView:
+        """License Type: chosen before registering; refused while registered."""
+        async with self.lock:
+            state = lifecycle.set_license_type(self.state, license_type, usage_mode)
+            note = ""
+            if state.effective_license_type is not license_type:
+                note = f" (a {state.deployment_type} deployment uses {state.effective_license_type})"
+            await self._commit(state, ("license_type_changed", f"license type {license_type} {usage_mode}{note}"))
+        return self.status()
+
+    async def add_agents(self, count: int) -> StatusView:
+        """Add agents to the deployment (blocked in Enforcement)."""
+        async with self.lock:
+            await self._commit(self.state)  # the verdict of now, not of the last tick
+            state = lifecycle.add_agents(self.state, count)
+            await self._commit(state, ("agents_added", f"{count} agent(s) added; {state.agents} configured"))
+        return self.status()

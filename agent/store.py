@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -108,9 +109,10 @@ class AgentStore:
         key_pem: bytes | None = None,
         cert_pem: str | None = None,
         clear_credentials: bool = False,
-        events: list[tuple[str, str]] = (),  # type: ignore[assignment]
+        events: Sequence[tuple[int, str, str]] = (),
     ) -> None:
-        """Persist ``state`` (and, when given, the ID key and certificate) in one transaction."""
+        """Persist ``state`` (and, when given, the ID key and certificate) in one transaction,
+        with the events (instant, kind, message) that led to it."""
         blob = msgspec.json.encode(state)
         async with self._lock:
             await self._c.execute("BEGIN IMMEDIATE")
@@ -128,10 +130,10 @@ class AgentStore:
                     await self._c.execute("UPDATE instances SET key_pem = ? WHERE name = ?", (key_pem, state.name))
                 if cert_pem is not None:
                     await self._c.execute("UPDATE instances SET cert_pem = ? WHERE name = ?", (cert_pem, state.name))
-                for kind, message in events:
+                for at, kind, message in events:
                     await self._c.execute(
                         "INSERT INTO events (at, instance, kind, message) VALUES (?, ?, ?, ?)",
-                        (epoch(now), state.name, kind, message),
+                        (at, state.name, kind, message),
                     )
             except BaseException:
                 await self._c.execute("ROLLBACK")

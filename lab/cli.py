@@ -1,6 +1,7 @@
 """``ssmlab``: bring up the lab (lab PKI, a cloud SSM, a Smart Agent) with one command.
 
     ssmlab up [--fresh] [--ssm-port 8443] [--agent-port 8787] [--dir var/lab]
+    ssmlab clock show | advance DURATION | rate R    (moves the SSM and the agent together)
 
 It runs ``ssm-server`` and ``smart-agent`` as child processes and talks to them only over
 their HTTP APIs and command lines; it never imports ``server`` or ``agent``.
@@ -213,5 +214,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     u.add_argument("--certs", type=Path, default=Path("certs"))
     u.add_argument("--ssm-port", type=int, default=8443)
     u.add_argument("--agent-port", type=int, default=8787)
+    ck = sub.add_parser("clock", help="the SSM's and the agent's clocks, together")
+    ck.add_argument("--ssm", default="https://127.0.0.1:8443")
+    ck.add_argument("--agent", default="http://127.0.0.1:8787")
+    ck.add_argument("--cacert", type=Path, default=Path("certs/ca.pem"))
+    cks = ck.add_subparsers(dest="clock_verb", required=True)
+    cks.add_parser("show")
+    cka = cks.add_parser("advance")
+    cka.add_argument("duration", help="e.g. 30d, 36h, 15m, 1y, P90D")
+    ckr = cks.add_parser("rate")
+    ckr.add_argument("rate", type=float, help="domain seconds per real second (86400: a day a second; 0 freezes)")
     args = p.parse_args(argv)
+    if args.verb == "clock":
+        return _clock(args)
     return up(args)
+
+
+def _clock(args: argparse.Namespace) -> int:
+    from lab import clock
+    from plumbing.labclient import LabError
+
+    endpoints = [clock.Endpoint("ssm", args.ssm, args.cacert), clock.Endpoint("agent", args.agent)]
+    try:
+        if args.clock_verb == "advance":
+            target, steps = clock.advance(endpoints, args.duration)
+            print(f"advanced to {target.isoformat()} in {steps} step(s)")
+        elif args.clock_verb == "rate":
+            clock.set_rate(endpoints, args.rate)
+        for name, view in clock.show(endpoints):
+            nxt = f", next timer {view['next_deadline']}" if view.get("next_deadline") else ""
+            print(f"{name:<6} {view['now']}  ({view['kind']} clock, rate {view['rate']:g}{nxt})")
+    except (LabError, ValueError) as exc:
+        print(f"ssmlab clock: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        if getattr(exc, "fix", ""):
+            print(f"  fix: {exc.fix}", file=sys.stderr)  # type: ignore[union-attr]
+        return 1
+    return 0

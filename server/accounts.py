@@ -238,3 +238,45 @@ async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
             va_id=record.virtual_account_id,
             message=f"registration token {token_id} revoked",
         )
+
+
+async def add_licenses(
+    store: Store,
+    *,
+    account: Account,
+    va_name: str,
+    license_type: LicenseType,
+    usage_mode: UsageMode,
+    name: str,
+    quantity: int,
+    now: datetime,
+) -> int:
+    """Purchase ``quantity`` licenses into a virtual account's pool; returns the new total.
+
+    Raises:
+        BadRequest: ``unknown_license`` (not in the catalog for that type and mode) or a
+            non-positive quantity.
+    """
+    offered = OFFERED.get((license_type, usage_mode), ())
+    if name not in offered:
+        raise BadRequest(
+            f"{license_type} {usage_mode} offers no license named {name!r}",
+            code="unknown_license",
+            fix=f"use one of: {', '.join(offered) or '(none: this type and mode offer no licenses)'}",
+        )
+    if quantity < 1:
+        raise BadRequest(f"a purchase adds at least 1 license, not {quantity}", code="invalid_quantity")
+    va = await resolve_va(store, account, va_name)
+    key = LicenseKey(name, license_type, usage_mode)
+    async with store.transaction() as tx:
+        await tx.add_license(
+            va_id=va.id, name=name, license_type=license_type, usage_mode=usage_mode, tag=key.tag, quantity=quantity
+        )
+        total = next(p.quantity for p in await tx.licenses(va.id) if p.tag == key.tag)
+        await tx.add_event(
+            at=now,
+            kind="licenses_added",
+            va_id=va.id,
+            message=f"{quantity} {license_type} {usage_mode} {name} added to {va.name} (now {total})",
+        )
+    return total

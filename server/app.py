@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -22,7 +23,7 @@ from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store
 from server.timekeeping import save_clock
-from shared.clock import AnyClock
+from shared.clock import AnyClock, utc
 from shared.logging import get_logger
 
 log = get_logger("ssm.app")
@@ -55,11 +56,17 @@ def create_app(
             await st.close()
 
     async def housekeeping(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_prune_nonces(app), name="prune-nonces")
+        tasks = [
+            asyncio.create_task(_prune_nonces(app), name="prune-nonces"),
+            asyncio.create_task(_watch(app), name="watch"),
+        ]
+        app[keys.CLOCK].track(tasks[1])
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(housekeeping)
@@ -72,10 +79,31 @@ def create_app(
 
     add_clock_routes(app, clock, persist_clock)
     app.router.add_get("/_lab/events", lab.events)
+    app.router.add_get("/_lab/outbox", lab.outbox)
+    app.router.add_get("/_lab/instances", lab.instances)
+    app.router.add_post("/_lab/instances/{piid}/remove", lab.remove_instance)
     return app
 
 
 NONCE_PRUNE_SECONDS = 60.0
+#: With nothing to watch, look again after this much domain time (a new instance wakes it sooner).
+IDLE_WATCH = timedelta(days=365)
+
+
+async def _watch(app: web.Application) -> None:
+    """Raise the alerts of silent instances at their due instants (domain time)."""
+    clock = app[keys.CLOCK]
+    registry = app[keys.REGISTRY]
+    store = app[keys.STORE]
+    while True:
+        registry.watch_changed.clear()
+        try:
+            await registry.run_watch(clock.now())
+        except Exception:
+            log.exception("watch_failed")
+        nxt = await store.read.next_watch()
+        target = utc(nxt) if nxt is not None else clock.now() + IDLE_WATCH
+        await clock.sleep_until(target, interrupt=registry.watch_changed)
 
 
 async def _prune_nonces(app: web.Application) -> None:

@@ -13,8 +13,10 @@ Verbs::
     ssm-server account create --domain D --name N [--no-export-control]
     ssm-server account list [--json]
     ssm-server va create --name N [--account DOMAIN] [--description TEXT]
-    ssm-server instance list [--json]
+    ssm-server instance list [--json] | instance remove PIID
     ssm-server events [--limit N]
+    ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM would e-mail
+    ssm-server clock show | advance DURATION | rate R   [--url URL] [--cacert FILE]
 
 Administrative verbs open the database directly (whether or not the server runs) and read the
 server's saved clock, so they see the same domain time as the server.
@@ -31,9 +33,11 @@ from datetime import datetime
 from pathlib import Path
 
 from plumbing import serve
+from plumbing.labclient import clock_command
 from server import accounts
 from server.app import create_app
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
+from server.registry import remove_instance
 from server.settings import ServerSettings
 from server.store import Store, StoreError
 from server.timekeeping import load_clock
@@ -130,11 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
     inst = sub.add_parser("instance", help="product instances").add_subparsers(dest="instance_verb", required=True)
     il = inst.add_parser("list")
     il.add_argument("--json", action="store_true")
+    ir = inst.add_parser("remove", help="remove a product instance (its licenses return to the pool)")
+    ir.add_argument("piid")
+
+    ob = sub.add_parser("outbox", help="notifications the SSM would e-mail (alerts)")
+    ob.add_argument("--limit", type=int, default=50)
+    ob.add_argument("--json", action="store_true")
+
+    ck = sub.add_parser("clock", help="the running SSM's domain clock")
+    ck.add_argument("--url", default="https://127.0.0.1:8443", help="the running SSM")
+    ck.add_argument("--cacert", type=Path, default=Path("certs/ca.pem"))
+    cks = ck.add_subparsers(dest="clock_verb", required=True)
+    cks.add_parser("show")
+    cka = cks.add_parser("advance")
+    cka.add_argument("duration", help="e.g. 30d, 36h, 15m, P90D")
+    ckr = cks.add_parser("rate")
+    ckr.add_argument("rate", help="domain seconds per real second (0 freezes)")
 
     ev = sub.add_parser("events", help="the SSM event log")
     ev.add_argument("--limit", type=int, default=50)
 
-    for sp in (run, create, tl, tr, ac, al, vc, il, ev):
+    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob):
         sp.add_argument("--db", default=DEFAULT_DB, type=Path, help=f"SQLite file (default {DEFAULT_DB})")
     return p
 
@@ -149,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.verb == "run":
             return asyncio.run(_run(args))
+        if args.verb == "clock":
+            value = getattr(args, "duration", None) or getattr(args, "rate", None)
+            return clock_command(args.url, args.clock_verb, None if value is None else str(value), cacert=args.cacert)
         return asyncio.run(_admin(args))
     except SmartLicensingError as err:
         print(f"ssm-server: {err.message}", file=sys.stderr)
@@ -354,6 +377,7 @@ async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) 
                 "name": i.name,
                 "product": i.product,
                 "serial_number": i.serial_number,
+                "status": str(i.status),
                 "virtual_account": va.name if va else "?",
                 "registered_at": utc(i.registered_at).isoformat(),
                 "last_contact_at": utc(i.last_contact_at).isoformat(),
@@ -366,10 +390,38 @@ async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) 
         for r in rows:
             print(
                 f"{r['piid']}  {r['name']:<16} {r['product']:<14} SN {r['serial_number']}  VA {r['virtual_account']}"
-                f"  last contact {r['last_contact_at']}"
+                f"  {r['status']}  last contact {r['last_contact_at']}"
             )
         if not rows:
             print("no product instances")
+
+
+async def _instance_remove(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    inst = await remove_instance(store, args.piid, now, by="ssm-server instance remove")
+    print(f"product instance {inst.piid} ({inst.name}) removed; its licenses returned to the virtual account")
+
+
+async def _outbox(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    rows = await store.read.notifications(limit=args.limit)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "at": utc(n.at).isoformat(),
+                    "kind": n.kind,
+                    "severity": n.severity,
+                    "piid": n.piid,
+                    "subject": n.subject,
+                    "body": n.body,
+                }
+                for n in rows
+            ]
+        )
+        return
+    for n in rows:
+        print(f"{utc(n.at).isoformat()}  [{n.severity}] {n.subject}\n    {n.body}")
+    if not rows:
+        print("no notifications")
 
 
 async def _events(store: Store, now: datetime, args: argparse.Namespace) -> None:
@@ -385,5 +437,7 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Store, datetime, argparse.Namespa
     ("account", "list"): _account_list,
     ("va", "create"): _va_create,
     ("instance", "list"): _instance_list,
+    ("instance", "remove"): _instance_remove,
+    ("outbox", None): _outbox,
     ("events", None): _events,
 }

@@ -14,7 +14,7 @@ from datetime import datetime
 import aiosqlite
 
 from shared.clock import epoch, utc
-from shared.states import LicenseType, UsageMode
+from shared.states import AuthorizationStatus, LicenseType, UsageMode
 from shared.tokens import TokenRecord
 
 
@@ -71,6 +71,24 @@ class Instance:
     authorized_at: int | None
     last_contact_at: int
     removed_at: int | None
+    removed_reason: str | None = None
+    prev_public_key: bytes | None = None
+    status: AuthorizationStatus = AuthorizationStatus.UNAUTHORIZED
+    ooc_since: int | None = None
+    renew_alerted_at: int | None = None
+    next_check_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    id: int
+    at: int
+    kind: str
+    severity: str
+    virtual_account_id: int | None
+    piid: str | None
+    subject: str
+    body: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +160,12 @@ def _instance(r: aiosqlite.Row) -> Instance:
         authorized_at=r["authorized_at"],
         last_contact_at=r["last_contact_at"],
         removed_at=r["removed_at"],
+        removed_reason=r["removed_reason"],
+        prev_public_key=bytes(r["prev_public_key"]) if r["prev_public_key"] is not None else None,
+        status=AuthorizationStatus(r["status"]),
+        ooc_since=r["ooc_since"],
+        renew_alerted_at=r["renew_alerted_at"],
+        next_check_at=r["next_check_at"],
     )
 
 
@@ -311,8 +335,8 @@ class Queries:
             "INSERT INTO instances (piid, virtual_account_id, name, product, udi_pid, serial_number, "
             "hostname, deployment_type, license_type, usage_mode, software_version, export_controlled, "
             "token_id, public_key, cert_pem, cert_serial, registered_at, cert_issued_at, "
-            "cert_expires_at, authorized_at, last_contact_at, removed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "cert_expires_at, authorized_at, last_contact_at, removed_at, status, next_check_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 i.piid,
                 i.virtual_account_id,
@@ -336,21 +360,111 @@ class Queries:
                 i.authorized_at,
                 i.last_contact_at,
                 i.removed_at,
+                str(i.status),
+                i.next_check_at,
             ),
         )
 
-    async def mark_removed(self, piid: str, now: datetime) -> None:
+    async def mark_removed(self, piid: str, now: datetime, reason: str) -> bool:
+        async with self._c.execute(
+            "UPDATE instances SET removed_at = ?, removed_reason = ?, next_check_at = NULL "
+            "WHERE piid = ? AND removed_at IS NULL",
+            (epoch(now), reason, piid),
+        ) as cur:
+            return cur.rowcount > 0
+
+    async def set_authorized(
+        self,
+        piid: str,
+        now: datetime,
+        *,
+        status: AuthorizationStatus,
+        ooc_since: int | None,
+        next_check_at: int | None,
+    ) -> None:
+        t = epoch(now)
         await self._exec(
-            "UPDATE instances SET removed_at = ? WHERE piid = ? AND removed_at IS NULL",
-            (epoch(now), piid),
+            "UPDATE instances SET authorized_at = ?, last_contact_at = ?, status = ?, ooc_since = ?, "
+            "next_check_at = ? WHERE piid = ?",
+            (t, t, str(status), ooc_since, next_check_at, piid),
         )
 
-    async def set_authorized(self, piid: str, now: datetime) -> None:
-        t = epoch(now)
-        await self._exec("UPDATE instances SET authorized_at = ?, last_contact_at = ? WHERE piid = ?", (t, t, piid))
+    async def touch(self, piid: str, now: datetime, *, next_check_at: int | None) -> None:
+        """A successful contact other than an authorization."""
+        await self._exec(
+            "UPDATE instances SET last_contact_at = ?, next_check_at = ?, "
+            "status = CASE WHEN status = ? THEN ? ELSE status END WHERE piid = ?",
+            (
+                epoch(now),
+                next_check_at,
+                str(AuthorizationStatus.AUTHORIZATION_EXPIRED),
+                str(AuthorizationStatus.AUTHORIZED),
+                piid,
+            ),
+        )
 
-    async def touch(self, piid: str, now: datetime) -> None:
-        await self._exec("UPDATE instances SET last_contact_at = ? WHERE piid = ?", (epoch(now), piid))
+    async def renew_certificate(
+        self, piid: str, *, public_key: bytes, cert_pem: str, cert_serial: str, issued_at: int, expires_at: int
+    ) -> None:
+        await self._exec(
+            "UPDATE instances SET prev_public_key = public_key, public_key = ?, cert_pem = ?, cert_serial = ?, "
+            "cert_issued_at = ?, cert_expires_at = ? WHERE piid = ?",
+            (public_key, cert_pem, cert_serial, issued_at, expires_at, piid),
+        )
+
+    async def forget_previous_key(self, piid: str) -> None:
+        await self._exec("UPDATE instances SET prev_public_key = NULL WHERE piid = ?", (piid,))
+
+    async def watch_due(self, t: int, limit: int = 1000) -> list[Instance]:
+        rows = await self._all(
+            "SELECT * FROM instances WHERE removed_at IS NULL AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
+            (t, limit),
+        )
+        return [_instance(r) for r in rows]
+
+    async def next_watch(self) -> int | None:
+        row = await self._one("SELECT MIN(next_check_at) AS t FROM instances WHERE removed_at IS NULL")
+        return int(row["t"]) if row and row["t"] is not None else None
+
+    async def set_watch(
+        self, piid: str, *, status: AuthorizationStatus, renew_alerted_at: int | None, next_check_at: int | None
+    ) -> None:
+        await self._exec(
+            "UPDATE instances SET status = ?, renew_alerted_at = ?, next_check_at = ? WHERE piid = ?",
+            (str(status), renew_alerted_at, next_check_at, piid),
+        )
+
+    # -- notifications (the "emails" the SSM would send) ----------------------------------------
+    async def notify(
+        self,
+        *,
+        at: datetime,
+        kind: str,
+        severity: str,
+        subject: str,
+        body: str,
+        va_id: int | None = None,
+        piid: str | None = None,
+    ) -> None:
+        await self._exec(
+            "INSERT INTO notifications (at, kind, severity, virtual_account_id, piid, subject, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (epoch(at), kind, severity, va_id, piid, subject, body),
+        )
+
+    async def notifications(self, *, limit: int = 100, kind: str | None = None) -> list[Notification]:
+        sql = "SELECT * FROM notifications"
+        args: list[object] = []
+        if kind:
+            sql += " WHERE kind = ?"
+            args.append(kind)
+        rows = await self._all(sql + " ORDER BY at DESC, id DESC LIMIT ?", [*args, limit])
+        return [
+            Notification(
+                r["id"], r["at"], r["kind"], r["severity"], r["virtual_account_id"], r["piid"], r["subject"], r["body"]
+            )
+            for r in reversed(rows)
+        ]
 
     # -- replay protection -----------------------------------------------------------------------
     async def remember_nonce(self, piid: str, nonce: str, sent_at: int) -> bool:

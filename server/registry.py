@@ -2,35 +2,39 @@
 
 ``Registry.register`` turns a token, an identity and a CSR into a product instance with an ID
 certificate. ``Registry.handle_signed`` verifies a signed request (known signer, valid
-signature, fresh timestamp, unseen nonce) and dispatches it. Every change is committed before
-the reply is signed and returned. Replies are compact JWS signed with the SSM's
-response-signing key (ES256), carrying the signing chain in ``x5c``.
+signature, fresh timestamp, unseen nonce) and dispatches it: authorize, renew registration,
+deregister. Every change is committed before the reply is signed and returned. Replies are
+compact JWS signed with the SSM's response-signing key (ES256), carrying the chain in ``x5c``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import OrderedDict
 from datetime import datetime
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.pki_files import LabPki
-from server.queries import Instance, Queries
+from server.queries import Instance, License, Queries
 from server.store import Store
-from shared import envelope, pki, tokens
+from shared import envelope, pki, tokens, watch
 from shared.catalog import license_by_tag
 from shared.clock import AnyClock, epoch, utc
-from shared.errors import Conflict, Forbidden, Unauthorized
+from shared.errors import Conflict, Forbidden, NotFound, Unauthorized
 from shared.logging import get_logger
 from shared.messages import (
     Authorization,
     Authorize,
     Deregister,
+    Deregistered,
     EntitlementGrant,
     Register,
     Registered,
+    RegistrationRenewed,
     RenewRegistration,
     Reply,
     ReportUsage,
@@ -39,11 +43,21 @@ from shared.messages import (
     encode,
 )
 from shared.policy import Policy
-from shared.states import EntitlementStatus, ExportControl
+from shared.states import AuthorizationStatus, EntitlementStatus, ExportControl
 
 log = get_logger("ssm.registry")
 
 _KEY_CACHE_SIZE = 200_000
+
+
+def _spki(key: ec.EllipticCurvePublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _load_key(der: bytes) -> ec.EllipticCurvePublicKey:
+    key = serialization.load_der_public_key(der)
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    return key
 
 
 class Registry:
@@ -57,10 +71,22 @@ class Registry:
         self._sign_chain = (lab_pki.signing.cert, *lab_pki.signing.chain)
         # piid -> (cert serial, public key): loading a key costs more than verifying with it.
         self._keys: OrderedDict[str, tuple[str, ec.EllipticCurvePublicKey]] = OrderedDict()
+        #: Set whenever an instance's next watch instant may have moved earlier.
+        self.watch_changed = asyncio.Event()
 
     # -- replies ---------------------------------------------------------------------------------
     def sign(self, reply: Reply) -> str:
         return envelope.sign_reply(encode(reply), self.pki.signing.key, self._sign_chain)
+
+    def _issue(self, csr: x509.CertificateSigningRequest, piid: str, serial: str, now: datetime) -> x509.Certificate:
+        return pki.issue_id_certificate(
+            self.pki.issuer, csr, piid=piid, serial_number=serial, not_before=now, validity=self.policy.id_cert_validity
+        )
+
+    def _next_check(self, *, registered_at: int, authorized_at: int | None, contact: int) -> int | None:
+        return watch.next_check(
+            watch.Watched(registered_at, authorized_at, contact, AuthorizationStatus.AUTHORIZED, None), self.policy
+        )
 
     # -- register --------------------------------------------------------------------------------
     async def register(self, msg: Register) -> Registered:
@@ -71,16 +97,10 @@ class Registry:
         csr = pki.load_csr(msg.csr)
         ident = msg.identity
         piid = str(uuid.uuid4())
-        cert = pki.issue_id_certificate(
-            self.pki.issuer,
-            csr,
-            piid=piid,
-            serial_number=ident.serial_number,
-            not_before=now,
-            validity=self.policy.id_cert_validity,
-        )
+        cert = self._issue(csr, piid, ident.serial_number, now)
         public = csr.public_key()
-        der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        t = epoch(now)
         async with self.store.transaction() as tx:
             record = tokens.check_usable(await tx.token(parsed.token_id), parsed, now)
             va = await tx.virtual_account(record.virtual_account_id)
@@ -94,9 +114,9 @@ class Registry:
                         f"{ident.serial_number} is already registered (piid {existing.piid})",
                         code="already_registered",
                         fix="reregister ('smart-agent reregister TOKEN' sends force), or remove the "
-                        "instance on the SSM first ('ssm-server instance remove PIID')",
+                        f"instance on the SSM first ('ssm-server instance remove {existing.piid}')",
                     )
-                await tx.mark_removed(existing.piid, now)
+                await tx.mark_removed(existing.piid, now, "reregistered")
                 moved = existing.virtual_account_id != va.id
                 await tx.add_event(
                     at=now,
@@ -106,7 +126,6 @@ class Registry:
                     message=f"{existing.name} reregistered as {piid}"
                     + (f" and moved to virtual account {va.name}" if moved else ""),
                 )
-            t = epoch(now)
             await tx.insert_instance(
                 Instance(
                     piid=piid,
@@ -122,7 +141,7 @@ class Registry:
                     software_version=ident.software_version,
                     export_controlled=record.export_controlled,
                     token_id=record.token_id,
-                    public_key=der,
+                    public_key=_spki(public),
                     cert_pem=pki.cert_pem(cert).decode(),
                     cert_serial=format(cert.serial_number, "x"),
                     registered_at=t,
@@ -131,6 +150,7 @@ class Registry:
                     authorized_at=None,
                     last_contact_at=t,
                     removed_at=None,
+                    next_check_at=self._next_check(registered_at=t, authorized_at=None, contact=t),
                 )
             )
             await tx.use_token(record.token_id)
@@ -142,10 +162,11 @@ class Registry:
                 message=f"{ident.instance_name} ({ident.product}, SN {ident.serial_number}) "
                 f"registered to {account.name} / {va.name} with token {record.token_id}",
             )
+        self.clock.poke(self.watch_changed)
         log.info("instance_registered", piid=piid, instance=ident.instance_name, va=va.name, token_id=record.token_id)
         return Registered(
             in_reply_to=msg.nonce,
-            issued_at=epoch(now),
+            issued_at=t,
             piid=piid,
             id_cert=pki.cert_pem(cert).decode(),
             chain=[pki.cert_pem(self.pki.issuer.cert).decode()],
@@ -153,25 +174,27 @@ class Registry:
             smart_account_domain=account.domain,
             virtual_account=va.name,
             export_controlled=ExportControl.ALLOWED if record.export_controlled else ExportControl.NOT_ALLOWED,
-            registered_at=epoch(now),
+            registered_at=t,
             cert_expires_at=epoch(cert.not_valid_after_utc),
         )
 
     # -- signed requests -------------------------------------------------------------------------
-    async def _public_key(self, instance: Instance) -> ec.EllipticCurvePublicKey:
+    def _public_key(self, instance: Instance) -> ec.EllipticCurvePublicKey:
         cached = self._keys.get(instance.piid)
         if cached and cached[0] == instance.cert_serial:
             self._keys.move_to_end(instance.piid)
             return cached[1]
-        key = serialization.load_der_public_key(instance.public_key)
-        assert isinstance(key, ec.EllipticCurvePublicKey)
+        key = _load_key(instance.public_key)
         self._keys[instance.piid] = (instance.cert_serial, key)
         if len(self._keys) > _KEY_CACHE_SIZE:
             self._keys.popitem(last=False)
         return key
 
-    async def authenticate(self, body: str) -> tuple[Instance, SignedRequest]:
+    async def authenticate(self, body: str) -> tuple[Instance, SignedRequest, bool]:
         """Verify a signed request: known signer, valid signature, fresh, ID cert valid.
+
+        Returns the instance, the message, and whether it was signed with the previous key
+        (a renewal whose reply the agent never received).
 
         Raises:
             Unauthorized: ``signer_unknown``, ``signature_invalid``, ``signer_mismatch``,
@@ -184,10 +207,17 @@ class Registry:
             raise Unauthorized(
                 f"no product instance {piid!r} is registered with this SSM",
                 code="signer_unknown",
-                fix="register the product instance ('smart-agent register TOKEN'); if it was "
-                "registered with another SSM, point the agent's transport URL there",
+                fix="register the product instance ('smart-agent register TOKEN'); if it was registered with "
+                "another SSM, point the agent's transport URL there",
             )
-        payload = envelope.verify(body, await self._public_key(instance))
+        used_previous = False
+        try:
+            payload = envelope.verify(body, self._public_key(instance))
+        except Unauthorized:
+            if instance.prev_public_key is None:
+                raise
+            payload = envelope.verify(body, _load_key(instance.prev_public_key))
+            used_previous = True
         msg = decode_signed_request(payload)
         if msg.piid != piid:
             raise Unauthorized(
@@ -198,62 +228,107 @@ class Registry:
         now = self.clock.now()
         envelope.check_fresh(msg.sent_at, now, self.policy.skew_window(self.clock.rate))
         if instance.removed_at is not None:
+            how = "deregistered" if instance.removed_reason == "deregistered" else "removed from the SSM"
             raise Forbidden(
-                f"product instance {piid} was removed from the SSM at {utc(instance.removed_at).isoformat()}",
+                f"product instance {piid} was {how} at {utc(instance.removed_at).isoformat()}",
                 code="instance_removed",
                 fix="register it again with a new token ('smart-agent register TOKEN')",
             )
-        if epoch(now) >= instance.cert_expires_at:
+        cert_expiry = instance.cert_expires_at
+        if used_previous:
+            cert_expiry = epoch(x509.load_pem_x509_certificate(instance.cert_pem.encode()).not_valid_after_utc)
+        if epoch(now) >= cert_expiry:
             raise Unauthorized(
-                f"the ID certificate of {piid} expired at {utc(instance.cert_expires_at).isoformat()}",
+                f"the ID certificate of {piid} expired at {utc(cert_expiry).isoformat()}",
                 code="registration_expired",
                 fix="reregister the product instance with a new token ('smart-agent reregister TOKEN')",
             )
-        return instance, msg
+        return instance, msg, used_previous
 
-    async def _remember(self, tx: Queries, instance: Instance, msg: SignedRequest) -> None:
+    async def _remember(self, tx: Queries, instance: Instance, msg: SignedRequest, used_previous: bool) -> None:
         if not await tx.remember_nonce(instance.piid, msg.nonce, msg.sent_at):
             raise Unauthorized(
                 f"request nonce {msg.nonce} from {instance.piid} was already used (a replay)",
                 code="request_replayed",
                 fix="send each request once with a fresh nonce",
             )
+        if instance.prev_public_key is not None and not used_previous:
+            await tx.forget_previous_key(instance.piid)
 
     async def handle_signed(self, body: str) -> Reply:
-        instance, msg = await self.authenticate(body)
+        instance, msg, used_previous = await self.authenticate(body)
         match msg:
             case Authorize():
-                return await self.authorize(instance, msg)
-            case RenewRegistration() | ReportUsage() | Deregister():
-                raise Conflict(
-                    f"{msg.__class__.__name__} is not supported by this SSM yet",
-                    code="not_supported",
-                )
+                return await self.authorize(instance, msg, used_previous)
+            case RenewRegistration():
+                return await self.renew_registration(instance, msg, used_previous)
+            case Deregister():
+                return await self.deregister(instance, msg, used_previous)
+            case ReportUsage():
+                raise Conflict("usage reports are not supported by this SSM yet", code="not_supported")
 
     # -- authorization ---------------------------------------------------------------------------
-    async def authorize(self, instance: Instance, msg: Authorize) -> Authorization:
+    def _compliance(self, instance: Instance, pools: list[License]) -> str:
+        """Why the instance is Out of Compliance, or '' when it is not (license type rule)."""
+        held = [
+            p
+            for p in pools
+            if p.license_type is instance.license_type and p.usage_mode is instance.usage_mode and p.quantity > 0
+        ]
+        if not held:
+            return (
+                f"the virtual account holds no {instance.license_type} {instance.usage_mode} licenses; "
+                "select the license type you purchased (deregister, change it, register) or buy licenses"
+            )
+        return ""
+
+    async def authorize(self, instance: Instance, msg: Authorize, used_previous: bool = False) -> Authorization:
         now = self.clock.now()
+        t = epoch(now)
         async with self.store.transaction() as tx:
-            await self._remember(tx, instance, msg)
-            pools = {lic.tag: lic for lic in await tx.licenses(instance.virtual_account_id)}
+            await self._remember(tx, instance, msg, used_previous)
+            pools = await tx.licenses(instance.virtual_account_id)
+            by_tag = {p.tag: p for p in pools if p.quantity > 0}
             grants = []
             for req in msg.entitlements:
                 known = license_by_tag(req.tag)
                 if known is None:
-                    grants.append(
-                        EntitlementGrant(
-                            tag=req.tag, name="", status=EntitlementStatus.INVALID_TAG, requested=req.count
-                        )
-                    )
-                    continue
-                if req.count == 0:
+                    status = EntitlementStatus.INVALID_TAG
+                elif req.count == 0:
                     status = EntitlementStatus.NO_LICENSE_IN_USE
-                elif req.tag in pools:
+                elif req.tag in by_tag:
                     status = EntitlementStatus.IN_COMPLIANCE
                 else:
                     status = EntitlementStatus.OUT_OF_COMPLIANCE
-                grants.append(EntitlementGrant(tag=req.tag, name=known.name, status=status, requested=req.count))
-            await tx.set_authorized(instance.piid, now)
+                grants.append(
+                    EntitlementGrant(tag=req.tag, name=known.name if known else "", status=status, requested=req.count)
+                )
+            reason = self._compliance(instance, pools)
+            ooc_since = (instance.ooc_since or t) if reason else None
+            status_ = AuthorizationStatus.OUT_OF_COMPLIANCE if reason else AuthorizationStatus.AUTHORIZED
+            await tx.set_authorized(
+                instance.piid,
+                now,
+                status=status_,
+                ooc_since=ooc_since,
+                next_check_at=self._next_check(registered_at=instance.registered_at, authorized_at=t, contact=t),
+            )
+            if reason and instance.ooc_since is None:
+                await tx.add_event(
+                    at=now,
+                    kind="instance_out_of_compliance",
+                    va_id=instance.virtual_account_id,
+                    piid=instance.piid,
+                    message=f"{instance.name} is Out of Compliance: {reason}",
+                )
+            if not reason and instance.ooc_since is not None:
+                await tx.add_event(
+                    at=now,
+                    kind="instance_in_compliance",
+                    va_id=instance.virtual_account_id,
+                    piid=instance.piid,
+                    message=f"{instance.name} is back In Compliance",
+                )
             await tx.add_event(
                 at=now,
                 kind="instance_authorized",
@@ -261,15 +336,154 @@ class Registry:
                 piid=instance.piid,
                 message=f"{instance.name} authorized until {(now + self.policy.auth_expiry).isoformat()}",
             )
+        self.clock.poke(self.watch_changed)
         return Authorization(
             in_reply_to=msg.nonce,
-            issued_at=epoch(now),
-            authorized_at=epoch(now),
+            issued_at=t,
+            authorized_at=t,
             expires_at=epoch(now + self.policy.auth_expiry),
             entitlements=grants,
+            out_of_compliance_since=ooc_since,
+            compliance_reason=reason,
         )
+
+    # -- registration renewal ----------------------------------------------------------------------
+    async def renew_registration(
+        self, instance: Instance, msg: RenewRegistration, used_previous: bool = False
+    ) -> RegistrationRenewed:
+        """Issue a new ID certificate for a new key; the old key stays valid until the new one is used."""
+        now = self.clock.now()
+        csr = pki.load_csr(msg.csr)
+        cert = self._issue(csr, instance.piid, instance.serial_number, now)
+        public = csr.public_key()
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        t = epoch(now)
+        async with self.store.transaction() as tx:
+            await self._remember(tx, instance, msg, used_previous)
+            await tx.renew_certificate(
+                instance.piid,
+                public_key=_spki(public),
+                cert_pem=pki.cert_pem(cert).decode(),
+                cert_serial=format(cert.serial_number, "x"),
+                issued_at=t,
+                expires_at=epoch(cert.not_valid_after_utc),
+            )
+            await tx.touch(instance.piid, now, next_check_at=instance.next_check_at)
+            await tx.add_event(
+                at=now,
+                kind="registration_renewed",
+                va_id=instance.virtual_account_id,
+                piid=instance.piid,
+                message=f"{instance.name}: ID certificate renewed until {cert.not_valid_after_utc.isoformat()}",
+            )
+        self._keys.pop(instance.piid, None)
+        return RegistrationRenewed(
+            in_reply_to=msg.nonce,
+            issued_at=t,
+            id_cert=pki.cert_pem(cert).decode(),
+            chain=[pki.cert_pem(self.pki.issuer.cert).decode()],
+            cert_expires_at=epoch(cert.not_valid_after_utc),
+        )
+
+    # -- deregistration and removal ------------------------------------------------------------
+    async def deregister(self, instance: Instance, msg: Deregister, used_previous: bool = False) -> Deregistered:
+        """Release all the instance's entitlements at once and forget it."""
+        now = self.clock.now()
+        async with self.store.transaction() as tx:
+            await self._remember(tx, instance, msg, used_previous)
+            await tx.mark_removed(instance.piid, now, "deregistered")
+            await tx.add_event(
+                at=now,
+                kind="instance_deregistered",
+                va_id=instance.virtual_account_id,
+                piid=instance.piid,
+                message=f"{instance.name} deregistered; its licenses returned to the virtual account",
+            )
+        self._keys.pop(instance.piid, None)
+        return Deregistered(in_reply_to=msg.nonce, issued_at=epoch(now), released=[])
+
+    async def remove_instance(self, piid: str, *, by: str = "ssm-server") -> Instance:
+        instance = await remove_instance(self.store, piid, self.clock.now(), by=by)
+        self._keys.pop(piid, None)
+        return instance
+
+    # -- the watch (alerts for silent instances) -------------------------------------------------
+    async def run_watch(self, now: datetime) -> int:
+        """Raise the alerts due at ``now`` and reschedule each watched instance. Returns alerts raised."""
+        t = epoch(now)
+        raised = 0
+        while True:
+            due = await self.store.read.watch_due(t)
+            if not due:
+                return raised
+            async with self.store.transaction() as tx:
+                for inst in due:
+                    verdict = watch.check(
+                        watch.Watched(
+                            inst.registered_at,
+                            inst.authorized_at,
+                            inst.last_contact_at,
+                            inst.status,
+                            inst.renew_alerted_at,
+                        ),
+                        t,
+                        self.policy,
+                    )
+                    for alert in verdict.alerts:
+                        raised += 1
+                        await tx.notify(
+                            at=now,
+                            kind=alert.kind,
+                            severity=alert.severity,
+                            va_id=inst.virtual_account_id,
+                            piid=inst.piid,
+                            subject=f"{alert.kind}: {inst.name}",
+                            body=f"{inst.name} ({inst.product}, SN {inst.serial_number}, piid "
+                            f"{inst.piid}): {alert.message}.",
+                        )
+                        await tx.add_event(
+                            at=now,
+                            kind="alert",
+                            va_id=inst.virtual_account_id,
+                            piid=inst.piid,
+                            message=f"{alert.kind}: {inst.name}",
+                        )
+                    await tx.set_watch(
+                        inst.piid,
+                        status=verdict.status,
+                        renew_alerted_at=verdict.renew_alerted_at,
+                        next_check_at=verdict.next_check_at,
+                    )
 
     async def prune_nonces(self, now: datetime) -> int:
         cutoff = epoch(now - self.policy.skew_window(self.clock.rate)) - 1
         async with self.store.transaction() as tx:
             return await tx.forget_nonces_before(cutoff)
+
+
+async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) -> Instance:
+    """The admin's "remove product instance": its licenses are released; it must register again.
+
+    Raises:
+        NotFound: ``instance_not_found``.
+        Conflict: ``instance_already_removed``.
+    """
+    async with store.transaction() as tx:
+        instance = await tx.instance(piid)
+        if instance is None:
+            raise NotFound(
+                f"no product instance {piid!r}",
+                code="instance_not_found",
+                fix="list instances with 'ssm-server instance list'",
+            )
+        if instance.removed_at is not None:
+            raise Conflict(f"product instance {piid} was already removed", code="instance_already_removed")
+        await tx.mark_removed(piid, now, "removed")
+        await tx.add_event(
+            at=now,
+            kind="instance_removed",
+            va_id=instance.virtual_account_id,
+            piid=piid,
+            message=f"{instance.name} removed by {by}; its licenses returned to the virtual account",
+        )
+    return instance

@@ -68,10 +68,20 @@ CREATE TABLE instances (
     cert_expires_at INTEGER NOT NULL,
     authorized_at INTEGER,
     last_contact_at INTEGER NOT NULL,
-    removed_at INTEGER
+    removed_at INTEGER,
+    removed_reason TEXT,
+    -- the key of the previous ID certificate, accepted until the new one is first used
+    -- (a renewal whose reply was lost must not lock the instance out)
+    prev_public_key BLOB,
+    status TEXT NOT NULL DEFAULT 'Unauthorized',
+    ooc_since INTEGER,
+    renew_alerted_at INTEGER,
+    -- the next instant the SSM's watch must look at this instance (see shared.watch)
+    next_check_at INTEGER
 );
 CREATE UNIQUE INDEX instances_sudi ON instances (udi_pid, serial_number) WHERE removed_at IS NULL;
 CREATE INDEX instances_va ON instances (virtual_account_id);
+CREATE INDEX instances_next_check ON instances (next_check_at) WHERE removed_at IS NULL;
 CREATE TABLE nonces (
     piid TEXT NOT NULL,
     nonce TEXT NOT NULL,
@@ -88,6 +98,17 @@ CREATE TABLE events (
     message TEXT NOT NULL
 );
 CREATE INDEX events_at ON events (at);
+CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    virtual_account_id INTEGER,
+    piid TEXT,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX notifications_at ON notifications (at);
 CREATE TABLE settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

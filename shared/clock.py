@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 ClockKind = Literal["system", "scaled", "virtual"]
 
@@ -55,6 +55,15 @@ class Clock(Protocol):
 
     async def sleep_until(self, when: datetime, *, interrupt: asyncio.Event | None = None) -> bool:
         """Sleep until domain time ``when``; return False early if ``interrupt`` is set."""
+        ...
+
+    def poke(self, event: asyncio.Event) -> None:
+        """Set ``event``, interrupting a ``sleep_until(..., interrupt=event)``. Use this rather than
+        ``event.set()`` so a virtual clock's ``advance`` waits for the woken work."""
+        ...
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Count a new timer task as working until it first sleeps, so ``advance`` waits for it."""
         ...
 
 
@@ -95,6 +104,12 @@ class SystemClock:
         return ClockState("system", t, t, 1.0)
 
     def next_deadline(self) -> datetime | None:
+        return None
+
+    def poke(self, event: asyncio.Event) -> None:
+        event.set()
+
+    def track(self, task: asyncio.Task[Any]) -> None:
         return None
 
     async def sleep_until(self, when: datetime, *, interrupt: asyncio.Event | None = None) -> bool:
@@ -146,6 +161,7 @@ class ScaledClock:
         self._idle.set()
         self._advance_lock: asyncio.Lock | None = None
         self._listeners: list[Callable[[ClockState], None]] = []
+        self._interruptible: dict[asyncio.Event, asyncio.Task[object]] = {}
 
     # -- reading ---------------------------------------------------------------------------------
     @property
@@ -197,7 +213,8 @@ class ScaledClock:
     async def advance_to(self, target: datetime) -> None:
         """Move time forward to ``target``, running due work in deadline order."""
         target_ts = target.timestamp()
-        if target_ts < self._now_ts() - 1e-6:
+        # A flowing clock moves on while the caller computes its target: allow a second of it.
+        if target_ts < self._now_ts() - max(1e-3, self._rate):
             raise ClockError(
                 f"clocks do not go backwards: now is {self.now().isoformat()}, asked for {target.isoformat()}"
             )
@@ -219,10 +236,27 @@ class ScaledClock:
             self._changed()
 
     # -- sleeping --------------------------------------------------------------------------------
+    def track(self, task: asyncio.Task[Any]) -> None:
+        if not task.done():
+            self._mark_busy(task)
+
+    def poke(self, event: asyncio.Event) -> None:
+        task = self._interruptible.get(event)
+        if task is not None and not task.done():
+            self._mark_busy(task)  # it will work before sleeping again; advance must wait for it
+        event.set()
+
     async def sleep_until(self, when: datetime, *, interrupt: asyncio.Event | None = None) -> bool:
         task = asyncio.current_task()
-        if task is not None:
-            self._mark_idle(task)
+        if task is not None and interrupt is not None:
+            self._interruptible[interrupt] = task
+        try:
+            return await self._sleep(when, task, interrupt)
+        finally:
+            if interrupt is not None and self._interruptible.get(interrupt) is task:
+                del self._interruptible[interrupt]
+
+    async def _sleep(self, when: datetime, task: asyncio.Task[object] | None, interrupt: asyncio.Event | None) -> bool:
         deadline = when.timestamp()
         while True:
             if self._now_ts() >= deadline:
@@ -232,6 +266,10 @@ class ScaledClock:
             loop = asyncio.get_running_loop()
             sleeper = _Sleeper(deadline, next(self._seq), loop.create_future(), task)
             heapq.heappush(self._sleepers, sleeper)
+            if task is not None:
+                # Only now, registered as a sleeper, does the task stop counting as busy: a task
+                # that returns at once (deadline passed, interrupt set) is still working.
+                self._mark_idle(task)
             assert sleeper.wake is not None
             waiters: list[asyncio.Future[object]] = [sleeper.wake]  # type: ignore[list-item]
             stop: asyncio.Task[bool] | None = None
@@ -247,8 +285,6 @@ class ScaledClock:
                 if not sleeper.wake.done():
                     sleeper.wake.cancel()
             if interrupt is not None and interrupt.is_set() and self._now_ts() < deadline:
-                if task is not None:
-                    self._mark_idle(task)
                 return False
 
     def _earliest(self) -> _Sleeper | None:

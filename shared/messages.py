@@ -133,9 +133,14 @@ class EntitlementGrant(_Strict, frozen=True):
 
 
 class Authorization(_Reply, tag="authorization", frozen=True):
+    """The SSM's answer to an authorization request, with its compliance verdict."""
+
     authorized_at: Epoch
     expires_at: Epoch
     entitlements: list[EntitlementGrant] = []
+    #: Set while the instance is Out of Compliance: since when (Enforcement follows after the grace).
+    out_of_compliance_since: Epoch | None = None
+    compliance_reason: Text = ""
 
 
 class RegistrationRenewed(_Reply, tag="registration_renewed", frozen=True):

@@ -48,6 +48,8 @@ class Policy:
     request_max_skew: timedelta = timedelta(minutes=5)
     #: On a scaled clock the stale window also covers this much real time (rate x seconds).
     request_max_skew_real_seconds: float = 60.0
+    #: Grace after a missed authorization renewal before the SSM alerts "Failed to Renew".
+    renewal_grace: timedelta = DAY
     #: Retry backoff for an unreachable SSM (domain time), doubling up to the maximum.
     retry_initial: timedelta = timedelta(minutes=15)
     retry_max: timedelta = DAY

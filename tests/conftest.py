@@ -3,6 +3,7 @@ TLS on loopback, and agents pointed at it through a resolve override (never /etc
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -145,6 +146,7 @@ class RunningAgent:
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
+            await self.agent.stop()
             await self.transport.close()
             await self.store.close()
 
@@ -173,7 +175,7 @@ async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIte
             timeout=cfg.transport.timeout_seconds,
         )
         agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=ssm.policy)
-        await agent.load()
+        await agent.start()
         running = RunningAgent(agent, store, transport)
         opened.append(running)
         return running
@@ -181,3 +183,56 @@ async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIte
     yield make
     for r in opened:
         await r.close()
+
+
+class NetCut:
+    """A TCP forwarder on loopback between the agent and the SSM that can be cut (connections
+    reset, new ones refused) and restored on the same port: a network outage, in one process."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._conns: set[asyncio.StreamWriter] = set()
+        self.connections = 0
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self._conns |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self._conns -= {writer, up_writer}
+
+    async def restore(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for w in list(self._conns):
+                w.transport.abort()
+            await self._server.wait_closed()
+            self._server = None
+
+
+@pytest.fixture
+async def netcut(ssm: RunningSSM) -> AsyncIterator[NetCut]:
+    cut = NetCut(ssm.port)
+    await cut.restore()
+    yield cut
+    await cut.cut()

@@ -29,3 +29,53 @@ async def events(request: web.Request) -> web.Response:
     return json_response(
         [{"at": utc(e.at).isoformat(), "kind": e.kind, "piid": e.piid, "message": e.message} for e in rows]
     )
+
+
+async def outbox(request: web.Request) -> web.Response:
+    """The notifications the SSM would have e-mailed (alerts), oldest first."""
+    try:
+        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
+    except ValueError:
+        limit = 100
+    rows = await request.app[keys.STORE].read.notifications(limit=limit, kind=request.query.get("kind"))
+    return json_response(
+        [
+            {
+                "at": utc(n.at).isoformat(),
+                "kind": n.kind,
+                "severity": n.severity,
+                "piid": n.piid,
+                "subject": n.subject,
+                "body": n.body,
+            }
+            for n in rows
+        ]
+    )
+
+
+async def instances(request: web.Request) -> web.Response:
+    store = request.app[keys.STORE]
+    out = []
+    for i in await store.read.instances(include_removed=request.query.get("removed") == "1"):
+        out.append(
+            {
+                "piid": i.piid,
+                "name": i.name,
+                "product": i.product,
+                "serial_number": i.serial_number,
+                "virtual_account_id": i.virtual_account_id,
+                "status": i.status,
+                "registered_at": utc(i.registered_at).isoformat(),
+                "authorized_at": utc(i.authorized_at).isoformat() if i.authorized_at else None,
+                "last_contact_at": utc(i.last_contact_at).isoformat(),
+                "cert_expires_at": utc(i.cert_expires_at).isoformat(),
+                "removed_at": utc(i.removed_at).isoformat() if i.removed_at else None,
+            }
+        )
+    return json_response(out)
+
+
+async def remove_instance(request: web.Request) -> web.Response:
+    """The SSM's "remove product instance" action."""
+    inst = await request.app[keys.REGISTRY].remove_instance(request.match_info["piid"], by="the lab API")
+    return json_response({"removed": inst.piid, "name": inst.name})

@@ -155,3 +155,112 @@ def test_register_end_to_end_with_the_command_line(workdir: Path) -> None:
     assert agent is not None and agent.returncode == 0, agent_log
     secret_part = token.split("%")[0]
     assert secret_part not in ssm_log and secret_part not in agent_log  # tokens never reach a log
+
+
+def test_lifecycle_verbs_and_the_lab_clock(workdir: Path) -> None:
+    """The lifecycle verbs as a user types them: ssmlab clock advances SSM and agent together
+    (the 30-day renewal happens at its instant on both sides), renew, license-type, deregister."""
+    run = subprocess.run
+    run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
+    ssm = subprocess.Popen(
+        [
+            cli("ssm-server"),
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--port-file",
+            "ssm.port",
+            "--db",
+            "var/ssm.db",
+            "--log-format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    agent = None
+    try:
+        port = wait_for_file(workdir / "ssm.port", ssm)
+        (workdir / "agent.toml").write_text(
+            'data_dir = "var/agent"\napi = "127.0.0.1:0"\n[transport]\ntruststore = "certs/truststore.pem"\n'
+            f'[resolve]\n"smartreceiver.cisco.com:443" = "127.0.0.1:{port}"\n[[instances]]\nname = "ucce-1"\n'
+        )
+        agent = subprocess.Popen([cli("smart-agent"), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        api = wait_for_file(workdir / "var/agent/api.url", agent)
+
+        def agent_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+            return run([cli("smart-agent"), *args], capture_output=True, text=True, check=check)
+
+        lt = agent_cli("license-type", "--type", "Perpetual", "--mode", "Production")
+        assert "License Type: Perpetual Production" in lt.stdout
+        token = run(
+            [cli("ssm-server"), "token", "create", "--va", "DEFAULT", "--db", "var/ssm.db", "-q"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        empty = run([cli("smart-agent"), "register", "-"], input="", capture_output=True, text=True)
+        assert empty.returncode == 1 and "malformed" in empty.stderr
+        reg = run([cli("smart-agent"), "register", "-"], input=token, capture_output=True, text=True)
+        assert reg.returncode == 0, reg.stderr
+        refused = agent_cli("license-type", "--type", "Flex", check=False)
+        assert refused.returncode == 1 and "deregister" in refused.stderr
+
+        first = json.loads(agent_cli("status", "--json").stdout)[0]
+        advanced = run(
+            [
+                cli("ssmlab"),
+                "clock",
+                "--ssm",
+                f"https://127.0.0.1:{port}",
+                "--agent",
+                api,
+                "--cacert",
+                "certs/ca.pem",
+                "advance",
+                "31d",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert advanced.returncode == 0, advanced.stderr
+        assert "ssm" in advanced.stdout and "agent" in advanced.stdout
+        after = json.loads(agent_cli("status", "--json").stdout)[0]
+        from datetime import datetime, timedelta
+
+        renewed = datetime.fromisoformat(after["authorization_time"])
+        assert renewed == datetime.fromisoformat(first["authorization_time"]) + timedelta(days=30)
+        assert after["license_authorization_status"] == "Authorized"
+
+        shown = run(
+            [cli("ssm-server"), "clock", "--url", f"https://127.0.0.1:{port}", "--cacert", "certs/ca.pem", "show"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "now " in shown.stdout
+        assert "now " in agent_cli("clock", "show").stdout
+
+        assert "Renew Authorization succeeded" in agent_cli("renew", "auth").stdout
+        assert "Renew Registration succeeded" in agent_cli("renew", "id").stdout
+        blocked = agent_cli("agents", "add", "2")
+        assert "2 agent(s) added" in blocked.stdout
+        dereg = agent_cli("deregister", "--yes")
+        assert "Deregistered" in dereg.stdout and "Unregistered" in dereg.stdout
+        listed = json.loads(
+            run(
+                [cli("ssm-server"), "instance", "list", "--db", "var/ssm.db", "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert listed == []
+        events = agent_cli("events").stdout
+        assert "authorization_renewed" in events and "deregistered" in events
+    finally:
+        agent_log = stop(agent) if agent is not None else ""
+        ssm_log = stop(ssm)
+    assert ssm.returncode == 0, ssm_log
+    assert agent is not None and agent.returncode == 0, agent_log

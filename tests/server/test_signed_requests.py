@@ -35,6 +35,7 @@ async def registered(ssm: RunningSSM, make_agent: MakeAgent) -> tuple[str, pki.P
     running = await make_agent()
     runner = running.agent.runner(None)
     await runner.register(await ssm.token())
+    await running.agent.stop()  # a passive instance: its timers would renew the key under the tests
     assert runner.key is not None and runner.state.piid is not None
     return runner.state.piid, runner.key
 

@@ -1,0 +1,75 @@
+"""Moving the SSM's and the agent's clocks together.
+
+Each process owns its clock; advancing one and then the other would let the agent's timers fire
+against an SSM living at another time (its requests would be refused as stale). ``advance``
+therefore steps both to the earliest timer either of them has, then to the next, until the
+target: every timer fires at its own instant with both sides agreeing on the time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from plumbing.labclient import call
+from shared.durations import parse_duration
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    cacert: Path | None = None
+
+    def get(self) -> Any:
+        return call(self.url.rstrip("/") + "/_lab/clock", cacert=self.cacert)
+
+    def post(self, body: dict[str, Any]) -> Any:
+        return call(self.url.rstrip("/") + "/_lab/clock", "POST", body, cacert=self.cacert)
+
+
+def _now(view: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(view["now"])
+
+
+def show(endpoints: list[Endpoint]) -> list[tuple[str, dict[str, Any]]]:
+    return [(e.name, e.get()) for e in endpoints]
+
+
+def set_rate(endpoints: list[Endpoint], rate: float) -> None:
+    """Freeze both (rate 0), align them, then set the rate on both."""
+    views = [e.post({"rate": 0}) for e in endpoints]
+    latest = max(_now(v) for v in views)
+    for e in endpoints:
+        e.post({"to": latest.isoformat()})
+    for e in endpoints:
+        e.post({"rate": rate})
+
+
+def advance(endpoints: list[Endpoint], duration: str | timedelta) -> tuple[datetime, int]:
+    """Advance every endpoint by ``duration`` in lockstep; returns (target, steps taken)."""
+    delta = parse_duration(duration) if isinstance(duration, str) else duration
+    # Freeze both while stepping (a flowing clock would drift between the two requests), align
+    # them on the later one, and give each its rate back at the end.
+    rates = [float(e.get()["rate"]) for e in endpoints]
+    views = [e.post({"rate": 0}) for e in endpoints]
+    start = max(_now(v) for v in views)
+    target = start + delta
+    steps = 0
+    try:
+        while True:
+            views = [e.get() for e in endpoints]
+            now = max(_now(v) for v in views)
+            deadlines = [datetime.fromisoformat(v["next_deadline"]) for v in views if v.get("next_deadline")]
+            step = max(min([d for d in deadlines if d > now] + [target]), now)
+            for e in endpoints:
+                e.post({"to": step.isoformat()})
+            steps += 1
+            if step >= target:
+                return target, steps
+    finally:
+        for e, rate in zip(endpoints, rates, strict=True):
+            if rate:
+                e.post({"rate": rate})
