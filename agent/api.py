@@ -1,8 +1,19 @@
 """The agent's local API (loopback HTTP): the "License Management" page as JSON.
 
-GET  /api/v1/status                          every instance's Smart Licensing Status
-GET  /api/v1/instances/{name}/status         one instance
-POST /api/v1/instances/{name}/register       {"token": "..."}
+GET  /api/v1/status                               every instance's Smart Licensing Status
+GET  /api/v1/instances/{name}/status              one instance
+POST /api/v1/instances/{name}/register            {"token": "..."}
+POST /api/v1/instances/{name}/reregister          {"token": "..."}
+POST /api/v1/instances/{name}/renew-authorization
+POST /api/v1/instances/{name}/renew-registration
+POST /api/v1/instances/{name}/deregister
+GET|PUT /api/v1/instances/{name}/license-type     {"license_type": "Flex", "usage_mode": "Production"}
+POST /api/v1/instances/{name}/agents              {"count": 1}   (refused in Enforcement)
+GET  /api/v1/instances/{name}/consumption         License consumption summary (seed Table 5)
+PUT  /api/v1/instances/{name}/usage               {"Premium Agent": 130, ...}
+POST /api/v1/instances/{name}/enable | disable | serial
+GET  /api/v1/banner                               the aggregate banner and License Compliance report
+GET  /api/v1/alerts                               system alerts of every machine
 GET  /_lab/health, GET|POST /_lab/clock, GET /_lab/events
 """
 
@@ -13,11 +24,12 @@ from typing import Annotated, TypeVar
 import msgspec
 from aiohttp import web
 
-from agent.daemon import Agent
+from agent.daemon import Agent, new_serial_number
 from agent.instance import InstanceRunner
 from plumbing.body import read_body, require_type
 from plumbing.clockroutes import Persist, add_clock_routes
 from plumbing.middleware import json_response, request_context
+from shared import usage
 from shared.clock import utc
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
@@ -116,6 +128,52 @@ async def add_agents(request: web.Request) -> web.Response:
     return json_response(await _runner(request).add_agents(body.count))
 
 
+async def get_consumption(request: web.Request) -> web.Response:
+    runner = _runner(request)
+    return json_response({"instance": runner.name, "consumption": runner.consumption()})
+
+
+async def put_usage(request: web.Request) -> web.Response:
+    require_type(request, "application/json")
+    data = await read_body(request, limit=16384)
+    try:
+        values = msgspec.json.decode(data, type=dict[str, int])
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadRequest(
+            f"invalid request body: {exc}", code="invalid_body", fix='send JSON like {"Premium Agent": 130}'
+        ) from None
+    runner = _runner(request)
+    return json_response({"instance": runner.name, "consumption": await runner.set_usage(values)})
+
+
+async def enable(request: web.Request) -> web.Response:
+    return json_response(await _runner(request).set_enabled(True))
+
+
+async def disable(request: web.Request) -> web.Response:
+    return json_response(await _runner(request).set_enabled(False))
+
+
+async def serial(request: web.Request) -> web.Response:
+    return json_response(await _runner(request).generate_serial(new_serial_number()))
+
+
+async def get_banner(request: web.Request) -> web.Response:
+    agent = request.app[AGENT]
+    states = [(r.state, r.usage) for r in agent.runners.values()]
+    return json_response(usage.banner(states, agent.clock.now(), agent.policy))
+
+
+async def get_alerts(request: web.Request) -> web.Response:
+    agent = request.app[AGENT]
+    out = []
+    for r in agent.runners.values():
+        out += usage.system_alerts(
+            r.name, initialized=r.initialized, enabled=r.state.enabled, serial=r.state.serial_number, since={}
+        )
+    return json_response({"alerts": out})
+
+
 async def health(request: web.Request) -> web.Response:
     agent = request.app[AGENT]
     return json_response(
@@ -149,6 +207,13 @@ def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
     app.router.add_get("/api/v1/instances/{name}/license-type", get_license_type)
     app.router.add_put("/api/v1/instances/{name}/license-type", put_license_type)
     app.router.add_post("/api/v1/instances/{name}/agents", add_agents)
+    app.router.add_get("/api/v1/instances/{name}/consumption", get_consumption)
+    app.router.add_put("/api/v1/instances/{name}/usage", put_usage)
+    app.router.add_post("/api/v1/instances/{name}/enable", enable)
+    app.router.add_post("/api/v1/instances/{name}/disable", disable)
+    app.router.add_post("/api/v1/instances/{name}/serial", serial)
+    app.router.add_get("/api/v1/banner", get_banner)
+    app.router.add_get("/api/v1/alerts", get_alerts)
     app.router.add_get("/_lab/health", health)
     app.router.add_get("/_lab/events", events)
     add_clock_routes(app, agent.clock, persist_clock)

@@ -10,6 +10,10 @@ Verbs::
     smart-agent license-type [--type Flex|Perpetual --mode Production|Non-Production] [--instance NAME]
     smart-agent agents add [N] [--instance NAME]       (refused in Enforcement)
     smart-agent status [--instance NAME] [--json]
+    smart-agent usage set [--instance NAME] "Premium Agent=130" ...  |  usage show [--instance NAME] [--json]
+    smart-agent banner [--json]        the aggregate banner and the License Compliance report
+    smart-agent alerts [--json]        system alerts per machine (red / green)
+    smart-agent enable | disable [--instance NAME];  smart-agent serial generate [--instance NAME]
     smart-agent events [--instance NAME] [--limit N]
     smart-agent clock show | advance DURATION | rate R
 
@@ -75,6 +79,25 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="Smart Licensing Status (seed Table 2)")
     st.add_argument("--instance")
     st.add_argument("--json", action="store_true")
+    us = sub.add_parser("usage", help="license usage: set the in-use counts, show the consumption summary")
+    uss = us.add_subparsers(dest="usage_verb", required=True)
+    uset = uss.add_parser("set", help='e.g. usage set "Premium Agent=130" "Dialer Ports=20"')
+    uset.add_argument("values", nargs="+", metavar="NAME=COUNT")
+    uset.add_argument("--instance")
+    ushow = uss.add_parser("show", help="License consumption summary (seed Table 5)")
+    ushow.add_argument("--instance")
+    ushow.add_argument("--json", action="store_true")
+    bn = sub.add_parser("banner", help="the aggregate banner and the License Compliance report")
+    bn.add_argument("--json", action="store_true")
+    al = sub.add_parser("alerts", help="system alerts of each machine")
+    al.add_argument("--json", action="store_true")
+    for verb in ("enable", "disable"):
+        en = sub.add_parser(verb, help=f"{verb} the Smart Agent for an instance")
+        en.add_argument("--instance")
+    sn = sub.add_parser("serial", help="the serial number")
+    sns = sn.add_subparsers(dest="serial_verb", required=True)
+    sng = sns.add_parser("generate", help="generate a serial number where none was generated")
+    sng.add_argument("--instance")
     ev = sub.add_parser("events", help="the agent's event log (transitions, requests)")
     ev.add_argument("--instance")
     ev.add_argument("--limit", type=int, default=50)
@@ -330,6 +353,76 @@ def _status(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage(client: Client, args: argparse.Namespace) -> int:
+    path = _instance_path(client, args.instance)
+    if args.usage_verb == "set":
+        values: dict[str, int] = {}
+        for item in args.values:
+            name, sep, count = item.partition("=")
+            if not sep or not count.strip().lstrip("-").isdigit():
+                raise ApiError(f"{item!r} is not NAME=COUNT", "invalid_usage", 'e.g. "Premium Agent=130"')
+            values[name.strip()] = int(count)
+        result = client.call("PUT", f"{path}/usage", values)
+    else:
+        result = client.call("GET", f"{path}/consumption")
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2))
+    else:
+        print(render_consumption(result))
+    return 0
+
+
+def render_consumption(result: dict[str, Any]) -> str:
+    rows = result["consumption"]
+    out = [
+        f"License consumption summary — {result['instance']}",
+        f"  {'License Name':<18} {'Usage Count':>11} {'Actual':>7}  Status",
+    ]
+    for c in rows:
+        out.append(f"  {c['license_name']:<18} {c['usage_count']:>11} {c['actual_usage']:>7}  {c['status']}")
+    return "\n".join(out)
+
+
+def _banner(client: Client, args: argparse.Namespace) -> int:
+    b = client.call("GET", "/api/v1/banner")
+    if args.json:
+        print(json.dumps(b, indent=2))
+        return 0
+    print(f"[{b['level']}] {b['message']}" if b["level"] else "No banner: every instance is registered and compliant.")
+    if b.get("non_production"):
+        print(f"[Non-Production] {b['non_production']}")
+    print("\nLicense Compliance report")
+    for r in b["report"]:
+        state = (r["enforcement"] and f"Enforcement ({r['enforcement']})") or r["authorization"]
+        print(f"  {r['instance']:<14} {r['registration']:<22} {state:<34} {r['detail']}")
+    return 0
+
+
+def _alerts(client: Client, args: argparse.Namespace) -> int:
+    alerts = client.call("GET", "/api/v1/alerts")["alerts"]
+    if args.json:
+        print(json.dumps(alerts, indent=2))
+        return 0
+    for a in alerts:
+        mark = "RED  " if a["state"] == "red" else "green"
+        print(f"  {mark} {a['machine']:<14} {a['alert']}" + (f"  (fix: {a['fix']})" if a["fix"] else ""))
+    return 0
+
+
+def _toggle(client: Client, args: argparse.Namespace) -> int:
+    path = _instance_path(client, args.instance)
+    client.call("POST", f"{path}/{args.verb}")
+    print(f"Smart Agent {args.verb}d for {path.rsplit('/', 1)[-1]}")
+    return 0
+
+
+def _serial(client: Client, args: argparse.Namespace) -> int:
+    path = _instance_path(client, args.instance)
+    status = client.call("POST", f"{path}/serial")
+    print(f"serial number {status['serial_number']} generated for {status['product_instance_name']}")
+    return 0
+
+
 _VERBS = {
     "register": _register,
     "reregister": _reregister,
@@ -339,6 +432,12 @@ _VERBS = {
     "agents": _agents,
     "status": _status,
     "events": _events,
+    "usage": _usage,
+    "banner": _banner,
+    "alerts": _alerts,
+    "enable": _toggle,
+    "disable": _toggle,
+    "serial": _serial,
 }
 
 

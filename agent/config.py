@@ -32,7 +32,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from shared.catalog import DEPLOYMENT_TYPES
+from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
+from shared.usage import Profile, ProfileStep
 
 SMART_TRANSPORT_URL = "https://smartreceiver.cisco.com/licservice/license"
 
@@ -50,8 +52,22 @@ class InstanceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     license_type: LicenseType = LicenseType.FLEX
     usage_mode: UsageMode = UsageMode.PRODUCTION
     serial_number: str | None = None
+    #: False leaves the serial number empty until 'smart-agent serial generate' (a system alert drill).
+    generate_serial: bool = True
     udi_pid: str | None = None
     hostname: str | None = None
+    #: Constant in-use counts from the first start, e.g. {"Premium Agent" = 80}.
+    usage: dict[str, int] = {}
+    #: A time series: [{after = "0m", set = {"Premium Agent" = 80}}, {after = "2h", set = {...}}].
+    usage_profile: list[ProfileStep] = []
+    #: Repeat the profile every this long (e.g. "1d").
+    usage_repeat: str | None = None
+
+    def profile(self) -> Profile | None:
+        steps = list(self.usage_profile)
+        if self.usage:
+            steps.insert(0, ProfileStep(after="0s", set=dict(self.usage)))
+        return Profile.build(steps, self.usage_repeat) if steps else None
 
 
 class TransportConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -102,6 +118,12 @@ def _check(cfg: AgentConfig) -> AgentConfig:
     if dupes:
         raise ConfigError(f"instance names must be unique; repeated: {', '.join(sorted(dupes))}")
     for inst in cfg.instances:
+        try:
+            inst.profile()
+        except BadRequest as exc:
+            raise ConfigError(
+                f"instance {inst.name}: usage: {exc.message}" + (f" ({exc.fix})" if exc.fix else "")
+            ) from None
         if inst.deployment_type not in DEPLOYMENT_TYPES:
             raise ConfigError(
                 f"instance {inst.name}: unknown deployment_type {inst.deployment_type!r}; "

@@ -21,6 +21,7 @@ from shared.errors import NotFound
 from shared.logging import get_logger
 from shared.policy import Policy
 from shared.states import RegistrationStatus
+from shared.usage import UsageState
 
 log = get_logger("agent.daemon")
 
@@ -82,7 +83,7 @@ class Agent:
                     name=cfg.name,
                     product=cfg.product,
                     udi_pid=_pid(cfg),
-                    serial_number=cfg.serial_number or new_serial_number(),
+                    serial_number=cfg.serial_number or (new_serial_number() if cfg.generate_serial else ""),
                     hostname=cfg.hostname or f"{cfg.name}.lab.local",
                     deployment_type=cfg.deployment_type,
                     license_type=cfg.license_type,
@@ -103,8 +104,10 @@ class Agent:
                 )
                 log.info("instance_created", instance=cfg.name, serial=state.serial_number)
                 key = None
+                usage_state = UsageState()
             else:
                 state = stored.state
+                usage_state = stored.usage
                 key = pki.load_key(stored.key_pem) if stored.key_pem else None
                 wanted = (cfg.license_type, cfg.usage_mode)
                 if wanted != (state.license_type, state.usage_mode):
@@ -130,6 +133,8 @@ class Agent:
                             why="registered; deregister first to change the license type",
                         )
             self.runners[cfg.name] = InstanceRunner(
+                usage_state=usage_state,
+                profile=cfg.profile(),
                 state=state,
                 key=key,
                 transport=self.transport,

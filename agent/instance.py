@@ -1,9 +1,10 @@
-"""One product instance inside the agent: its state, its ID key, its timers and its actions.
+"""One product instance inside the agent: its state, usage, ID key, timers and actions.
 
-The licensing rules are in ``shared.lifecycle``; this shell builds messages, sends them through
-the transport, applies the replies and persists the result (with the transitions it caused)
-before answering. Requests of one instance are serialized by a lock. ``run`` is the instance's
-timer loop: tick, send what is due, sleep until the next wakeup (or until an action pokes it).
+The licensing rules are in ``shared.lifecycle`` and ``shared.usage``; this shell builds messages,
+sends them through the transport, applies the replies and persists the result (with the
+transitions it caused) before answering. Requests of one instance are serialized by a lock.
+``run`` is the instance's timer loop: sleep until the next wakeup (or until an action pokes it),
+then ``step``: tick, close usage intervals, send what is due.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
+
+import msgspec
 
 from agent.store import AgentStore
 from agent.transport import Transport
-from shared import envelope, lifecycle, pki, tokens
+from shared import envelope, lifecycle, pki, tokens, usage
 from shared.catalog import OFFERED, LicenseKey
 from shared.clock import AnyClock, epoch, utc
-from shared.errors import RemoteError, SmartLicensingError
+from shared.errors import Conflict, RemoteError, SmartLicensingError
 from shared.lifecycle import Due, InstanceState, StatusView
 from shared.logging import get_logger
 from shared.messages import (
@@ -29,14 +33,19 @@ from shared.messages import (
     Registered,
     RegistrationRenewed,
     RenewRegistration,
+    ReportUsage,
+    UsageAccepted,
 )
 from shared.policy import Policy
 from shared.states import EntitlementStatus, LicenseType, UsageMode
+from shared.usage import ConsumptionLine, Profile, UsageState
 
 log = get_logger("agent.instance")
 
 #: With nothing scheduled, the timer loop still looks again after this much domain time.
 IDLE = timedelta(days=365)
+
+Action = Literal["renew_authorization", "renew_registration", "report_usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +60,25 @@ class InstanceRunner:
         self,
         *,
         state: InstanceState,
+        usage_state: UsageState,
         key: pki.PrivateKey | None,
         transport: Transport,
         store: AgentStore,
         clock: AnyClock,
         policy: Policy,
+        profile: Profile | None = None,
     ) -> None:
         self.state = state
+        self.usage = usage_state
         self.key = key
         self.transport = transport
         self.store = store
         self.clock = clock
         self.policy = policy
+        self.profile = profile
         self.lock = asyncio.Lock()
+        self.in_flight = False
+        self.initialized = False
         self._poke = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -74,6 +89,9 @@ class InstanceRunner:
     def status(self) -> StatusView:
         return lifecycle.status_view(self.state, self.clock.now(), self.policy)
 
+    def consumption(self) -> list[ConsumptionLine]:
+        return usage.consumption(self.state, self.usage, waiting=self.in_flight)
+
     # -- persistence -----------------------------------------------------------------------------
     async def _commit(
         self,
@@ -82,16 +100,21 @@ class InstanceRunner:
         key: bytes | None = None,
         cert: str | None = None,
         clear_credentials: bool = False,
+        usage_state: UsageState | None = None,
     ) -> None:
-        """Apply the time rules to ``state`` and persist it with its events, in one transaction."""
+        """Apply the time rules to ``state`` and persist it (and usage) with its events, atomically."""
         now = self.clock.now()
         state, timed = lifecycle.tick(state, now, self.policy)
         t = epoch(now)
         rows = [(t, kind, msg) for kind, msg in events] + timed
-        await self.store.save(state, now, key_pem=key, cert_pem=cert, clear_credentials=clear_credentials, events=rows)
+        await self.store.save(
+            state, now, key_pem=key, cert_pem=cert, clear_credentials=clear_credentials, usage=usage_state, events=rows
+        )
         for at, kind, msg in timed:
             log.info("transition", instance=self.name, kind=kind, at=at, detail=msg)
         self.state = state
+        if usage_state is not None:
+            self.usage = usage_state
         if asyncio.current_task() is not self._loop_task:
             self.clock.poke(self._poke)  # an action changed the schedule: the timer loop recomputes
 
@@ -109,11 +132,16 @@ class InstanceRunner:
         state = lifecycle.on_deregistered(self.state, now, entitlement_status=EntitlementStatus.DISABLED)
         state = lifecycle.on_failure(state, err, now, action="ssm")
         self.key = None
-        await self._commit(state, ("removed_by_ssm", f"{err.code}: {err.message}"), clear_credentials=True)
+        await self._commit(
+            state,
+            ("removed_by_ssm", f"{err.code}: {err.message}"),
+            clear_credentials=True,
+            usage_state=usage.forget_queue(self.usage),
+        )
 
     # -- the timer loop --------------------------------------------------------------------------
     async def run(self, first_wake: datetime) -> None:
-        """Sleep until each wakeup, then tick and send what is due, forever (cancel to stop)."""
+        """Sleep until each wakeup, then step, forever (cancel to stop)."""
         self._loop_task = asyncio.current_task()
         wake = first_wake
         while True:
@@ -121,24 +149,69 @@ class InstanceRunner:
             wake = await self.step()
 
     async def step(self) -> datetime:
-        """Record the transitions due by now, send the due requests; return the next wakeup.
-
-        The agent runs one step before it starts serving, so a restart catches up at once.
-        """
+        """Record the transitions due by now, close usage intervals, send what is due; return the
+        next wakeup. The agent runs one step before it starts, so a restart catches up at once."""
         self._poke.clear()
         async with self.lock:
-            await self._commit(self.state)
+            now = self.clock.now()
+            u = self._apply_profile(self.usage, now)
+            u, closed = usage.close_due(u, self.state, now, self.policy)
+            events = [
+                ("usage_reported_queued", f"interval ending {utc(r.interval_end).isoformat()} queued") for r in closed
+            ][-1:]
+            await self._commit(self.state, *events, usage_state=u)
             for due in lifecycle.due(self.state, self.clock.now(), self.policy):
                 await self._perform(due)
-            wake = lifecycle.next_wakeup(self.state, self.clock.now(), self.policy)
-        return wake or self.clock.now() + IDLE
+            at = usage.report_due_at(self.usage, self.state)
+            if at is not None and at <= epoch(self.clock.now()):
+                await self._perform("report_usage")
+            self.initialized = True
+            return self._next_wakeup()
 
-    async def _perform(self, due: Due) -> None:
+    def _next_wakeup(self) -> datetime:
+        now = self.clock.now()
+        candidates = [lifecycle.next_wakeup(self.state, now, self.policy)]
+        profile_next = self.profile.next_change(self.state.first_started_at, epoch(now)) if self.profile else None
+        u_next = usage.next_wakeup(self.usage, self.state, now, profile_next)
+        if u_next is not None:
+            candidates.append(utc(u_next))
+        present = [c for c in candidates if c is not None]
+        return min(present) if present else now + IDLE
+
+    def _apply_profile(self, u: UsageState, now: datetime) -> UsageState:
+        """Apply the usage profile's step in effect, once per step (a manual set lasts until the next)."""
+        if self.profile is None:
+            return u
+        t = epoch(now)
+        base = self.state.first_started_at
+        values = self.profile.at(base, t)
+        if values is None:
+            return u
+        step_start = self._profile_step_start(base, t)
+        if u.profile_applied_at == step_start:
+            return u
+        u = usage.set_current(u, values, now, self.policy)
+        return msgspec.structs.replace(u, profile_applied_at=step_start)
+
+    def _profile_step_start(self, base: int, t: int) -> int:
+        assert self.profile is not None
+        off = t - base
+        if self.profile.repeat and off >= 0:
+            cycle = off // self.profile.repeat
+            off %= self.profile.repeat
+        else:
+            cycle = 0
+        start = max((o for o, _ in self.profile.steps if o <= off), default=0)
+        return base + cycle * (self.profile.repeat or 0) + start
+
+    async def _perform(self, due: Due | Action) -> None:
         try:
-            if due is Due.RENEW_AUTHORIZATION:
+            if due == Due.RENEW_AUTHORIZATION:
                 await self._authorize_locked()
-            else:
+            elif due == Due.RENEW_REGISTRATION:
                 await self._renew_registration_locked()
+            else:
+                await self._report_locked()
         except RemoteError as err:
             if err.code == "instance_removed":
                 await self._removed_by_ssm(err)
@@ -147,31 +220,51 @@ class InstanceRunner:
         except SmartLicensingError as err:
             await self._due_failed(due, err)
 
-    async def _due_failed(self, due: Due, err: SmartLicensingError) -> None:
+    async def _due_failed(self, due: Due | Action, err: SmartLicensingError) -> None:
         now = self.clock.now()
-        state = lifecycle.on_due_failed(self.state, due, err, now, self.policy)
-        retry = state.auth_retry if due is Due.RENEW_AUTHORIZATION else state.reg_retry
+        if due == "report_usage":
+            u = usage.on_report_failed(self.usage, now, self.policy)
+            state = lifecycle.on_failure(self.state, err, now, action=str(due))
+            retry = u.retry
+            await self._commit(state, (f"{due}_failed", f"{err.code}: {err.message}"), usage_state=u)
+        else:
+            state = lifecycle.on_due_failed(self.state, Due(due), err, now, self.policy)
+            retry = state.auth_retry if due is Due.RENEW_AUTHORIZATION else state.reg_retry
+            await self._commit(state, (f"{due}_failed", f"{err.code}: {err.message}"))
         assert retry is not None
-        await self._commit(
-            state,
-            (f"{due}_failed", f"{err.code}: {err.message} (attempt {retry.attempts}; next in {retry.delay // 60} min)"),
+        log.warning(
+            f"{due}_failed",
+            instance=self.name,
+            code=err.code,
+            attempts=retry.attempts,
+            next_in_minutes=retry.delay // 60,
         )
-        log.warning(f"{due}_failed", instance=self.name, code=err.code, attempts=retry.attempts)
 
     # -- requests (lock held) -------------------------------------------------------------------
     def _entitlement_requests(self) -> list[EntitlementRequest]:
         ltype, mode = self.state.effective_license_type, self.state.usage_mode
-        return [EntitlementRequest(tag=LicenseKey(n, ltype, mode).tag, count=0) for n in OFFERED.get((ltype, mode), ())]
+        return [
+            EntitlementRequest(tag=LicenseKey(n, ltype, mode).tag, count=self.usage.current.get(n, 0))
+            for n in OFFERED.get((ltype, mode), ())
+        ]
+
+    async def _send(self, msg: Authorize | RenewRegistration | ReportUsage | Deregister) -> object:
+        assert self.key is not None
+        self.in_flight = True
+        try:
+            return await self.transport.send(msg, self.key)
+        finally:
+            self.in_flight = False
 
     async def _authorize_locked(self) -> None:
-        assert self.key is not None and self.state.piid is not None
+        assert self.state.piid is not None
         msg = Authorize(
             sent_at=epoch(self.clock.now()),
             nonce=envelope.new_nonce(),
             piid=self.state.piid,
             entitlements=self._entitlement_requests(),
         )
-        reply = await self.transport.send(msg, self.key)
+        reply = await self._send(msg)
         assert isinstance(reply, Authorization)
         first = self.state.authorized_at is None
         state = lifecycle.on_authorized(self.state, reply, self.clock.now())
@@ -184,13 +277,13 @@ class InstanceRunner:
         )
 
     async def _renew_registration_locked(self) -> None:
-        assert self.key is not None and self.state.piid is not None
+        assert self.state.piid is not None
         key = pki.new_key()
         csr = pki.make_csr(key, common_name=self.state.name, serial_number=self.state.serial_number)
         msg = RenewRegistration(
             sent_at=epoch(self.clock.now()), nonce=envelope.new_nonce(), piid=self.state.piid, csr=csr.decode()
         )
-        reply = await self.transport.send(msg, self.key)
+        reply = await self._send(msg)
         assert isinstance(reply, RegistrationRenewed)
         state = lifecycle.on_registration_renewed(self.state, reply, self.clock.now())
         self.key = key
@@ -201,14 +294,41 @@ class InstanceRunner:
             cert=reply.id_cert,
         )
 
+    async def _report_locked(self) -> None:
+        """Drain the report queue, oldest first, a batch per request."""
+        assert self.state.piid is not None
+        while self.usage.queue and self.state.piid is not None:
+            batch = self.usage.queue[: self.policy.report_batch_max]
+            msg = ReportUsage(
+                sent_at=epoch(self.clock.now()), nonce=envelope.new_nonce(), piid=self.state.piid, reports=batch
+            )
+            reply = await self._send(msg)
+            assert isinstance(reply, UsageAccepted)
+            done = [*reply.accepted, *reply.duplicates]
+            state = lifecycle.on_usage_accepted(self.state, reply, self.clock.now())
+            first, last = utc(batch[0].interval_end).isoformat(), utc(batch[-1].interval_end).isoformat()
+            note = f" ({len(reply.duplicates)} already stored)" if reply.duplicates else ""
+            await self._commit(
+                state,
+                ("usage_reported", f"{len(batch)} report(s) {first}..{last} accepted{note}"),
+                usage_state=usage.acknowledge(self.usage, done),
+            )
+
     # -- actions (the seed's "Action" menu) -----------------------------------------------------
     async def register(self, token: str, *, force: bool = False) -> StatusView:
         """Register with a token; ``force`` reregisters (possibly into another virtual account)."""
         async with self.lock:
             action = "reregister" if force else "register"
             try:
+                lifecycle.require_enabled(self.state)
                 if not force:
                     lifecycle.check_can_register(self.state)
+                if not self.state.serial_number:
+                    raise Conflict(
+                        f"{self.name} has no serial number",
+                        code="serial_not_generated",
+                        fix=f"generate it first: 'smart-agent serial generate --instance {self.name}'",
+                    )
                 tokens.parse(token)  # a mistyped token is told here, before any network
             except SmartLicensingError as err:
                 await self._fail(err, action)
@@ -224,10 +344,13 @@ class InstanceRunner:
                 force=force,
             )
             try:
+                self.in_flight = True
                 reply = await self.transport.register(msg)
             except SmartLicensingError as err:
                 await self._fail(err, action)
                 raise
+            finally:
+                self.in_flight = False
             assert isinstance(reply, Registered)
             previous = self.state.virtual_account
             state = lifecycle.on_registered(self.state, reply, self.clock.now())
@@ -241,6 +364,7 @@ class InstanceRunner:
                 ),
                 key=pki.key_pem(key),
                 cert=reply.id_cert,
+                usage_state=usage.forget_queue(self.usage),
             )
             log.info(action + "ed", instance=self.name, piid=reply.piid, va=reply.virtual_account)
             await self._perform(Due.RENEW_AUTHORIZATION)
@@ -257,6 +381,7 @@ class InstanceRunner:
     async def _manual(self, due: Due, what: str) -> StatusView:
         async with self.lock:
             try:
+                lifecycle.require_enabled(self.state)
                 lifecycle.require_registered(self.state, what)
             except SmartLicensingError as err:
                 await self._fail(err, str(due))
@@ -287,9 +412,7 @@ class InstanceRunner:
             message = "deregistered; all its licenses were released to the virtual account"
             if self.key is not None:
                 try:
-                    await self.transport.send(
-                        Deregister(sent_at=epoch(self.clock.now()), nonce=envelope.new_nonce(), piid=piid), self.key
-                    )
+                    await self._send(Deregister(sent_at=epoch(self.clock.now()), nonce=envelope.new_nonce(), piid=piid))
                 except RemoteError as err:
                     if err.code != "instance_removed":
                         removed_on_ssm = False
@@ -304,7 +427,9 @@ class InstanceRunner:
                 )
             state = lifecycle.on_deregistered(self.state, self.clock.now())
             self.key = None
-            await self._commit(state, ("deregistered", message), clear_credentials=True)
+            await self._commit(
+                state, ("deregistered", message), clear_credentials=True, usage_state=usage.forget_queue(self.usage)
+            )
         return DeregisterResult(self.status(), removed_on_ssm, message)
 
     async def set_license_type(self, license_type: LicenseType, usage_mode: UsageMode) -> StatusView:
@@ -323,4 +448,37 @@ class InstanceRunner:
             await self._commit(self.state)  # the verdict of now, not of the last tick
             state = lifecycle.add_agents(self.state, count)
             await self._commit(state, ("agents_added", f"{count} agent(s) added; {state.agents} configured"))
+        return self.status()
+
+    async def set_usage(self, values: dict[str, int]) -> list[ConsumptionLine]:
+        """The current in-use count of some licenses (the interval's peak keeps the highest)."""
+        values = usage.check_usage(values)
+        async with self.lock:
+            now = self.clock.now()
+            u, _ = usage.close_due(self.usage, self.state, now, self.policy)
+            u = usage.set_current(u, values, now, self.policy)
+            text = ", ".join(f"{k}={v}" for k, v in values.items())
+            await self._commit(self.state, ("usage_set", text), usage_state=u)
+        return self.consumption()
+
+    async def set_enabled(self, enabled: bool) -> StatusView:
+        """Enable or disable the Smart Agent for this instance (disabled: no requests at all)."""
+        async with self.lock:
+            if self.state.enabled == enabled:
+                return self.status()
+            state = msgspec.structs.replace(self.state, enabled=enabled)
+            await self._commit(
+                state,
+                ("alert_cleared" if enabled else "alert_raised", usage.NOT_ENABLED + (" (cleared)" if enabled else "")),
+            )
+        return self.status()
+
+    async def generate_serial(self, serial: str) -> StatusView:
+        async with self.lock:
+            if self.state.serial_number:
+                raise Conflict(
+                    f"{self.name} already has serial number {self.state.serial_number}", code="serial_exists"
+                )
+            state = msgspec.structs.replace(self.state, serial_number=serial)
+            await self._commit(state, ("alert_cleared", f"{usage.NO_SERIAL} (cleared): {serial}"))
         return self.status()

@@ -18,12 +18,14 @@ import msgspec
 
 from shared.clock import epoch
 from shared.lifecycle import InstanceState
+from shared.usage import UsageState
 
 SCHEMA = (
     """
 CREATE TABLE instances (
     name TEXT PRIMARY KEY,
     state BLOB NOT NULL,
+    usage BLOB,
     key_pem BLOB,
     cert_pem TEXT,
     updated_at INTEGER NOT NULL
@@ -44,11 +46,13 @@ CREATE TABLE settings (
 )
 
 _state_decoder = msgspec.json.Decoder(InstanceState)
+_usage_decoder = msgspec.json.Decoder(UsageState)
 
 
 @dataclass(frozen=True, slots=True)
 class Stored:
     state: InstanceState
+    usage: UsageState
     key_pem: bytes | None
     cert_pem: str | None
 
@@ -95,11 +99,14 @@ class AgentStore:
         await self._c.close()
 
     async def load(self, name: str) -> Stored | None:
-        async with self._c.execute("SELECT state, key_pem, cert_pem FROM instances WHERE name = ?", (name,)) as cur:
+        async with self._c.execute(
+            "SELECT state, usage, key_pem, cert_pem FROM instances WHERE name = ?", (name,)
+        ) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
-        return Stored(_state_decoder.decode(row[0]), bytes(row[1]) if row[1] else None, row[2])
+        usage = _usage_decoder.decode(row[1]) if row[1] else UsageState()
+        return Stored(_state_decoder.decode(row[0]), usage, bytes(row[2]) if row[2] else None, row[3])
 
     async def save(
         self,
@@ -109,6 +116,7 @@ class AgentStore:
         key_pem: bytes | None = None,
         cert_pem: str | None = None,
         clear_credentials: bool = False,
+        usage: UsageState | None = None,
         events: Sequence[tuple[int, str, str]] = (),
     ) -> None:
         """Persist ``state`` (and, when given, the ID key and certificate) in one transaction,
@@ -122,6 +130,10 @@ class AgentStore:
                     "ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
                     (state.name, blob, epoch(now)),
                 )
+                if usage is not None:
+                    await self._c.execute(
+                        "UPDATE instances SET usage = ? WHERE name = ?", (msgspec.json.encode(usage), state.name)
+                    )
                 if clear_credentials:
                     await self._c.execute(
                         "UPDATE instances SET key_pem = NULL, cert_pem = NULL WHERE name = ?", (state.name,)

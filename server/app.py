@@ -81,6 +81,7 @@ def create_app(
     app.router.add_get("/_lab/events", lab.events)
     app.router.add_get("/_lab/outbox", lab.outbox)
     app.router.add_get("/_lab/instances", lab.instances)
+    app.router.add_get("/_lab/pools", lab.pools)
     app.router.add_post("/_lab/instances/{piid}/remove", lab.remove_instance)
     return app
 
@@ -94,14 +95,13 @@ async def _watch(app: web.Application) -> None:
     """Raise the alerts of silent instances at their due instants (domain time)."""
     clock = app[keys.CLOCK]
     registry = app[keys.REGISTRY]
-    store = app[keys.STORE]
     while True:
         registry.watch_changed.clear()
         try:
             await registry.run_watch(clock.now())
         except Exception:
             log.exception("watch_failed")
-        nxt = await store.read.next_watch()
+        nxt = await registry.next_watch()
         target = utc(nxt) if nxt is not None else clock.now() + IDLE_WATCH
         await clock.sleep_until(target, interrupt=registry.watch_changed)
 

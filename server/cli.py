@@ -14,6 +14,8 @@ Verbs::
     ssm-server account list [--json]
     ssm-server va create --name N [--account DOMAIN] [--description TEXT]
     ssm-server instance list [--json] | instance remove PIID
+    ssm-server license list [--va NAME] [--json]
+    ssm-server license add --type Flex|Perpetual [--mode Production|Non-Production] --name NAME --quantity N [--va]
     ssm-server events [--limit N]
     ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM would e-mail
     ssm-server clock show | advance DURATION | rate R   [--url URL] [--cacert FILE]
@@ -34,7 +36,7 @@ from pathlib import Path
 
 from plumbing import serve
 from plumbing.labclient import clock_command
-from server import accounts
+from server import accounts, views
 from server.app import create_app
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
 from server.registry import remove_instance
@@ -47,6 +49,7 @@ from shared.clockctl import parse_instant
 from shared.errors import SmartLicensingError
 from shared.logging import configure_logging
 from shared.policy import DEFAULT_POLICY, Policy
+from shared.states import LicenseType, UsageMode
 
 DEFAULT_DB = "var/ssm/ssm.db"
 
@@ -137,6 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     ir = inst.add_parser("remove", help="remove a product instance (its licenses return to the pool)")
     ir.add_argument("piid")
 
+    lic = sub.add_parser("license", help="license pools").add_subparsers(dest="license_verb", required=True)
+    ll = lic.add_parser("list", help="purchased, in use, balance and status of each pool")
+    ll.add_argument("--va")
+    ll.add_argument("--json", action="store_true")
+    la = lic.add_parser("add", help="purchase licenses into a virtual account's pool")
+    la.add_argument("--va", default="DEFAULT")
+    la.add_argument("--account")
+    la.add_argument("--type", choices=[t.value for t in LicenseType], required=True)
+    la.add_argument("--mode", choices=[m.value for m in UsageMode], default="Production")
+    la.add_argument("--name", required=True, help='e.g. "Premium Agent"')
+    la.add_argument("--quantity", type=int, required=True)
+
     ob = sub.add_parser("outbox", help="notifications the SSM would e-mail (alerts)")
     ob.add_argument("--limit", type=int, default=50)
     ob.add_argument("--json", action="store_true")
@@ -154,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("events", help="the SSM event log")
     ev.add_argument("--limit", type=int, default=50)
 
-    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob):
+    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob, ll, la):
         sp.add_argument("--db", default=DEFAULT_DB, type=Path, help=f"SQLite file (default {DEFAULT_DB})")
     return p
 
@@ -368,32 +383,54 @@ async def _va_create(store: Store, now: datetime, args: argparse.Namespace) -> N
 
 
 async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    rows = []
-    for i in await store.read.instances():
-        va = await store.read.virtual_account(i.virtual_account_id)
-        rows.append(
-            {
-                "piid": i.piid,
-                "name": i.name,
-                "product": i.product,
-                "serial_number": i.serial_number,
-                "status": str(i.status),
-                "virtual_account": va.name if va else "?",
-                "registered_at": utc(i.registered_at).isoformat(),
-                "last_contact_at": utc(i.last_contact_at).isoformat(),
-                "cert_expires_at": utc(i.cert_expires_at).isoformat(),
-            }
-        )
+    rows = await views.instances(store)
     if args.json:
         _print_json(rows)
-    else:
-        for r in rows:
-            print(
-                f"{r['piid']}  {r['name']:<16} {r['product']:<14} SN {r['serial_number']}  VA {r['virtual_account']}"
-                f"  {r['status']}  last contact {r['last_contact_at']}"
-            )
-        if not rows:
-            print("no product instances")
+        return
+    for r in rows:
+        usage = ", ".join(
+            f"{u['license']} {u['reported']}" + (f" (actual {u['actual']})" if u["actual"] != u["reported"] else "")
+            for u in r["usage"]
+        )
+        print(
+            f"{r['piid']}  {r['name']:<16} {r['product']:<12} SN {r['serial_number']}  VA {r['virtual_account']}  "
+            f"{r['status']}  last contact {r['last_contact_at']}" + (f"  usage: {usage}" if usage else "")
+        )
+    if not rows:
+        print("no product instances")
+
+
+async def _license_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    rows = await views.pools(store, va_name=args.va)
+    if args.json:
+        _print_json(rows)
+        return
+    print(
+        f"{'VIRTUAL ACCOUNT':<16} {'LICENSE':<18} {'TYPE':<22} {'PURCHASED':>9} {'IN USE':>7}  {'BALANCE':<14} STATUS"
+    )
+    for r in rows:
+        kind = f"{r['license_type']} {r['usage_mode']}"
+        since = f" since {r['out_of_compliance_since']}" if r["out_of_compliance_since"] else ""
+        print(
+            f"{r['virtual_account']:<16} {r['license']:<18} {kind:<22} {r['purchased']:>9} {r['in_use']:>7}  "
+            f"{r['balance']:<14} {r['status']}{since}"
+        )
+
+
+async def _license_add(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    account = await accounts.resolve_account(store, args.account)
+    total = await accounts.add_licenses(
+        store,
+        account=account,
+        va_name=args.va,
+        license_type=LicenseType(args.type),
+        usage_mode=UsageMode(args.mode),
+        name=args.name,
+        quantity=args.quantity,
+        now=now,
+    )
+    print(f"{args.quantity} {args.type} {args.mode} {args.name} added to {args.va}: {total} purchased")
+    print("the next usage report of each instance consuming it is judged against the new quantity")
 
 
 async def _instance_remove(store: Store, now: datetime, args: argparse.Namespace) -> None:
@@ -438,6 +475,8 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Store, datetime, argparse.Namespa
     ("va", "create"): _va_create,
     ("instance", "list"): _instance_list,
     ("instance", "remove"): _instance_remove,
+    ("license", "list"): _license_list,
+    ("license", "add"): _license_add,
     ("outbox", None): _outbox,
     ("events", None): _events,
 }

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiosqlite
 
 from shared.clock import epoch, utc
+from shared.compliance import PoolState, reported
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
 from shared.tokens import TokenRecord
 
@@ -38,6 +39,8 @@ class VirtualAccount:
 
 @dataclass(frozen=True, slots=True)
 class License:
+    """A license pool of a virtual account: purchased quantity and compliance state."""
+
     id: int
     virtual_account_id: int
     name: str
@@ -45,6 +48,24 @@ class License:
     usage_mode: UsageMode
     tag: str
     quantity: int
+    pool: PoolState = field(default_factory=PoolState)
+    enforcement_notified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Latest:
+    """An instance's latest reported usage of one license."""
+
+    piid: str
+    tag: str
+    virtual_account_id: int
+    interval_end: int
+    peak: int
+    locked: int | None
+
+    @property
+    def reported(self) -> int:
+        return reported(self.peak, self.locked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +139,19 @@ def _license(r: aiosqlite.Row) -> License:
         UsageMode(r["usage_mode"]),
         r["tag"],
         r["quantity"],
+        PoolState(
+            in_use=r["in_use"],
+            last_interval=r["last_interval"],
+            interval_over=bool(r["interval_over"]),
+            count_before=r["count_before"],
+            ooc_since=r["ooc_since"],
+        ),
+        bool(r["enforcement_notified"]),
     )
+
+
+def _latest(r: aiosqlite.Row) -> Latest:
+    return Latest(r["piid"], r["tag"], r["virtual_account_id"], r["interval_end"], r["peak"], r["locked"])
 
 
 def _token(r: aiosqlite.Row) -> TokenRecord:
@@ -261,6 +294,121 @@ class Queries:
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (virtual_account_id, tag) "
             "DO UPDATE SET quantity = quantity + excluded.quantity",
             (va_id, name, str(license_type), str(usage_mode), tag, quantity),
+        )
+
+    async def license_by_tag(self, va_id: int, tag: str) -> License | None:
+        row = await self._one("SELECT * FROM licenses WHERE virtual_account_id = ? AND tag = ?", (va_id, tag))
+        return _license(row) if row else None
+
+    async def all_licenses(self) -> list[License]:
+        rows = await self._all("SELECT * FROM licenses ORDER BY virtual_account_id, license_type, usage_mode, name")
+        return [_license(r) for r in rows]
+
+    async def ensure_pool(
+        self, *, va_id: int, name: str, license_type: LicenseType, usage_mode: UsageMode, tag: str
+    ) -> License:
+        """The pool for ``tag`` in a virtual account, created with 0 purchased if it has none."""
+        await self._exec(
+            "INSERT INTO licenses (virtual_account_id, name, license_type, usage_mode, tag, quantity) "
+            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (virtual_account_id, tag) DO NOTHING",
+            (va_id, name, str(license_type), str(usage_mode), tag),
+        )
+        pool = await self.license_by_tag(va_id, tag)
+        assert pool is not None
+        return pool
+
+    async def save_pool(self, license_id: int, pool: PoolState) -> None:
+        await self._exec(
+            "UPDATE licenses SET in_use = ?, last_interval = ?, interval_over = ?, count_before = ?, ooc_since = ?, "
+            "enforcement_notified = CASE WHEN ? IS NULL THEN 0 ELSE enforcement_notified END WHERE id = ?",
+            (
+                pool.in_use,
+                pool.last_interval,
+                int(pool.interval_over),
+                pool.count_before,
+                pool.ooc_since,
+                pool.ooc_since,
+                license_id,
+            ),
+        )
+
+    async def pools_entering_enforcement(self, t: int, grace: int) -> list[License]:
+        rows = await self._all(
+            "SELECT * FROM licenses WHERE ooc_since IS NOT NULL AND enforcement_notified = 0 AND ooc_since + ? <= ?",
+            (grace, t),
+        )
+        return [_license(r) for r in rows]
+
+    async def next_pool_enforcement(self, grace: int) -> int | None:
+        row = await self._one(
+            "SELECT MIN(ooc_since) + ? AS t FROM licenses WHERE ooc_since IS NOT NULL AND enforcement_notified = 0",
+            (grace,),
+        )
+        return int(row["t"]) if row and row["t"] is not None else None
+
+    async def set_enforcement_notified(self, license_id: int) -> None:
+        await self._exec("UPDATE licenses SET enforcement_notified = 1 WHERE id = ?", (license_id,))
+
+    # -- usage -----------------------------------------------------------------------------------
+    async def latest_usage(self, piid: str) -> list[Latest]:
+        return [_latest(r) for r in await self._all("SELECT * FROM usage_latest WHERE piid = ? ORDER BY tag", (piid,))]
+
+    async def pool_usage(self, va_id: int, tag: str) -> list[Latest]:
+        rows = await self._all(
+            "SELECT u.* FROM usage_latest u JOIN instances i ON i.piid = u.piid AND i.removed_at IS NULL "
+            "WHERE u.virtual_account_id = ? AND u.tag = ? ORDER BY u.piid",
+            (va_id, tag),
+        )
+        return [_latest(r) for r in rows]
+
+    async def save_latest(self, latest: Latest) -> None:
+        await self._exec(
+            "INSERT INTO usage_latest (piid, tag, virtual_account_id, interval_end, peak, locked) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (piid, tag) DO UPDATE SET virtual_account_id = excluded."
+            "virtual_account_id, interval_end = excluded.interval_end, peak = excluded.peak, locked = excluded.locked",
+            (latest.piid, latest.tag, latest.virtual_account_id, latest.interval_end, latest.peak, latest.locked),
+        )
+
+    async def delete_latest(self, piid: str) -> None:
+        await self._exec("DELETE FROM usage_latest WHERE piid = ?", (piid,))
+
+    async def lock_pool(self, va_id: int, tag: str) -> None:
+        """Out of Compliance: each instance's reported quantity is locked at its current peak."""
+        await self._exec(
+            "UPDATE usage_latest SET locked = MAX(peak, COALESCE(locked, 0)) WHERE virtual_account_id = ? AND tag = ?",
+            (va_id, tag),
+        )
+
+    async def unlock_pool(self, va_id: int, tag: str) -> int:
+        """Back In Compliance: locks released; returns the pool's in-use quantity (actual peaks)."""
+        await self._exec("UPDATE usage_latest SET locked = NULL WHERE virtual_account_id = ? AND tag = ?", (va_id, tag))
+        row = await self._one(
+            "SELECT COALESCE(SUM(u.peak), 0) AS s FROM usage_latest u JOIN instances i ON i.piid = u.piid "
+            "AND i.removed_at IS NULL WHERE u.virtual_account_id = ? AND u.tag = ?",
+            (va_id, tag),
+        )
+        return int(row["s"]) if row else 0
+
+    async def report_seen(self, report_id: str) -> bool:
+        return await self._one("SELECT 1 FROM usage_reports WHERE report_id = ?", (report_id,)) is not None
+
+    async def insert_report(
+        self, *, report_id: str, piid: str, interval_start: int, interval_end: int, received_at: int, lines: str
+    ) -> None:
+        await self._exec(
+            "INSERT INTO usage_reports (report_id, piid, interval_start, interval_end, received_at, lines) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (report_id, piid, interval_start, interval_end, received_at, lines),
+        )
+
+    async def reports(self, piid: str, *, limit: int = 100) -> list[aiosqlite.Row]:
+        return await self._all(
+            "SELECT * FROM usage_reports WHERE piid = ? ORDER BY interval_end DESC LIMIT ?", (piid, limit)
+        )
+
+    async def set_instance_compliance(self, piid: str, *, status: AuthorizationStatus, ooc_since: int | None) -> None:
+        await self._exec(
+            "UPDATE instances SET status = ?, ooc_since = ? WHERE piid = ?", (str(status), ooc_since, piid)
         )
 
     # -- tokens ----------------------------------------------------------------------------------

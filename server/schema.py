@@ -31,6 +31,13 @@ CREATE TABLE licenses (
     usage_mode TEXT NOT NULL,
     tag TEXT NOT NULL,
     quantity INTEGER NOT NULL CHECK (quantity >= 0),
+    -- the pool's compliance state (shared.compliance.PoolState)
+    in_use INTEGER NOT NULL DEFAULT 0,
+    last_interval INTEGER,
+    interval_over INTEGER NOT NULL DEFAULT 0,
+    count_before INTEGER NOT NULL DEFAULT 0,
+    ooc_since INTEGER,
+    enforcement_notified INTEGER NOT NULL DEFAULT 0,
     UNIQUE (virtual_account_id, tag)
 );
 CREATE TABLE tokens (
@@ -82,6 +89,25 @@ CREATE TABLE instances (
 CREATE UNIQUE INDEX instances_sudi ON instances (udi_pid, serial_number) WHERE removed_at IS NULL;
 CREATE INDEX instances_va ON instances (virtual_account_id);
 CREATE INDEX instances_next_check ON instances (next_check_at) WHERE removed_at IS NULL;
+CREATE TABLE usage_reports (
+    report_id TEXT PRIMARY KEY,
+    piid TEXT NOT NULL,
+    interval_start INTEGER NOT NULL,
+    interval_end INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    lines TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX usage_reports_piid ON usage_reports (piid, interval_end);
+CREATE TABLE usage_latest (
+    piid TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    virtual_account_id INTEGER NOT NULL,
+    interval_end INTEGER NOT NULL,
+    peak INTEGER NOT NULL,
+    locked INTEGER,
+    PRIMARY KEY (piid, tag)
+) WITHOUT ROWID;
+CREATE INDEX usage_latest_pool ON usage_latest (virtual_account_id, tag);
 CREATE TABLE nonces (
     piid TEXT NOT NULL,
     nonce TEXT NOT NULL,

@@ -42,6 +42,7 @@ from shared.messages import (
     Identity,
     Registered,
     RegistrationRenewed,
+    UsageAccepted,
 )
 from shared.policy import Policy
 from shared.states import (
@@ -115,6 +116,7 @@ class InstanceState(msgspec.Struct, frozen=True, kw_only=True):
     auth_retry: Retry | None = None
     reg_retry: Retry | None = None
     agents: int = 0
+    enabled: bool = True
 
     @property
     def effective_license_type(self) -> LicenseType:
@@ -316,9 +318,11 @@ def _reg_due_at(s: InstanceState, p: Policy) -> int | None:
 
 
 def due(s: InstanceState, now: datetime, p: Policy) -> list[Due]:
-    """The automatic requests to send now, in order."""
+    """The automatic requests to send now, in order (none while the Smart Agent is disabled)."""
     t = epoch(now)
-    out = []
+    out: list[Due] = []
+    if not s.enabled:
+        return out
     reg_at = _reg_due_at(s, p)
     if reg_at is not None and reg_at <= t:
         out.append(Due.RENEW_REGISTRATION)
@@ -332,7 +336,8 @@ def next_wakeup(s: InstanceState, now: datetime, p: Policy) -> datetime | None:
     """When the shell must tick next: the earliest future deadline or due request."""
     t = epoch(now)
     candidates = [d for d in _deadlines(s, p) if d > s.checked_at]
-    candidates += [d for d in (_auth_due_at(s, p), _reg_due_at(s, p)) if d is not None]
+    if s.enabled:
+        candidates += [d for d in (_auth_due_at(s, p), _reg_due_at(s, p)) if d is not None]
     if not candidates:
         return None
     return utc(max(t, min(candidates)))
@@ -387,6 +392,20 @@ def on_authorized(s: InstanceState, reply: Authorization, now: datetime) -> Inst
         entitlements=list(reply.entitlements),
         last_failure=None,
         auth_retry=None,
+    )
+
+
+def on_usage_accepted(s: InstanceState, reply: UsageAccepted, now: datetime) -> InstanceState:
+    """The SSM stored usage reports and gave its compliance verdict."""
+    grants = {g.tag: g for g in s.entitlements}
+    grants.update({g.tag: g for g in reply.entitlements})
+    return msgspec.structs.replace(
+        s,
+        last_contact_at=epoch(now),
+        ooc_since=reply.out_of_compliance_since,
+        ooc_reason=reply.compliance_reason,
+        entitlements=list(grants.values()),
+        last_failure=None,
     )
 
 
@@ -451,6 +470,20 @@ def on_deregistered(
         auth_retry=None,
         reg_retry=None,
     )
+
+
+def require_enabled(s: InstanceState) -> None:
+    """A disabled Smart Agent sends nothing.
+
+    Raises:
+        Conflict: ``smart_agent_disabled``.
+    """
+    if not s.enabled:
+        raise Conflict(
+            f"the Smart Agent is not enabled for {s.name!r}",
+            code="smart_agent_disabled",
+            fix=f"enable it first ('smart-agent enable --instance {s.name}')",
+        )
 
 
 def check_can_register(s: InstanceState) -> None:

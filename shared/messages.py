@@ -60,6 +60,16 @@ class Usage(_Strict, frozen=True):
 
     tag: Text
     peak: Count
+    name: Text = ""
+
+
+class UsageReport(_Strict, frozen=True):
+    """One closed 15-minute interval: an idempotent id and the peaks of each license in use."""
+
+    report_id: Annotated[str, msgspec.Meta(min_length=8, max_length=80, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    interval_start: Epoch
+    interval_end: Epoch
+    usage: Annotated[list[Usage], msgspec.Meta(max_length=64)]
 
 
 # -- requests ------------------------------------------------------------------------------------
@@ -90,11 +100,10 @@ class RenewRegistration(_Request, tag="renew_registration", frozen=True):
 
 
 class ReportUsage(_Request, tag="report_usage", frozen=True):
+    """One or more closed intervals, oldest first (a queue drained after an outage)."""
+
     piid: Piid
-    report_id: Annotated[str, msgspec.Meta(min_length=8, max_length=80)]
-    interval_start: Epoch
-    interval_end: Epoch
-    usage: Annotated[list[Usage], msgspec.Meta(max_length=64)]
+    reports: Annotated[list[UsageReport], msgspec.Meta(min_length=1, max_length=96)]
 
 
 class Deregister(_Request, tag="deregister", frozen=True):
@@ -125,6 +134,9 @@ class Registered(_Reply, tag="registered", frozen=True):
 
 
 class EntitlementGrant(_Strict, frozen=True):
+    """The SSM's view of one license of an instance: ``reported`` is the quantity it counts
+    (locked while Out of Compliance), ``requested`` the actual usage last reported."""
+
     tag: Text
     name: Text
     status: EntitlementStatus
@@ -150,9 +162,13 @@ class RegistrationRenewed(_Reply, tag="registration_renewed", frozen=True):
 
 
 class UsageAccepted(_Reply, tag="usage_accepted", frozen=True):
-    report_id: str
-    duplicate: bool = False
+    """Reports stored (or recognised as already stored), and the compliance verdict."""
+
+    accepted: list[str] = []
+    duplicates: list[str] = []
     entitlements: list[EntitlementGrant] = []
+    out_of_compliance_since: Epoch | None = None
+    compliance_reason: Text = ""
 
 
 class Deregistered(_Reply, tag="deregistered", frozen=True):

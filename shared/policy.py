@@ -50,6 +50,10 @@ class Policy:
     request_max_skew_real_seconds: float = 60.0
     #: Grace after a missed authorization renewal before the SSM alerts "Failed to Renew".
     renewal_grace: timedelta = DAY
+    #: Closed usage reports kept while the SSM is unreachable (2880: 30 days of 15 minutes).
+    report_queue_max: int = 2880
+    #: Usage reports sent in one request when draining the queue.
+    report_batch_max: int = 96
     #: Retry backoff for an unreachable SSM (domain time), doubling up to the maximum.
     retry_initial: timedelta = timedelta(minutes=15)
     retry_max: timedelta = DAY

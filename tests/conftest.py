@@ -111,6 +111,7 @@ product = "{product}"
 deployment_type = "{deployment}"
 license_type = "{license_type}"
 usage_mode = "{usage_mode}"
+{extra}
 """
 
 
@@ -129,6 +130,11 @@ def agent_config(
                 deployment=i.get("deployment_type", "Unified CCE 2000 Agents"),
                 license_type=i.get("license_type", "Flex"),
                 usage_mode=i.get("usage_mode", "Production"),
+                extra="".join(
+                    f"{k} = {v}\n"
+                    for k, v in i.items()
+                    if k not in ("name", "product", "deployment_type", "license_type", "usage_mode")
+                ),
             )
             for i in insts
         ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from plumbing.middleware import json_response
-from server import keys
+from server import keys, views
 from shared.clock import utc
 
 VERSION = "0.1.0"
@@ -54,25 +54,21 @@ async def outbox(request: web.Request) -> web.Response:
 
 
 async def instances(request: web.Request) -> web.Response:
+    """Product instances with their status, last contact and latest usage."""
     store = request.app[keys.STORE]
-    out = []
-    for i in await store.read.instances(include_removed=request.query.get("removed") == "1"):
-        out.append(
-            {
-                "piid": i.piid,
-                "name": i.name,
-                "product": i.product,
-                "serial_number": i.serial_number,
-                "virtual_account_id": i.virtual_account_id,
-                "status": i.status,
-                "registered_at": utc(i.registered_at).isoformat(),
-                "authorized_at": utc(i.authorized_at).isoformat() if i.authorized_at else None,
-                "last_contact_at": utc(i.last_contact_at).isoformat(),
-                "cert_expires_at": utc(i.cert_expires_at).isoformat(),
-                "removed_at": utc(i.removed_at).isoformat() if i.removed_at else None,
-            }
+    return json_response(await views.instances(store, include_removed=request.query.get("removed") == "1"))
+
+
+async def pools(request: web.Request) -> web.Response:
+    """License pools: purchased, in use, balance, status (per virtual account)."""
+    settings = request.app[keys.SETTINGS]
+    return json_response(
+        await views.pools(
+            request.app[keys.STORE],
+            va_name=request.query.get("va"),
+            policy_intervals=settings.policy.ooc_consecutive_intervals,
         )
-    return json_response(out)
+    )
 
 
 async def remove_instance(request: web.Request) -> web.Response:

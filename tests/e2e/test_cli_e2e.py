@@ -264,3 +264,66 @@ def test_lifecycle_verbs_and_the_lab_clock(workdir: Path) -> None:
         ssm_log = stop(ssm)
     assert ssm.returncode == 0, ssm_log
     assert agent is not None and agent.returncode == 0, agent_log
+
+
+def test_usage_and_compliance_from_the_command_line(workdir: Path) -> None:
+    """usage set, the lab clock, license list / add, banner, usage show: Scenario 1 as typed."""
+    run = subprocess.run
+    run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
+    ssm = subprocess.Popen(
+        [cli("ssm-server"), "run", "--listen", "127.0.0.1:0", "--port-file", "ssm.port", "--db", "var/ssm.db",
+         "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    agent = None
+    try:
+        port = wait_for_file(workdir / "ssm.port", ssm)
+        (workdir / "agent.toml").write_text(
+            'data_dir = "var/agent"\napi = "127.0.0.1:0"\n[transport]\ntruststore = "certs/truststore.pem"\n'
+            f'[resolve]\n"smartreceiver.cisco.com:443" = "127.0.0.1:{port}"\n[[instances]]\nname = "ucce-1"\n'
+        )
+        agent = subprocess.Popen([cli("smart-agent"), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        api = wait_for_file(workdir / "var/agent/api.url", agent)
+
+        def sa(*args: str) -> subprocess.CompletedProcess[str]:
+            return run([cli("smart-agent"), *args], capture_output=True, text=True)
+
+        def ssm_cli(*args: str) -> str:
+            return run([cli("ssm-server"), *args, "--db", "var/ssm.db"], capture_output=True, text=True,
+                       check=True).stdout
+
+        def advance(duration: str) -> None:
+            out = run([cli("ssmlab"), "clock", "--ssm", f"https://127.0.0.1:{port}", "--agent", api,
+                       "--cacert", "certs/ca.pem", "advance", duration], capture_output=True, text=True)
+            assert out.returncode == 0, out.stderr
+
+        token = ssm_cli("token", "create", "--va", "DEFAULT", "-q").strip()
+        assert sa("register", token).returncode == 0
+        bad = sa("usage", "set", "Premium Agent=-4")
+        assert bad.returncode == 1 and "whole number" in bad.stderr
+        unknown = sa("usage", "set", "Wizard=4")
+        assert unknown.returncode == 1 and "not a Unified CCE license" in unknown.stderr
+        assert sa("usage", "set", "Premium Agent=130").returncode == 0
+        advance("75m")
+        pools = json.loads(ssm_cli("license", "list", "--json"))
+        premium = next(p for p in pools if p["license"] == "Premium Agent" and p["license_type"] == "Flex")
+        assert (premium["in_use"], premium["balance"], premium["status"]) == (130, "-30 deficit", "Out of Compliance")
+        banner = sa("banner").stdout
+        assert "[Out of Compliance]" in banner
+        assert "Insufficient Licenses" in ssm_cli("outbox")
+        shown = sa("usage", "show").stdout
+        assert "Premium Agent" in shown and "Out of Compliance" in shown
+
+        ssm_cli("license", "add", "--type", "Flex", "--name", "Premium Agent", "--quantity", "30")
+        advance("15m")
+        status = json.loads(sa("status", "--json").stdout)[0]
+        assert status["license_authorization_status"] == "Authorized"
+        assert "No banner" in sa("banner").stdout
+        listed = ssm_cli("instance", "list")
+        assert "Premium Agent 130" in listed
+    finally:
+        agent_log = stop(agent) if agent is not None else ""
+        ssm_log = stop(ssm)
+    assert ssm.returncode == 0, ssm_log
+    assert agent is not None and agent.returncode == 0, agent_log

@@ -1,0 +1,182 @@
+"""Usage on the instance side, pure: peaks per interval, reports closed at interval ends (idle
+instances silent, a zero line once), the bounded queue, profiles, Table 5 statuses."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+
+from shared import lifecycle, usage
+from shared.errors import BadRequest
+from shared.lifecycle import InstanceState
+from shared.messages import EntitlementGrant
+from shared.policy import DEFAULT_POLICY as P
+from shared.states import AuthorizationStatus as A
+from shared.states import EntitlementStatus as S
+from shared.states import LicenseType, RegistrationStatus, UsageMode
+from shared.usage import UsageState
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+Q = timedelta(minutes=15)
+
+
+def inst(**kw: object) -> InstanceState:
+    s = lifecycle.new_instance(
+        name="i",
+        product="Unified CCE",
+        udi_pid="UCCE",
+        serial_number="SN",
+        hostname="h",
+        deployment_type="Unified CCE 2000 Agents",
+        license_type=LicenseType.FLEX,
+        usage_mode=UsageMode.PRODUCTION,
+        now=T0,
+    )
+    base = {
+        "registration": RegistrationStatus.REGISTERED,
+        "authorization": A.AUTHORIZED,
+        "piid": "p-1",
+        "registered_at": 0,
+        "authorized_at": 0,
+        "last_contact_at": 0,
+    }
+    base.update(kw)
+    return msgspec.structs.replace(s, **base)
+
+
+def test_the_peak_of_an_interval_is_reported_at_its_end() -> None:
+    """130 for a minute inside an interval that is otherwise 80: the report says 130."""
+    u = usage.set_current(UsageState(), {"Premium Agent": 80}, T0, P)
+    u = usage.set_current(u, {"Premium Agent": 130}, T0 + timedelta(minutes=3), P)
+    u = usage.set_current(u, {"Premium Agent": 80}, T0 + timedelta(minutes=4), P)
+    u, closed = usage.close_due(u, inst(), T0 + Q, P)
+    assert [(r.interval_end - r.interval_start, [(x.name, x.peak) for x in r.usage]) for r in closed] == [
+        (900, [("Premium Agent", 130)])
+    ]
+    assert closed[0].report_id == f"p-1:{int((T0 + Q).timestamp())}"
+    u, closed = usage.close_due(u, inst(), T0 + 2 * Q, P)
+    assert closed[0].usage[0].peak == 80
+
+
+def test_idle_is_silent_and_a_stop_is_reported_once() -> None:
+    """Nothing in use: no report. A license going to zero: one zero line, then silence."""
+    u, closed = usage.close_due(UsageState(), inst(), T0 + 3 * Q, P)
+    assert closed == [] and usage.idle(u)
+    u = usage.set_current(u, {"Dialer Ports": 5}, T0 + 3 * Q, P)
+    u, closed = usage.close_due(u, inst(), T0 + 4 * Q, P)
+    u = usage.set_current(u, {"Dialer Ports": 0}, T0 + 4 * Q + timedelta(seconds=1), P)
+    u, closed = usage.close_due(u, inst(), T0 + 5 * Q, P)
+    assert [x.peak for x in closed[0].usage] == [5]  # it was 5 during that interval's first second
+    u, closed = usage.close_due(u, inst(), T0 + 6 * Q, P)
+    assert [x.peak for x in closed[0].usage] == [0]
+    u, closed = usage.close_due(u, inst(), T0 + 7 * Q, P)
+    assert closed == [] and usage.idle(u)
+
+
+def test_unregistered_usage_is_not_queued() -> None:
+    """Only a registered instance queues reports."""
+    u = usage.set_current(UsageState(), {"Premium Agent": 9}, T0, P)
+    u, closed = usage.close_due(u, inst(registration=RegistrationStatus.UNREGISTERED, piid=None), T0 + Q, P)
+    assert closed == [] and u.queue == []
+
+
+def test_the_queue_is_bounded() -> None:
+    """Beyond the bound the oldest reports are dropped and counted."""
+    small = dataclasses.replace(P, report_queue_max=3)
+    u = usage.set_current(UsageState(), {"Premium Agent": 1}, T0, small)
+    for k in range(1, 6):
+        u, _ = usage.close_due(u, inst(), T0 + k * Q, small)
+    assert len(u.queue) == 3 and u.dropped == 2
+    assert [r.interval_end for r in u.queue] == [int((T0 + k * Q).timestamp()) for k in (3, 4, 5)]
+    u = usage.acknowledge(u, [u.queue[0].report_id])
+    assert len(u.queue) == 2
+
+
+def test_a_down_agent_reports_nothing_for_the_time_it_was_down() -> None:
+    """After a long gap, the interval open at shutdown is closed and the next one is current."""
+    u = usage.set_current(UsageState(), {"Premium Agent": 1}, T0, P)
+    u, closed = usage.close_due(u, inst(), T0 + 10 * Q + timedelta(minutes=2), P)
+    assert len(closed) == 1
+    assert u.interval_end == int((T0 + 11 * Q).timestamp())
+
+
+def test_profile_steps_and_repeat() -> None:
+    """A profile gives the counts of its step in effect and the instant of the next step."""
+    p = usage.Profile.build(
+        [
+            usage.ProfileStep(after="0m", set={"Premium Agent": 80}),
+            usage.ProfileStep(after="2h", set={"Premium Agent": 130}),
+        ],
+        repeat="4h",
+    )
+    base = 0
+    assert p.at(base, 3600) == {"Premium Agent": 80}
+    assert p.at(base, 7200) == {"Premium Agent": 130}
+    assert p.at(base, 4 * 3600 + 10) == {"Premium Agent": 80}
+    assert p.next_change(base, 3600) == 7200
+    assert p.next_change(base, 7300) == 4 * 3600
+    with pytest.raises(BadRequest):
+        usage.Profile.build([usage.ProfileStep(after="soon", set={"Premium Agent": 1})])
+    with pytest.raises(BadRequest):
+        usage.Profile.build([usage.ProfileStep(after="0m", set={"Nope": 1})])
+
+
+@pytest.mark.parametrize(
+    ("state", "grant", "actual", "waiting", "expected"),
+    [
+        (inst(registration=RegistrationStatus.UNREGISTERED, authorization=A.EVALUATION), None, 5, False, S.EVALUATION),
+        (
+            inst(registration=RegistrationStatus.UNREGISTERED, authorization=A.EVALUATION_EXPIRED),
+            None,
+            5,
+            False,
+            S.EVALUATION_EXPIRED,
+        ),
+        (inst(authorization=A.AUTHORIZATION_EXPIRED), None, 5, False, S.AUTHORIZATION_EXPIRED),
+        (inst(authorization=A.UNAUTHORIZED), None, 5, False, S.NOT_AUTHORIZED),
+        (inst(), None, 5, True, S.WAITING),
+        (inst(), None, 0, False, S.NO_LICENSE_IN_USE),
+        (inst(), S.IN_COMPLIANCE, 5, False, S.IN_COMPLIANCE),
+        (inst(), S.OUT_OF_COMPLIANCE, 5, False, S.OUT_OF_COMPLIANCE),
+        (inst(), S.INVALID_TAG, 5, False, S.INVALID_TAG),
+        (inst(registration=RegistrationStatus.UNREGISTERED), S.DISABLED, 5, False, S.DISABLED),
+    ],
+)
+def test_table5_statuses(state: InstanceState, grant: S | None, actual: int, waiting: bool, expected: S) -> None:
+    """Each situation gives its Table 5 status."""
+    grants = (
+        [EntitlementGrant(tag="t", name="Premium Agent", status=grant, requested=actual, reported=actual)]
+        if grant
+        else []
+    )
+    state = msgspec.structs.replace(state, entitlements=grants)
+    u = UsageState(current={"Premium Agent": actual})
+    line = next(c for c in usage.consumption(state, u, waiting=waiting) if c.license_name == "Premium Agent")
+    assert line.status is expected
+
+
+def test_not_applicable_for_a_license_the_type_does_not_offer() -> None:
+    """Flex does not offer Third-party IVR: Not Applicable."""
+    u = UsageState(current={"Third-party IVR": 3})
+    line = next(c for c in usage.consumption(inst(), u) if c.license_name == "Third-party IVR")
+    assert line.status is S.NOT_APPLICABLE
+
+
+def test_parse_assignments() -> None:
+    """NAME=COUNT pairs are read; bad ones refused with a code."""
+    assert usage.parse_assignments(["Premium Agent=130", " Dialer Ports = 2"]) == {
+        "Premium Agent": 130,
+        "Dialer Ports": 2,
+    }
+    for bad, code in (
+        (["Premium Agent"], "invalid_usage"),
+        (["Premium Agent=x"], "invalid_usage"),
+        (["Premium Agent=-1"], "invalid_usage"),
+        (["Foo=1"], "unknown_license"),
+    ):
+        with pytest.raises(BadRequest) as exc:
+            usage.parse_assignments(bad)
+        assert exc.value.code == code
