@@ -10,19 +10,28 @@ from aiohttp import web
 
 
 async def start(
-    app: web.Application, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    also: tuple[str, int] | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Start ``app``; return its runner and the bound port (``port`` 0 picks a free one)."""
+    """Start ``app``; return its runner and the bound port (``port`` 0 picks a free one).
+
+    ``also`` adds a second listener serving the same app (see ``bound_ports``)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
-    bound = port
-    for addr in runner.addresses:
-        if isinstance(addr, tuple) and len(addr) >= 2:
-            bound = int(addr[1])
-            break
-    return runner, bound
+    if also is not None:
+        await web.TCPSite(runner, also[0], also[1], ssl_context=ssl_context).start()
+    return runner, bound_ports(runner)[0]
+
+
+def bound_ports(runner: web.AppRunner) -> list[int]:
+    """The ports the runner listens on, in the order the sites started."""
+    return [int(addr[1]) for addr in runner.addresses if isinstance(addr, tuple) and len(addr) >= 2]
 
 
 async def wait_for_signal() -> None:

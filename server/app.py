@@ -2,6 +2,11 @@
 
 No globals: everything a handler needs is reached through ``request.app[keys.X]``. Resources
 (the store, background tasks) are owned by cleanup contexts.
+
+Modes: a cloud SSM answers the device plane at ``/licservice/license``; an SSM On-Prem at
+``/SmartTransport`` (each answers 404 on the other's paths, so a wrong URL is a real drill). An
+On-Prem serves its device plane and its admin plane on two listeners (``admin_port``); a
+middleware keeps each path on its own listener.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from plumbing.clockroutes import add_clock_routes
 from plumbing.middleware import request_context
-from server import keys
+from server import keys, onprem
 from server.accounts import seed_lab
 from server.handlers import device, lab
 from server.pki_files import LabPki
@@ -23,12 +29,17 @@ from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store
 from server.timekeeping import save_clock
-from shared.clock import AnyClock, utc
+from shared import lifecycle
+from shared.clock import AnyClock, epoch, utc
+from shared.errors import NotFound, SmartLicensingError
 from shared.logging import get_logger
 
 log = get_logger("ssm.app")
 
 SMART_TRANSPORT_PATH = "/licservice/license"
+ONPREM_SMART_TRANSPORT_PATH = "/SmartTransport"
+#: Paths an On-Prem serves on its admin listener only.
+ADMIN_PREFIXES = ("/_lab/sync", "/_lab/instances", "/_lab/pools", "/_lab/outbox", "/_lab/events", "/_lab/clock")
 
 
 def create_app(
@@ -40,15 +51,24 @@ def create_app(
 ) -> web.Application:
     """Build the SSM application. ``store`` may be given (tests); else it is opened from
     ``settings.db_path`` when the app starts and closed when it stops."""
-    app = web.Application(middlewares=[request_context("ssm.http")], client_max_size=settings.max_body)
+    listeners = keys.Listeners(settings.port, settings.admin_port)
+    middlewares = [request_context("ssm.http")]
+    if settings.admin_port is not None:
+        middlewares.append(_plane_guard(listeners))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.max_body)
     app[keys.SETTINGS] = settings
+    app[keys.LISTENERS] = listeners
     app[keys.CLOCK] = clock
+    app[keys.SYNC_POKE] = asyncio.Event()
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None
         st = store or await Store.open(settings.db_path)
         app[keys.STORE] = st
-        await seed_lab(st, clock.now())
+        if settings.mode == "onprem":
+            await onprem.seed_onprem(st, clock.now())
+        else:
+            await seed_lab(st, clock.now())
         await save_clock(st, clock)
         app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
         yield
@@ -60,7 +80,10 @@ def create_app(
             asyncio.create_task(_prune_nonces(app), name="prune-nonces"),
             asyncio.create_task(_watch(app), name="watch"),
         ]
-        app[keys.CLOCK].track(tasks[1])
+        if settings.mode == "onprem" and settings.sync == "connected":
+            tasks.append(asyncio.create_task(_sync_loop(app), name="sync"))
+        for task in tasks[1:]:
+            app[keys.CLOCK].track(task)
         yield
         for task in tasks:
             task.cancel()
@@ -71,7 +94,8 @@ def create_app(
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(housekeeping)
 
-    app.router.add_post(SMART_TRANSPORT_PATH, device.smart_transport)
+    device_path = ONPREM_SMART_TRANSPORT_PATH if settings.mode == "onprem" else SMART_TRANSPORT_PATH
+    app.router.add_post(device_path, device.smart_transport)
     app.router.add_get("/_lab/health", lab.health)
 
     async def persist_clock(c: AnyClock) -> None:
@@ -83,7 +107,35 @@ def create_app(
     app.router.add_get("/_lab/instances", lab.instances)
     app.router.add_get("/_lab/pools", lab.pools)
     app.router.add_post("/_lab/instances/{piid}/remove", lab.remove_instance)
+    if settings.mode == "onprem":
+        app.router.add_get("/_lab/sync", lab.sync_status)
+        app.router.add_post("/_lab/sync", lab.sync_now)
     return app
+
+
+def _plane_guard(listeners: keys.Listeners) -> Middleware:
+    """On an On-Prem, device paths answer on the device listener and admin paths on the admin one."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        sock = request.transport.get_extra_info("sockname") if request.transport else None
+        port = sock[1] if sock else None
+        admin = request.path.startswith(ADMIN_PREFIXES)
+        if port == listeners.admin and not admin and request.path != "/_lab/health":
+            raise NotFound(
+                f"{request.path} is not served on the admin listener",
+                code="not_found",
+                fix=f"device requests go to the device listener (port {listeners.device})",
+            )
+        if port == listeners.device and admin:
+            raise NotFound(
+                f"{request.path} is served on the admin listener only",
+                code="not_found",
+                fix=f"use the admin listener (port {listeners.admin})",
+            )
+        return await handler(request)
+
+    return guard
 
 
 NONCE_PRUNE_SECONDS = 60.0
@@ -104,6 +156,41 @@ async def _watch(app: web.Application) -> None:
         nxt = await registry.next_watch()
         target = utc(nxt) if nxt is not None else clock.now() + IDLE_WATCH
         await clock.sleep_until(target, interrupt=registry.watch_changed)
+
+
+async def _sync_loop(app: web.Application) -> None:
+    """Connected mode: synchronize with the cloud every ``sync_interval`` (domain time), backing
+    off after failures. ``POST /_lab/sync`` synchronizes at once and pokes this loop."""
+    clock = app[keys.CLOCK]
+    settings = app[keys.SETTINGS]
+    store = app[keys.STORE]
+    poke = app[keys.SYNC_POKE]
+    retry: lifecycle.Retry | None = None
+    while True:
+        poke.clear()
+        link = await onprem.load_link(store)
+        now = clock.now()
+        if link is None:
+            await clock.sleep_until(now + settings.policy.sync_interval, interrupt=poke)
+            continue
+        due = utc(link.last_sync) + settings.policy.sync_interval if link.last_sync else now
+        if retry is not None:
+            due = max(due, utc(retry.at))
+        if due > now and not await clock.sleep_until(due, interrupt=poke):
+            retry = None
+            continue  # someone synchronized by hand: recompute from the new last synchronization
+        try:
+            await onprem.sync_now(store, clock.now(), truststore=settings.certs / "truststore.pem")
+            retry = None
+        except SmartLicensingError as err:
+            retry = lifecycle.backoff(retry, clock.now(), settings.policy)
+            log.warning(
+                "sync_failed",
+                code=err.code,
+                error=err.message,
+                retry_at=utc(retry.at).isoformat(),
+                at=epoch(clock.now()),
+            )
 
 
 async def _prune_nonces(app: web.Application) -> None:

@@ -3,6 +3,9 @@
 Verbs::
 
     ssm-server pki init --out certs/ [--host NAME_OR_IP ...]
+    ssm-server run --mode onprem --listen HOST:PORT --admin-listen HOST:PORT [--sync connected|disconnected]
+    ssm-server onprem register TOKEN --cloud URL [--resolve HOST:PORT=ADDR:PORT ...]
+    ssm-server sync now | status | export --out request.json | import FILE [--out response.json]
     ssm-server run [--mode cloud] [--listen 127.0.0.1:8443] [--db PATH] [--certs DIR]
                    [--clock scaled|virtual|system] [--rate R] [--epoch ISO] [--anchor REAL]
                    [--policy NAME=VALUE ...]
@@ -36,10 +39,10 @@ from pathlib import Path
 
 from plumbing import serve
 from plumbing.labclient import clock_command
-from server import accounts, views
+from server import accounts, keys, onprem, views
 from server.app import create_app
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
-from server.registry import remove_instance
+from server.registry import Registry, remove_instance
 from server.settings import ServerSettings
 from server.store import Store, StoreError
 from server.timekeeping import load_clock
@@ -84,7 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--host", action="append", default=[], help="extra SAN (DNS name or IP); repeatable")
 
     run = sub.add_parser("run", help="run the SSM")
-    run.add_argument("--mode", choices=["cloud"], default="cloud")
+    run.add_argument("--mode", choices=["cloud", "onprem"], default="cloud")
+    run.add_argument("--admin-listen", type=_listen, help="On-Prem: the admin listener HOST:PORT (8443-style)")
+    run.add_argument(
+        "--sync",
+        choices=["connected", "disconnected"],
+        default="connected",
+        help="On-Prem: synchronize with the cloud on a schedule, or by files carried by hand",
+    )
     run.add_argument("--listen", type=_listen, default=("127.0.0.1", 8443), help="HOST:PORT (port 0: any free port)")
     run.add_argument("--port-file", type=Path, help="write the bound port here once listening")
     run.add_argument("--certs", type=Path, default=Path("certs"))
@@ -152,6 +162,32 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--name", required=True, help='e.g. "Premium Agent"')
     la.add_argument("--quantity", type=int, required=True)
 
+    op = sub.add_parser("onprem", help="SSM On-Prem: its link to the cloud").add_subparsers(
+        dest="onprem_verb", required=True
+    )
+    opr = op.add_parser("register", help="bind this On-Prem to a cloud Smart Account with a cloud token")
+    opr.add_argument("token")
+    opr.add_argument(
+        "--cloud",
+        required=True,
+        help="the cloud SSM's device URL, e.g. https://smartreceiver.cisco.com/licservice/license",
+    )
+    opr.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT=ADDR:PORT")
+    opr.add_argument("--certs", type=Path, default=Path("certs"))
+
+    sy = sub.add_parser("sync", help="SSM On-Prem synchronization with the cloud").add_subparsers(
+        dest="sync_verb", required=True
+    )
+    syn = sy.add_parser("now", help="Connected mode: synchronize now")
+    syn.add_argument("--certs", type=Path, default=Path("certs"))
+    sys_ = sy.add_parser("status", help="the link to the cloud and the last synchronization")
+    sye = sy.add_parser("export", help="Disconnected mode, on the On-Prem: write a signed request file")
+    sye.add_argument("--out", type=Path, required=True)
+    syi = sy.add_parser("import", help="a request file on the cloud (writes --out), a response file on the On-Prem")
+    syi.add_argument("file", type=Path)
+    syi.add_argument("--out", type=Path, help="cloud: where to write the response file")
+    syi.add_argument("--certs", type=Path, default=Path("certs"))
+
     ob = sub.add_parser("outbox", help="notifications the SSM would e-mail (alerts)")
     ob.add_argument("--limit", type=int, default=50)
     ob.add_argument("--json", action="store_true")
@@ -169,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("events", help="the SSM event log")
     ev.add_argument("--limit", type=int, default=50)
 
-    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob, ll, la):
+    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob, ll, la, opr, syn, sys_, sye, syi):
         sp.add_argument("--db", default=DEFAULT_DB, type=Path, help=f"SQLite file (default {DEFAULT_DB})")
     return p
 
@@ -221,13 +257,28 @@ async def _run(args: argparse.Namespace) -> int:
         clock = _clock(args, await load_clock(store))
         configure_logging(clock=clock, json=_log_json(args.log_format), level=args.log_level)
         host, port = args.listen
+        admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
         settings = ServerSettings(
-            mode=args.mode, host=host, port=port, db_path=args.db, certs=args.certs, policy=_policy(args.policy)
+            mode=args.mode,
+            host=host,
+            port=port,
+            db_path=args.db,
+            certs=args.certs,
+            policy=_policy(args.policy),
+            admin_host=admin_host,
+            admin_port=admin_port,
+            sync=args.sync,
         )
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
-        runner, bound = await serve.start(app, host, port, ssl_context=server_context(lab_pki))
+        also = (admin_host, admin_port) if admin_port is not None else None
+        runner, bound = await serve.start(app, host, port, ssl_context=server_context(lab_pki), also=also)
+        ports = serve.bound_ports(runner)
+        app[keys.LISTENERS].device = ports[0]
+        if also is not None:
+            app[keys.LISTENERS].admin = ports[1]
+            print(f"ssm-server: admin listener on https://{admin_host}:{ports[1]}", file=sys.stderr, flush=True)
         if args.port_file:
-            args.port_file.write_text(str(bound))
+            args.port_file.write_text(" ".join(map(str, ports)))
         print(
             f"ssm-server: {args.mode} SSM listening on https://{host}:{bound} "
             f"(db {args.db}, clock {clock.state().kind} rate {clock.rate:g}, "
@@ -461,6 +512,77 @@ async def _outbox(store: Store, now: datetime, args: argparse.Namespace) -> None
         print("no notifications")
 
 
+def _resolve_map(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or ":" not in src or ":" not in dst:
+            raise SystemExit(f"ssm-server: --resolve takes HOST:PORT=ADDR:PORT, got {pair!r}")
+        out[src] = dst
+    return out
+
+
+async def _onprem_register(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    await onprem.seed_onprem(store, now)
+    link = await onprem.register(
+        store,
+        now,
+        token=args.token,
+        cloud_url=args.cloud,
+        truststore=args.certs / "truststore.pem",
+        resolve=_resolve_map(args.resolve),
+    )
+    print(f"SSM On-Prem registered to cloud account {link.account_domain} / {link.virtual_account} as {link.piid}")
+    print("next: synchronize ('ssm-server sync now', or run with --sync connected; Disconnected: sync export)")
+
+
+async def _sync_now(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    result = await onprem.sync_now(store, now, truststore=args.certs / "truststore.pem")
+    print(
+        f"synchronized (sequence {result.sequence}): {result.entitlements} entitlement(s) applied; "
+        f"next deadline {result.deadline}"
+    )
+
+
+async def _sync_status(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    link = await onprem.require_link(store)
+    print(f"cloud:            {link.cloud_url}")
+    print(f"registered as:    {link.piid} in {link.account_domain} / {link.virtual_account}")
+    print(f"sequence:         {link.sequence} built, {link.applied} applied")
+    print(f"last sync:        {utc(link.last_sync).isoformat() if link.last_sync else 'never'}")
+    print(f"deadline:         {utc(link.deadline).isoformat() if link.deadline else '-'}")
+    if link.last_error:
+        print(f"last error:       {link.last_error}")
+
+
+async def _sync_export(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    data = await onprem.export_request(store, now)
+    args.out.write_bytes(data)
+    print(
+        f"sync request written to {args.out}; import it on the cloud SSM: "
+        f"'ssm-server sync import {args.out.name} --out response.json'"
+    )
+
+
+async def _sync_import(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    data = args.file.read_bytes()
+    if await onprem.load_link(store) is not None:
+        link = await onprem.import_response(store, now, data, truststore=args.certs / "truststore.pem")
+        print(
+            f"sync response applied (sequence {link.applied}); next deadline "
+            f"{utc(link.deadline).isoformat() if link.deadline else '-'}"
+        )
+        return
+    if args.out is None:
+        raise SystemExit("ssm-server: on the cloud, 'sync import REQUEST --out response.json' writes the response")
+    clock = await load_clock(store) or SystemClock()
+    registry = Registry(store=store, clock=clock, policy=DEFAULT_POLICY, lab_pki=load_lab_pki(args.certs))
+    args.out.write_bytes(await registry.import_sync_file(data))
+    print(
+        f"sync response written to {args.out}; import it on the SSM On-Prem: 'ssm-server sync import {args.out.name}'"
+    )
+
+
 async def _events(store: Store, now: datetime, args: argparse.Namespace) -> None:
     for e in await store.read.events(limit=args.limit):
         print(f"{utc(e.at).isoformat()}  {e.kind:<24} {e.message}")
@@ -478,5 +600,10 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Store, datetime, argparse.Namespa
     ("license", "list"): _license_list,
     ("license", "add"): _license_add,
     ("outbox", None): _outbox,
+    ("onprem", "register"): _onprem_register,
+    ("sync", "now"): _sync_now,
+    ("sync", "status"): _sync_status,
+    ("sync", "export"): _sync_export,
+    ("sync", "import"): _sync_import,
     ("events", None): _events,
 }

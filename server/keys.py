@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from server.registry import Registry
@@ -13,3 +16,16 @@ CLOCK: web.AppKey[AnyClock] = web.AppKey("clock")
 STORE = web.AppKey("store", Store)
 SETTINGS = web.AppKey("settings", ServerSettings)
 REGISTRY = web.AppKey("registry", Registry)
+#: Set to make an On-Prem's Connected-mode loop recompute (a synchronization happened by hand).
+SYNC_POKE = web.AppKey("sync_poke", asyncio.Event)
+
+
+@dataclass
+class Listeners:
+    """The ports the app is served on (filled in once bound: port 0 picks a free one)."""
+
+    device: int
+    admin: int | None = None
+
+
+LISTENERS = web.AppKey("listeners", Listeners)

@@ -6,6 +6,7 @@ A ``Queries`` wraps one connection: the reader for reads, or the writer inside
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -110,6 +111,21 @@ class Notification:
     piid: str | None
     subject: str
     body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Satellite:
+    """An SSM On-Prem registered to this (cloud) SSM: its last synchronization and deadlines."""
+
+    piid: str
+    sequence: int
+    last_sync: int
+    alerted: frozenset[str]
+    next_check: int | None
+
+
+def _satellite(r: aiosqlite.Row) -> Satellite:
+    return Satellite(r["piid"], r["sequence"], r["last_sync"], frozenset(json.loads(r["alerted"])), r["next_check"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +333,13 @@ class Queries:
         assert pool is not None
         return pool
 
+    async def set_quantity(
+        self, *, va_id: int, name: str, license_type: LicenseType, usage_mode: UsageMode, tag: str, quantity: int
+    ) -> None:
+        """Set (not add) the purchased quantity of a pool, creating it if needed (On-Prem sync)."""
+        pool = await self.ensure_pool(va_id=va_id, name=name, license_type=license_type, usage_mode=usage_mode, tag=tag)
+        await self._exec("UPDATE licenses SET quantity = ? WHERE id = ?", (quantity, pool.id))
+
     async def save_pool(self, license_id: int, pool: PoolState) -> None:
         await self._exec(
             "UPDATE licenses SET in_use = ?, last_interval = ?, interval_over = ?, count_before = ?, ooc_since = ?, "
@@ -409,6 +432,41 @@ class Queries:
     async def set_instance_compliance(self, piid: str, *, status: AuthorizationStatus, ooc_since: int | None) -> None:
         await self._exec(
             "UPDATE instances SET status = ?, ooc_since = ? WHERE piid = ?", (str(status), ooc_since, piid)
+        )
+
+    # -- SSM On-Prem instances seen from the cloud ----------------------------------------------
+    async def satellite(self, piid: str) -> Satellite | None:
+        row = await self._one("SELECT * FROM satellites WHERE piid = ?", (piid,))
+        return _satellite(row) if row else None
+
+    async def save_satellite(self, sat: Satellite) -> None:
+        await self._exec(
+            "INSERT INTO satellites (piid, sequence, last_sync, alerted, next_check) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (piid) DO UPDATE SET sequence = excluded.sequence, last_sync = excluded.last_sync, "
+            "alerted = excluded.alerted, next_check = excluded.next_check",
+            (sat.piid, sat.sequence, sat.last_sync, json.dumps(sorted(sat.alerted)), sat.next_check),
+        )
+
+    async def satellites_due(self, t: int) -> list[Satellite]:
+        rows = await self._all("SELECT * FROM satellites WHERE next_check IS NOT NULL AND next_check <= ?", (t,))
+        return [_satellite(r) for r in rows]
+
+    async def next_satellite_check(self) -> int | None:
+        row = await self._one("SELECT MIN(next_check) AS t FROM satellites WHERE next_check IS NOT NULL")
+        return int(row["t"]) if row and row["t"] is not None else None
+
+    async def replace_satellite_instances(self, satellite: str, rows: list[tuple[object, ...]]) -> None:
+        await self._exec("DELETE FROM satellite_instances WHERE satellite = ?", (satellite,))
+        if rows:
+            await self._c.executemany(
+                "INSERT INTO satellite_instances (satellite, piid, name, product, udi_pid, serial_number, "
+                "virtual_account, status, last_contact_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(satellite, *r) for r in rows],
+            )
+
+    async def satellite_instances(self, satellite: str) -> list[aiosqlite.Row]:
+        return await self._all(
+            "SELECT * FROM satellite_instances WHERE satellite = ? ORDER BY name, piid", (satellite,)
         )
 
     # -- tokens ----------------------------------------------------------------------------------

@@ -10,8 +10,6 @@ compact JWS signed with the SSM's response-signing key (ES256), carrying the cha
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 import uuid
 from collections import OrderedDict
 from datetime import datetime
@@ -20,11 +18,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from server import ledger, satellite
 from server.pki_files import LabPki
-from server.queries import Instance, Latest, License, Queries
+from server.queries import Instance, Queries
 from server.store import Store
-from shared import compliance, envelope, pki, tokens, watch
-from shared.catalog import license_by_tag
+from shared import envelope, pki, sync, tokens, watch
 from shared.clock import AnyClock, epoch, utc
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from shared.logging import get_logger
@@ -33,7 +31,6 @@ from shared.messages import (
     Authorize,
     Deregister,
     Deregistered,
-    EntitlementGrant,
     Register,
     Registered,
     RegistrationRenewed,
@@ -41,18 +38,17 @@ from shared.messages import (
     Reply,
     ReportUsage,
     SignedRequest,
+    SyncRequest,
     UsageAccepted,
-    UsageReport,
     decode_signed_request,
     encode,
 )
 from shared.policy import Policy
-from shared.states import AuthorizationStatus, EntitlementStatus, ExportControl
+from shared.states import AuthorizationStatus, ExportControl
 
 log = get_logger("ssm.registry")
 
-INSUFFICIENT_LICENSES = "Insufficient Licenses"
-ENFORCEMENT = "Licenses in Enforcement"
+ENFORCEMENT = ledger.ENFORCEMENT
 
 _KEY_CACHE_SIZE = 200_000
 
@@ -125,7 +121,7 @@ class Registry:
                     )
                 await tx.mark_removed(existing.piid, now, "reregistered")
                 moved = existing.virtual_account_id != va.id
-                carried = await _release(tx, existing.piid)
+                carried = await ledger.release(tx, existing.piid)
                 await tx.add_event(
                     at=now,
                     kind="instance_reregistered",
@@ -162,7 +158,7 @@ class Registry:
                 )
             )
             if existing is not None:
-                await _carry_usage(tx, carried, piid=piid, va_id=va.id)
+                await ledger.carry(tx, carried, piid=piid, va_id=va.id)
             await tx.use_token(record.token_id)
             await tx.add_event(
                 at=now,
@@ -200,7 +196,7 @@ class Registry:
             self._keys.popitem(last=False)
         return key
 
-    async def authenticate(self, body: str) -> tuple[Instance, SignedRequest, bool]:
+    async def authenticate(self, body: str, *, fresh: bool = True) -> tuple[Instance, SignedRequest, bool]:
         """Verify a signed request: known signer, valid signature, fresh, ID cert valid.
 
         Returns the instance, the message, and whether it was signed with the previous key
@@ -236,7 +232,8 @@ class Registry:
                 fix="each product instance signs only its own requests",
             )
         now = self.clock.now()
-        envelope.check_fresh(msg.sent_at, now, self.policy.skew_window(self.clock.rate))
+        if fresh:  # a file carried by hand is days old by design; its sequence guards replays
+            envelope.check_fresh(msg.sent_at, now, self.policy.skew_window(self.clock.rate))
         if instance.removed_at is not None:
             how = "deregistered" if instance.removed_reason == "deregistered" else "removed from the SSM"
             raise Forbidden(
@@ -276,99 +273,22 @@ class Registry:
                 return await self.deregister(instance, msg, used_previous)
             case ReportUsage():
                 return await self.report_usage(instance, msg, used_previous)
+            case SyncRequest():
+
+                async def remember(tx: Queries) -> None:
+                    await self._remember(tx, instance, msg, used_previous)
+
+                return await satellite.handle_sync(self.store, instance, msg, self.clock.now(), self.policy, remember)
 
     # -- authorization ---------------------------------------------------------------------------
-    def _compliance(self, instance: Instance, pools: list[License]) -> str:
-        """Why the instance is Out of Compliance, or '' when it is not (license type rule)."""
-        held = [
-            p
-            for p in pools
-            if p.license_type is instance.license_type and p.usage_mode is instance.usage_mode and p.quantity > 0
-        ]
-        if not held:
-            return (
-                f"the virtual account holds no {instance.license_type} {instance.usage_mode} licenses; "
-                "select the license type you purchased (deregister, change it, register) or buy licenses"
-            )
-        return ""
-
-    async def _verdict(
-        self, instance: Instance, pools: dict[str, License], latest: dict[str, Latest], t: int
-    ) -> tuple[int | None, str]:
-        """When the instance went Out of Compliance (or None) and why: a license type its virtual
-        account holds none of, or a pool it draws from that is Out of Compliance."""
-        since: list[int] = []
-        reasons: list[str] = []
-        type_reason = self._compliance(instance, list(pools.values()))
-        if type_reason:
-            since.append(instance.ooc_since or t)
-            reasons.append(type_reason)
-        for tag, row in latest.items():
-            pool = pools.get(tag)
-            if pool is not None and pool.pool.ooc_since is not None and row.reported > 0:
-                since.append(pool.pool.ooc_since)
-                reasons.append(
-                    f"{pool.name}: {pool.pool.in_use} in use in the virtual account, {pool.quantity} purchased "
-                    f"({compliance.balance(pool.quantity, pool.pool.in_use)})"
-                )
-        return (min(since) if since else None), "; ".join(reasons)
-
-    def _grants(
-        self, requests: list[tuple[str, str, int]], pools: dict[str, License], latest: dict[str, Latest]
-    ) -> list[EntitlementGrant]:
-        """Table 5 status of each (tag, name, actual count) for this instance."""
-        grants = []
-        for tag, name, actual in requests:
-            known = license_by_tag(tag)
-            row = latest.get(tag)
-            counted = row.reported if row else actual
-            pool = pools.get(tag)
-            if known is None:
-                status = EntitlementStatus.INVALID_TAG
-            elif actual == 0 and counted == 0:
-                status = EntitlementStatus.NO_LICENSE_IN_USE
-            elif pool is None or pool.quantity == 0 or pool.pool.ooc_since is not None:
-                status = EntitlementStatus.OUT_OF_COMPLIANCE
-            else:
-                status = EntitlementStatus.IN_COMPLIANCE
-            grants.append(
-                EntitlementGrant(
-                    tag=tag, name=known.name if known else name, status=status, requested=actual, reported=counted
-                )
-            )
-        return grants
-
-    async def _set_verdict(
-        self, tx: Queries, instance: Instance, since: int | None, reason: str, now: datetime
-    ) -> None:
-        status = AuthorizationStatus.OUT_OF_COMPLIANCE if since is not None else AuthorizationStatus.AUTHORIZED
-        await tx.set_instance_compliance(instance.piid, status=status, ooc_since=since)
-        if since is not None and instance.ooc_since is None:
-            await tx.add_event(
-                at=now,
-                kind="instance_out_of_compliance",
-                va_id=instance.virtual_account_id,
-                piid=instance.piid,
-                message=f"{instance.name} is Out of Compliance: {reason}",
-            )
-        if since is None and instance.ooc_since is not None:
-            await tx.add_event(
-                at=now,
-                kind="instance_in_compliance",
-                va_id=instance.virtual_account_id,
-                piid=instance.piid,
-                message=f"{instance.name} is back In Compliance",
-            )
-
     async def authorize(self, instance: Instance, msg: Authorize, used_previous: bool = False) -> Authorization:
         now = self.clock.now()
         t = epoch(now)
         async with self.store.transaction() as tx:
             await self._remember(tx, instance, msg, used_previous)
-            pools = {p.tag: p for p in await tx.licenses(instance.virtual_account_id)}
-            latest = {r.tag: r for r in await tx.latest_usage(instance.piid)}
-            grants = self._grants([(e.tag, "", e.count) for e in msg.entitlements], pools, latest)
-            since, reason = await self._verdict(instance, pools, latest, t)
+            books = await ledger.Books.open(tx, instance)
+            grants = ledger.grants(books, [(e.tag, "", e.count) for e in msg.entitlements])
+            since, reason = ledger.verdict(books, t)
             await tx.set_authorized(
                 instance.piid,
                 now,
@@ -376,7 +296,7 @@ class Registry:
                 ooc_since=instance.ooc_since,
                 next_check_at=self._next_check(registered_at=instance.registered_at, authorized_at=t, contact=t),
             )
-            await self._set_verdict(tx, instance, since, reason, now)
+            await ledger.set_verdict(tx, instance, since, reason, now)
             await tx.add_event(
                 at=now,
                 kind="instance_authorized",
@@ -396,92 +316,33 @@ class Registry:
         )
 
     # -- usage reports ---------------------------------------------------------------------------
-    def _check_report(self, report: UsageReport, now: datetime) -> None:
-        window = self.policy.skew_window(self.clock.rate)
-        problem = None
-        if report.interval_end <= report.interval_start:
-            problem = "its interval ends before it starts"
-        elif report.interval_end - report.interval_start > 86400:
-            problem = "its interval is longer than a day"
-        elif report.interval_end > epoch(now + window):
-            problem = f"its interval ends in the future ({utc(report.interval_end).isoformat()})"
-        elif len({u.tag for u in report.usage}) != len(report.usage):
-            problem = "it names a license twice"
-        if problem:
-            raise BadRequest(
-                f"usage report {report.report_id} is invalid: {problem}",
-                code="invalid_report",
-                fix="report each closed interval once, with each license once, oldest first",
-            )
-
     async def report_usage(self, instance: Instance, msg: ReportUsage, used_previous: bool = False) -> UsageAccepted:
         """Store closed intervals (idempotently, by report id) and judge each pool they touch."""
         now = self.clock.now()
         t = epoch(now)
+        window = self.policy.skew_window(self.clock.rate)
         for report in msg.reports:
-            self._check_report(report, now)
-        va_id = instance.virtual_account_id
+            ledger.check_report(report, now, window)
         accepted: list[str] = []
         duplicates: list[str] = []
         async with self.store.transaction() as tx:
             await self._remember(tx, instance, msg, used_previous)
-            pools = {p.tag: p for p in await tx.licenses(va_id)}
-            latest = {r.tag: r for r in await tx.latest_usage(instance.piid)}
-            changed: set[str] = set()
+            books = await ledger.Books.open(tx, instance)
             last_lines: list[tuple[str, str, int]] = []
             for report in msg.reports:
                 if await tx.report_seen(report.report_id):
                     duplicates.append(report.report_id)
                     continue
-                lines = []
-                for u in report.usage:
-                    key = license_by_tag(u.tag)
-                    lines.append({"tag": u.tag, "name": key.name if key else u.name, "peak": u.peak})
-                    if key is None:
-                        continue  # an Invalid Tag: answered, never counted
-                    pool = pools.get(u.tag) or await tx.ensure_pool(
-                        va_id=va_id, name=key.name, license_type=key.license_type, usage_mode=key.usage_mode, tag=u.tag
-                    )
-                    state = pool.pool
-                    prev = latest.get(u.tag)
-                    if prev is None or report.interval_end >= prev.interval_end:
-                        locked = None
-                        if state.ooc_since is not None:
-                            locked = max(prev.locked or 0, u.peak) if prev else u.peak
-                        row = Latest(instance.piid, u.tag, va_id, report.interval_end, u.peak, locked)
-                        delta = row.reported - (prev.reported if prev else 0)
-                        state = dataclasses.replace(state, in_use=state.in_use + delta)
-                        latest[u.tag] = row
-                        await tx.save_latest(row)
-                    state, change = compliance.judge(state, report.interval_end, pool.quantity, self.policy)
-                    if change.entered:
-                        await tx.lock_pool(va_id, u.tag)
-                        await self._pool_alert(tx, pool, state, now, entered=True)
-                    if change.left:
-                        state = dataclasses.replace(state, in_use=await tx.unlock_pool(va_id, u.tag))
-                        await self._pool_alert(tx, pool, state, now, entered=False)
-                    if change.entered or change.left:
-                        latest = {r.tag: r for r in await tx.latest_usage(instance.piid)}
-                    pools[u.tag] = dataclasses.replace(pool, pool=state)
-                    changed.add(u.tag)
-                await tx.insert_report(
-                    report_id=report.report_id,
-                    piid=instance.piid,
-                    interval_start=report.interval_start,
-                    interval_end=report.interval_end,
-                    received_at=t,
-                    lines=json.dumps(lines),
-                )
+                await ledger.apply_report(tx, books, report, now, self.policy)
                 accepted.append(report.report_id)
                 last_lines = [(u.tag, u.name, u.peak) for u in report.usage]
-            for tag in changed:
-                await tx.save_pool(pools[tag].id, pools[tag].pool)
+            await books.close(tx)
             await tx.touch(instance.piid, now, next_check_at=instance.next_check_at)
-            since, reason = await self._verdict(instance, pools, latest, t)
-            await self._set_verdict(tx, instance, since, reason, now)
+            since, reason = ledger.verdict(books, t)
+            await ledger.set_verdict(tx, instance, since, reason, now)
             if not last_lines:
-                last_lines = [(r.tag, "", r.peak) for r in latest.values()]
-            grants = self._grants(last_lines, pools, latest)
+                last_lines = [(r.tag, "", r.peak) for r in books.latest.values()]
+            grants = ledger.grants(books, last_lines)
         self.clock.poke(self.watch_changed)
         return UsageAccepted(
             in_reply_to=msg.nonce,
@@ -492,32 +353,6 @@ class Registry:
             out_of_compliance_since=since,
             compliance_reason=reason,
         )
-
-    async def _pool_alert(
-        self, tx: Queries, pool: License, state: compliance.PoolState, now: datetime, *, entered: bool
-    ) -> None:
-        va = await tx.virtual_account(pool.virtual_account_id)
-        where = f"{pool.license_type} {pool.usage_mode} {pool.name} in virtual account {va.name if va else '?'}"
-        if entered:
-            body = (
-                f"{where}: {state.in_use} in use, {pool.quantity} purchased, for "
-                f"{self.policy.ooc_consecutive_intervals} consecutive reporting intervals. Every product instance "
-                "consuming it is Out of Compliance; usage is locked at its highest until licenses are purchased; "
-                f"in {self.policy.ooc_grace.days} days it enters Enforcement."
-            )
-            await tx.notify(
-                at=now,
-                kind=INSUFFICIENT_LICENSES,
-                severity="critical",
-                va_id=pool.virtual_account_id,
-                subject=f"{INSUFFICIENT_LICENSES}: {pool.name}",
-                body=body,
-            )
-            message = f"{where} is Out of Compliance ({state.in_use} in use, {pool.quantity} purchased)"
-            await tx.add_event(at=now, kind="pool_out_of_compliance", va_id=pool.virtual_account_id, message=message)
-        else:
-            message = f"{where} is back In Compliance ({state.in_use} in use, {pool.quantity} purchased)"
-            await tx.add_event(at=now, kind="pool_in_compliance", va_id=pool.virtual_account_id, message=message)
 
     # -- registration renewal ----------------------------------------------------------------------
     async def renew_registration(
@@ -564,7 +399,7 @@ class Registry:
         async with self.store.transaction() as tx:
             await self._remember(tx, instance, msg, used_previous)
             await tx.mark_removed(instance.piid, now, "deregistered")
-            released = await _release(tx, instance.piid)
+            released = await ledger.release(tx, instance.piid)
             await tx.add_event(
                 at=now,
                 kind="instance_deregistered",
@@ -581,10 +416,33 @@ class Registry:
         return instance
 
     # -- the watch (alerts for silent instances) -------------------------------------------------
+    async def import_sync_file(self, data: bytes) -> bytes:
+        """Disconnected mode, on the cloud: a request file in, a signed response file out."""
+        f = sync.read_file(data, expect="request")
+        instance, msg, _ = await self.authenticate(f.jws, fresh=False)
+        if not isinstance(msg, SyncRequest) or msg.sequence != f.sequence or msg.piid != f.onprem:
+            raise BadRequest(
+                "the file's envelope does not match its signed content",
+                code="sync_file_tampered",
+                fix="carry the file exactly as 'ssm-server sync export' wrote it",
+            )
+        reply = await satellite.handle_sync(self.store, instance, msg, self.clock.now(), self.policy, None)
+        return sync.write_file(
+            direction="response",
+            account_domain=reply.account_domain,
+            onprem=reply.piid,
+            sequence=reply.sequence,
+            jws=self.sign(reply),
+        )
+
     async def next_watch(self) -> int | None:
-        """The next instant the watch has something to do (instances and pools)."""
+        """The next instant the watch has something to do (instances, pools, On-Prem deadlines)."""
         grace = int(self.policy.ooc_grace.total_seconds())
-        times = [await self.store.read.next_watch(), await self.store.read.next_pool_enforcement(grace)]
+        times = [
+            await self.store.read.next_watch(),
+            await self.store.read.next_pool_enforcement(grace),
+            await satellite.next_deadline(self.store),
+        ]
         present = [x for x in times if x is not None]
         return min(present) if present else None
 
@@ -592,6 +450,7 @@ class Registry:
         """Raise the alerts due at ``now`` and reschedule each watched instance. Returns alerts raised."""
         t = epoch(now)
         raised = await self._watch_pools(now)
+        raised += await satellite.run_deadlines(self.store, now, self.policy)
         while True:
             due = await self.store.read.watch_due(t)
             if not due:
@@ -688,7 +547,7 @@ async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) ->
         if instance.removed_at is not None:
             raise Conflict(f"product instance {piid} was already removed", code="instance_already_removed")
         await tx.mark_removed(piid, now, "removed")
-        await _release(tx, piid)
+        await ledger.release(tx, piid)
         await tx.add_event(
             at=now,
             kind="instance_removed",
@@ -697,27 +556,3 @@ async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) ->
             message=f"{instance.name} removed by {by}; its licenses returned to the virtual account",
         )
     return instance
-
-
-async def _release(tx: Queries, piid: str) -> list[Latest]:
-    """Return an instance's usage to its pools (deregistered, removed, moved); the rows released."""
-    rows = await tx.latest_usage(piid)
-    for row in rows:
-        pool = await tx.license_by_tag(row.virtual_account_id, row.tag)
-        if pool is not None:
-            await tx.save_pool(pool.id, dataclasses.replace(pool.pool, in_use=max(0, pool.pool.in_use - row.reported)))
-    await tx.delete_latest(piid)
-    return rows
-
-
-async def _carry_usage(tx: Queries, rows: list[Latest], *, piid: str, va_id: int) -> None:
-    """A reregistered instance brings its latest usage to its (possibly new) virtual account."""
-    for row in rows:
-        key = license_by_tag(row.tag)
-        if key is None:
-            continue
-        pool = await tx.ensure_pool(
-            va_id=va_id, name=key.name, license_type=key.license_type, usage_mode=key.usage_mode, tag=row.tag
-        )
-        await tx.save_pool(pool.id, dataclasses.replace(pool.pool, in_use=pool.pool.in_use + row.peak))
-        await tx.save_latest(Latest(piid, row.tag, va_id, row.interval_end, row.peak, None))

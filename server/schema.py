@@ -108,6 +108,25 @@ CREATE TABLE usage_latest (
     PRIMARY KEY (piid, tag)
 ) WITHOUT ROWID;
 CREATE INDEX usage_latest_pool ON usage_latest (virtual_account_id, tag);
+CREATE TABLE satellites (
+    piid TEXT PRIMARY KEY,
+    sequence INTEGER NOT NULL DEFAULT 0,
+    last_sync INTEGER NOT NULL,
+    alerted TEXT NOT NULL DEFAULT '[]',
+    next_check INTEGER
+) WITHOUT ROWID;
+CREATE TABLE satellite_instances (
+    satellite TEXT NOT NULL,
+    piid TEXT NOT NULL,
+    name TEXT NOT NULL,
+    product TEXT NOT NULL,
+    udi_pid TEXT NOT NULL,
+    serial_number TEXT NOT NULL,
+    virtual_account TEXT NOT NULL,
+    status TEXT NOT NULL,
+    last_contact_at INTEGER NOT NULL,
+    PRIMARY KEY (satellite, piid)
+) WITHOUT ROWID;
 CREATE TABLE nonces (
     piid TEXT NOT NULL,
     nonce TEXT NOT NULL,

@@ -16,6 +16,11 @@ class ServerSettings:
     mode: Mode = "cloud"
     host: str = "127.0.0.1"
     port: int = 8443
+    #: An On-Prem's separate admin listener (None: everything on one listener, as the cloud).
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = None
+    #: On-Prem synchronization: on a schedule over the network, or by files carried by hand.
+    sync: Literal["connected", "disconnected"] = "connected"
     db_path: Path = Path("var/ssm/ssm.db")
     certs: Path = Path("certs")
     policy: Policy = field(default=DEFAULT_POLICY)

@@ -77,7 +77,7 @@ def request_signer(token: str) -> str:
     return kid
 
 
-def verify(token: str, key: PublicKey) -> bytes:
+def verify(token: str, key: PublicKey, *, what: str = "request") -> bytes:
     """Check a JWS signature with ``key``; return its payload bytes.
 
     Raises:
@@ -86,11 +86,15 @@ def verify(token: str, key: PublicKey) -> bytes:
     try:
         decoded = _jws.decode_complete(token, key, algorithms=[ALGORITHM])
     except jwt.exceptions.InvalidSignatureError as exc:
-        raise Unauthorized(
-            "the request signature does not verify with the signer's ID certificate",
-            code="signature_invalid",
-            fix="sign with the key of the current ID certificate; if the key was lost, reregister the product instance",
-        ) from exc
+        if what == "request":
+            message = "the request signature does not verify with the signer's ID certificate"
+            fix = (
+                "sign with the key of the current ID certificate; if the key was lost, reregister the product instance"
+            )
+        else:
+            message = f"the signature of the {what} does not verify: it was altered after it was signed"
+            fix = f"use the {what} exactly as it was written"
+        raise Unauthorized(message, code="signature_invalid", fix=fix) from exc
     except jwt.exceptions.PyJWTError as exc:
         raise BadRequest(
             f"the body is not a valid compact JWS: {exc}",

@@ -110,8 +110,34 @@ class Deregister(_Request, tag="deregister", frozen=True):
     piid: Piid
 
 
-Request = Register | Authorize | RenewRegistration | ReportUsage | Deregister
-SignedRequest = Authorize | RenewRegistration | ReportUsage | Deregister
+class SatelliteInstance(_Strict, frozen=True):
+    """A product instance registered to an SSM On-Prem, as it reports it to the cloud."""
+
+    piid: Piid
+    name: Name
+    product: Name
+    udi_pid: Name
+    serial_number: Name
+    virtual_account: Name
+    status: Text
+    last_contact_at: Epoch
+
+
+class SyncRequest(_Request, tag="sync_request", frozen=True):
+    """An SSM On-Prem's synchronization: its instances and usage go up (signed by its ID key).
+
+    ``sequence`` grows by one at every synchronization; an older or equal one is a replay.
+    """
+
+    piid: Piid
+    sequence: Annotated[int, msgspec.Meta(ge=1)]
+    account_domain: Name
+    instances: Annotated[list[SatelliteInstance], msgspec.Meta(max_length=100_000)] = []
+    usage: Annotated[list[Usage], msgspec.Meta(max_length=256)] = []
+
+
+Request = Register | Authorize | RenewRegistration | ReportUsage | Deregister | SyncRequest
+SignedRequest = Authorize | RenewRegistration | ReportUsage | Deregister | SyncRequest
 
 # -- replies -------------------------------------------------------------------------------------
 
@@ -175,7 +201,31 @@ class Deregistered(_Reply, tag="deregistered", frozen=True):
     released: list[str] = []
 
 
-Reply = Registered | Authorization | RegistrationRenewed | UsageAccepted | Deregistered
+class Entitlement(_Strict, frozen=True):
+    """A license pool of the cloud virtual account, as it comes down to an SSM On-Prem."""
+
+    tag: Text
+    name: Name
+    license_type: LicenseType
+    usage_mode: UsageMode
+    purchased: Count
+    in_use: Count
+    out_of_compliance_since: Epoch | None = None
+
+
+class SyncResponse(_Reply, tag="sync_response", frozen=True):
+    """The cloud's answer to a synchronization: entitlements come down (signed by the cloud)."""
+
+    piid: Piid
+    sequence: Annotated[int, msgspec.Meta(ge=1)]
+    account_domain: Name
+    virtual_account: Name
+    #: Without a synchronization by then, the cloud removes the On-Prem instance.
+    deadline: Epoch
+    entitlements: list[Entitlement] = []
+
+
+Reply = Registered | Authorization | RegistrationRenewed | UsageAccepted | Deregistered | SyncResponse
 
 # -- codec ---------------------------------------------------------------------------------------
 

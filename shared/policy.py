@@ -54,6 +54,14 @@ class Policy:
     report_queue_max: int = 2880
     #: Usage reports sent in one request when draining the queue.
     report_batch_max: int = 96
+    #: SSM On-Prem in Connected mode synchronizes with the cloud this often.
+    sync_interval: timedelta = DAY
+    #: An On-Prem instance silent this long: "Synchronization Overdue" on the cloud.
+    sync_overdue: timedelta = 30 * DAY
+    #: Not synchronized for this long: the cloud removes the On-Prem instance.
+    sync_deadline: timedelta = 90 * DAY
+    #: "Upcoming Satellite Sync Deadline" this long before the deadline.
+    sync_deadline_warning: timedelta = 30 * DAY
     #: Retry backoff for an unreachable SSM (domain time), doubling up to the maximum.
     retry_initial: timedelta = timedelta(minutes=15)
     retry_max: timedelta = DAY

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from plumbing.middleware import json_response
-from server import keys, views
+from server import keys, onprem, views
 from shared.clock import utc
 
 VERSION = "0.1.0"
@@ -75,3 +75,33 @@ async def remove_instance(request: web.Request) -> web.Response:
     """The SSM's "remove product instance" action."""
     inst = await request.app[keys.REGISTRY].remove_instance(request.match_info["piid"], by="the lab API")
     return json_response({"removed": inst.piid, "name": inst.name})
+
+
+async def sync_status(request: web.Request) -> web.Response:
+    """An On-Prem's link to the cloud: account, sequence numbers, last synchronization, deadline."""
+    link = await onprem.require_link(request.app[keys.STORE])
+    return json_response(
+        {
+            "cloud": link.cloud_url,
+            "piid": link.piid,
+            "account_domain": link.account_domain,
+            "virtual_account": link.virtual_account,
+            "mode": request.app[keys.SETTINGS].sync,
+            "sequence": link.sequence,
+            "applied": link.applied,
+            "last_sync": utc(link.last_sync).isoformat() if link.last_sync else None,
+            "deadline": utc(link.deadline).isoformat() if link.deadline else None,
+            "last_error": link.last_error,
+        }
+    )
+
+
+async def sync_now(request: web.Request) -> web.Response:
+    """Synchronize with the cloud now (Connected mode's "Synchronize now")."""
+    settings = request.app[keys.SETTINGS]
+    clock = request.app[keys.CLOCK]
+    result = await onprem.sync_now(request.app[keys.STORE], clock.now(), truststore=settings.certs / "truststore.pem")
+    clock.poke(request.app[keys.SYNC_POKE])
+    return json_response(
+        {"sequence": result.sequence, "entitlements": result.entitlements, "deadline": result.deadline}
+    )

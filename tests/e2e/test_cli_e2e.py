@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -271,9 +272,21 @@ def test_usage_and_compliance_from_the_command_line(workdir: Path) -> None:
     run = subprocess.run
     run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
     ssm = subprocess.Popen(
-        [cli("ssm-server"), "run", "--listen", "127.0.0.1:0", "--port-file", "ssm.port", "--db", "var/ssm.db",
-         "--log-format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            cli("ssm-server"),
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--port-file",
+            "ssm.port",
+            "--db",
+            "var/ssm.db",
+            "--log-format",
+            "json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     agent = None
     try:
@@ -282,20 +295,34 @@ def test_usage_and_compliance_from_the_command_line(workdir: Path) -> None:
             'data_dir = "var/agent"\napi = "127.0.0.1:0"\n[transport]\ntruststore = "certs/truststore.pem"\n'
             f'[resolve]\n"smartreceiver.cisco.com:443" = "127.0.0.1:{port}"\n[[instances]]\nname = "ucce-1"\n'
         )
-        agent = subprocess.Popen([cli("smart-agent"), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True)
+        agent = subprocess.Popen([cli("smart-agent"), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         api = wait_for_file(workdir / "var/agent/api.url", agent)
 
         def sa(*args: str) -> subprocess.CompletedProcess[str]:
             return run([cli("smart-agent"), *args], capture_output=True, text=True)
 
         def ssm_cli(*args: str) -> str:
-            return run([cli("ssm-server"), *args, "--db", "var/ssm.db"], capture_output=True, text=True,
-                       check=True).stdout
+            return run(
+                [cli("ssm-server"), *args, "--db", "var/ssm.db"], capture_output=True, text=True, check=True
+            ).stdout
 
         def advance(duration: str) -> None:
-            out = run([cli("ssmlab"), "clock", "--ssm", f"https://127.0.0.1:{port}", "--agent", api,
-                       "--cacert", "certs/ca.pem", "advance", duration], capture_output=True, text=True)
+            out = run(
+                [
+                    cli("ssmlab"),
+                    "clock",
+                    "--ssm",
+                    f"https://127.0.0.1:{port}",
+                    "--agent",
+                    api,
+                    "--cacert",
+                    "certs/ca.pem",
+                    "advance",
+                    duration,
+                ],
+                capture_output=True,
+                text=True,
+            )
             assert out.returncode == 0, out.stderr
 
         token = ssm_cli("token", "create", "--va", "DEFAULT", "-q").strip()
@@ -327,3 +354,124 @@ def test_usage_and_compliance_from_the_command_line(workdir: Path) -> None:
         ssm_log = stop(ssm)
     assert ssm.returncode == 0, ssm_log
     assert agent is not None and agent.returncode == 0, agent_log
+
+
+def test_onprem_connected_end_to_end(workdir: Path) -> None:
+    """Two SSM processes (cloud, On-Prem with an admin listener) and an agent registered to the
+    On-Prem's /SmartTransport: usage counts in the cloud after 'ssm-server sync now'; the wrong
+    device path of each mode answers 404."""
+    import ssl as _ssl
+
+    run = subprocess.run
+    run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        p = subprocess.Popen(
+            [cli("ssm-server"), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        procs.append(p)
+        return p
+
+    try:
+        cloud = start("--listen", "127.0.0.1:0", "--port-file", "cloud.port", "--db", "var/cloud.db")
+        cport = wait_for_file(workdir / "cloud.port", cloud)
+        op = start(
+            "--mode",
+            "onprem",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--port-file",
+            "onprem.port",
+            "--db",
+            "var/onprem.db",
+            "--sync",
+            "connected",
+        )
+        dport, aport = wait_for_file(workdir / "onprem.port", op).split()
+        ctx = _ssl.create_default_context(cafile="certs/truststore.pem")
+
+        def status_of(url: str) -> int:
+            req = urllib.request.Request(url, data=b"{}", method="POST", headers={"Content-Type": "application/json"})
+            try:
+                return urllib.request.urlopen(req, context=ctx).status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert status_of(f"https://127.0.0.1:{cport}/SmartTransport") == 404
+        assert status_of(f"https://127.0.0.1:{dport}/licservice/license") == 404
+        assert status_of(f"https://127.0.0.1:{dport}/SmartTransport") == 400
+
+        def ssm_cli(*args: str, db: str) -> str:
+            out = run([cli("ssm-server"), *args, "--db", db], capture_output=True, text=True)
+            assert out.returncode == 0, out.stderr
+            return out.stdout
+
+        cloud_token = ssm_cli("token", "create", "--va", "DEFAULT", "-q", db="var/cloud.db").strip()
+        reg = ssm_cli(
+            "onprem",
+            "register",
+            cloud_token,
+            "--cloud",
+            f"https://127.0.0.1:{cport}/licservice/license",
+            db="var/onprem.db",
+        )
+        assert "registered to cloud account lab.ssmlab.example" in reg
+        assert "synchronized (sequence 1)" in ssm_cli("sync", "now", db="var/onprem.db")
+        assert "Premium Agent" in ssm_cli("license", "list", db="var/onprem.db")
+
+        (workdir / "agent.toml").write_text(
+            'data_dir = "var/agent"\napi = "127.0.0.1:0"\n'
+            f'[transport]\nurl = "https://127.0.0.1:{dport}/SmartTransport"\ntruststore = "certs/truststore.pem"\n'
+            '[[instances]]\nname = "ucce-1"\n'
+        )
+        agent = subprocess.Popen([cli("smart-agent"), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs.append(agent)
+        api = wait_for_file(workdir / "var/agent/api.url", agent)
+        local_token = ssm_cli("token", "create", "--va", "DEFAULT", "-q", db="var/onprem.db").strip()
+        reg = run([cli("smart-agent"), "register", local_token], capture_output=True, text=True)
+        assert reg.returncode == 0, reg.stderr
+        assert "SSM On-Prem Account" in reg.stdout
+        run([cli("smart-agent"), "usage", "set", "Premium Agent=30"], check=True, capture_output=True)
+        adv = run(
+            [
+                cli("ssmlab"),
+                "clock",
+                "--ssm",
+                f"https://127.0.0.1:{aport}",
+                "--agent",
+                api,
+                "--cacert",
+                "certs/ca.pem",
+                "advance",
+                "15m",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert adv.returncode == 0, adv.stderr
+        run(
+            [
+                cli("ssm-server"),
+                "clock",
+                "--url",
+                f"https://127.0.0.1:{cport}",
+                "--cacert",
+                "certs/ca.pem",
+                "advance",
+                "15m",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        before = json.loads(ssm_cli("license", "list", "--json", db="var/cloud.db"))
+        assert next(p for p in before if p["license"] == "Premium Agent" and p["license_type"] == "Flex")["in_use"] == 0
+        assert "synchronized (sequence 2)" in ssm_cli("sync", "now", db="var/onprem.db")
+        after = json.loads(ssm_cli("license", "list", "--json", db="var/cloud.db"))
+        assert next(p for p in after if p["license"] == "Premium Agent" and p["license_type"] == "Flex")["in_use"] == 30
+        assert "sequence:         2 built, 2 applied" in ssm_cli("sync", "status", db="var/onprem.db")
+    finally:
+        logs = [stop(p) for p in reversed(procs)]
+    assert all(p.returncode == 0 for p in procs), logs

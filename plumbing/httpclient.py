@@ -1,0 +1,93 @@
+"""The client half of the device plane, shared by every process that talks to an SSM (the agent
+to its SSM, an SSM On-Prem to the cloud): a resolve override (like curl's ``--connect-to``), a TLS
+context that trusts only the given truststore, and the verification of signed replies.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from pathlib import Path
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from shared import envelope, pki
+from shared.clock import real_now
+from shared.errors import Unauthorized
+from shared.messages import Reply, decode_reply
+
+
+class OverrideResolver(AbstractResolver):
+    """Send ``host:port`` to another ``addr:port``; everything else resolves normally."""
+
+    def __init__(self, overrides: dict[str, str]) -> None:
+        self._map: dict[tuple[str, int], tuple[str, int]] = {}
+        for src, dst in overrides.items():
+            sh, _, sp = src.rpartition(":")
+            dh, _, dp = dst.rpartition(":")
+            self._map[(sh.lower().strip("[]"), int(sp))] = (dh.strip("[]"), int(dp))
+        self._default = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        target = self._map.get((host.lower(), port))
+        if target is None:
+            return await self._default.resolve(host, port, family)
+        addr, tport = target
+        infos = await self._default.resolve(addr, tport, socket.AF_UNSPEC)
+        return [{**info, "hostname": host} for info in infos]
+
+    async def close(self) -> None:
+        await self._default.close()
+
+
+def client_context(truststore: Path) -> ssl.SSLContext:
+    """Verify the server against the truststore only (not the system CAs), with hostname check."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(truststore))
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+class ReplyVerifier:
+    """Checks signed SSM replies: the x5c chain against the truststore (real time, cached by
+    fingerprint), the signature, and that the reply answers the nonce sent."""
+
+    def __init__(self, roots: list[x509.Certificate]) -> None:
+        self._roots = roots
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+
+    @classmethod
+    def from_file(cls, truststore: Path) -> ReplyVerifier:
+        return cls(pki.load_certs(truststore.read_bytes()))
+
+    def key_for(self, jws: str) -> ec.EllipticCurvePublicKey:
+        chain = envelope.reply_chain(jws)
+        leaf = chain[0]
+        fp = pki.fingerprint(leaf)
+        key = self._keys.get(fp)
+        if key is None:
+            try:
+                pki.verify_client_chain(leaf, chain[1:], self._roots, at=real_now())
+            except pki.ChainError as exc:
+                raise Unauthorized(
+                    f"the reply is signed by a certificate the truststore does not trust: {exc.reason}",
+                    code="reply_signer_untrusted",
+                    fix="import the SSM's root CA into the truststore",
+                ) from None
+            public = leaf.public_key()
+            assert isinstance(public, ec.EllipticCurvePublicKey)
+            self._keys[fp] = key = public
+        return key
+
+    def verify(self, jws: str, nonce: str | None) -> Reply:
+        """The reply, once its chain and signature check out (and it answers ``nonce``)."""
+        reply = decode_reply(envelope.verify(jws, self.key_for(jws), what="reply"))
+        if nonce is not None:
+            envelope.check_reply_binding(reply.in_reply_to, nonce)
+        return reply

@@ -1,0 +1,155 @@
+"""The cloud SSM's side of SSM On-Prem ("satellite"): synchronizations and their deadlines.
+
+An SSM On-Prem registers to the cloud like a product instance (product ``SSM On-Prem``) with a
+token of a cloud virtual account. Each synchronization — over the device plane in Connected
+mode, in a file in Disconnected mode — carries its product instances and the total usage of each
+license; the cloud stores the inventory, counts the usage in the virtual account's pools (the
+same ledger as any report), and answers with the account's entitlements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from server import ledger
+from server.queries import Instance, Queries, Satellite
+from server.store import Store
+from shared import sync
+from shared.clock import epoch
+from shared.errors import Forbidden
+from shared.messages import Entitlement, SyncRequest, SyncResponse, Usage, UsageReport
+from shared.policy import Policy
+
+Remember = Callable[[Queries], Awaitable[None]]
+
+
+def require_satellite(instance: Instance) -> None:
+    """Raises Forbidden ``not_an_onprem`` unless the instance is an SSM On-Prem."""
+    if instance.product != sync.ONPREM_PRODUCT:
+        raise Forbidden(
+            f"{instance.name} ({instance.product}) is not an SSM On-Prem; only an On-Prem instance synchronizes",
+            code="not_an_onprem",
+            fix="register the On-Prem with 'ssm-server onprem register TOKEN --cloud URL' on the On-Prem side",
+        )
+
+
+async def handle_sync(
+    store: Store, instance: Instance, msg: SyncRequest, now: datetime, policy: Policy, remember: Remember | None
+) -> SyncResponse:
+    """Apply one synchronization; the caller signs the answer. Refused (nothing changed) when the
+    sequence is not newer, or the account is not the On-Prem's."""
+    require_satellite(instance)
+    t = epoch(now)
+    async with store.transaction() as tx:
+        if remember is not None:
+            await remember(tx)
+        va = await tx.virtual_account(instance.virtual_account_id)
+        account = await tx.account(va.account_id) if va else None
+        assert va is not None and account is not None
+        sync.check_account(msg.account_domain, account.domain)
+        known = await tx.satellite(instance.piid)
+        sync.check_sequence(msg.sequence, known.sequence if known else None)
+        await tx.replace_satellite_instances(
+            instance.piid,
+            [
+                (i.piid, i.name, i.product, i.udi_pid, i.serial_number, i.virtual_account, i.status, i.last_contact_at)
+                for i in msg.instances
+            ],
+        )
+        books = await ledger.Books.open(tx, instance)
+        seen = {u.tag for u in msg.usage}
+        # A license the On-Prem no longer reports returns to zero.
+        missing = [Usage(tag=tag, peak=0) for tag in books.latest if tag not in seen]
+        report = UsageReport(
+            report_id=f"{instance.piid}:sync:{msg.sequence}",
+            interval_start=t - 900,
+            interval_end=t,
+            usage=[*msg.usage, *missing],
+        )
+        ledger.check_report(report, now, policy.request_max_skew)
+        await ledger.apply_report(tx, books, report, now, policy)
+        await books.close(tx)
+        await tx.touch(instance.piid, now, next_check_at=None)
+        deadlines = sync.check_deadlines(t, frozenset(), t, policy)
+        await tx.save_satellite(Satellite(instance.piid, msg.sequence, t, frozenset(), deadlines.next_check))
+        await tx.add_event(
+            at=now,
+            kind="onprem_synchronized",
+            va_id=va.id,
+            piid=instance.piid,
+            message=f"SSM On-Prem {instance.name} synchronized (sequence {msg.sequence}): "
+            f"{len(msg.instances)} product instance(s), {sum(u.peak for u in msg.usage)} licenses in use",
+        )
+        entitlements = [
+            Entitlement(
+                tag=p.tag,
+                name=p.name,
+                license_type=p.license_type,
+                usage_mode=p.usage_mode,
+                purchased=p.quantity,
+                in_use=p.pool.in_use,
+                out_of_compliance_since=p.pool.ooc_since,
+            )
+            for p in books.pools.values()
+            if p.quantity > 0 or p.pool.in_use > 0
+        ]
+    return SyncResponse(
+        in_reply_to=msg.nonce,
+        issued_at=t,
+        piid=instance.piid,
+        sequence=msg.sequence,
+        account_domain=account.domain,
+        virtual_account=va.name,
+        deadline=t + int(policy.sync_deadline.total_seconds()),
+        entitlements=entitlements,
+    )
+
+
+async def next_deadline(store: Store) -> int | None:
+    return await store.read.next_satellite_check()
+
+
+async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
+    """Raise the sync deadline alerts due at ``now``; remove On-Prem instances past the deadline."""
+    from server.registry import remove_instance  # the removal shared with the admin action
+
+    t = epoch(now)
+    raised = 0
+    for sat in await store.read.satellites_due(t):
+        verdict = sync.check_deadlines(sat.last_sync, sat.alerted, t, policy)
+        instance = await store.read.instance(sat.piid)
+        async with store.transaction() as tx:
+            for kind in verdict.alerts:
+                raised += 1
+                name = instance.name if instance else sat.piid
+                await tx.notify(
+                    at=now,
+                    kind=kind,
+                    severity="critical" if kind == sync.SYNC_REMOVED else "warning",
+                    va_id=instance.virtual_account_id if instance else None,
+                    piid=sat.piid,
+                    subject=f"{kind}: {name}",
+                    body=f"SSM On-Prem {name} last synchronized {_days(t - sat.last_sync)} ago"
+                    + (
+                        ". It was removed: its product instances' licenses no longer count; register it again."
+                        if kind == sync.SYNC_REMOVED
+                        else f"; it is removed {policy.sync_deadline.days} days after its last synchronization."
+                    ),
+                )
+            await tx.save_satellite(
+                Satellite(
+                    sat.piid,
+                    sat.sequence,
+                    sat.last_sync,
+                    sat.alerted | set(verdict.alerts),
+                    None if verdict.remove else verdict.next_check,
+                )
+            )
+        if verdict.remove and instance is not None and instance.removed_at is None:
+            await remove_instance(store, sat.piid, now, by="the 90-day synchronization deadline")
+    return raised
+
+
+def _days(seconds: int) -> str:
+    return f"{seconds // 86400} days"

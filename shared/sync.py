@@ -1,0 +1,150 @@
+"""SSM On-Prem synchronization with the cloud SSM, sans-IO: the file format of Disconnected mode,
+its checks, and the cloud's watch over On-Prem instances.
+
+Connected and Disconnected modes carry the same signed messages (``SyncRequest`` up, signed by
+the On-Prem's ID key; ``SyncResponse`` down, signed by the cloud): over the device plane, or in a
+file a person carries. A file says its direction and sequence; the receiver refuses a file meant
+for the other side, one older than the last it applied (a replay), one for another account, one
+that does not parse (truncated), and one whose signature fails (tampered).
+
+Cloud-side deadlines (CSSM's Smart Account alerts): "Synchronization Overdue" after
+``sync_overdue``; "Upcoming Satellite Sync Deadline (30 Day)" ``sync_deadline_warning`` before the
+deadline; at ``sync_deadline`` (90 days) the On-Prem instance is removed: "Satellite expired and
+removed (90 Days of no sync)".
+
+Pure: no IO, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+
+from shared.errors import BadRequest, Conflict
+from shared.policy import Policy
+
+FORMAT = "ssmlab-sync/1"
+Direction = Literal["request", "response"]
+
+SYNC_OVERDUE = "Synchronization Overdue"
+SYNC_DEADLINE = "Upcoming Satellite Sync Deadline (30 Day)"
+SYNC_REMOVED = "Satellite expired and removed (90 Days of no sync)"
+
+#: The product an SSM On-Prem registers to the cloud as.
+ONPREM_PRODUCT = "SSM On-Prem"
+ONPREM_PID = "SSM-ONPREM"
+
+
+class SyncFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A Disconnected-mode file: a signed message and what it is for."""
+
+    format: str
+    direction: Direction
+    account_domain: str
+    onprem: str  # the On-Prem instance's piid at the cloud
+    sequence: int
+    jws: str
+
+
+_decoder = msgspec.json.Decoder(SyncFile)
+
+
+def write_file(*, direction: Direction, account_domain: str, onprem: str, sequence: int, jws: str) -> bytes:
+    return msgspec.json.format(
+        msgspec.json.encode(
+            SyncFile(
+                format=FORMAT,
+                direction=direction,
+                account_domain=account_domain,
+                onprem=onprem,
+                sequence=sequence,
+                jws=jws,
+            )
+        ),
+        indent=2,
+    )
+
+
+def read_file(data: bytes, *, expect: Direction) -> SyncFile:
+    """Parse a sync file and check it goes this way.
+
+    Raises:
+        BadRequest: ``sync_file_malformed`` (truncated, not JSON, wrong shape or format).
+        Conflict: ``sync_file_wrong_direction``.
+    """
+    try:
+        f = _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadRequest(
+            f"the file is not a complete ssmlab sync file: {exc}",
+            code="sync_file_malformed",
+            fix="carry the whole file as written by 'ssm-server sync export' (or by the cloud's import)",
+        ) from None
+    if f.format != FORMAT:
+        raise BadRequest(f"unknown sync file format {f.format!r}", code="sync_file_malformed", fix=f"expected {FORMAT}")
+    if f.direction != expect:
+        other = (
+            "the cloud SSM ('ssm-server sync import FILE --out response.json')"
+            if f.direction == "request"
+            else "the On-Prem SSM ('ssm-server sync import FILE')"
+        )
+        raise Conflict(
+            f"this is a sync {f.direction} file; it is imported on {other}",
+            code="sync_file_wrong_direction",
+            fix=f"import it on {other}",
+        )
+    return f
+
+
+def check_sequence(sequence: int, last: int | None) -> None:
+    """A synchronization must be newer than the last one applied.
+
+    Raises:
+        Conflict: ``sync_replayed``.
+    """
+    if last is not None and sequence <= last:
+        raise Conflict(
+            f"sync sequence {sequence} is not newer than the last one applied ({last}): an old or replayed file",
+            code="sync_replayed",
+            fix="export a new request ('ssm-server sync export') and carry the files of that round",
+        )
+
+
+def check_account(found: str, expected: str) -> None:
+    """Raises Conflict ``sync_wrong_account`` when a file belongs to another Smart Account."""
+    if found != expected:
+        raise Conflict(
+            f"the file is for Smart Account {found!r}, not {expected!r}",
+            code="sync_wrong_account",
+            fix="import it on the SSM of that account (each On-Prem is bound to one cloud account)",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """The cloud's view of one On-Prem instance: what to raise at ``t``, whether to remove it."""
+
+    alerts: list[str]
+    remove: bool
+    next_check: int | None
+
+
+def check_deadlines(last_sync: int, alerted: frozenset[str], t: int, p: Policy) -> Deadlines:
+    overdue = last_sync + int(p.sync_overdue.total_seconds())
+    deadline = last_sync + int(p.sync_deadline.total_seconds())
+    warning = deadline - int(p.sync_deadline_warning.total_seconds())
+    alerts = []
+    if t >= overdue and SYNC_OVERDUE not in alerted:
+        alerts.append(SYNC_OVERDUE)
+    if t >= warning and SYNC_DEADLINE not in alerted:
+        alerts.append(SYNC_DEADLINE)
+    remove = t >= deadline
+    if remove:
+        alerts.append(SYNC_REMOVED)
+    done = alerted | set(alerts)
+    future = [d for d, kind in ((overdue, SYNC_OVERDUE), (warning, SYNC_DEADLINE)) if kind not in done and d > t]
+    if not remove:
+        future.append(deadline)
+    return Deadlines(alerts, remove, min(future) if future else None)
