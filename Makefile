@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint certs clean install
+.PHONY: run test lint certs clean install bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,14 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## bench: the performance figures (several minutes); writes bench/RESULTS.md
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 ## lint: ruff and mypy (strict on shared/)
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy shared server agent plumbing lab
+	$(BIN)/mypy shared server agent plumbing lab bench
 
 ## certs: create (or complete) the lab PKI in certs/
 certs: $(STAMP)

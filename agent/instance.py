@@ -155,15 +155,21 @@ class InstanceRunner:
         async with self.lock:
             now = self.clock.now()
             u = self._apply_profile(self.usage, now)
-            u, closed = usage.close_due(u, self.state, now, self.policy)
-            events = [
-                ("usage_reported_queued", f"interval ending {utc(r.interval_end).isoformat()} queued") for r in closed
-            ][-1:]
-            await self._commit(self.state, *events, usage_state=u)
-            for due in lifecycle.due(self.state, self.clock.now(), self.policy):
+            u, _closed = usage.close_due(u, self.state, now, self.policy)
+            ticked, transitions = lifecycle.tick(self.state, now, self.policy)
+            dues = lifecycle.due(ticked, now, self.policy)
+            at = usage.report_due_at(u, ticked)
+            sending = at is not None and at <= epoch(now)
+            if transitions or dues or not sending or u.profile_applied_at != self.usage.profile_applied_at:
+                await self._commit(self.state, usage_state=u)
+            else:
+                # Only closed intervals, about to be sent: the send's commit persists them. A crash
+                # before it closes the same intervals again at restart (same report ids: the SSM
+                # counts each once).
+                self.usage = u
+            for due in dues:
                 await self._perform(due)
-            at = usage.report_due_at(self.usage, self.state)
-            if at is not None and at <= epoch(self.clock.now()):
+            if sending:
                 await self._perform("report_usage")
             self.initialized = True
             return self._next_wakeup()

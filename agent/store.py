@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
+from plumbing.sqlite import run_in_connection, transaction
 from shared.clock import epoch
 from shared.lifecycle import InstanceState
 from shared.usage import UsageState
@@ -122,35 +124,29 @@ class AgentStore:
         """Persist ``state`` (and, when given, the ID key and certificate) in one transaction,
         with the events (instant, kind, message) that led to it."""
         blob = msgspec.json.encode(state)
+        usage_blob = msgspec.json.encode(usage) if usage is not None else None
+        t = epoch(now)
+        rows = [(at, state.name, kind, message) for at, kind, message in events]
+
+        def body(c: sqlite3.Connection) -> None:
+            c.execute(
+                "INSERT INTO instances (name, state, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                (state.name, blob, t),
+            )
+            if usage_blob is not None:
+                c.execute("UPDATE instances SET usage = ? WHERE name = ?", (usage_blob, state.name))
+            if clear_credentials:
+                c.execute("UPDATE instances SET key_pem = NULL, cert_pem = NULL WHERE name = ?", (state.name,))
+            if key_pem is not None:
+                c.execute("UPDATE instances SET key_pem = ? WHERE name = ?", (key_pem, state.name))
+            if cert_pem is not None:
+                c.execute("UPDATE instances SET cert_pem = ? WHERE name = ?", (cert_pem, state.name))
+            if rows:
+                c.executemany("INSERT INTO events (at, instance, kind, message) VALUES (?, ?, ?, ?)", rows)
+
         async with self._lock:
-            await self._c.execute("BEGIN IMMEDIATE")
-            try:
-                await self._c.execute(
-                    "INSERT INTO instances (name, state, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                    (state.name, blob, epoch(now)),
-                )
-                if usage is not None:
-                    await self._c.execute(
-                        "UPDATE instances SET usage = ? WHERE name = ?", (msgspec.json.encode(usage), state.name)
-                    )
-                if clear_credentials:
-                    await self._c.execute(
-                        "UPDATE instances SET key_pem = NULL, cert_pem = NULL WHERE name = ?", (state.name,)
-                    )
-                if key_pem is not None:
-                    await self._c.execute("UPDATE instances SET key_pem = ? WHERE name = ?", (key_pem, state.name))
-                if cert_pem is not None:
-                    await self._c.execute("UPDATE instances SET cert_pem = ? WHERE name = ?", (cert_pem, state.name))
-                for at, kind, message in events:
-                    await self._c.execute(
-                        "INSERT INTO events (at, instance, kind, message) VALUES (?, ?, ?, ?)",
-                        (at, state.name, kind, message),
-                    )
-            except BaseException:
-                await self._c.execute("ROLLBACK")
-                raise
-            await self._c.execute("COMMIT")
+            await run_in_connection(self._c, lambda c: transaction(c, body))
 
     async def events(self, *, limit: int = 100, instance: str | None = None) -> list[AgentEvent]:
         sql = "SELECT at, instance, kind, message FROM events"

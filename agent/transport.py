@@ -14,57 +14,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import ssl
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 
+from plumbing.httpclient import OverrideResolver, ReplyVerifier, client_context
 from shared import envelope, pki
-from shared.clock import real_now
-from shared.errors import RemoteError, SmartLicensingError, Unauthorized, Unavailable
-from shared.messages import Register, Reply, SignedRequest, decode_reply, encode
+from shared.errors import RemoteError, SmartLicensingError, Unavailable
+from shared.messages import Register, Reply, SignedRequest, encode
 from shared.pki import PrivateKey
-
-
-class OverrideResolver(AbstractResolver):
-    """Send ``host:port`` to another ``addr:port``; everything else resolves normally."""
-
-    def __init__(self, overrides: dict[str, str]) -> None:
-        self._map: dict[tuple[str, int], tuple[str, int]] = {}
-        for src, dst in overrides.items():
-            sh, _, sp = src.rpartition(":")
-            dh, _, dp = dst.rpartition(":")
-            self._map[(sh.lower().strip("[]"), int(sp))] = (dh.strip("[]"), int(dp))
-        self._default = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        target = self._map.get((host.lower(), port))
-        if target is None:
-            return await self._default.resolve(host, port, family)
-        addr, tport = target
-        infos = await self._default.resolve(addr, tport, socket.AF_UNSPEC)
-        return [{**info, "hostname": host} for info in infos]
-
-    async def close(self) -> None:
-        await self._default.close()
-
-
-def client_context(truststore: Path) -> ssl.SSLContext:
-    """Verify the SSM against the truststore only (not the system CAs), with hostname check."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(truststore))
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
 
 
 def _unavailable(code: str, message: str, fix: str) -> Unavailable:
@@ -132,7 +93,7 @@ class Transport:
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._roots: list[x509.Certificate] = []
-        self._verified: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._verifier: ReplyVerifier | None = None
 
     async def __aenter__(self) -> Transport:
         return self
@@ -164,7 +125,8 @@ class Transport:
         return await self._post(encode(msg), "application/json", msg.nonce)
 
     async def send(self, msg: SignedRequest, key: PrivateKey) -> Reply:
-        body = envelope.sign_request(encode(msg), key, piid=msg.piid).encode()
+        want = self._verifier is None or self._verifier.needs_chain
+        body = envelope.sign_request(encode(msg), key, piid=msg.piid, want_chain=want).encode()
         return await self._post(body, envelope.CONTENT_TYPE, msg.nonce)
 
     async def _post(self, body: bytes, content_type: str, nonce: str) -> Reply:
@@ -188,25 +150,9 @@ class Transport:
         raise _remote_error(status, text)
 
     def _verify_reply(self, jws: str, nonce: str) -> Reply:
-        chain = envelope.reply_chain(jws)
-        leaf = chain[0]
-        fp = pki.fingerprint(leaf)
-        key = self._verified.get(fp)
-        if key is None:
-            try:
-                pki.verify_client_chain(leaf, chain[1:], self._roots, at=real_now())
-            except pki.ChainError as exc:
-                raise Unauthorized(
-                    f"the SSM reply is signed by a certificate the truststore does not trust: {exc.reason}",
-                    code="reply_signer_untrusted",
-                    fix="import the SSM's root CA into the agent truststore ('smart-agent trust import')",
-                ) from None
-            public = leaf.public_key()
-            assert isinstance(public, ec.EllipticCurvePublicKey)
-            self._verified[fp] = key = public
-        reply = decode_reply(envelope.verify(jws, key))
-        envelope.check_reply_binding(reply.in_reply_to, nonce)
-        return reply
+        if self._verifier is None:
+            self._verifier = ReplyVerifier(self._roots)
+        return self._verifier.verify(jws, nonce)
 
 
 class _ErrorBody(msgspec.Struct):

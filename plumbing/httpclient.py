@@ -61,29 +61,48 @@ class ReplyVerifier:
     def __init__(self, roots: list[x509.Certificate]) -> None:
         self._roots = roots
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._stale = False
 
     @classmethod
     def from_file(cls, truststore: Path) -> ReplyVerifier:
         return cls(pki.load_certs(truststore.read_bytes()))
 
+    @property
+    def needs_chain(self) -> bool:
+        """True until a signing chain has been verified (or after an unknown ``kid``): the next
+        request should ask the SSM to send its chain."""
+        return not self._keys or self._stale
+
     def key_for(self, jws: str) -> ec.EllipticCurvePublicKey:
+        header = envelope.reply_header(jws)
+        kid = header.get("kid")
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is not None:
+            return key
+        if "x5c" not in header:
+            self._stale = True
+            raise Unauthorized(
+                f"the reply is signed by an SSM key this client has not verified yet (kid {kid})",
+                code="reply_signer_unknown",
+                fix="retry: the next request asks the SSM for its signing certificate chain",
+            )
         chain = envelope.reply_chain(jws)
         leaf = chain[0]
-        fp = pki.fingerprint(leaf)
-        key = self._keys.get(fp)
-        if key is None:
-            try:
-                pki.verify_client_chain(leaf, chain[1:], self._roots, at=real_now())
-            except pki.ChainError as exc:
-                raise Unauthorized(
-                    f"the reply is signed by a certificate the truststore does not trust: {exc.reason}",
-                    code="reply_signer_untrusted",
-                    fix="import the SSM's root CA into the truststore",
-                ) from None
-            public = leaf.public_key()
-            assert isinstance(public, ec.EllipticCurvePublicKey)
-            self._keys[fp] = key = public
-        return key
+        try:
+            pki.verify_client_chain(leaf, chain[1:], self._roots, at=real_now())
+        except pki.ChainError as exc:
+            raise Unauthorized(
+                f"the reply is signed by a certificate the truststore does not trust: {exc.reason}",
+                code="reply_signer_untrusted",
+                fix="import the SSM's root CA into the truststore",
+            ) from None
+        if isinstance(kid, str) and kid != envelope.thumbprint(leaf):
+            raise Unauthorized("the reply's kid does not name its signing certificate", code="reply_signer_untrusted")
+        public = leaf.public_key()
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        self._keys[envelope.thumbprint(leaf)] = public
+        self._stale = False
+        return public
 
     def verify(self, jws: str, nonce: str | None) -> Reply:
         """The reply, once its chain and signature check out (and it answers ``nonce``)."""

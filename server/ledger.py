@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from server.queries import Instance, Latest, License, Queries
+from server.queries import Instance, Latest, License, SyncQueries
 from shared import compliance
 from shared.catalog import license_by_tag
 from shared.clock import epoch, utc
@@ -33,18 +33,22 @@ class Books:
     instance: Instance
     pools: dict[str, License]
     latest: dict[str, Latest]
+    holds_type: bool
     changed: set[str] = field(default_factory=set)
 
     @classmethod
-    async def open(cls, tx: Queries, instance: Instance) -> Books:
-        pools = {p.tag: p for p in await tx.licenses(instance.virtual_account_id)}
-        latest = {r.tag: r for r in await tx.latest_usage(instance.piid)}
-        return cls(instance, pools, latest)
+    def open(cls, tx: SyncQueries, instance: Instance, tags: list[str] | None = None) -> Books:
+        """The instance's latest usage and the pools of those licenses and of ``tags``."""
+        va = instance.virtual_account_id
+        latest = {r.tag: r for r in tx.latest_usage(instance.piid)}
+        needed = sorted(set(latest) | set(tags or ()))
+        pools = {p.tag: p for p in tx.licenses_with_tags(va, needed)} if needed else {}
+        return cls(instance, pools, latest, tx.holds_license_type(va, instance.license_type, instance.usage_mode))
 
-    async def close(self, tx: Queries) -> None:
+    def close(self, tx: SyncQueries) -> None:
         """Persist every pool a report touched."""
         for tag in self.changed:
-            await tx.save_pool(self.pools[tag].id, self.pools[tag].pool)
+            tx.save_pool(self.pools[tag].id, self.pools[tag].pool)
 
 
 def check_report(report: UsageReport, now: datetime, window: timedelta) -> None:
@@ -70,18 +74,30 @@ def check_report(report: UsageReport, now: datetime, window: timedelta) -> None:
         )
 
 
-async def apply_report(tx: Queries, books: Books, report: UsageReport, now: datetime, policy: Policy) -> None:
-    """Count one (new) report: update the instance's latest usage, judge each pool it touches,
-    lock or unlock pools entering or leaving Out of Compliance, and store the report."""
+def apply_report(tx: SyncQueries, books: Books, report: UsageReport, now: datetime, policy: Policy) -> bool:
+    """Store a report and count it: update the instance's latest usage, judge each pool it touches,
+    lock or unlock pools entering or leaving Out of Compliance. False (nothing changed) when the
+    report id was stored before: a resent report is never counted twice."""
     inst = books.instance
     va_id = inst.virtual_account_id
     lines = []
     for u in report.usage:
         key = license_by_tag(u.tag)
         lines.append({"tag": u.tag, "name": key.name if key else u.name, "peak": u.peak})
+    if not tx.insert_report(
+        report_id=report.report_id,
+        piid=inst.piid,
+        interval_start=report.interval_start,
+        interval_end=report.interval_end,
+        received_at=epoch(now),
+        lines=json.dumps(lines),
+    ):
+        return False
+    for u in report.usage:
+        key = license_by_tag(u.tag)
         if key is None:
             continue  # an Invalid Tag: answered, never counted
-        pool = books.pools.get(u.tag) or await tx.ensure_pool(
+        pool = books.pools.get(u.tag) or tx.ensure_pool(
             va_id=va_id, name=key.name, license_type=key.license_type, usage_mode=key.usage_mode, tag=u.tag
         )
         state = pool.pool
@@ -93,32 +109,25 @@ async def apply_report(tx: Queries, books: Books, report: UsageReport, now: date
             row = Latest(inst.piid, u.tag, va_id, report.interval_end, u.peak, locked)
             state = dataclasses.replace(state, in_use=state.in_use + row.reported - (prev.reported if prev else 0))
             books.latest[u.tag] = row
-            await tx.save_latest(row)
+            tx.save_latest(row)
         state, change = compliance.judge(state, report.interval_end, pool.quantity, policy)
         if change.entered:
-            await tx.lock_pool(va_id, u.tag)
-            await pool_alert(tx, pool, state, now, policy, entered=True)
+            tx.lock_pool(va_id, u.tag)
+            pool_alert(tx, pool, state, now, policy, entered=True)
         if change.left:
-            state = dataclasses.replace(state, in_use=await tx.unlock_pool(va_id, u.tag))
-            await pool_alert(tx, pool, state, now, policy, entered=False)
+            state = dataclasses.replace(state, in_use=tx.unlock_pool(va_id, u.tag))
+            pool_alert(tx, pool, state, now, policy, entered=False)
         if change.entered or change.left:
-            books.latest = {r.tag: r for r in await tx.latest_usage(inst.piid)}
+            books.latest = {r.tag: r for r in tx.latest_usage(inst.piid)}
         books.pools[u.tag] = dataclasses.replace(pool, pool=state)
         books.changed.add(u.tag)
-    await tx.insert_report(
-        report_id=report.report_id,
-        piid=inst.piid,
-        interval_start=report.interval_start,
-        interval_end=report.interval_end,
-        received_at=epoch(now),
-        lines=json.dumps(lines),
-    )
+    return True
 
 
-async def pool_alert(
-    tx: Queries, pool: License, state: compliance.PoolState, now: datetime, policy: Policy, *, entered: bool
+def pool_alert(
+    tx: SyncQueries, pool: License, state: compliance.PoolState, now: datetime, policy: Policy, *, entered: bool
 ) -> None:
-    va = await tx.virtual_account(pool.virtual_account_id)
+    va = tx.virtual_account(pool.virtual_account_id)
     where = f"{pool.license_type} {pool.usage_mode} {pool.name} in virtual account {va.name if va else '?'}"
     if entered:
         body = (
@@ -127,7 +136,7 @@ async def pool_alert(
             "consuming it is Out of Compliance; usage is locked at its highest until licenses are purchased; "
             f"in {policy.ooc_grace.days} days it enters Enforcement."
         )
-        await tx.notify(
+        tx.notify(
             at=now,
             kind=INSUFFICIENT_LICENSES,
             severity="critical",
@@ -136,21 +145,16 @@ async def pool_alert(
             body=body,
         )
         message = f"{where} is Out of Compliance ({state.in_use} in use, {pool.quantity} purchased)"
-        await tx.add_event(at=now, kind="pool_out_of_compliance", va_id=pool.virtual_account_id, message=message)
+        tx.add_event(at=now, kind="pool_out_of_compliance", va_id=pool.virtual_account_id, message=message)
     else:
         message = f"{where} is back In Compliance ({state.in_use} in use, {pool.quantity} purchased)"
-        await tx.add_event(at=now, kind="pool_in_compliance", va_id=pool.virtual_account_id, message=message)
+        tx.add_event(at=now, kind="pool_in_compliance", va_id=pool.virtual_account_id, message=message)
 
 
-def license_type_reason(instance: Instance, pools: list[License]) -> str:
+def license_type_reason(instance: Instance, holds_type: bool) -> str:
     """Why the instance is Out of Compliance by its license type, or '' (seed "Select License Type":
     a license type the virtual account holds none of)."""
-    held = [
-        p
-        for p in pools
-        if p.license_type is instance.license_type and p.usage_mode is instance.usage_mode and p.quantity > 0
-    ]
-    if held:
+    if holds_type:
         return ""
     return (
         f"the virtual account holds no {instance.license_type} {instance.usage_mode} licenses; "
@@ -164,7 +168,7 @@ def verdict(books: Books, t: int) -> tuple[int | None, str]:
     inst = books.instance
     since: list[int] = []
     reasons: list[str] = []
-    type_reason = license_type_reason(inst, list(books.pools.values()))
+    type_reason = license_type_reason(inst, books.holds_type)
     if type_reason:
         since.append(inst.ooc_since or t)
         reasons.append(type_reason)
@@ -179,11 +183,17 @@ def verdict(books: Books, t: int) -> tuple[int | None, str]:
     return (min(since) if since else None), "; ".join(reasons)
 
 
-async def set_verdict(tx: Queries, inst: Instance, since: int | None, reason: str, now: datetime) -> None:
+def set_verdict(
+    tx: SyncQueries, inst: Instance, since: int | None, reason: str, now: datetime, *, contact: bool = False
+) -> None:
+    """Persist the instance's verdict (and, with ``contact``, that it just reported)."""
     status = AuthorizationStatus.OUT_OF_COMPLIANCE if since is not None else AuthorizationStatus.AUTHORIZED
-    await tx.set_instance_compliance(inst.piid, status=status, ooc_since=since)
+    if contact:
+        tx.reported(inst.piid, now, status=status, ooc_since=since)
+    else:
+        tx.set_instance_compliance(inst.piid, status=status, ooc_since=since)
     if since is not None and inst.ooc_since is None:
-        await tx.add_event(
+        tx.add_event(
             at=now,
             kind="instance_out_of_compliance",
             va_id=inst.virtual_account_id,
@@ -191,7 +201,7 @@ async def set_verdict(tx: Queries, inst: Instance, since: int | None, reason: st
             message=f"{inst.name} is Out of Compliance: {reason}",
         )
     if since is None and inst.ooc_since is not None:
-        await tx.add_event(
+        tx.add_event(
             at=now,
             kind="instance_in_compliance",
             va_id=inst.virtual_account_id,
@@ -224,25 +234,25 @@ def grants(books: Books, requests: list[tuple[str, str, int]]) -> list[Entitleme
     return out
 
 
-async def release(tx: Queries, piid: str) -> list[Latest]:
+def release(tx: SyncQueries, piid: str) -> list[Latest]:
     """Return an instance's usage to its pools (deregistered, removed, moved); the rows released."""
-    rows = await tx.latest_usage(piid)
+    rows = tx.latest_usage(piid)
     for row in rows:
-        pool = await tx.license_by_tag(row.virtual_account_id, row.tag)
+        pool = tx.license_by_tag(row.virtual_account_id, row.tag)
         if pool is not None:
-            await tx.save_pool(pool.id, dataclasses.replace(pool.pool, in_use=max(0, pool.pool.in_use - row.reported)))
-    await tx.delete_latest(piid)
+            tx.save_pool(pool.id, dataclasses.replace(pool.pool, in_use=max(0, pool.pool.in_use - row.reported)))
+    tx.delete_latest(piid)
     return rows
 
 
-async def carry(tx: Queries, rows: list[Latest], *, piid: str, va_id: int) -> None:
+def carry(tx: SyncQueries, rows: list[Latest], *, piid: str, va_id: int) -> None:
     """A reregistered instance brings its latest usage to its (possibly new) virtual account."""
     for row in rows:
         key = license_by_tag(row.tag)
         if key is None:
             continue
-        pool = await tx.ensure_pool(
+        pool = tx.ensure_pool(
             va_id=va_id, name=key.name, license_type=key.license_type, usage_mode=key.usage_mode, tag=row.tag
         )
-        await tx.save_pool(pool.id, dataclasses.replace(pool.pool, in_use=pool.pool.in_use + row.peak))
-        await tx.save_latest(Latest(piid, row.tag, va_id, row.interval_end, row.peak, None))
+        tx.save_pool(pool.id, dataclasses.replace(pool.pool, in_use=pool.pool.in_use + row.peak))
+        tx.save_latest(Latest(piid, row.tag, va_id, row.interval_end, row.peak, None))

@@ -234,7 +234,7 @@ def _name(tag: str) -> str:
 
 
 def _sign(link: Link, request: SyncRequest) -> str:
-    return envelope.sign_request(encode(request), pki.load_key(link.key_pem.encode()), piid=link.piid)
+    return envelope.sign_request(encode(request), pki.load_key(link.key_pem.encode()), piid=link.piid, want_chain=True)
 
 
 async def apply_response(store: Store, reply: SyncResponse, now: datetime) -> Link:

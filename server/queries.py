@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Concatenate, Generic, ParamSpec, TypeVar
 
 import aiosqlite
 
+from plumbing.sqlite import run_in_connection
 from shared.clock import epoch, utc
 from shared.compliance import PoolState, reported
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
@@ -124,7 +126,7 @@ class Satellite:
     next_check: int | None
 
 
-def _satellite(r: aiosqlite.Row) -> Satellite:
+def _satellite(r: sqlite3.Row) -> Satellite:
     return Satellite(r["piid"], r["sequence"], r["last_sync"], frozenset(json.loads(r["alerted"])), r["next_check"])
 
 
@@ -138,15 +140,15 @@ class Event:
     message: str
 
 
-def _account(r: aiosqlite.Row) -> Account:
+def _account(r: sqlite3.Row) -> Account:
     return Account(r["id"], r["domain"], r["name"], bool(r["export_control_allowed"]), utc(r["created_at"]))
 
 
-def _va(r: aiosqlite.Row) -> VirtualAccount:
+def _va(r: sqlite3.Row) -> VirtualAccount:
     return VirtualAccount(r["id"], r["account_id"], r["name"], r["description"], bool(r["is_default"]))
 
 
-def _license(r: aiosqlite.Row) -> License:
+def _license(r: sqlite3.Row) -> License:
     return License(
         r["id"],
         r["virtual_account_id"],
@@ -166,11 +168,11 @@ def _license(r: aiosqlite.Row) -> License:
     )
 
 
-def _latest(r: aiosqlite.Row) -> Latest:
+def _latest(r: sqlite3.Row) -> Latest:
     return Latest(r["piid"], r["tag"], r["virtual_account_id"], r["interval_end"], r["peak"], r["locked"])
 
 
-def _token(r: aiosqlite.Row) -> TokenRecord:
+def _token(r: sqlite3.Row) -> TokenRecord:
     return TokenRecord(
         token_id=r["id"],
         secret_hash=r["secret_hash"],
@@ -185,7 +187,7 @@ def _token(r: aiosqlite.Row) -> TokenRecord:
     )
 
 
-def _instance(r: aiosqlite.Row) -> Instance:
+def _instance(r: sqlite3.Row) -> Instance:
     return Instance(
         piid=r["piid"],
         virtual_account_id=r["virtual_account_id"],
@@ -218,84 +220,85 @@ def _instance(r: aiosqlite.Row) -> Instance:
     )
 
 
-class Queries:
-    """Queries bound to one connection."""
+class SyncQueries:
+    """Queries on one ``sqlite3.Connection``, run in that connection's thread: either a whole
+    transaction at once (``Store.run``), or one method at a time through ``Queries``."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
 
-    async def _one(self, sql: str, args: Sequence[object] = ()) -> aiosqlite.Row | None:
-        async with self._c.execute(sql, args) as cur:
-            row: aiosqlite.Row | None = await cur.fetchone()
-            return row
+    def _one(self, sql: str, args: Sequence[object] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._c.execute(sql, args).fetchone()
+        return row
 
-    async def _all(self, sql: str, args: Sequence[object] = ()) -> list[aiosqlite.Row]:
-        async with self._c.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+    def _all(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
+        return self._c.execute(sql, args).fetchall()
 
-    async def _exec(self, sql: str, args: Sequence[object] = ()) -> int:
-        async with self._c.execute(sql, args) as cur:
-            return cur.lastrowid or 0
+    def _exec(self, sql: str, args: Sequence[object] = ()) -> int:
+        return self._c.execute(sql, args).lastrowid or 0
+
+    def _count(self, sql: str, args: Sequence[object] = ()) -> int:
+        return self._c.execute(sql, args).rowcount
 
     # -- settings --------------------------------------------------------------------------------
-    async def setting(self, key: str) -> str | None:
-        row = await self._one("SELECT value FROM settings WHERE key = ?", (key,))
+    def setting(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM settings WHERE key = ?", (key,))
         return str(row["value"]) if row else None
 
-    async def set_setting(self, key: str, value: str) -> None:
-        await self._exec(
+    def set_setting(self, key: str, value: str) -> None:
+        self._exec(
             "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
     # -- accounts --------------------------------------------------------------------------------
-    async def accounts(self) -> list[Account]:
-        return [_account(r) for r in await self._all("SELECT * FROM accounts ORDER BY id")]
+    def accounts(self) -> list[Account]:
+        return [_account(r) for r in self._all("SELECT * FROM accounts ORDER BY id")]
 
-    async def account(self, account_id: int) -> Account | None:
-        row = await self._one("SELECT * FROM accounts WHERE id = ?", (account_id,))
+    def account(self, account_id: int) -> Account | None:
+        row = self._one("SELECT * FROM accounts WHERE id = ?", (account_id,))
         return _account(row) if row else None
 
-    async def account_by_domain(self, domain: str) -> Account | None:
-        row = await self._one("SELECT * FROM accounts WHERE domain = ?", (domain,))
+    def account_by_domain(self, domain: str) -> Account | None:
+        row = self._one("SELECT * FROM accounts WHERE domain = ?", (domain,))
         return _account(row) if row else None
 
-    async def insert_account(self, *, domain: str, name: str, export_control_allowed: bool, now: datetime) -> int:
-        return await self._exec(
+    def insert_account(self, *, domain: str, name: str, export_control_allowed: bool, now: datetime) -> int:
+        return self._exec(
             "INSERT INTO accounts (domain, name, export_control_allowed, created_at) VALUES (?, ?, ?, ?)",
             (domain, name, int(export_control_allowed), epoch(now)),
         )
 
-    async def virtual_accounts(self, account_id: int) -> list[VirtualAccount]:
-        rows = await self._all("SELECT * FROM virtual_accounts WHERE account_id = ? ORDER BY id", (account_id,))
+    def virtual_accounts(self, account_id: int) -> list[VirtualAccount]:
+        rows = self._all("SELECT * FROM virtual_accounts WHERE account_id = ? ORDER BY id", (account_id,))
         return [_va(r) for r in rows]
 
-    async def virtual_account(self, va_id: int) -> VirtualAccount | None:
-        row = await self._one("SELECT * FROM virtual_accounts WHERE id = ?", (va_id,))
+    def virtual_account(self, va_id: int) -> VirtualAccount | None:
+        row = self._one("SELECT * FROM virtual_accounts WHERE id = ?", (va_id,))
         return _va(row) if row else None
 
-    async def virtual_account_by_name(self, account_id: int, name: str) -> VirtualAccount | None:
-        row = await self._one("SELECT * FROM virtual_accounts WHERE account_id = ? AND name = ?", (account_id, name))
+    def virtual_account_by_name(self, account_id: int, name: str) -> VirtualAccount | None:
+        row = self._one("SELECT * FROM virtual_accounts WHERE account_id = ? AND name = ?", (account_id, name))
         return _va(row) if row else None
 
-    async def insert_virtual_account(
+    def insert_virtual_account(
         self, *, account_id: int, name: str, description: str, is_default: bool, now: datetime
     ) -> int:
-        return await self._exec(
+        return self._exec(
             "INSERT INTO virtual_accounts (account_id, name, description, is_default, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
             (account_id, name, description, int(is_default), epoch(now)),
         )
 
     # -- licenses --------------------------------------------------------------------------------
-    async def licenses(self, va_id: int) -> list[License]:
-        rows = await self._all(
+    def licenses(self, va_id: int) -> list[License]:
+        rows = self._all(
             "SELECT * FROM licenses WHERE virtual_account_id = ? ORDER BY license_type, usage_mode, name",
             (va_id,),
         )
         return [_license(r) for r in rows]
 
-    async def add_license(
+    def add_license(
         self,
         *,
         va_id: int,
@@ -305,43 +308,57 @@ class Queries:
         tag: str,
         quantity: int,
     ) -> None:
-        await self._exec(
+        self._exec(
             "INSERT INTO licenses (virtual_account_id, name, license_type, usage_mode, tag, quantity) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (virtual_account_id, tag) "
             "DO UPDATE SET quantity = quantity + excluded.quantity",
             (va_id, name, str(license_type), str(usage_mode), tag, quantity),
         )
 
-    async def license_by_tag(self, va_id: int, tag: str) -> License | None:
-        row = await self._one("SELECT * FROM licenses WHERE virtual_account_id = ? AND tag = ?", (va_id, tag))
-        return _license(row) if row else None
-
-    async def all_licenses(self) -> list[License]:
-        rows = await self._all("SELECT * FROM licenses ORDER BY virtual_account_id, license_type, usage_mode, name")
+    def licenses_with_tags(self, va_id: int, tags: Sequence[str]) -> list[License]:
+        marks = ", ".join("?" * len(tags))
+        rows = self._all(f"SELECT * FROM licenses WHERE virtual_account_id = ? AND tag IN ({marks})", [va_id, *tags])  # noqa: S608 - placeholders only
         return [_license(r) for r in rows]
 
-    async def ensure_pool(
+    def holds_license_type(self, va_id: int, license_type: LicenseType, usage_mode: UsageMode) -> bool:
+        """Whether the virtual account holds any license of this type and mode."""
+        row = self._one(
+            "SELECT 1 FROM licenses WHERE virtual_account_id = ? AND license_type = ? AND usage_mode = ? "
+            "AND quantity > 0 LIMIT 1",
+            (va_id, str(license_type), str(usage_mode)),
+        )
+        return row is not None
+
+    def license_by_tag(self, va_id: int, tag: str) -> License | None:
+        row = self._one("SELECT * FROM licenses WHERE virtual_account_id = ? AND tag = ?", (va_id, tag))
+        return _license(row) if row else None
+
+    def all_licenses(self) -> list[License]:
+        rows = self._all("SELECT * FROM licenses ORDER BY virtual_account_id, license_type, usage_mode, name")
+        return [_license(r) for r in rows]
+
+    def ensure_pool(
         self, *, va_id: int, name: str, license_type: LicenseType, usage_mode: UsageMode, tag: str
     ) -> License:
         """The pool for ``tag`` in a virtual account, created with 0 purchased if it has none."""
-        await self._exec(
+        self._exec(
             "INSERT INTO licenses (virtual_account_id, name, license_type, usage_mode, tag, quantity) "
             "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (virtual_account_id, tag) DO NOTHING",
             (va_id, name, str(license_type), str(usage_mode), tag),
         )
-        pool = await self.license_by_tag(va_id, tag)
+        pool = self.license_by_tag(va_id, tag)
         assert pool is not None
         return pool
 
-    async def set_quantity(
+    def set_quantity(
         self, *, va_id: int, name: str, license_type: LicenseType, usage_mode: UsageMode, tag: str, quantity: int
     ) -> None:
         """Set (not add) the purchased quantity of a pool, creating it if needed (On-Prem sync)."""
-        pool = await self.ensure_pool(va_id=va_id, name=name, license_type=license_type, usage_mode=usage_mode, tag=tag)
-        await self._exec("UPDATE licenses SET quantity = ? WHERE id = ?", (quantity, pool.id))
+        pool = self.ensure_pool(va_id=va_id, name=name, license_type=license_type, usage_mode=usage_mode, tag=tag)
+        self._exec("UPDATE licenses SET quantity = ? WHERE id = ?", (quantity, pool.id))
 
-    async def save_pool(self, license_id: int, pool: PoolState) -> None:
-        await self._exec(
+    def save_pool(self, license_id: int, pool: PoolState) -> None:
+        self._exec(
             "UPDATE licenses SET in_use = ?, last_interval = ?, interval_over = ?, count_before = ?, ooc_since = ?, "
             "enforcement_notified = CASE WHEN ? IS NULL THEN 0 ELSE enforcement_notified END WHERE id = ?",
             (
@@ -355,136 +372,139 @@ class Queries:
             ),
         )
 
-    async def pools_entering_enforcement(self, t: int, grace: int) -> list[License]:
-        rows = await self._all(
+    def pools_entering_enforcement(self, t: int, grace: int) -> list[License]:
+        rows = self._all(
             "SELECT * FROM licenses WHERE ooc_since IS NOT NULL AND enforcement_notified = 0 AND ooc_since + ? <= ?",
             (grace, t),
         )
         return [_license(r) for r in rows]
 
-    async def next_pool_enforcement(self, grace: int) -> int | None:
-        row = await self._one(
+    def next_pool_enforcement(self, grace: int) -> int | None:
+        row = self._one(
             "SELECT MIN(ooc_since) + ? AS t FROM licenses WHERE ooc_since IS NOT NULL AND enforcement_notified = 0",
             (grace,),
         )
         return int(row["t"]) if row and row["t"] is not None else None
 
-    async def set_enforcement_notified(self, license_id: int) -> None:
-        await self._exec("UPDATE licenses SET enforcement_notified = 1 WHERE id = ?", (license_id,))
+    def set_enforcement_notified(self, license_id: int) -> None:
+        self._exec("UPDATE licenses SET enforcement_notified = 1 WHERE id = ?", (license_id,))
 
     # -- usage -----------------------------------------------------------------------------------
-    async def latest_usage(self, piid: str) -> list[Latest]:
-        return [_latest(r) for r in await self._all("SELECT * FROM usage_latest WHERE piid = ? ORDER BY tag", (piid,))]
+    def latest_usage(self, piid: str) -> list[Latest]:
+        return [_latest(r) for r in self._all("SELECT * FROM usage_latest WHERE piid = ? ORDER BY tag", (piid,))]
 
-    async def pool_usage(self, va_id: int, tag: str) -> list[Latest]:
-        rows = await self._all(
+    def pool_usage(self, va_id: int, tag: str) -> list[Latest]:
+        rows = self._all(
             "SELECT u.* FROM usage_latest u JOIN instances i ON i.piid = u.piid AND i.removed_at IS NULL "
             "WHERE u.virtual_account_id = ? AND u.tag = ? ORDER BY u.piid",
             (va_id, tag),
         )
         return [_latest(r) for r in rows]
 
-    async def save_latest(self, latest: Latest) -> None:
-        await self._exec(
+    def save_latest(self, latest: Latest) -> None:
+        self._exec(
             "INSERT INTO usage_latest (piid, tag, virtual_account_id, interval_end, peak, locked) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (piid, tag) DO UPDATE SET virtual_account_id = excluded."
             "virtual_account_id, interval_end = excluded.interval_end, peak = excluded.peak, locked = excluded.locked",
             (latest.piid, latest.tag, latest.virtual_account_id, latest.interval_end, latest.peak, latest.locked),
         )
 
-    async def delete_latest(self, piid: str) -> None:
-        await self._exec("DELETE FROM usage_latest WHERE piid = ?", (piid,))
+    def delete_latest(self, piid: str) -> None:
+        self._exec("DELETE FROM usage_latest WHERE piid = ?", (piid,))
 
-    async def lock_pool(self, va_id: int, tag: str) -> None:
+    def lock_pool(self, va_id: int, tag: str) -> None:
         """Out of Compliance: each instance's reported quantity is locked at its current peak."""
-        await self._exec(
+        self._exec(
             "UPDATE usage_latest SET locked = MAX(peak, COALESCE(locked, 0)) WHERE virtual_account_id = ? AND tag = ?",
             (va_id, tag),
         )
 
-    async def unlock_pool(self, va_id: int, tag: str) -> int:
+    def unlock_pool(self, va_id: int, tag: str) -> int:
         """Back In Compliance: locks released; returns the pool's in-use quantity (actual peaks)."""
-        await self._exec("UPDATE usage_latest SET locked = NULL WHERE virtual_account_id = ? AND tag = ?", (va_id, tag))
-        row = await self._one(
+        self._exec("UPDATE usage_latest SET locked = NULL WHERE virtual_account_id = ? AND tag = ?", (va_id, tag))
+        row = self._one(
             "SELECT COALESCE(SUM(u.peak), 0) AS s FROM usage_latest u JOIN instances i ON i.piid = u.piid "
             "AND i.removed_at IS NULL WHERE u.virtual_account_id = ? AND u.tag = ?",
             (va_id, tag),
         )
         return int(row["s"]) if row else 0
 
-    async def report_seen(self, report_id: str) -> bool:
-        return await self._one("SELECT 1 FROM usage_reports WHERE report_id = ?", (report_id,)) is not None
+    def report_seen(self, report_id: str) -> bool:
+        return self._one("SELECT 1 FROM usage_reports WHERE report_id = ?", (report_id,)) is not None
 
-    async def insert_report(
+    def insert_report(
         self, *, report_id: str, piid: str, interval_start: int, interval_end: int, received_at: int, lines: str
-    ) -> None:
-        await self._exec(
-            "INSERT INTO usage_reports (report_id, piid, interval_start, interval_end, received_at, lines) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (report_id, piid, interval_start, interval_end, received_at, lines),
+    ) -> bool:
+        """Store a report; False when its id was stored before."""
+        return (
+            self._count(
+                "INSERT OR IGNORE INTO usage_reports (report_id, piid, interval_start, interval_end, received_at, "
+                "lines) VALUES (?, ?, ?, ?, ?, ?)",
+                (report_id, piid, interval_start, interval_end, received_at, lines),
+            )
+            > 0
         )
 
-    async def reports(self, piid: str, *, limit: int = 100) -> list[aiosqlite.Row]:
-        return await self._all(
-            "SELECT * FROM usage_reports WHERE piid = ? ORDER BY interval_end DESC LIMIT ?", (piid, limit)
+    def reports(self, piid: str, *, limit: int = 100) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM usage_reports WHERE piid = ? ORDER BY interval_end DESC LIMIT ?", (piid, limit))
+
+    def reported(self, piid: str, now: datetime, *, status: AuthorizationStatus, ooc_since: int | None) -> None:
+        """After a usage report: contact, and the compliance verdict, in one statement."""
+        self._exec(
+            "UPDATE instances SET last_contact_at = ?, status = ?, ooc_since = ? WHERE piid = ?",
+            (epoch(now), str(status), ooc_since, piid),
         )
 
-    async def set_instance_compliance(self, piid: str, *, status: AuthorizationStatus, ooc_since: int | None) -> None:
-        await self._exec(
-            "UPDATE instances SET status = ?, ooc_since = ? WHERE piid = ?", (str(status), ooc_since, piid)
-        )
+    def set_instance_compliance(self, piid: str, *, status: AuthorizationStatus, ooc_since: int | None) -> None:
+        self._exec("UPDATE instances SET status = ?, ooc_since = ? WHERE piid = ?", (str(status), ooc_since, piid))
 
     # -- SSM On-Prem instances seen from the cloud ----------------------------------------------
-    async def satellite(self, piid: str) -> Satellite | None:
-        row = await self._one("SELECT * FROM satellites WHERE piid = ?", (piid,))
+    def satellite(self, piid: str) -> Satellite | None:
+        row = self._one("SELECT * FROM satellites WHERE piid = ?", (piid,))
         return _satellite(row) if row else None
 
-    async def save_satellite(self, sat: Satellite) -> None:
-        await self._exec(
+    def save_satellite(self, sat: Satellite) -> None:
+        self._exec(
             "INSERT INTO satellites (piid, sequence, last_sync, alerted, next_check) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (piid) DO UPDATE SET sequence = excluded.sequence, last_sync = excluded.last_sync, "
             "alerted = excluded.alerted, next_check = excluded.next_check",
             (sat.piid, sat.sequence, sat.last_sync, json.dumps(sorted(sat.alerted)), sat.next_check),
         )
 
-    async def satellites_due(self, t: int) -> list[Satellite]:
-        rows = await self._all("SELECT * FROM satellites WHERE next_check IS NOT NULL AND next_check <= ?", (t,))
+    def satellites_due(self, t: int) -> list[Satellite]:
+        rows = self._all("SELECT * FROM satellites WHERE next_check IS NOT NULL AND next_check <= ?", (t,))
         return [_satellite(r) for r in rows]
 
-    async def next_satellite_check(self) -> int | None:
-        row = await self._one("SELECT MIN(next_check) AS t FROM satellites WHERE next_check IS NOT NULL")
+    def next_satellite_check(self) -> int | None:
+        row = self._one("SELECT MIN(next_check) AS t FROM satellites WHERE next_check IS NOT NULL")
         return int(row["t"]) if row and row["t"] is not None else None
 
-    async def replace_satellite_instances(self, satellite: str, rows: list[tuple[object, ...]]) -> None:
-        await self._exec("DELETE FROM satellite_instances WHERE satellite = ?", (satellite,))
+    def replace_satellite_instances(self, satellite: str, rows: list[tuple[object, ...]]) -> None:
+        self._exec("DELETE FROM satellite_instances WHERE satellite = ?", (satellite,))
         if rows:
-            await self._c.executemany(
+            self._c.executemany(
                 "INSERT INTO satellite_instances (satellite, piid, name, product, udi_pid, serial_number, "
                 "virtual_account, status, last_contact_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(satellite, *r) for r in rows],
             )
 
-    async def satellite_instances(self, satellite: str) -> list[aiosqlite.Row]:
-        return await self._all(
-            "SELECT * FROM satellite_instances WHERE satellite = ? ORDER BY name, piid", (satellite,)
-        )
+    def satellite_instances(self, satellite: str) -> list[sqlite3.Row]:
+        return self._all("SELECT * FROM satellite_instances WHERE satellite = ? ORDER BY name, piid", (satellite,))
 
     # -- tokens ----------------------------------------------------------------------------------
-    async def token(self, token_id: str) -> TokenRecord | None:
-        row = await self._one("SELECT * FROM tokens WHERE id = ?", (token_id,))
+    def token(self, token_id: str) -> TokenRecord | None:
+        row = self._one("SELECT * FROM tokens WHERE id = ?", (token_id,))
         return _token(row) if row else None
 
-    async def tokens(self, va_id: int | None = None) -> list[TokenRecord]:
+    def tokens(self, va_id: int | None = None) -> list[TokenRecord]:
         if va_id is None:
-            rows = await self._all("SELECT * FROM tokens ORDER BY created_at, id")
+            rows = self._all("SELECT * FROM tokens ORDER BY created_at, id")
         else:
-            rows = await self._all(
-                "SELECT * FROM tokens WHERE virtual_account_id = ? ORDER BY created_at, id", (va_id,)
-            )
+            rows = self._all("SELECT * FROM tokens WHERE virtual_account_id = ? ORDER BY created_at, id", (va_id,))
         return [_token(r) for r in rows]
 
-    async def insert_token(self, record: TokenRecord, *, created_by: str) -> None:
-        await self._exec(
+    def insert_token(self, record: TokenRecord, *, created_by: str) -> None:
+        self._exec(
             "INSERT INTO tokens (id, virtual_account_id, secret_hash, description, created_at, "
             "expires_at, max_uses, uses, export_controlled, revoked_at, created_by) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -503,29 +523,38 @@ class Queries:
             ),
         )
 
-    async def use_token(self, token_id: str) -> None:
-        await self._exec("UPDATE tokens SET uses = uses + 1 WHERE id = ?", (token_id,))
+    def use_token(self, token_id: str) -> None:
+        self._exec("UPDATE tokens SET uses = uses + 1 WHERE id = ?", (token_id,))
 
-    async def revoke_token(self, token_id: str, now: datetime) -> bool:
-        async with self._c.execute(
-            "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            (epoch(now), token_id),
-        ) as cur:
-            return cur.rowcount > 0
+    def revoke_token(self, token_id: str, now: datetime) -> bool:
+        return (
+            self._count(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (epoch(now), token_id),
+            )
+            > 0
+        )
 
     # -- instances -------------------------------------------------------------------------------
-    async def instance(self, piid: str) -> Instance | None:
-        row = await self._one("SELECT * FROM instances WHERE piid = ?", (piid,))
+    def instance(self, piid: str) -> Instance | None:
+        row = self._one("SELECT * FROM instances WHERE piid = ?", (piid,))
         return _instance(row) if row else None
 
-    async def active_instance_by_sudi(self, udi_pid: str, serial_number: str) -> Instance | None:
-        row = await self._one(
+    def active_instance_by_sudi(self, udi_pid: str, serial_number: str) -> Instance | None:
+        row = self._one(
             "SELECT * FROM instances WHERE udi_pid = ? AND serial_number = ? AND removed_at IS NULL",
             (udi_pid, serial_number),
         )
         return _instance(row) if row else None
 
-    async def instances(self, va_id: int | None = None, *, include_removed: bool = False) -> list[Instance]:
+    def instances(
+        self,
+        va_id: int | None = None,
+        *,
+        include_removed: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Instance]:
         where = [] if include_removed else ["removed_at IS NULL"]
         args: list[object] = []
         if va_id is not None:
@@ -534,10 +563,23 @@ class Queries:
         sql = "SELECT * FROM instances"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [_instance(r) for r in await self._all(sql + " ORDER BY registered_at, piid", args)]
+        sql += " ORDER BY registered_at, piid"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        return [_instance(r) for r in self._all(sql, args)]
 
-    async def insert_instance(self, i: Instance) -> None:
-        await self._exec(
+    def count_instances(self, va_id: int | None = None) -> int:
+        sql = "SELECT COUNT(*) AS n FROM instances WHERE removed_at IS NULL"
+        args: list[object] = []
+        if va_id is not None:
+            sql += " AND virtual_account_id = ?"
+            args.append(va_id)
+        row = self._one(sql, args)
+        return int(row["n"]) if row else 0
+
+    def insert_instance(self, i: Instance) -> None:
+        self._exec(
             "INSERT INTO instances (piid, virtual_account_id, name, product, udi_pid, serial_number, "
             "hostname, deployment_type, license_type, usage_mode, software_version, export_controlled, "
             "token_id, public_key, cert_pem, cert_serial, registered_at, cert_issued_at, "
@@ -571,15 +613,17 @@ class Queries:
             ),
         )
 
-    async def mark_removed(self, piid: str, now: datetime, reason: str) -> bool:
-        async with self._c.execute(
-            "UPDATE instances SET removed_at = ?, removed_reason = ?, next_check_at = NULL "
-            "WHERE piid = ? AND removed_at IS NULL",
-            (epoch(now), reason, piid),
-        ) as cur:
-            return cur.rowcount > 0
+    def mark_removed(self, piid: str, now: datetime, reason: str) -> bool:
+        return (
+            self._count(
+                "UPDATE instances SET removed_at = ?, removed_reason = ?, next_check_at = NULL "
+                "WHERE piid = ? AND removed_at IS NULL",
+                (epoch(now), reason, piid),
+            )
+            > 0
+        )
 
-    async def set_authorized(
+    def set_authorized(
         self,
         piid: str,
         now: datetime,
@@ -589,15 +633,15 @@ class Queries:
         next_check_at: int | None,
     ) -> None:
         t = epoch(now)
-        await self._exec(
+        self._exec(
             "UPDATE instances SET authorized_at = ?, last_contact_at = ?, status = ?, ooc_since = ?, "
             "next_check_at = ? WHERE piid = ?",
             (t, t, str(status), ooc_since, next_check_at, piid),
         )
 
-    async def touch(self, piid: str, now: datetime, *, next_check_at: int | None) -> None:
+    def touch(self, piid: str, now: datetime, *, next_check_at: int | None) -> None:
         """A successful contact other than an authorization."""
-        await self._exec(
+        self._exec(
             "UPDATE instances SET last_contact_at = ?, next_check_at = ?, "
             "status = CASE WHEN status = ? THEN ? ELSE status END WHERE piid = ?",
             (
@@ -609,39 +653,39 @@ class Queries:
             ),
         )
 
-    async def renew_certificate(
+    def renew_certificate(
         self, piid: str, *, public_key: bytes, cert_pem: str, cert_serial: str, issued_at: int, expires_at: int
     ) -> None:
-        await self._exec(
+        self._exec(
             "UPDATE instances SET prev_public_key = public_key, public_key = ?, cert_pem = ?, cert_serial = ?, "
             "cert_issued_at = ?, cert_expires_at = ? WHERE piid = ?",
             (public_key, cert_pem, cert_serial, issued_at, expires_at, piid),
         )
 
-    async def forget_previous_key(self, piid: str) -> None:
-        await self._exec("UPDATE instances SET prev_public_key = NULL WHERE piid = ?", (piid,))
+    def forget_previous_key(self, piid: str) -> None:
+        self._exec("UPDATE instances SET prev_public_key = NULL WHERE piid = ?", (piid,))
 
-    async def watch_due(self, t: int, limit: int = 1000) -> list[Instance]:
-        rows = await self._all(
+    def watch_due(self, t: int, limit: int = 1000) -> list[Instance]:
+        rows = self._all(
             "SELECT * FROM instances WHERE removed_at IS NULL AND next_check_at <= ? ORDER BY next_check_at LIMIT ?",
             (t, limit),
         )
         return [_instance(r) for r in rows]
 
-    async def next_watch(self) -> int | None:
-        row = await self._one("SELECT MIN(next_check_at) AS t FROM instances WHERE removed_at IS NULL")
+    def next_watch(self) -> int | None:
+        row = self._one("SELECT MIN(next_check_at) AS t FROM instances WHERE removed_at IS NULL")
         return int(row["t"]) if row and row["t"] is not None else None
 
-    async def set_watch(
+    def set_watch(
         self, piid: str, *, status: AuthorizationStatus, renew_alerted_at: int | None, next_check_at: int | None
     ) -> None:
-        await self._exec(
+        self._exec(
             "UPDATE instances SET status = ?, renew_alerted_at = ?, next_check_at = ? WHERE piid = ?",
             (str(status), renew_alerted_at, next_check_at, piid),
         )
 
     # -- notifications (the "emails" the SSM would send) ----------------------------------------
-    async def notify(
+    def notify(
         self,
         *,
         at: datetime,
@@ -652,19 +696,19 @@ class Queries:
         va_id: int | None = None,
         piid: str | None = None,
     ) -> None:
-        await self._exec(
+        self._exec(
             "INSERT INTO notifications (at, kind, severity, virtual_account_id, piid, subject, body) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (epoch(at), kind, severity, va_id, piid, subject, body),
         )
 
-    async def notifications(self, *, limit: int = 100, kind: str | None = None) -> list[Notification]:
+    def notifications(self, *, limit: int = 100, kind: str | None = None) -> list[Notification]:
         sql = "SELECT * FROM notifications"
         args: list[object] = []
         if kind:
             sql += " WHERE kind = ?"
             args.append(kind)
-        rows = await self._all(sql + " ORDER BY at DESC, id DESC LIMIT ?", [*args, limit])
+        rows = self._all(sql + " ORDER BY at DESC, id DESC LIMIT ?", [*args, limit])
         return [
             Notification(
                 r["id"], r["at"], r["kind"], r["severity"], r["virtual_account_id"], r["piid"], r["subject"], r["body"]
@@ -673,20 +717,19 @@ class Queries:
         ]
 
     # -- replay protection -----------------------------------------------------------------------
-    async def remember_nonce(self, piid: str, nonce: str, sent_at: int) -> bool:
+    def remember_nonce(self, piid: str, nonce: str, sent_at: int) -> bool:
         """Record a request nonce; False when it was seen before (a replay)."""
         try:
-            await self._exec("INSERT INTO nonces (piid, nonce, sent_at) VALUES (?, ?, ?)", (piid, nonce, sent_at))
+            self._exec("INSERT INTO nonces (piid, nonce, sent_at) VALUES (?, ?, ?)", (piid, nonce, sent_at))
         except sqlite3.IntegrityError:
             return False
         return True
 
-    async def forget_nonces_before(self, cutoff: int) -> int:
-        async with self._c.execute("DELETE FROM nonces WHERE sent_at < ?", (cutoff,)) as cur:
-            return cur.rowcount
+    def forget_nonces_before(self, cutoff: int) -> int:
+        return self._count("DELETE FROM nonces WHERE sent_at < ?", (cutoff,))
 
     # -- events ----------------------------------------------------------------------------------
-    async def add_event(
+    def add_event(
         self,
         *,
         at: datetime,
@@ -695,18 +738,108 @@ class Queries:
         va_id: int | None = None,
         piid: str | None = None,
     ) -> None:
-        await self._exec(
+        self._exec(
             "INSERT INTO events (at, kind, virtual_account_id, piid, message) VALUES (?, ?, ?, ?, ?)",
             (epoch(at), kind, va_id, piid, message),
         )
 
-    async def events(self, *, limit: int = 100, piid: str | None = None) -> list[Event]:
+    def events(self, *, limit: int = 100, piid: str | None = None) -> list[Event]:
         if piid is None:
-            rows = await self._all("SELECT * FROM events ORDER BY at DESC, id DESC LIMIT ?", (limit,))
+            rows = self._all("SELECT * FROM events ORDER BY at DESC, id DESC LIMIT ?", (limit,))
         else:
-            rows = await self._all(
-                "SELECT * FROM events WHERE piid = ? ORDER BY at DESC, id DESC LIMIT ?", (piid, limit)
-            )
+            rows = self._all("SELECT * FROM events WHERE piid = ? ORDER BY at DESC, id DESC LIMIT ?", (piid, limit))
         return [
             Event(r["id"], r["at"], r["kind"], r["virtual_account_id"], r["piid"], r["message"]) for r in reversed(rows)
         ]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _hop(Generic[P, R]):
+    """A ``SyncQueries`` method, awaited: one hand-off to the connection's thread."""
+
+    def __init__(self, method: Callable[Concatenate[SyncQueries, P], R]) -> None:
+        self._method = method
+
+    def __get__(self, obj: Queries | None, owner: type[Queries]) -> Callable[P, Awaitable[R]]:
+        assert obj is not None
+        method, conn = self._method, obj.connection
+
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await run_in_connection(conn, lambda raw: method(SyncQueries(raw), *args, **kwargs))
+
+        return call
+
+
+class Queries:
+    """The queries of ``SyncQueries`` for async code: each awaited call is one statement run in
+    the connection's thread (use ``Store.run`` for a whole transaction in one hand-off)."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.connection = connection
+
+    setting = _hop(SyncQueries.setting)
+    set_setting = _hop(SyncQueries.set_setting)
+    accounts = _hop(SyncQueries.accounts)
+    account = _hop(SyncQueries.account)
+    account_by_domain = _hop(SyncQueries.account_by_domain)
+    insert_account = _hop(SyncQueries.insert_account)
+    virtual_accounts = _hop(SyncQueries.virtual_accounts)
+    virtual_account = _hop(SyncQueries.virtual_account)
+    virtual_account_by_name = _hop(SyncQueries.virtual_account_by_name)
+    insert_virtual_account = _hop(SyncQueries.insert_virtual_account)
+    licenses = _hop(SyncQueries.licenses)
+    add_license = _hop(SyncQueries.add_license)
+    license_by_tag = _hop(SyncQueries.license_by_tag)
+    licenses_with_tags = _hop(SyncQueries.licenses_with_tags)
+    holds_license_type = _hop(SyncQueries.holds_license_type)
+    reported = _hop(SyncQueries.reported)
+    all_licenses = _hop(SyncQueries.all_licenses)
+    ensure_pool = _hop(SyncQueries.ensure_pool)
+    set_quantity = _hop(SyncQueries.set_quantity)
+    save_pool = _hop(SyncQueries.save_pool)
+    pools_entering_enforcement = _hop(SyncQueries.pools_entering_enforcement)
+    next_pool_enforcement = _hop(SyncQueries.next_pool_enforcement)
+    set_enforcement_notified = _hop(SyncQueries.set_enforcement_notified)
+    latest_usage = _hop(SyncQueries.latest_usage)
+    pool_usage = _hop(SyncQueries.pool_usage)
+    save_latest = _hop(SyncQueries.save_latest)
+    delete_latest = _hop(SyncQueries.delete_latest)
+    lock_pool = _hop(SyncQueries.lock_pool)
+    unlock_pool = _hop(SyncQueries.unlock_pool)
+    report_seen = _hop(SyncQueries.report_seen)
+    insert_report = _hop(SyncQueries.insert_report)
+    reports = _hop(SyncQueries.reports)
+    set_instance_compliance = _hop(SyncQueries.set_instance_compliance)
+    satellite = _hop(SyncQueries.satellite)
+    save_satellite = _hop(SyncQueries.save_satellite)
+    satellites_due = _hop(SyncQueries.satellites_due)
+    next_satellite_check = _hop(SyncQueries.next_satellite_check)
+    replace_satellite_instances = _hop(SyncQueries.replace_satellite_instances)
+    satellite_instances = _hop(SyncQueries.satellite_instances)
+    token = _hop(SyncQueries.token)
+    tokens = _hop(SyncQueries.tokens)
+    insert_token = _hop(SyncQueries.insert_token)
+    use_token = _hop(SyncQueries.use_token)
+    revoke_token = _hop(SyncQueries.revoke_token)
+    instance = _hop(SyncQueries.instance)
+    active_instance_by_sudi = _hop(SyncQueries.active_instance_by_sudi)
+    instances = _hop(SyncQueries.instances)
+    count_instances = _hop(SyncQueries.count_instances)
+    insert_instance = _hop(SyncQueries.insert_instance)
+    mark_removed = _hop(SyncQueries.mark_removed)
+    set_authorized = _hop(SyncQueries.set_authorized)
+    touch = _hop(SyncQueries.touch)
+    renew_certificate = _hop(SyncQueries.renew_certificate)
+    forget_previous_key = _hop(SyncQueries.forget_previous_key)
+    watch_due = _hop(SyncQueries.watch_due)
+    next_watch = _hop(SyncQueries.next_watch)
+    set_watch = _hop(SyncQueries.set_watch)
+    notify = _hop(SyncQueries.notify)
+    notifications = _hop(SyncQueries.notifications)
+    remember_nonce = _hop(SyncQueries.remember_nonce)
+    forget_nonces_before = _hop(SyncQueries.forget_nonces_before)
+    add_event = _hop(SyncQueries.add_event)
+    events = _hop(SyncQueries.events)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography import x509
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from server import ledger, satellite
 from server.pki_files import LabPki
-from server.queries import Instance, Queries
+from server.queries import Account, Instance, Latest, SyncQueries, VirtualAccount
 from server.store import Store
 from shared import envelope, pki, sync, tokens, watch
 from shared.clock import AnyClock, epoch, utc
@@ -31,6 +32,7 @@ from shared.messages import (
     Authorize,
     Deregister,
     Deregistered,
+    EntitlementGrant,
     Register,
     Registered,
     RegistrationRenewed,
@@ -45,6 +47,7 @@ from shared.messages import (
 )
 from shared.policy import Policy
 from shared.states import AuthorizationStatus, ExportControl
+from shared.tokens import TokenRecord
 
 log = get_logger("ssm.registry")
 
@@ -74,12 +77,15 @@ class Registry:
         self._sign_chain = (lab_pki.signing.cert, *lab_pki.signing.chain)
         # piid -> (cert serial, public key): loading a key costs more than verifying with it.
         self._keys: OrderedDict[str, tuple[str, ec.EllipticCurvePublicKey]] = OrderedDict()
+        # piid -> the instance row as last read, for its keys; writes re-read it (see _live).
+        self._instances: OrderedDict[str, Instance] = OrderedDict()
         #: Set whenever an instance's next watch instant may have moved earlier.
         self.watch_changed = asyncio.Event()
 
     # -- replies ---------------------------------------------------------------------------------
-    def sign(self, reply: Reply) -> str:
-        return envelope.sign_reply(encode(reply), self.pki.signing.key, self._sign_chain)
+    def sign(self, reply: Reply, *, include_chain: bool = True) -> str:
+        """The signed reply; its certificate chain travels when the client asked for it."""
+        return envelope.sign_reply(encode(reply), self.pki.signing.key, self._sign_chain, include_chain=include_chain)
 
     def _issue(self, csr: x509.CertificateSigningRequest, piid: str, serial: str, now: datetime) -> x509.Certificate:
         return pki.issue_id_certificate(
@@ -104,12 +110,13 @@ class Registry:
         public = csr.public_key()
         assert isinstance(public, ec.EllipticCurvePublicKey)
         t = epoch(now)
-        async with self.store.transaction() as tx:
-            record = tokens.check_usable(await tx.token(parsed.token_id), parsed, now)
-            va = await tx.virtual_account(record.virtual_account_id)
-            account = await tx.account(va.account_id) if va else None
+
+        def body(tx: SyncQueries) -> tuple[TokenRecord, VirtualAccount, Account]:
+            record = tokens.check_usable(tx.token(parsed.token_id), parsed, now)
+            va = tx.virtual_account(record.virtual_account_id)
+            account = tx.account(va.account_id) if va else None
             assert va is not None and account is not None
-            existing = await tx.active_instance_by_sudi(ident.udi_pid, ident.serial_number)
+            existing = tx.active_instance_by_sudi(ident.udi_pid, ident.serial_number)
             if existing is not None:
                 if not msg.force:
                     raise Conflict(
@@ -119,10 +126,10 @@ class Registry:
                         fix="reregister ('smart-agent reregister TOKEN' sends force), or remove the "
                         f"instance on the SSM first ('ssm-server instance remove {existing.piid}')",
                     )
-                await tx.mark_removed(existing.piid, now, "reregistered")
+                tx.mark_removed(existing.piid, now, "reregistered")
                 moved = existing.virtual_account_id != va.id
-                carried = await ledger.release(tx, existing.piid)
-                await tx.add_event(
+                carried = ledger.release(tx, existing.piid)
+                tx.add_event(
                     at=now,
                     kind="instance_reregistered",
                     va_id=existing.virtual_account_id,
@@ -130,7 +137,7 @@ class Registry:
                     message=f"{existing.name} reregistered as {piid}"
                     + (f" and moved to virtual account {va.name}" if moved else ""),
                 )
-            await tx.insert_instance(
+            tx.insert_instance(
                 Instance(
                     piid=piid,
                     virtual_account_id=va.id,
@@ -158,9 +165,9 @@ class Registry:
                 )
             )
             if existing is not None:
-                await ledger.carry(tx, carried, piid=piid, va_id=va.id)
-            await tx.use_token(record.token_id)
-            await tx.add_event(
+                ledger.carry(tx, carried, piid=piid, va_id=va.id)
+            tx.use_token(record.token_id)
+            tx.add_event(
                 at=now,
                 kind="instance_registered",
                 va_id=va.id,
@@ -168,6 +175,9 @@ class Registry:
                 message=f"{ident.instance_name} ({ident.product}, SN {ident.serial_number}) "
                 f"registered to {account.name} / {va.name} with token {record.token_id}",
             )
+            return record, va, account
+
+        record, va, account = await self.store.run(body)
         self.clock.poke(self.watch_changed)
         log.info("instance_registered", piid=piid, instance=ident.instance_name, va=va.name, token_id=record.token_id)
         return Registered(
@@ -196,26 +206,40 @@ class Registry:
             self._keys.popitem(last=False)
         return key
 
-    async def authenticate(self, body: str, *, fresh: bool = True) -> tuple[Instance, SignedRequest, bool]:
+    async def _snapshot(self, piid: str) -> Instance | None:
+        """The instance as last read (for its keys); the write transaction re-reads it."""
+        cached = self._instances.get(piid)
+        if cached is not None:
+            self._instances.move_to_end(piid)
+            return cached
+        instance = await self.store.read.instance(piid)
+        if instance is not None and instance.removed_at is None:
+            self._instances[piid] = instance
+            if len(self._instances) > _KEY_CACHE_SIZE:
+                self._instances.popitem(last=False)
+        return instance
+
+    def _forget(self, piid: str) -> None:
+        """Call after changing an instance's keys or removing it."""
+        self._instances.pop(piid, None)
+        self._keys.pop(piid, None)
+
+    async def authenticate(self, body: str, *, fresh: bool = True) -> Authenticated:
         """Verify a signed request: known signer, valid signature, fresh, ID cert valid.
 
-        Returns the instance, the message, and whether it was signed with the previous key
-        (a renewal whose reply the agent never received).
+        Returns the instance (as last read: the write transaction checks it again, see
+        ``_live``), the message, and whether it was signed with the previous key (a renewal whose
+        reply the agent never received).
 
         Raises:
             Unauthorized: ``signer_unknown``, ``signature_invalid``, ``signer_mismatch``,
                 ``request_stale``, ``registration_expired``.
             Forbidden: ``instance_removed``.
         """
-        piid = envelope.request_signer(body)
-        instance = await self.store.read.instance(piid)
+        piid, want_chain = envelope.request_header(body)
+        instance = await self._snapshot(piid)
         if instance is None:
-            raise Unauthorized(
-                f"no product instance {piid!r} is registered with this SSM",
-                code="signer_unknown",
-                fix="register the product instance ('smart-agent register TOKEN'); if it was registered with "
-                "another SSM, point the agent's transport URL there",
-            )
+            raise _unknown(piid)
         used_previous = False
         try:
             payload = envelope.verify(body, self._public_key(instance))
@@ -234,36 +258,38 @@ class Registry:
         now = self.clock.now()
         if fresh:  # a file carried by hand is days old by design; its sequence guards replays
             envelope.check_fresh(msg.sent_at, now, self.policy.skew_window(self.clock.rate))
-        if instance.removed_at is not None:
-            how = "deregistered" if instance.removed_reason == "deregistered" else "removed from the SSM"
-            raise Forbidden(
-                f"product instance {piid} was {how} at {utc(instance.removed_at).isoformat()}",
-                code="instance_removed",
-                fix="register it again with a new token ('smart-agent register TOKEN')",
-            )
-        cert_expiry = instance.cert_expires_at
-        if used_previous:
-            cert_expiry = epoch(x509.load_pem_x509_certificate(instance.cert_pem.encode()).not_valid_after_utc)
-        if epoch(now) >= cert_expiry:
-            raise Unauthorized(
-                f"the ID certificate of {piid} expired at {utc(cert_expiry).isoformat()}",
-                code="registration_expired",
-                fix="reregister the product instance with a new token ('smart-agent reregister TOKEN')",
-            )
-        return instance, msg, used_previous
+        _check_live(instance, now)
+        return Authenticated(instance, msg, used_previous, want_chain)
 
-    async def _remember(self, tx: Queries, instance: Instance, msg: SignedRequest, used_previous: bool) -> None:
-        if not await tx.remember_nonce(instance.piid, msg.nonce, msg.sent_at):
+    def _live(self, tx: SyncQueries, piid: str) -> Instance:
+        """The instance as it stands in the transaction: still registered, ID certificate valid."""
+        instance = tx.instance(piid)
+        if instance is None:
+            raise _unknown(piid)
+        _check_live(instance, self.clock.now())
+        return instance
+
+    def _remember(self, tx: SyncQueries, snapshot: Instance, msg: SignedRequest, used_previous: bool) -> Instance:
+        """Check the instance again inside the transaction and record the request's nonce;
+        return the instance as it stands."""
+        instance = self._live(tx, snapshot.piid)
+        if not tx.remember_nonce(instance.piid, msg.nonce, msg.sent_at):
             raise Unauthorized(
                 f"request nonce {msg.nonce} from {instance.piid} was already used (a replay)",
                 code="request_replayed",
                 fix="send each request once with a fresh nonce",
             )
         if instance.prev_public_key is not None and not used_previous:
-            await tx.forget_previous_key(instance.piid)
+            tx.forget_previous_key(instance.piid)
+            self._instances.pop(instance.piid, None)
+        return instance
 
-    async def handle_signed(self, body: str) -> Reply:
-        instance, msg, used_previous = await self.authenticate(body)
+    async def handle_signed(self, body: str) -> tuple[Reply, bool]:
+        """Verify and apply a signed request; the reply, and whether its chain was asked for."""
+        auth = await self.authenticate(body)
+        return await self._dispatch(auth.instance, auth.msg, auth.used_previous), auth.want_chain
+
+    async def _dispatch(self, instance: Instance, msg: SignedRequest, used_previous: bool) -> Reply:
         match msg:
             case Authorize():
                 return await self.authorize(instance, msg, used_previous)
@@ -275,8 +301,8 @@ class Registry:
                 return await self.report_usage(instance, msg, used_previous)
             case SyncRequest():
 
-                async def remember(tx: Queries) -> None:
-                    await self._remember(tx, instance, msg, used_previous)
+                def remember(tx: SyncQueries) -> Instance:
+                    return self._remember(tx, instance, msg, used_previous)
 
                 return await satellite.handle_sync(self.store, instance, msg, self.clock.now(), self.policy, remember)
 
@@ -284,26 +310,30 @@ class Registry:
     async def authorize(self, instance: Instance, msg: Authorize, used_previous: bool = False) -> Authorization:
         now = self.clock.now()
         t = epoch(now)
-        async with self.store.transaction() as tx:
-            await self._remember(tx, instance, msg, used_previous)
-            books = await ledger.Books.open(tx, instance)
+
+        def body(tx: SyncQueries) -> tuple[list[EntitlementGrant], int | None, str]:
+            inst = self._remember(tx, instance, msg, used_previous)
+            books = ledger.Books.open(tx, inst, [e.tag for e in msg.entitlements])
             grants = ledger.grants(books, [(e.tag, "", e.count) for e in msg.entitlements])
             since, reason = ledger.verdict(books, t)
-            await tx.set_authorized(
-                instance.piid,
+            tx.set_authorized(
+                inst.piid,
                 now,
                 status=AuthorizationStatus.AUTHORIZED,
-                ooc_since=instance.ooc_since,
-                next_check_at=self._next_check(registered_at=instance.registered_at, authorized_at=t, contact=t),
+                ooc_since=inst.ooc_since,
+                next_check_at=self._next_check(registered_at=inst.registered_at, authorized_at=t, contact=t),
             )
-            await ledger.set_verdict(tx, instance, since, reason, now)
-            await tx.add_event(
+            ledger.set_verdict(tx, inst, since, reason, now)
+            tx.add_event(
                 at=now,
                 kind="instance_authorized",
-                va_id=instance.virtual_account_id,
-                piid=instance.piid,
-                message=f"{instance.name} authorized until {(now + self.policy.auth_expiry).isoformat()}",
+                va_id=inst.virtual_account_id,
+                piid=inst.piid,
+                message=f"{inst.name} authorized until {(now + self.policy.auth_expiry).isoformat()}",
             )
+            return grants, since, reason
+
+        grants, since, reason = await self.store.run(body)
         self.clock.poke(self.watch_changed)
         return Authorization(
             in_reply_to=msg.nonce,
@@ -325,25 +355,26 @@ class Registry:
             ledger.check_report(report, now, window)
         accepted: list[str] = []
         duplicates: list[str] = []
-        async with self.store.transaction() as tx:
-            await self._remember(tx, instance, msg, used_previous)
-            books = await ledger.Books.open(tx, instance)
+
+        def body(tx: SyncQueries) -> tuple[list[EntitlementGrant], int | None, str]:
+            inst = self._remember(tx, instance, msg, used_previous)
+            books = ledger.Books.open(tx, inst, [u.tag for r in msg.reports for u in r.usage])
             last_lines: list[tuple[str, str, int]] = []
             for report in msg.reports:
-                if await tx.report_seen(report.report_id):
+                if not ledger.apply_report(tx, books, report, now, self.policy):
                     duplicates.append(report.report_id)
                     continue
-                await ledger.apply_report(tx, books, report, now, self.policy)
                 accepted.append(report.report_id)
                 last_lines = [(u.tag, u.name, u.peak) for u in report.usage]
-            await books.close(tx)
-            await tx.touch(instance.piid, now, next_check_at=instance.next_check_at)
+            books.close(tx)
             since, reason = ledger.verdict(books, t)
-            await ledger.set_verdict(tx, instance, since, reason, now)
+            ledger.set_verdict(tx, inst, since, reason, now, contact=True)
             if not last_lines:
                 last_lines = [(r.tag, "", r.peak) for r in books.latest.values()]
             grants = ledger.grants(books, last_lines)
-        self.clock.poke(self.watch_changed)
+            return grants, since, reason
+
+        grants, since, reason = await self.store.run(body)
         return UsageAccepted(
             in_reply_to=msg.nonce,
             issued_at=t,
@@ -365,25 +396,28 @@ class Registry:
         public = csr.public_key()
         assert isinstance(public, ec.EllipticCurvePublicKey)
         t = epoch(now)
-        async with self.store.transaction() as tx:
-            await self._remember(tx, instance, msg, used_previous)
-            await tx.renew_certificate(
-                instance.piid,
+
+        def body(tx: SyncQueries) -> None:
+            inst = self._remember(tx, instance, msg, used_previous)
+            tx.renew_certificate(
+                inst.piid,
                 public_key=_spki(public),
                 cert_pem=pki.cert_pem(cert).decode(),
                 cert_serial=format(cert.serial_number, "x"),
                 issued_at=t,
                 expires_at=epoch(cert.not_valid_after_utc),
             )
-            await tx.touch(instance.piid, now, next_check_at=instance.next_check_at)
-            await tx.add_event(
+            tx.touch(inst.piid, now, next_check_at=inst.next_check_at)
+            tx.add_event(
                 at=now,
                 kind="registration_renewed",
-                va_id=instance.virtual_account_id,
-                piid=instance.piid,
-                message=f"{instance.name}: ID certificate renewed until {cert.not_valid_after_utc.isoformat()}",
+                va_id=inst.virtual_account_id,
+                piid=inst.piid,
+                message=f"{inst.name}: ID certificate renewed until {cert.not_valid_after_utc.isoformat()}",
             )
-        self._keys.pop(instance.piid, None)
+
+        await self.store.run(body)
+        self._forget(instance.piid)
         return RegistrationRenewed(
             in_reply_to=msg.nonce,
             issued_at=t,
@@ -396,37 +430,45 @@ class Registry:
     async def deregister(self, instance: Instance, msg: Deregister, used_previous: bool = False) -> Deregistered:
         """Release all the instance's entitlements at once and forget it."""
         now = self.clock.now()
-        async with self.store.transaction() as tx:
-            await self._remember(tx, instance, msg, used_previous)
-            await tx.mark_removed(instance.piid, now, "deregistered")
-            released = await ledger.release(tx, instance.piid)
-            await tx.add_event(
+
+        def body(tx: SyncQueries) -> list[Latest]:
+            inst = self._remember(tx, instance, msg, used_previous)
+            tx.mark_removed(inst.piid, now, "deregistered")
+            released = ledger.release(tx, inst.piid)
+            tx.add_event(
                 at=now,
                 kind="instance_deregistered",
-                va_id=instance.virtual_account_id,
-                piid=instance.piid,
-                message=f"{instance.name} deregistered; its licenses returned to the virtual account",
+                va_id=inst.virtual_account_id,
+                piid=inst.piid,
+                message=f"{inst.name} deregistered; its licenses returned to the virtual account",
             )
-        self._keys.pop(instance.piid, None)
+            return released
+
+        released = await self.store.run(body)
+        self._forget(instance.piid)
         return Deregistered(in_reply_to=msg.nonce, issued_at=epoch(now), released=[r.tag for r in released])
 
     async def remove_instance(self, piid: str, *, by: str = "ssm-server") -> Instance:
         instance = await remove_instance(self.store, piid, self.clock.now(), by=by)
-        self._keys.pop(piid, None)
+        self._forget(piid)
         return instance
 
     # -- the watch (alerts for silent instances) -------------------------------------------------
     async def import_sync_file(self, data: bytes) -> bytes:
         """Disconnected mode, on the cloud: a request file in, a signed response file out."""
         f = sync.read_file(data, expect="request")
-        instance, msg, _ = await self.authenticate(f.jws, fresh=False)
+        auth = await self.authenticate(f.jws, fresh=False)
+        instance, msg = auth.instance, auth.msg
         if not isinstance(msg, SyncRequest) or msg.sequence != f.sequence or msg.piid != f.onprem:
             raise BadRequest(
                 "the file's envelope does not match its signed content",
                 code="sync_file_tampered",
                 fix="carry the file exactly as 'ssm-server sync export' wrote it",
             )
-        reply = await satellite.handle_sync(self.store, instance, msg, self.clock.now(), self.policy, None)
+        piid = instance.piid
+        reply = await satellite.handle_sync(
+            self.store, instance, msg, self.clock.now(), self.policy, lambda tx: self._live(tx, piid)
+        )
         return sync.write_file(
             direction="response",
             account_domain=reply.account_domain,
@@ -536,8 +578,9 @@ async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) ->
         NotFound: ``instance_not_found``.
         Conflict: ``instance_already_removed``.
     """
-    async with store.transaction() as tx:
-        instance = await tx.instance(piid)
+
+    def body(tx: SyncQueries) -> Instance:
+        instance = tx.instance(piid)
         if instance is None:
             raise NotFound(
                 f"no product instance {piid!r}",
@@ -546,13 +589,52 @@ async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) ->
             )
         if instance.removed_at is not None:
             raise Conflict(f"product instance {piid} was already removed", code="instance_already_removed")
-        await tx.mark_removed(piid, now, "removed")
-        await ledger.release(tx, piid)
-        await tx.add_event(
+        tx.mark_removed(piid, now, "removed")
+        ledger.release(tx, piid)
+        tx.add_event(
             at=now,
             kind="instance_removed",
             va_id=instance.virtual_account_id,
             piid=piid,
             message=f"{instance.name} removed by {by}; its licenses returned to the virtual account",
         )
+        return instance
+
+    instance = await store.run(body)
     return instance
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A signed request whose signature checked out."""
+
+    instance: Instance  # as last read; the write transaction checks it again
+    msg: SignedRequest
+    used_previous: bool  # signed with the key of the previous ID certificate
+    want_chain: bool  # the client asks for the SSM's signing chain in the reply
+
+
+def _unknown(piid: str) -> Unauthorized:
+    return Unauthorized(
+        f"no product instance {piid!r} is registered with this SSM",
+        code="signer_unknown",
+        fix="register the product instance ('smart-agent register TOKEN'); if it was registered with "
+        "another SSM, point the agent's transport URL there",
+    )
+
+
+def _check_live(instance: Instance, now: datetime) -> None:
+    """Refuse an instance that was removed or whose ID certificate expired (domain time)."""
+    if instance.removed_at is not None:
+        how = "deregistered" if instance.removed_reason == "deregistered" else "removed from the SSM"
+        raise Forbidden(
+            f"product instance {instance.piid} was {how} at {utc(instance.removed_at).isoformat()}",
+            code="instance_removed",
+            fix="register it again with a new token ('smart-agent register TOKEN')",
+        )
+    if epoch(now) >= instance.cert_expires_at:
+        raise Unauthorized(
+            f"the ID certificate of {instance.piid} expired at {utc(instance.cert_expires_at).isoformat()}",
+            code="registration_expired",
+            fix="reregister the product instance with a new token ('smart-agent reregister TOKEN')",
+        )

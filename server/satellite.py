@@ -9,11 +9,11 @@ same ledger as any report), and answers with the account's entitlements.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 from server import ledger
-from server.queries import Instance, Queries, Satellite
+from server.queries import Account, Instance, Satellite, SyncQueries, VirtualAccount
 from server.store import Store
 from shared import sync
 from shared.clock import epoch
@@ -21,7 +21,7 @@ from shared.errors import Forbidden
 from shared.messages import Entitlement, SyncRequest, SyncResponse, Usage, UsageReport
 from shared.policy import Policy
 
-Remember = Callable[[Queries], Awaitable[None]]
+Remember = Callable[[SyncQueries], Instance]
 
 
 def require_satellite(instance: Instance) -> None:
@@ -35,51 +35,52 @@ def require_satellite(instance: Instance) -> None:
 
 
 async def handle_sync(
-    store: Store, instance: Instance, msg: SyncRequest, now: datetime, policy: Policy, remember: Remember | None
+    store: Store, instance: Instance, msg: SyncRequest, now: datetime, policy: Policy, remember: Remember
 ) -> SyncResponse:
     """Apply one synchronization; the caller signs the answer. Refused (nothing changed) when the
-    sequence is not newer, or the account is not the On-Prem's."""
+    sequence is not newer, or the account is not the On-Prem's. ``remember`` re-reads the instance
+    inside the transaction (and records the request's nonce on the device plane)."""
     require_satellite(instance)
     t = epoch(now)
-    async with store.transaction() as tx:
-        if remember is not None:
-            await remember(tx)
-        va = await tx.virtual_account(instance.virtual_account_id)
-        account = await tx.account(va.account_id) if va else None
+
+    def body(tx: SyncQueries) -> tuple[VirtualAccount, Account, list[Entitlement]]:
+        inst = remember(tx)  # checked again inside the transaction (and its nonce, on the device plane)
+        va = tx.virtual_account(inst.virtual_account_id)
+        account = tx.account(va.account_id) if va else None
         assert va is not None and account is not None
         sync.check_account(msg.account_domain, account.domain)
-        known = await tx.satellite(instance.piid)
+        known = tx.satellite(inst.piid)
         sync.check_sequence(msg.sequence, known.sequence if known else None)
-        await tx.replace_satellite_instances(
-            instance.piid,
+        tx.replace_satellite_instances(
+            inst.piid,
             [
                 (i.piid, i.name, i.product, i.udi_pid, i.serial_number, i.virtual_account, i.status, i.last_contact_at)
                 for i in msg.instances
             ],
         )
-        books = await ledger.Books.open(tx, instance)
+        books = ledger.Books.open(tx, inst, [u.tag for u in msg.usage])
         seen = {u.tag for u in msg.usage}
         # A license the On-Prem no longer reports returns to zero.
         missing = [Usage(tag=tag, peak=0) for tag in books.latest if tag not in seen]
         report = UsageReport(
-            report_id=f"{instance.piid}:sync:{msg.sequence}",
+            report_id=f"{inst.piid}:sync:{msg.sequence}",
             interval_start=t - 900,
             interval_end=t,
             usage=[*msg.usage, *missing],
         )
         ledger.check_report(report, now, policy.request_max_skew)
-        await ledger.apply_report(tx, books, report, now, policy)
-        await books.close(tx)
-        await tx.touch(instance.piid, now, next_check_at=None)
+        ledger.apply_report(tx, books, report, now, policy)
+        books.close(tx)
+        tx.touch(inst.piid, now, next_check_at=None)
         deadlines = sync.check_deadlines(t, frozenset(), t, policy)
-        await tx.save_satellite(Satellite(instance.piid, msg.sequence, t, frozenset(), deadlines.next_check))
-        await tx.add_event(
+        tx.save_satellite(Satellite(inst.piid, msg.sequence, t, frozenset(), deadlines.next_check))
+        tx.add_event(
             at=now,
             kind="onprem_synchronized",
             va_id=va.id,
-            piid=instance.piid,
-            message=f"SSM On-Prem {instance.name} synchronized (sequence {msg.sequence}): "
-            f"{len(msg.instances)} product instance(s), {sum(u.peak for u in msg.usage)} licenses in use",
+            piid=inst.piid,
+            message=f"SSM On-Prem {inst.name} synchronized (sequence {msg.sequence}): "
+            f"{len(msg.instances)} product inst(s), {sum(u.peak for u in msg.usage)} licenses in use",
         )
         entitlements = [
             Entitlement(
@@ -91,9 +92,12 @@ async def handle_sync(
                 in_use=p.pool.in_use,
                 out_of_compliance_since=p.pool.ooc_since,
             )
-            for p in books.pools.values()
+            for p in tx.licenses(va.id)
             if p.quantity > 0 or p.pool.in_use > 0
         ]
+        return va, account, entitlements
+
+    va, account, entitlements = await store.run(body)
     return SyncResponse(
         in_reply_to=msg.nonce,
         issued_at=t,

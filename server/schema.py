@@ -88,6 +88,7 @@ CREATE TABLE instances (
 );
 CREATE UNIQUE INDEX instances_sudi ON instances (udi_pid, serial_number) WHERE removed_at IS NULL;
 CREATE INDEX instances_va ON instances (virtual_account_id);
+CREATE INDEX instances_listing ON instances (registered_at, piid) WHERE removed_at IS NULL;
 CREATE INDEX instances_next_check ON instances (next_check_at) WHERE removed_at IS NULL;
 CREATE TABLE usage_reports (
     report_id TEXT PRIMARY KEY,

@@ -51,11 +51,14 @@ async def pools(store: Store, *, va_name: str | None = None, policy_intervals: i
     return out
 
 
-async def instances(store: Store, *, include_removed: bool = False) -> list[dict[str, Any]]:
-    """Product instances with last contact, status and latest usage per license."""
+async def instances(
+    store: Store, *, include_removed: bool = False, limit: int | None = None, offset: int = 0
+) -> list[dict[str, Any]]:
+    """Product instances with last contact, status and latest usage per license (a page of them
+    when ``limit`` is given)."""
     out = []
     names: dict[str, str] = {}
-    for i in await store.read.instances(include_removed=include_removed):
+    for i in await store.read.instances(include_removed=include_removed, limit=limit, offset=offset):
         va = await store.read.virtual_account(i.virtual_account_id)
         usage = []
         for row in await store.read.latest_usage(i.piid):

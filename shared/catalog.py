@@ -6,6 +6,7 @@ entitlement tag, stable across runs. Pure: no IO, no clock.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -78,15 +79,20 @@ class LicenseKey:
     @property
     def tag(self) -> str:
         """The entitlement tag, ``regid.2019-03.com.cisco.UCCE_<TYPE>_<MODE>_<NAME>,1.0_<uuid>``."""
-        ident = "_".join(
-            (
-                "UCCE",
-                self.license_type.upper(),
-                "PROD" if self.usage_mode is UsageMode.PRODUCTION else "NONPROD",
-                self.name.upper().replace(" ", "_").replace("-", "_"),
-            )
+        return _tag(self.name, self.license_type, self.usage_mode)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tag(name: str, license_type: LicenseType, usage_mode: UsageMode) -> str:
+    ident = "_".join(
+        (
+            "UCCE",
+            license_type.upper(),
+            "PROD" if usage_mode is UsageMode.PRODUCTION else "NONPROD",
+            name.upper().replace(" ", "_").replace("-", "_"),
         )
-        return f"regid.2019-03.com.cisco.{ident},1.0_{uuid.uuid5(_TAG_NAMESPACE, ident)}"
+    )
+    return f"regid.2019-03.com.cisco.{ident},1.0_{uuid.uuid5(_TAG_NAMESPACE, ident)}"
 
 
 def effective_license_type(configured: LicenseType, deployment_type: str) -> LicenseType:
@@ -99,9 +105,9 @@ def all_license_keys() -> list[LicenseKey]:
     return [LicenseKey(n, t, m) for (t, m), names in OFFERED.items() for n in names]
 
 
+_BY_TAG: dict[str, LicenseKey] = {k.tag: k for k in all_license_keys()}
+
+
 def license_by_tag(tag: str) -> LicenseKey | None:
     """The catalog license with this entitlement tag, or None (an "Invalid Tag")."""
-    for key in all_license_keys():
-        if key.tag == tag:
-            return key
-    return None
+    return _BY_TAG.get(tag)

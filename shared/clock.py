@@ -327,13 +327,14 @@ class ScaledClock:
         """Let woken work run until every woken task sleeps again or ends."""
         for _ in range(5):
             await asyncio.sleep(0)
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout=SETTLE_TIMEOUT)
-        except TimeoutError:
-            self._busy.clear()
-            self._idle.set()
-        for _ in range(5):
-            await asyncio.sleep(0)
+        if not self._idle.is_set():
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout=SETTLE_TIMEOUT)
+            except TimeoutError:
+                self._busy.clear()
+                self._idle.set()
+            for _ in range(5):
+                await asyncio.sleep(0)
 
 
 class VirtualClock(ScaledClock):
@@ -381,6 +382,10 @@ def choose_clock(
         return saved
     kind = kind or "scaled"
     if kind == "system":
+        if saved is not None and saved.now() > datetime.now(UTC):
+            # The store lives in the future of real time (a lab advanced it): keep real speed
+            # from there rather than move time back.
+            return ScaledClock(epoch=saved.now(), rate=1.0)
         return SystemClock()
     begin = start or (saved.now() if saved else datetime.now(UTC))
     if kind == "virtual":
@@ -391,7 +396,13 @@ def choose_clock(
         clock = ScaledClock(epoch=begin, anchor=anchor, rate=1.0 if rate is None else rate)
     if saved is not None and clock.now() < saved.now():
         # Persisted times must never lie in the future: a restart never moves time backwards.
-        clock = ScaledClock(epoch=saved.now(), rate=clock.rate) if clock.rate else VirtualClock(saved.now())
+        if isinstance(clock, VirtualClock):
+            later: ScaledClock = VirtualClock(saved.now())
+            if clock.rate:
+                later.set_rate(clock.rate)
+            clock = later
+        else:
+            clock = ScaledClock(epoch=saved.now(), rate=clock.rate)
     return clock
 
 
@@ -408,7 +419,7 @@ def load_state(text: str) -> AnyClock | None:
         state = ClockState(raw["kind"], float(raw["epoch"]), float(raw["anchor"]), float(raw["rate"]))
     except (ValueError, KeyError, TypeError):
         return None
-    if state.kind not in ("system", "scaled", "virtual"):
+    if state.kind not in ("system", "scaled", "virtual") or state.rate < 0:
         return None
     return clock_from_state(state)
 

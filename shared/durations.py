@@ -19,7 +19,8 @@ _UNITS = {
     "mo": 30 * 86400,
     "y": 365 * 86400,
 }
-_SIMPLE = re.compile(r"(\d+(?:\.\d+)?)\s*(mo|min|sec|[smhdwy])", re.IGNORECASE)
+_SIMPLE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(mo|min|sec|[smhdwy])", re.IGNORECASE)
+_SECONDS = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 _ISO = re.compile(
     r"^P(?:(?P<y>\d+)Y)?(?:(?P<mo>\d+)M)?(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?"
     r"(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
@@ -35,8 +36,8 @@ def parse_duration(text: str) -> timedelta:
         ValueError: with the accepted forms, when ``text`` is none of them.
     """
     raw = text.strip()
-    iso = _ISO.match(raw.upper())
-    if iso and raw.upper() not in ("P", "PT"):
+    iso = _ISO.match(raw.upper()) if raw.isascii() else None
+    if iso and raw.upper() not in ("P", "PT") and not raw.upper().endswith("T"):
         parts = {k: float(v) for k, v in iso.groupdict().items() if v}
         seconds = sum(parts.get(k, 0.0) * _UNITS[k] for k in ("y", "mo", "w", "d", "h", "m", "s"))
         return timedelta(seconds=seconds)
@@ -49,8 +50,8 @@ def parse_duration(text: str) -> timedelta:
         pos = m.end()
     if pos == len(compact) and pos > 0:
         return timedelta(seconds=seconds)
-    if compact.isdigit():
-        return timedelta(seconds=int(compact))
+    if _SECONDS.match(compact):
+        return timedelta(seconds=float(compact))
     raise ValueError(
         f"cannot read the duration {text!r}: use a number of seconds, units like 90d, 36h, 15m, "
         "1d12h, 6mo, 1y, or ISO 8601 like P90D"

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 
 from shared.clock import utc
 from shared.errors import BadRequest, Unauthorized
@@ -41,21 +41,38 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
-def sign_request(payload: bytes, key: PrivateKey, *, piid: str) -> str:
-    """A compact JWS of ``payload`` signed by a product instance."""
-    return _jws.encode(payload, key, algorithm=ALGORITHM, headers={"kid": piid, "typ": REQUEST_TYP})
+#: A request header parameter asking the SSM to put its signing chain (x5c) in the reply.
+WANT_CHAIN = "ssmlab-x5c"
 
 
-def sign_reply(payload: bytes, key: PrivateKey, chain: Sequence[x509.Certificate]) -> str:
-    """A compact JWS of ``payload`` signed by the SSM, carrying its certificate chain."""
-    x5c = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
-    return _jws.encode(payload, key, algorithm=ALGORITHM, headers={"x5c": x5c, "typ": REPLY_TYP})
+def sign_request(payload: bytes, key: PrivateKey, *, piid: str, want_chain: bool = False) -> str:
+    """A compact JWS of ``payload`` signed by a product instance; ``want_chain`` asks the SSM to
+    send its signing certificate chain with the reply (the agent does not know it yet)."""
+    headers: dict[str, object] = {"kid": piid, "typ": REQUEST_TYP}
+    if want_chain:
+        headers[WANT_CHAIN] = True
+    return _jws.encode(payload, key, algorithm=ALGORITHM, headers=headers)
+
+
+def thumbprint(cert: x509.Certificate) -> str:
+    """The reply ``kid``: the SHA-256 thumbprint of the signing certificate (base64url)."""
+    return base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+
+
+def sign_reply(payload: bytes, key: PrivateKey, chain: Sequence[x509.Certificate], *, include_chain: bool) -> str:
+    """A compact JWS of ``payload`` signed by the SSM. ``kid`` names the signing certificate;
+    the chain itself (``x5c``) travels only when asked for: verifying a 2 KB header on every
+    reply would cost more than the rest of the reply."""
+    headers: dict[str, object] = {"kid": thumbprint(chain[0]), "typ": REPLY_TYP}
+    if include_chain:
+        headers["x5c"] = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
+    return _jws.encode(payload, key, algorithm=ALGORITHM, headers=headers)
 
 
 def _header(token: str) -> dict[str, object]:
     try:
         header = jwt.get_unverified_header(token)
-    except jwt.exceptions.DecodeError as exc:
+    except jwt.exceptions.PyJWTError as exc:  # DecodeError, and InvalidTokenError for a non-string kid
         raise BadRequest(
             f"the body is not a compact JWS: {exc}",
             code="malformed_jws",
@@ -66,6 +83,12 @@ def _header(token: str) -> dict[str, object]:
 
 def request_signer(token: str) -> str:
     """The ``kid`` (piid) a signed request claims, before its signature is checked."""
+    return request_header(token)[0]
+
+
+def request_header(token: str) -> tuple[str, bool]:
+    """The ``kid`` (piid) a signed request claims and whether it asks for the SSM's chain, from
+    one read of its header (before the signature is checked)."""
     header = _header(token)
     kid = header.get("kid")
     if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
@@ -74,7 +97,7 @@ def request_signer(token: str) -> str:
             code="signer_missing",
             fix="set the JWS header kid to the product instance id received at registration",
         )
-    return kid
+    return kid, bool(header.get(WANT_CHAIN))
 
 
 def verify(token: str, key: PublicKey, *, what: str = "request") -> bytes:
@@ -104,6 +127,19 @@ def verify(token: str, key: PublicKey, *, what: str = "request") -> bytes:
     payload = decoded["payload"]
     assert isinstance(payload, bytes)
     return payload
+
+
+def wants_chain(token: str) -> bool:
+    """Whether a signed request asks for the SSM's signing chain in the reply."""
+    try:
+        return bool(_header(token).get(WANT_CHAIN))
+    except BadRequest:
+        return False
+
+
+def reply_header(token: str) -> dict[str, object]:
+    """The header of a reply (unverified): its ``kid`` and, when sent, its ``x5c``."""
+    return _header(token)
 
 
 def reply_chain(token: str) -> list[x509.Certificate]:

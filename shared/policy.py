@@ -100,7 +100,13 @@ class Policy:
                     raise ValueError(f"policy {name} must be at least 1, got {raw!r}")
                 value = number
             else:
-                value = float(raw)
+                try:
+                    real = float(raw)
+                except ValueError:
+                    raise ValueError(f"policy {name} must be a number, got {raw!r}") from None
+                if real < 0:
+                    raise ValueError(f"policy {name} must not be negative, got {raw!r}")
+                value = real
             changes[key] = value
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 

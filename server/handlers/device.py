@@ -41,4 +41,5 @@ async def smart_transport(request: web.Request) -> web.Response:
         raise BadRequest(
             "a compact JWS is ASCII text", code="malformed_jws", fix="send the JWS as its compact serialization"
         ) from None
-    return _reply(registry.sign(await registry.handle_signed(text)))
+    reply, want_chain = await registry.handle_signed(text)
+    return _reply(registry.sign(reply, include_chain=want_chain))

@@ -8,6 +8,7 @@ from aiohttp import web
 from plumbing.middleware import json_response
 from server import keys, onprem, views
 from shared.clock import utc
+from shared.errors import BadRequest
 
 VERSION = "0.1.0"
 
@@ -56,7 +57,17 @@ async def outbox(request: web.Request) -> web.Response:
 async def instances(request: web.Request) -> web.Response:
     """Product instances with their status, last contact and latest usage."""
     store = request.app[keys.STORE]
-    return json_response(await views.instances(store, include_removed=request.query.get("removed") == "1"))
+    try:
+        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
+        offset = max(0, int(request.query.get("offset", "0")))
+    except ValueError:
+        raise BadRequest(
+            "limit and offset are whole numbers", code="invalid_paging", fix="e.g. ?limit=100&offset=200"
+        ) from None
+    page = await views.instances(store, include_removed=request.query.get("removed") == "1", limit=limit, offset=offset)
+    return json_response(
+        {"total": await store.read.count_instances(), "limit": limit, "offset": offset, "instances": page}
+    )
 
 
 async def pools(request: web.Request) -> web.Response:

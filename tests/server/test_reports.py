@@ -31,7 +31,7 @@ async def registered(ssm: RunningSSM, make_agent: MakeAgent) -> tuple[str, pki.P
 
 
 async def send(ssm: RunningSSM, pki_dir: Path, body: bytes, key: pki.PrivateKey, piid: str) -> tuple[int, object]:
-    jws = envelope.sign_request(body, key, piid=piid)
+    jws = envelope.sign_request(body, key, piid=piid, want_chain=True)
     ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
     async with (
         aiohttp.ClientSession() as s,

@@ -58,7 +58,7 @@ async def test_signed_request_is_accepted_and_reply_is_signed(
     piid, key = registered
     nonce = envelope.new_nonce()
     status, body = await post_jws(
-        ssm, pki_dir, envelope.sign_request(authorize(ssm, piid, nonce=nonce), key, piid=piid)
+        ssm, pki_dir, envelope.sign_request(authorize(ssm, piid, nonce=nonce), key, piid=piid, want_chain=True)
     )
     assert status == 200 and isinstance(body, str)
     chain = envelope.reply_chain(body)

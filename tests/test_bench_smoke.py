@@ -1,0 +1,29 @@
+"""The benchmark still runs end to end (tiny sizes): it checks that it works, never its speed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_smoke_runs_every_figure() -> None:
+    """`python -m bench --smoke` exits 0 and prints a row for every figure."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    for label in (
+        "usage reports/s",
+        "reference (a)",
+        "reference (b)",
+        "registrations/s",
+        "license summary",
+        "device page",
+        "resident memory",
+        "365 virtual days",
+        "fleet memory",
+    ):
+        assert label in out.stdout, label
