@@ -6,6 +6,9 @@ from aiohttp import web
 
 from shared.errors import PayloadTooLarge, UnsupportedMediaType
 
+#: The body once read (a middleware may read it first, e.g. to match faults by signer).
+BODY = web.RequestKey("body", bytes)
+
 
 async def read_body(request: web.Request, *, limit: int) -> bytes:
     """The body, refused with 413 when larger than ``limit`` bytes (declared or actual)."""
@@ -15,9 +18,21 @@ async def read_body(request: web.Request, *, limit: int) -> bytes:
             f"the request body has {declared} bytes; this endpoint accepts at most {limit}",
             fix="send a smaller request",
         )
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"the request body exceeds {limit} bytes", fix="send a smaller request")
+    cached = request.get(BODY)
+    if cached is not None:
+        return cached
+    chunks: list[bytes] = []
+    size = 0
+    while True:  # StreamReader.read(n) returns what is buffered: read until the end, or past the limit
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body exceeds {limit} bytes", fix="send a smaller request")
+    data = b"".join(chunks)
+    request[BODY] = data
     return data
 
 

@@ -3,6 +3,7 @@ input is refused with a clear, stable error code while the SSM's store stays unc
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from datetime import timedelta
 from pathlib import Path
@@ -245,3 +246,23 @@ async def test_wrong_path_and_method_answer_json(ssm: RunningSSM, pki_dir: Path)
     async with aiohttp.ClientSession() as s, s.get(ssm.url + "/licservice/license", ssl=ctx) as r:
         assert r.status == 405
         assert (await r.json())["error"] == "method_not_allowed"
+
+
+async def test_a_large_valid_body_arriving_in_many_chunks_is_read_whole(ssm: RunningSSM, pki_dir: Path) -> None:
+    """A body near the 64 KiB limit, sent in small pieces, is read completely (not just its first chunk)."""
+    import json
+
+    body = json.loads(register_body(ssm, await ssm.token()))
+    body["identity"]["software_version"] = "x" * 1000
+    raw = json.dumps(body).encode()
+    raw = raw[:-1] + b" " * (60_000 - len(raw)) + b"}"
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        for i in range(0, len(raw), 1000):
+            yield raw[i : i + 1000]
+            await asyncio.sleep(0.002)  # real time: the server sees the body arrive in parts
+
+    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
+    async with aiohttp.ClientSession() as s, s.post(ssm.url + "/licservice/license", data=pieces(),
+                                                     headers={"Content-Type": "application/json"}, ssl=ctx) as r:
+        assert r.status == 200, await r.text()
