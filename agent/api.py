@@ -24,6 +24,7 @@ from typing import Annotated, TypeVar
 import msgspec
 from aiohttp import web
 
+from agent import labapi
 from agent.daemon import Agent, new_serial_number
 from agent.instance import InstanceRunner
 from plumbing.body import read_body, require_type
@@ -217,4 +218,5 @@ def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
     app.router.add_get("/_lab/health", health)
     app.router.add_get("/_lab/events", events)
     add_clock_routes(app, agent.clock, persist_clock)
+    app.router.add_routes(labapi.routes(agent))
     return app

@@ -65,6 +65,12 @@ class Agent:
             self.clock.track(task)
             self._tasks.append(task)
 
+    async def reload(self) -> None:
+        """After the store was reset or restored: stop the timers, load every instance again, restart."""
+        await self.stop()
+        self.runners.clear()
+        await self.start()
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()

@@ -10,6 +10,7 @@ then ``step``: tick, close usage intervals, send what is due.
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -79,6 +80,8 @@ class InstanceRunner:
         self.lock = asyncio.Lock()
         self.in_flight = False
         self.initialized = False
+        #: Figures for /metrics: requests by kind and outcome, reports sent.
+        self.counters: collections.Counter[tuple[str, str]] = collections.Counter()
         self._poke = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -257,10 +260,18 @@ class InstanceRunner:
     async def _send(self, msg: Authorize | RenewRegistration | ReportUsage | Deregister) -> object:
         assert self.key is not None
         self.in_flight = True
+        kind = type(msg).__name__
         try:
-            return await self.transport.send(msg, self.key)
+            reply = await self.transport.send(msg, self.key)
+        except SmartLicensingError as err:
+            self.counters[(kind, err.code)] += 1
+            raise
         finally:
             self.in_flight = False
+        self.counters[(kind, "ok")] += 1
+        if isinstance(msg, ReportUsage):
+            self.counters[("reports", "sent")] += len(msg.reports)
+        return reply
 
     async def _authorize_locked(self) -> None:
         assert self.state.piid is not None

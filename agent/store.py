@@ -159,6 +159,41 @@ class AgentStore:
             rows = await cur.fetchall()
         return [AgentEvent(r[0], r[1], r[2], r[3]) for r in reversed(list(rows))]
 
+    async def backup_to(self, target: Path) -> None:
+        """A consistent copy of the agent's database (SQLite's backup API), mode 0600."""
+
+        def copy(raw: sqlite3.Connection) -> None:
+            target.unlink(missing_ok=True)
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+            dest = sqlite3.connect(target)
+            try:
+                raw.backup(dest)
+            finally:
+                dest.close()
+
+        async with self._lock:
+            await run_in_connection(self._c, copy)
+
+    async def restore_from(self, source: Path) -> None:
+        def copy(raw: sqlite3.Connection) -> None:
+            src = sqlite3.connect(source)
+            try:
+                src.backup(raw)
+            finally:
+                src.close()
+
+        async with self._lock:
+            await run_in_connection(self._c, copy)
+
+    async def reset(self) -> int:
+        """Forget every instance and event (keep the clock): the next start is a first start."""
+
+        def wipe(raw: sqlite3.Connection) -> int:
+            return sum(raw.execute(f"DELETE FROM {t}").rowcount for t in ("instances", "events"))  # noqa: S608
+
+        async with self._lock:
+            return await run_in_connection(self._c, lambda raw: transaction(raw, wipe))
+
     async def setting(self, key: str) -> str | None:
         async with self._c.execute("SELECT value FROM settings WHERE key = ?", (key,)) as cur:
             row = await cur.fetchone()

@@ -18,9 +18,8 @@ async def read_body(request: web.Request, *, limit: int) -> bytes:
             f"the request body has {declared} bytes; this endpoint accepts at most {limit}",
             fix="send a smaller request",
         )
-    cached = request.get(BODY)
-    if cached is not None:
-        return cached
+    if BODY in request:
+        return request[BODY]
     chunks: list[bytes] = []
     size = 0
     while True:  # StreamReader.read(n) returns what is buffered: read until the end, or past the limit

@@ -56,7 +56,7 @@ class CreatedToken:
 async def seed_lab(store: Store, now: datetime) -> bool:
     """Create the lab Smart Account with its DEFAULT virtual account and pools, once."""
     async with store.transaction() as tx:
-        if await tx.accounts():
+        if await tx.account_by_domain(LAB_DOMAIN) is not None:
             return False
         account_id = await tx.insert_account(domain=LAB_DOMAIN, name=LAB_ACCOUNT, export_control_allowed=True, now=now)
         va_id = await tx.insert_virtual_account(

@@ -21,7 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from plumbing.clockroutes import add_clock_routes
 from plumbing.middleware import request_context
-from server import keys, onprem
+from server import keys, labplane, onprem
 from server.accounts import seed_lab
 from server.handlers import device, lab
 from server.pki_files import LabPki
@@ -39,7 +39,21 @@ log = get_logger("ssm.app")
 SMART_TRANSPORT_PATH = "/licservice/license"
 ONPREM_SMART_TRANSPORT_PATH = "/SmartTransport"
 #: Paths an On-Prem serves on its admin listener only.
-ADMIN_PREFIXES = ("/_lab/sync", "/_lab/instances", "/_lab/pools", "/_lab/outbox", "/_lab/events", "/_lab/clock")
+ADMIN_PREFIXES = (
+    "/_lab/sync",
+    "/_lab/instances",
+    "/_lab/pools",
+    "/_lab/outbox",
+    "/_lab/events",
+    "/_lab/clock",
+    "/_lab/faults",
+    "/_lab/journal",
+    "/_lab/info",
+    "/_lab/reset",
+    "/_lab/snapshot",
+    "/_lab/restore",
+    "/metrics",
+)
 
 
 def create_app(
@@ -55,9 +69,11 @@ def create_app(
     middlewares = [request_context("ssm.http")]
     if settings.admin_port is not None:
         middlewares.append(_plane_guard(listeners))
+    middlewares.append(labplane.lab_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body)
     app[keys.SETTINGS] = settings
     app[keys.LISTENERS] = listeners
+    app[labplane.LAB] = labplane.LabState()
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
 
@@ -107,6 +123,7 @@ def create_app(
     app.router.add_get("/_lab/instances", lab.instances)
     app.router.add_get("/_lab/pools", lab.pools)
     app.router.add_post("/_lab/instances/{piid}/remove", lab.remove_instance)
+    labplane.add_routes(app)
     if settings.mode == "onprem":
         app.router.add_get("/_lab/sync", lab.sync_status)
         app.router.add_post("/_lab/sync", lab.sync_now)

@@ -29,3 +29,5 @@ class Listeners:
 
 
 LISTENERS = web.AppKey("listeners", Listeners)
+#: The product instance a device request speaks for, once known (for the journal).
+PIID = web.RequestKey("piid", str)

@@ -569,6 +569,14 @@ class SyncQueries:
             args += [limit, offset]
         return [_instance(r) for r in self._all(sql, args)]
 
+    def instance_counts(self) -> list[tuple[str, int]]:
+        rows = self._all("SELECT status, COUNT(*) AS n FROM instances WHERE removed_at IS NULL GROUP BY status")
+        return [(str(r["status"]), int(r["n"])) for r in rows]
+
+    def notification_counts(self) -> list[tuple[str, int]]:
+        rows = self._all("SELECT kind, COUNT(*) AS n FROM notifications GROUP BY kind")
+        return [(str(r["kind"]), int(r["n"])) for r in rows]
+
     def count_instances(self, va_id: int | None = None) -> int:
         sql = "SELECT COUNT(*) AS n FROM instances WHERE removed_at IS NULL"
         args: list[object] = []
@@ -828,6 +836,8 @@ class Queries:
     active_instance_by_sudi = _hop(SyncQueries.active_instance_by_sudi)
     instances = _hop(SyncQueries.instances)
     count_instances = _hop(SyncQueries.count_instances)
+    instance_counts = _hop(SyncQueries.instance_counts)
+    notification_counts = _hop(SyncQueries.notification_counts)
     insert_instance = _hop(SyncQueries.insert_instance)
     mark_removed = _hop(SyncQueries.mark_removed)
     set_authorized = _hop(SyncQueries.set_authorized)

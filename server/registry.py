@@ -219,6 +219,11 @@ class Registry:
                 self._instances.popitem(last=False)
         return instance
 
+    def forget_all(self) -> None:
+        """After the store was reset or restored: nothing cached stands."""
+        self._instances.clear()
+        self._keys.clear()
+
     def _forget(self, piid: str) -> None:
         """Call after changing an instance's keys or removing it."""
         self._instances.pop(piid, None)

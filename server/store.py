@@ -28,9 +28,10 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from plumbing.sqlite import run_in_connection
+from plumbing.sqlite import run_in_connection, transaction
 from server.queries import Queries, SyncQueries
 from server.schema import MIGRATIONS
+from shared.errors import NotFound
 
 T = TypeVar("T")
 
@@ -86,6 +87,56 @@ class Store:
         await self._reader.close()
         await self._writer.close()
 
+    async def backup_to(self, target: Path) -> None:
+        """A consistent copy of the database (SQLite's backup API), mode 0600."""
+
+        def copy(raw: sqlite3.Connection) -> None:
+            target.unlink(missing_ok=True)
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+            dest = sqlite3.connect(target)
+            try:
+                raw.backup(dest)
+            finally:
+                dest.close()
+
+        async with self._lock:
+            await run_in_connection(self._writer, copy)
+
+    async def restore_from(self, source: Path) -> None:
+        """Replace the whole database with a backup, while serving (schema versions must match)."""
+
+        def copy(raw: sqlite3.Connection) -> None:
+            src = sqlite3.connect(source)
+            try:
+                found = src.execute("PRAGMA user_version").fetchone()[0]
+                if found != len(MIGRATIONS):
+                    raise StoreError(f"the snapshot has schema {found}, this SSM {len(MIGRATIONS)}")
+                src.backup(raw)
+            finally:
+                src.close()
+
+        async with self._lock:
+            await run_in_connection(self._writer, copy)
+
+    async def reset(self, account_domain: str | None) -> int:
+        """Forget everything (but the clock and settings), or one Smart Account and all it holds."""
+
+        def wipe(raw: sqlite3.Connection) -> int:
+            if account_domain is None:
+                return sum(raw.execute(sql).rowcount for sql in _RESET_ALL)
+            row = raw.execute("SELECT id FROM accounts WHERE domain = ?", (account_domain,)).fetchone()
+            if row is None:
+                raise NotFound(
+                    f"no Smart Account {account_domain!r}",
+                    code="account_not_found",
+                    fix="list them: ssm-server account list",
+                )
+            steps = _ACCOUNT_RESET
+            return sum(raw.execute(sql, (row[0],)).rowcount for sql in steps)
+
+        async with self._lock:
+            return await run_in_connection(self._writer, lambda raw: transaction(raw, wipe))
+
     async def run(self, body: Callable[[SyncQueries], T]) -> T:
         """Run ``body`` as one transaction in the writer's thread; return once it is committed."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -127,6 +178,39 @@ class Store:
 
 
 _BATCH_MAX = 256
+#: Every table but settings, children before the tables their foreign keys name.
+_CHILDREN_FIRST = (
+    "usage_latest",
+    "usage_reports",
+    "nonces",
+    "satellite_instances",
+    "satellites",
+    "events",
+    "notifications",
+    "tokens",
+    "instances",
+    "licenses",
+    "virtual_accounts",
+    "accounts",
+)
+_RESET_ALL = tuple("DELETE FROM " + table for table in _CHILDREN_FIRST)
+_VAS = "(SELECT id FROM virtual_accounts WHERE account_id = ?1)"
+_PIIDS = "(SELECT piid FROM instances WHERE virtual_account_id IN " + _VAS + ")"
+#: One account and everything it holds, children first (?1 is the account id).
+_ACCOUNT_RESET = (
+    "DELETE FROM usage_latest WHERE piid IN " + _PIIDS,
+    "DELETE FROM usage_reports WHERE piid IN " + _PIIDS,
+    "DELETE FROM nonces WHERE piid IN " + _PIIDS,
+    "DELETE FROM satellite_instances WHERE satellite IN " + _PIIDS,
+    "DELETE FROM satellites WHERE piid IN " + _PIIDS,
+    "DELETE FROM instances WHERE virtual_account_id IN " + _VAS,
+    "DELETE FROM tokens WHERE virtual_account_id IN " + _VAS,
+    "DELETE FROM licenses WHERE virtual_account_id IN " + _VAS,
+    "DELETE FROM events WHERE virtual_account_id IN " + _VAS,
+    "DELETE FROM notifications WHERE virtual_account_id IN " + _VAS,
+    "DELETE FROM virtual_accounts WHERE account_id = ?1",
+    "DELETE FROM accounts WHERE id = ?1",
+)
 
 
 def _commit_batch(raw: sqlite3.Connection, *, bodies: list[Callable[[SyncQueries], Any]]) -> list[tuple[bool, Any]]:

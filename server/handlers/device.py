@@ -34,7 +34,9 @@ async def smart_transport(request: web.Request) -> web.Response:
                 code="signature_required",
                 fix=f"send it as a compact JWS with Content-Type: {envelope.CONTENT_TYPE}",
             )
-        return _reply(registry.sign(await registry.register(msg)))
+        registered = await registry.register(msg)
+        request[keys.PIID] = registered.piid
+        return _reply(registry.sign(registered))
     try:
         text = body.decode("ascii").strip()
     except UnicodeDecodeError:

@@ -263,6 +263,10 @@ async def test_a_large_valid_body_arriving_in_many_chunks_is_read_whole(ssm: Run
             await asyncio.sleep(0.002)  # real time: the server sees the body arrive in parts
 
     ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
-    async with aiohttp.ClientSession() as s, s.post(ssm.url + "/licservice/license", data=pieces(),
-                                                     headers={"Content-Type": "application/json"}, ssl=ctx) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            ssm.url + "/licservice/license", data=pieces(), headers={"Content-Type": "application/json"}, ssl=ctx
+        ) as r,
+    ):
         assert r.status == 200, await r.text()

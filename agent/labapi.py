@@ -1,0 +1,128 @@
+"""The agent's lab plane beyond health, clock and events: ``/_lab/info``, Prometheus ``/metrics``,
+``POST /_lab/reset`` and ``POST /_lab/snapshot`` / ``/_lab/restore`` ``{"name": ...}``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from agent.daemon import Agent
+from plumbing.body import read_body
+from plumbing.middleware import json_response
+from shared import clockctl, usage
+from shared.errors import BadRequest
+
+VERSION = "0.1.0"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class NameBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+
+
+def _folder(agent: Agent, name: str) -> Path:
+    if not _NAME.match(name):
+        raise BadRequest(
+            f"snapshot name {name!r} is not a plain name",
+            code="invalid_snapshot_name",
+            fix="letters, digits, '.', '_' and '-' only",
+        )
+    return agent.config.data_path / "snapshots" / name
+
+
+def _name(data: bytes) -> str:
+    try:
+        return msgspec.json.decode(data, type=NameBody).name
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadRequest(f"invalid body: {exc}", code="invalid_body", fix='send {"name": "before-demo"}') from None
+
+
+def routes(agent: Agent) -> list[web.RouteDef]:
+    async def info(_request: web.Request) -> web.Response:
+        return json_response(
+            {
+                "service": "smart-agent",
+                "version": VERSION,
+                "instances": list(agent.runners),
+                "clock": clockctl.view(agent.clock),
+                "transport": agent.transport.url,
+                "data_dir": str(agent.config.data_path),
+                "policy": agent.policy.describe(),
+            }
+        )
+
+    async def metrics(_request: web.Request) -> web.Response:
+        registry = CollectorRegistry()
+        requests = Gauge(
+            "agent_requests", "Requests sent by kind and outcome", ["instance", "kind", "outcome"], registry=registry
+        )
+        queue = Gauge("agent_report_queue", "Usage reports waiting to be sent", ["instance"], registry=registry)
+        state = Gauge(
+            "agent_instance_state",
+            "1 for each instance's current statuses",
+            ["instance", "registration", "authorization", "enforcement"],
+            registry=registry,
+        )
+        in_use = Gauge("agent_usage", "Current in-use count per license", ["instance", "license"], registry=registry)
+        for r in agent.runners.values():
+            for (kind, outcome), n in r.counters.items():
+                requests.labels(r.name, kind, outcome).set(n)
+            queue.labels(r.name).set(len(r.usage.queue))
+            s = r.state
+            state.labels(r.name, str(s.registration), str(s.authorization), str(s.enforcement or "")).set(1)
+            for name, count in r.usage.current.items():
+                in_use.labels(r.name, name).set(count)
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def snapshot(request: web.Request) -> web.Response:
+        name = _name(await read_body(request, limit=1024))
+        folder = _folder(agent, name)
+        folder.mkdir(parents=True, exist_ok=True)
+        await agent.store.backup_to(folder / "agent.db")
+        return json_response({"saved": name, "path": str(folder / "agent.db")})
+
+    async def restore(request: web.Request) -> web.Response:
+        name = _name(await read_body(request, limit=1024))
+        source = _folder(agent, name) / "agent.db"
+        if not source.exists():
+            raise BadRequest(f"no snapshot {name!r}", code="snapshot_not_found", fix="list them: ssmlab snapshot list")
+        await agent.stop()
+        await agent.store.restore_from(source)
+        await agent.reload()
+        return json_response({"restored": name})
+
+    async def reset(_request: web.Request) -> web.Response:
+        await agent.stop()
+        removed = await agent.store.reset()
+        await agent.reload()
+        return json_response(
+            {
+                "reset": "everything",
+                "rows_removed": removed,
+                "alerts": [
+                    a.alert
+                    for r in agent.runners.values()
+                    for a in usage.system_alerts(
+                        r.name,
+                        initialized=r.initialized,
+                        enabled=r.state.enabled,
+                        serial=r.state.serial_number,
+                        since={},
+                    )
+                    if a.state == "red"
+                ],
+            }
+        )
+
+    return [
+        web.get("/_lab/info", info),
+        web.get("/metrics", metrics),
+        web.post("/_lab/snapshot", snapshot),
+        web.post("/_lab/restore", restore),
+        web.post("/_lab/reset", reset),
+    ]

@@ -1,0 +1,136 @@
+"""Injected faults (the lab's Toxiproxy/WireMock-style chaos), sans-IO: what a fault is, which
+request it hits, and when it reverts itself.
+
+A fault answers an HTTP status (with ``Retry-After`` if asked), adds latency, drops the
+connection without an answer, or resets it. It targets a path (prefix), a product instance
+(piid), a registration token (its id) — or every device request — with a probability drawn
+from its own seeded generator (repeatable), for a number of hits and/or a time to live in domain
+time, after which it reverts itself.
+
+Pure: no IO, no clock (``now`` is a parameter).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from shared.durations import parse_duration
+from shared.errors import BadRequest, NotFound
+
+Kind = Literal["status", "latency", "drop", "reset"]
+
+
+class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    kind: Kind
+    status: Annotated[int, msgspec.Meta(ge=400, le=599)] = 503
+    retry_after: Annotated[int, msgspec.Meta(ge=0, le=86400)] | None = None
+    latency_ms: Annotated[int, msgspec.Meta(ge=0, le=120_000)] = 0
+    path: str | None = None
+    piid: str | None = None
+    token_id: str | None = None
+    probability: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
+    seed: int | None = None
+    ttl: str | None = None
+    times: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+@dataclass
+class Fault:
+    id: int
+    spec: FaultSpec
+    created_at: datetime
+    expires_at: datetime | None
+    remaining: int | None
+    hits: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def view(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            **msgspec.structs.asdict(self.spec),
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "remaining": self.remaining,
+            "hits": self.hits,
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    """What is known of a request when faults are matched."""
+
+    path: str
+    piid: str | None = None
+    token_id: str | None = None
+
+
+class FaultTable:
+    def __init__(self) -> None:
+        self._faults: dict[int, Fault] = {}
+        self._ids = itertools.count(1)
+
+    def add(self, spec: FaultSpec, now: datetime) -> Fault:
+        """Raises BadRequest ``invalid_fault`` for an unreadable ttl or a fault that hits nothing."""
+        if spec.kind == "latency" and spec.latency_ms == 0:
+            raise BadRequest("a latency fault needs latency_ms > 0", code="invalid_fault", fix='e.g. "latency_ms": 800')
+        expires = None
+        if spec.ttl is not None:
+            try:
+                expires = now + parse_duration(spec.ttl)
+            except ValueError as exc:
+                raise BadRequest(f"ttl: {exc}", code="invalid_fault") from None
+        fault = Fault(next(self._ids), spec, now, expires, spec.times, rng=random.Random(spec.seed))  # noqa: S311
+        self._faults[fault.id] = fault
+        return fault
+
+    def remove(self, fault_id: int) -> Fault:
+        try:
+            return self._faults.pop(fault_id)
+        except KeyError:
+            raise NotFound(f"no fault {fault_id}", code="fault_not_found", fix="list them: GET /_lab/faults") from None
+
+    def clear(self) -> list[Fault]:
+        gone, self._faults = list(self._faults.values()), {}
+        return gone
+
+    def expire(self, now: datetime) -> list[Fault]:
+        """Remove (revert) the faults whose time to live has passed; return them."""
+        gone = [f for f in self._faults.values() if f.expires_at is not None and now >= f.expires_at]
+        for f in gone:
+            del self._faults[f.id]
+        return gone
+
+    def active(self) -> list[Fault]:
+        return list(self._faults.values())
+
+    def match(self, target: Target, now: datetime) -> Fault | None:
+        """The first fault that hits this request (its probability drawn), or None."""
+        self.expire(now)
+        for fault in list(self._faults.values()):
+            s = fault.spec
+            if s.path is not None and not target.path.startswith(s.path):
+                continue
+            if s.piid is not None and s.piid != target.piid:
+                continue
+            if s.token_id is not None and s.token_id != target.token_id:
+                continue
+            if s.probability < 1.0 and fault.rng.random() >= s.probability:
+                continue
+            fault.hits += 1
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self._faults[fault.id]
+            return fault
+        return None
+
+    @property
+    def needs_body(self) -> bool:
+        """Whether matching needs the request's signer or token (read from its body)."""
+        return any(f.spec.piid is not None or f.spec.token_id is not None for f in self._faults.values())

@@ -1,0 +1,147 @@
+"""The SSM's lab plane: faults on real requests (status with Retry-After, drop, reset, latency,
+by instance or token, reverting after their ttl), the journal, Prometheus metrics, info, reset
+and snapshots."""
+
+from __future__ import annotations
+
+import ssl
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from shared import tokens
+from shared.errors import RemoteError, Unavailable
+from tests.conftest import MakeAgent, RunningSSM
+
+
+async def call(
+    ssm: RunningSSM,
+    pki_dir: Path,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
+    async with aiohttp.ClientSession() as s, s.request(method, ssm.url + path, json=body, ssl=ctx) as r:
+        data = await r.json() if r.content_type == "application/json" else await r.text()
+        return r.status, data, dict(r.headers)
+
+
+async def test_a_status_fault_answers_with_retry_after_then_reverts(
+    ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent
+) -> None:
+    """A 503 fault with Retry-After hits the instance's renewals; after its ttl (domain time) it is
+    gone and the next attempt succeeds."""
+    running = await make_agent()
+    inst = running.agent.runner(None)
+    await inst.register(await ssm.token())
+    status, fault, _ = await call(
+        ssm,
+        pki_dir,
+        "POST",
+        "/_lab/faults",
+        {"kind": "status", "status": 503, "retry_after": 30, "piid": inst.state.piid, "ttl": "2h"},
+    )
+    assert status == 201
+    with pytest.raises(RemoteError) as exc:
+        await inst.renew_authorization()
+    assert exc.value.code == "injected_fault" and exc.value.remote_status == 503
+    journal = (await call(ssm, pki_dir, "GET", "/_lab/journal"))[1]
+    assert journal[-1]["fault"] == fault["id"] and journal[-1]["status"] == 503
+    await ssm.clock.advance(timedelta(hours=3))
+    assert (await call(ssm, pki_dir, "GET", "/_lab/faults"))[1] == []
+    view = await inst.renew_authorization()
+    assert view.reason is None
+
+
+async def test_drop_and_reset_faults_on_a_token(ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent) -> None:
+    """Registrations with one token are dropped (then reset); other tokens pass."""
+    running = await make_agent([{"name": "a"}, {"name": "b"}])
+    bad = await ssm.token()
+    for kind in ("drop", "reset"):
+        await call(
+            ssm, pki_dir, "POST", "/_lab/faults", {"kind": kind, "token_id": tokens.parse(bad).token_id, "times": 1}
+        )
+        with pytest.raises(Unavailable) as exc:
+            await running.agent.runner("a").register(bad)
+        assert exc.value.code in ("connection_lost", "connection_failed")
+    view = await running.agent.runner("b").register(await ssm.token())
+    assert view.registration_status == "Registered"
+
+
+async def test_latency_fault_delays_but_answers(ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent) -> None:
+    """A latency fault delays the answer (real time) and lets it through."""
+    running = await make_agent()
+    await call(ssm, pki_dir, "POST", "/_lab/faults", {"kind": "latency", "latency_ms": 300, "times": 1})
+    import time
+
+    started = time.perf_counter()
+    view = await running.agent.runner(None).register(await ssm.token())
+    assert time.perf_counter() - started >= 0.3
+    assert view.registration_status == "Registered"
+
+
+async def test_bad_faults_are_refused(ssm: RunningSSM, pki_dir: Path) -> None:
+    """Unknown kinds and unreadable ttls are 400 with a code; an unknown id is 404."""
+    for body in ({"kind": "explode"}, {"kind": "status", "ttl": "soon"}, {"kind": "status", "status": 200}):
+        status, err, _ = await call(ssm, pki_dir, "POST", "/_lab/faults", body)
+        assert status == 400 and err["error"] == "invalid_fault"
+    assert (await call(ssm, pki_dir, "DELETE", "/_lab/faults/77"))[0] == 404
+
+
+async def test_metrics_and_info(ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent) -> None:
+    """/metrics exposes pools, instance states and request counters; /_lab/info the PKI and clock."""
+    running = await make_agent()
+    inst = running.agent.runner(None)
+    await inst.register(await ssm.token())
+    await inst.set_usage({"Premium Agent": 7})
+    await ssm.clock.advance(timedelta(minutes=15))
+    _, text, headers = await call(ssm, pki_dir, "GET", "/metrics")
+    assert headers["Content-Type"].startswith("text/plain")
+    assert (
+        'ssm_pool_in_use{license="Premium Agent",license_type="Flex",usage_mode="Production",'
+        'virtual_account="DEFAULT"} 7.0' in text
+    )
+    assert 'ssm_requests_total{kind="report",status="200"} 1.0' in text
+    assert 'ssm_requests_total{kind="registration",status="200"} 1.0' in text
+    assert 'ssm_instances{status="Authorized"} 1.0' in text
+    _, info, _ = await call(ssm, pki_dir, "GET", "/_lab/info")
+    assert info["mode"] == "cloud" and set(info["pki"]) == {"root", "intermediate", "server", "signing"}
+    assert info["clock"]["kind"] == "virtual"
+
+
+async def test_snapshot_save_change_load(ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent) -> None:
+    """Save, change (a registration), load: the earlier state is back."""
+    assert (await call(ssm, pki_dir, "POST", "/_lab/snapshot", {"name": "before"}))[0] == 200
+    running = await make_agent()
+    await running.agent.runner(None).register(await ssm.token())
+    assert len(await ssm.store.read.instances()) == 1
+    assert (await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "before"}))[0] == 200
+    assert await ssm.store.read.instances() == []
+    status, err, _ = await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "../etc"})
+    assert status == 400 and err["error"] == "invalid_snapshot_name"
+    status, err, _ = await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "never"})
+    assert status == 400 and err["error"] == "snapshot_not_found"
+
+
+async def test_reset_everything_or_one_account(ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent) -> None:
+    """Reset of one account removes it and all it holds; a full reset reseeds the lab account."""
+    from server.accounts import create_account
+
+    await create_account(
+        ssm.store, domain="other.example", name="Other", export_control_allowed=True, now=ssm.clock.now()
+    )
+    running = await make_agent()
+    await running.agent.runner(None).register(await ssm.token())
+    status, body, _ = await call(ssm, pki_dir, "POST", "/_lab/reset", {"account": "other.example"})
+    assert status == 200 and body["rows_removed"] > 0
+    assert [a.domain for a in await ssm.store.read.accounts()] == ["lab.ssmlab.example"]
+    assert len(await ssm.store.read.instances()) == 1
+    await call(ssm, pki_dir, "POST", "/_lab/reset", {})
+    assert [a.domain for a in await ssm.store.read.accounts()] == ["lab.ssmlab.example"]
+    assert await ssm.store.read.instances() == []
+    status, _, _ = await call(ssm, pki_dir, "POST", "/_lab/reset", {"account": "nobody.example"})
+    assert status == 404
