@@ -28,9 +28,6 @@ from shared.logging import get_logger
 
 log = get_logger("ssm.app")
 
-SMART_TRANSPORT_PATH = "/licservice/license"
-
-
 def create_app(
     settings: ServerSettings,
     *,
@@ -71,7 +68,7 @@ def create_app(
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(housekeeping)
 
-    app.router.add_post(SMART_TRANSPORT_PATH, device.smart_transport)
+    device.add_routes(app)
     app.router.add_get("/_lab/health", lab.health)
 
     async def persist_clock(c: AnyClock) -> None:
