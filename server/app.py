@@ -17,12 +17,13 @@ from plumbing.clockroutes import add_clock_routes
 from plumbing.middleware import request_context
 from server import keys
 from server.accounts import seed_lab
-from server.handlers import device, lab
+from server.handlers import device, lab, tlslab
 from server.pki_files import LabPki
 from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store
 from server.timekeeping import save_clock
+from server.tls import TlsSwitch
 from shared.clock import AnyClock, utc
 from shared.logging import get_logger
 
@@ -36,10 +37,12 @@ def create_app(
     store: Store | None = None,
 ) -> web.Application:
     """Build the SSM application. ``store`` may be given (tests); else it is opened from
-    ``settings.db_path`` when the app starts and closed when it stops."""
+    ``settings.db_path`` when the app starts and closed when it stops. Serve it with
+    ``app[keys.TLS].context``: the TLS drills switch that context's certificate."""
     app = web.Application(middlewares=[request_context("ssm.http")], client_max_size=settings.max_body)
     app[keys.SETTINGS] = settings
     app[keys.CLOCK] = clock
+    app[keys.TLS] = TlsSwitch(lab_pki)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -47,6 +50,7 @@ def create_app(
         app[keys.STORE] = st
         await seed_lab(st, clock.now())
         await save_clock(st, clock)
+        await tlslab.restore(st, app[keys.TLS])
         app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
         yield
         if own:
@@ -80,6 +84,7 @@ def create_app(
     app.router.add_get("/_lab/instances", lab.instances)
     app.router.add_get("/_lab/pools", lab.pools)
     app.router.add_post("/_lab/instances/{piid}/remove", lab.remove_instance)
+    tlslab.add_routes(app)
     return app
 
 

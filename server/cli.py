@@ -19,6 +19,7 @@ Verbs::
     ssm-server events [--limit N]
     ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM would e-mail
     ssm-server clock show | advance DURATION | rate R   [--url URL] [--cacert FILE]
+    ssm-server tls list | set MODE | ca   [--url URL]   the TLS drill the running SSM serves
 
 Administrative verbs open the database directly (whether or not the server runs) and read the
 server's saved clock, so they see the same domain time as the server.
@@ -36,14 +37,13 @@ from pathlib import Path
 
 from plumbing import serve
 from plumbing.labclient import clock_command
-from server import accounts, views
+from server import accounts, cli_tls, keys, views
 from server.app import create_app
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
 from server.registry import remove_instance
 from server.settings import ServerSettings
 from server.store import Store, StoreError
 from server.timekeeping import load_clock
-from server.tls import server_context
 from shared.clock import AnyClock, SystemClock, choose_clock, utc
 from shared.clockctl import parse_instant
 from shared.errors import SmartLicensingError
@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     ckr = cks.add_parser("rate")
     ckr.add_argument("rate", help="domain seconds per real second (0 freezes)")
 
+    cli_tls.add_parser(sub)
+
     ev = sub.add_parser("events", help="the SSM event log")
     ev.add_argument("--limit", type=int, default=50)
 
@@ -184,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.verb == "run":
             return asyncio.run(_run(args))
+        if args.verb == "tls":
+            return cli_tls.command(args)
         if args.verb == "clock":
             value = getattr(args, "duration", None) or getattr(args, "rate", None)
             return clock_command(args.url, args.clock_verb, None if value is None else str(value), cacert=args.cacert)
@@ -225,7 +229,7 @@ async def _run(args: argparse.Namespace) -> int:
             mode=args.mode, host=host, port=port, db_path=args.db, certs=args.certs, policy=_policy(args.policy)
         )
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
-        runner, bound = await serve.start(app, host, port, ssl_context=server_context(lab_pki))
+        runner, bound = await serve.start(app, host, port, ssl_context=app[keys.TLS].context)
         if args.port_file:
             args.port_file.write_text(str(bound))
         print(

@@ -249,6 +249,32 @@ def make_server_cert(
     return CertifiedKey(cert, key, chain)
 
 
+def make_self_signed_server_cert(
+    *, hosts: Sequence[str], not_before: datetime, not_after: datetime, key: PrivateKey | None = None
+) -> CertifiedKey:
+    """A self-signed TLS server certificate for ``hosts`` (what ``keytool -genkeypair`` or a fresh
+    Tomcat gives): no CA vouches for it, so a client trusts it only by holding it."""
+    key = key or new_key()
+    name = _name(hosts[0] if hosts else "ssmlab")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(_ski(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectAlternativeName(san_for(hosts)), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return CertifiedKey(cert, key, ())
+
+
 def make_signing_cert(
     issuer: CertifiedKey,
     *,
@@ -397,7 +423,19 @@ def verify_client_chain(
     at: datetime,
 ) -> list[x509.Certificate]:
     """Verify an ID or signing certificate chain (client-auth profile) at time ``at``."""
-    # ID and signing certificates name no host, so the end-entity needs no SAN.
+    return verify_issuance(leaf, intermediates, roots, at=at)
+
+
+def verify_issuance(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    *,
+    at: datetime,
+) -> list[x509.Certificate]:
+    """Verify that ``leaf`` chains to one of ``roots`` at ``at``, whatever names it carries (ID
+    and signing certificates name no host; a TLS diagnosis checks names on its own)."""
+    # The end-entity's extensions are not judged (no SAN needed); the CAs' are, as for WebPKI.
     verifier = (
         PolicyBuilder()
         .store(Store(list(roots)))

@@ -17,12 +17,12 @@ from agent.daemon import Agent
 from agent.store import AgentStore
 from agent.transport import Transport
 from plumbing import serve
+from server import keys
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
 from server.app import create_app
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from server.settings import ServerSettings
 from server.store import Store
-from server.tls import server_context
 from shared.clock import VirtualClock
 from shared.policy import DEFAULT_POLICY, Policy
 
@@ -83,7 +83,7 @@ async def ssm(tmp_path: Path, clock: VirtualClock, lab_pki: LabPki) -> AsyncIter
     settings = ServerSettings(db_path=db, policy=DEFAULT_POLICY)
     try:
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
-        runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=server_context(lab_pki))
+        runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
         try:
             yield RunningSSM(f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db)
         finally:
