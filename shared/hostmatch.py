@@ -116,10 +116,9 @@ def _reachable_url(
     for host in candidates:
         if "*" in host:
             continue
-        how = "" if is_ip(host) else " (DNS, or [resolve] in agent.toml,"
         where = f"{peer[0]}:{peer[1]}" if peer else "the SSM"
-        note = f" — {host}{how} must lead to the SSM at {where}" + (")" if how else "")
-        return with_host(url, host), note
+        how = "" if is_ip(host) else ": DNS, or [resolve] in agent.toml"
+        return with_host(url, host), f" ({host} must lead to the SSM at {where}{how})"
     return None
 
 
@@ -167,5 +166,5 @@ def explain_mismatch(
     if found is None:
         return Mismatch(code, cause, f"{add_san} (the certificate names no usable host)", None)
     new_url, note = found
-    fix = f"use {new_url}{note}: {set_url_command(new_url)}; or {add_san}"
+    fix = f"use {new_url}{note}: {set_url_command(new_url)} (or {add_san})"
     return Mismatch(code, cause, fix, new_url)

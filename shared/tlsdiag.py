@@ -132,14 +132,15 @@ def _validity(served: Sequence[x509.Certificate], now: datetime) -> Finding | No
         start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
         span = f"valid {_when(start)} to {_when(end)}; real time here is {_when(now)}"
         clocks = (
-            "TLS validity is real time: check the real clocks of the SSM and of this machine (date -u); "
-            "the lab's domain clock (ssmlab clock) never changes it"
+            "check the real clocks of the SSM and of this machine (date -u): TLS validity is real time, "
+            "which the lab's domain clock (ssmlab clock) never changes"
         )
         if now > end:
             return Finding(
                 "tls_cert_expired",
                 f"{which} {_cn(cert)} expired on {_when(end)} ({span})",
-                f"renew the SSM's TLS certificate (lab: ssm-server tls set good); {clocks}",
+                "renew the SSM's TLS certificate (lab: ssm-server tls set good); "
+                f"if it should still be valid, {clocks}",
                 FixKind.SSM_CERTIFICATE,
                 "good",
             )
@@ -147,8 +148,8 @@ def _validity(served: Sequence[x509.Certificate], now: datetime) -> Finding | No
             return Finding(
                 "tls_cert_not_yet_valid",
                 f"{which} {_cn(cert)} is not valid before {_when(start)} ({span})",
-                "this machine's clock may be behind, or the certificate was issued with a future date: "
-                f"{clocks}; or reissue the SSM's certificate (lab: ssm-server tls set good)",
+                "reissue the SSM's certificate with a start date in the past (lab: ssm-server tls set good); "
+                f"if its dates look right, this machine's clock may be behind: {clocks}",
                 FixKind.SSM_CERTIFICATE,
                 "good",
             )
@@ -239,19 +240,22 @@ def _trust(
     message = f"the SSM's chain leads to '{issuer_name}', a CA the truststore ({hints.cacerts}) does not hold" + (
         " (the SSM sent that root too; sending it does not make it trusted)" if candidate is top else ""
     )
-    what = "the root CA (your own CA if the SSM uses certificates of your CA, else the SSM vendor's root)"
+    what = "the root CA"
+    whose = " (your own CA if the SSM uses certificates of your CA, else the root its vendor publishes)"
     if candidate is None:
         return Finding(
             "tls_untrusted_root",
             message,
-            f"get the certificate of '{issuer_name}' ({what}) and import it: smart-agent trust import FILE "
+            f"get the certificate of '{issuer_name}'{whose} and import it: smart-agent trust import FILE "
             f"--alias ALIAS (or keytool -keystore {hints.cacerts} -trustcacerts -import -file FILE -alias ALIAS "
             f"-storepass {TRUSTSTORE_PASSWORD})",
             FixKind.TRUST_IMPORT,
             "",
         ), None
     text, kind, arg = _import(candidate, hints, what)
-    return Finding("tls_untrusted_root", message, text, kind, arg), None
+    return Finding(
+        "tls_untrusted_root", message, f"check that it is a CA you trust{whose}, then {text}", kind, arg
+    ), None
 
 
 def assess(

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import AgentConfig, parse_config
-from agent.daemon import Agent
+from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from agent.transport import Transport
 from plumbing import serve
@@ -96,11 +96,13 @@ AGENT_TOML = """
 data_dir = "{data}"
 api = "127.0.0.1:0"
 [transport]
-url = "https://smartreceiver.cisco.com/licservice/license"
 truststore = "{truststore}"
 timeout_seconds = 5
+{extra}
 [resolve]
 "smartreceiver.cisco.com:443" = "127.0.0.1:{port}"
+"tools.cisco.com:443" = "127.0.0.1:{port}"
+"wrong-host.ssmlab.example:443" = "127.0.0.1:{port}"
 {instances}
 """
 
@@ -116,12 +118,22 @@ usage_mode = "{usage_mode}"
 
 
 def agent_config(
-    tmp: Path, pki_dir: Path, port: int, instances: list[dict[str, str]] | None = None, data: str = "agent"
+    tmp: Path,
+    pki_dir: Path,
+    port: int,
+    instances: list[dict[str, str]] | None = None,
+    data: str = "agent",
+    *,
+    truststore: Path | None = None,
+    extra: str = "",
 ) -> AgentConfig:
+    """An agent.toml for the test SSM; ``extra`` is TOML added to [transport] (mode, url, proxy)
+    and [resolve] is extended with ``wrong-host.ssmlab.example`` (a name the drills use)."""
     insts = instances or [{"name": "ucce-1"}]
     text = AGENT_TOML.format(
         data=tmp / data,
-        truststore=pki_dir / "truststore.pem",
+        truststore=truststore or pki_dir / "truststore.pem",
+        extra=extra,
         port=port,
         instances="".join(
             INSTANCE.format(
@@ -171,15 +183,11 @@ async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIte
         data: str = "agent",
         truststore: Path | None = None,
         port: int | None = None,
+        extra: str = "",
     ) -> RunningAgent:
-        cfg = agent_config(tmp_path, pki_dir, port or ssm.port, instances, data)
+        cfg = agent_config(tmp_path, pki_dir, port or ssm.port, instances, data, truststore=truststore, extra=extra)
         store = await AgentStore.open(cfg.data_path / "agent.db")
-        transport = Transport(
-            url=cfg.transport.url,
-            truststore=truststore or cfg.path(cfg.transport.truststore),
-            resolve=cfg.resolve,
-            timeout=cfg.transport.timeout_seconds,
-        )
+        transport = await open_transport(cfg, store)
         agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=ssm.policy)
         await agent.start()
         running = RunningAgent(agent, store, transport)
