@@ -272,7 +272,7 @@ def _action(client: Client, args: argparse.Namespace, verb: str, what: str, body
     try:
         status = client.call("POST", f"{path}/{verb}", body)
     except ApiError as exc:
-        print(f"{what} failed: {exc.message}", file=sys.stderr)
+        print(f"{what} failed ({exc.code}): {exc.message}", file=sys.stderr)
         if exc.fix:
             print(f"  fix: {exc.fix}", file=sys.stderr)
         return 1
