@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 _MAX_HEAD = 16 * 1024
@@ -28,6 +28,12 @@ class Tunnel:
     upstream: str
     bytes_up: int = 0
     bytes_down: int = 0
+
+    def count_up(self, n: int) -> None:
+        self.bytes_up += n
+
+    def count_down(self, n: int) -> None:
+        self.bytes_down += n
 
 
 @dataclass
@@ -99,28 +105,26 @@ class ConnectProxy:
             writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             await writer.drain()
             self._writers.add(up_writer)
-            await asyncio.gather(
-                self._pipe(reader, up_writer, tunnel, up=True), self._pipe(up_reader, writer, tunnel, up=False)
-            )
+            await asyncio.gather(pipe(reader, up_writer, tunnel.count_up), pipe(up_reader, writer, tunnel.count_down))
             self._writers.discard(up_writer)
         finally:
             self._writers.discard(writer)
 
-    async def _pipe(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tunnel: Tunnel, *, up: bool
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                if up:
-                    tunnel.bytes_up += len(data)
-                else:
-                    tunnel.bytes_down += len(data)
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
+
+async def pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counted: Callable[[int], None] | None = None
+) -> None:
+    """Copy ``reader`` to ``writer`` until either side ends, then close ``writer``."""
+    try:
+        while data := await reader.read(65536):
+            if counted:
+                counted(len(data))
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, asyncio.CancelledError):
+        pass
+    finally:
+        writer.close()
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

@@ -280,13 +280,6 @@ _MODE_NAMES: dict[str, TransportMode] = {
     "smart call home": TransportMode.CALL_HOME,
     "smart call home (deprecated)": TransportMode.CALL_HOME,
 }
-_CONNECTION_NAMES: dict[str, ConnectionMode] = {
-    "direct": ConnectionMode.DIRECT,
-    "gateway": ConnectionMode.GATEWAY,
-    "transport gateway": ConnectionMode.GATEWAY,
-    "proxy": ConnectionMode.PROXY,
-    "http/https proxy": ConnectionMode.PROXY,
-}
 
 
 def parse_mode(text: str) -> TransportMode:
@@ -298,17 +291,6 @@ def parse_mode(text: str) -> TransportMode:
             f"unknown transport mode {text!r}",
             code="transport_mode_unknown",
             fix="use smart-transport (Smart Transport) or call-home (Smart Call Home (Deprecated))",
-        ) from None
-
-
-def parse_connection(text: str) -> ConnectionMode:
-    try:
-        return _CONNECTION_NAMES[text.strip().lower()]
-    except KeyError:
-        raise _refuse(
-            f"unknown connection {text!r}",
-            code="connection_unknown",
-            fix="use direct, gateway (Transport Gateway) or proxy (HTTP/HTTPS proxy)",
         ) from None
 
 

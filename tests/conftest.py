@@ -16,6 +16,7 @@ from agent.config import AgentConfig, parse_config
 from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from agent.transport import Transport
+from lab.proxy import pipe
 from plumbing import serve
 from server import keys
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
@@ -210,16 +211,6 @@ class NetCut:
         self._conns: set[asyncio.StreamWriter] = set()
         self.connections = 0
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
@@ -228,7 +219,7 @@ class NetCut:
             writer.close()
             return
         self._conns |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._conns -= {writer, up_writer}
 
     async def restore(self) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_e2e import cli, stop, wait_for_file, workdir  # noqa: F401 - fixture
+from tests.e2e.test_cli_e2e import cli, start_ssm, stop, wait_for_file, workdir  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -24,11 +24,7 @@ def test_untrusted_root_drill_and_transport_verbs(workdir: Path) -> None:  # noq
     refuses a rule-breaking URL and switches to Call Home; SmartAgent.log has the failure."""
     run = subprocess.run
     run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
-    ssm = subprocess.Popen(
-        [cli("ssm-server"), "run", "--listen", "127.0.0.1:0", "--port-file", "ssm.port", "--db", "var/ssm.db",
-         "--log-format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    ssm = start_ssm()
     agent = None
     try:
         port = wait_for_file(workdir / "ssm.port", ssm)
