@@ -14,11 +14,19 @@ PUT  /api/v1/instances/{name}/usage               {"Premium Agent": 130, ...}
 POST /api/v1/instances/{name}/enable | disable | serial
 GET  /api/v1/banner                               the aggregate banner and License Compliance report
 GET  /api/v1/alerts                               system alerts of every machine
+GET|PUT /api/v1/transport                         Transport Settings {"mode", "connection", "url", "proxy_host",
+                                                  "proxy_port"}
+GET  /api/v1/trust                                the truststore's certificates
+POST /api/v1/trust                                {"alias": "...", "data": "<base64 of a PEM or DER file>"}
+DELETE /api/v1/trust/{alias}
+POST /api/v1/diagnose                             {"url": null | "https://..."}: the diagnosis report
 GET  /_lab/health, GET|POST /_lab/clock, GET /_lab/events
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, TypeVar
 
 import msgspec
@@ -26,6 +34,7 @@ from aiohttp import web
 
 from agent import labapi
 from agent.daemon import Agent, new_serial_number
+from agent.diagnose import as_json
 from agent.instance import InstanceRunner
 from plumbing.body import read_body, require_type
 from plumbing.clockroutes import Persist, add_clock_routes
@@ -34,6 +43,7 @@ from shared import usage
 from shared.clock import utc
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
+from shared.transportsettings import decode_settings
 
 AGENT = web.AppKey("agent", Agent)
 
@@ -51,12 +61,24 @@ class AgentsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     count: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
 
 
-B = TypeVar("B", RegisterBody, LicenseTypeBody, AgentsBody)
+class TrustBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    alias: str
+    #: The certificate file (PEM or DER), base64.
+    data: str
+
+
+class DiagnoseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: str | None = None
+
+
+B = TypeVar("B", RegisterBody, LicenseTypeBody, AgentsBody, TrustBody, DiagnoseBody)
 
 _EXAMPLES: dict[type, str] = {
     RegisterBody: '{"token": "..."}',
     LicenseTypeBody: '{"license_type": "Perpetual", "usage_mode": "Production"}',
     AgentsBody: '{"count": 1}',
+    TrustBody: '{"alias": "ssm-root-ca", "data": "<base64 of the certificate file>"}',
+    DiagnoseBody: '{"url": "https://smartreceiver.cisco.com/licservice/license"}',
 }
 
 
@@ -175,6 +197,52 @@ async def get_alerts(request: web.Request) -> web.Response:
     return json_response({"alerts": out})
 
 
+def _transport_view(agent: Agent) -> dict[str, object]:
+    s = agent.transport.settings
+    return {"settings": s, "effective_url": s.effective_url, "proxy_url": s.proxy_url}
+
+
+async def get_transport(request: web.Request) -> web.Response:
+    return json_response(_transport_view(request.app[AGENT]))
+
+
+async def put_transport(request: web.Request) -> web.Response:
+    require_type(request, "application/json")
+    settings = decode_settings(await read_body(request, limit=16384))
+    agent = request.app[AGENT]
+    await agent.set_transport(settings)
+    return json_response(_transport_view(agent))
+
+
+async def get_trust(request: web.Request) -> web.Response:
+    agent = request.app[AGENT]
+    return json_response(
+        {"truststore": str(agent.transport.truststore.path), "entries": [e.view() for e in agent.trust_list()]}
+    )
+
+
+async def post_trust(request: web.Request) -> web.Response:
+    body = await _body(request, TrustBody)
+    try:
+        data = base64.b64decode(body.data, validate=True)
+    except binascii.Error:
+        raise BadRequest(
+            "data is not base64", code="invalid_body", fix=f"send JSON like {_EXAMPLES[TrustBody]}"
+        ) from None
+    entry = request.app[AGENT].trust_import(body.alias, data)
+    return json_response(entry.view(), status=201)
+
+
+async def delete_trust(request: web.Request) -> web.Response:
+    return json_response(request.app[AGENT].trust_remove(request.match_info["alias"]).view())
+
+
+async def post_diagnose(request: web.Request) -> web.Response:
+    body = await _body(request, DiagnoseBody) if request.can_read_body else DiagnoseBody()
+    report = await request.app[AGENT].diagnose(body.url)
+    return json_response(as_json(report))
+
+
 async def health(request: web.Request) -> web.Response:
     agent = request.app[AGENT]
     return json_response(
@@ -215,6 +283,12 @@ def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
     app.router.add_post("/api/v1/instances/{name}/serial", serial)
     app.router.add_get("/api/v1/banner", get_banner)
     app.router.add_get("/api/v1/alerts", get_alerts)
+    app.router.add_get("/api/v1/transport", get_transport)
+    app.router.add_put("/api/v1/transport", put_transport)
+    app.router.add_get("/api/v1/trust", get_trust)
+    app.router.add_post("/api/v1/trust", post_trust)
+    app.router.add_delete("/api/v1/trust/{alias}", delete_trust)
+    app.router.add_post("/api/v1/diagnose", post_diagnose)
     app.router.add_get("/_lab/health", health)
     app.router.add_get("/_lab/events", events)
     add_clock_routes(app, agent.clock, persist_clock)

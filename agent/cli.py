@@ -16,6 +16,9 @@ Verbs::
     smart-agent enable | disable [--instance NAME];  smart-agent serial generate [--instance NAME]
     smart-agent events [--instance NAME] [--limit N]
     smart-agent clock show | advance DURATION | rate R
+    smart-agent transport show | set [--mode smart-transport|call-home] [--direct|--gateway URL|--proxy H:P]
+    smart-agent trust list | import FILE --alias NAME | remove ALIAS
+    smart-agent diagnose [URL] [--json]                (exit status 1 when a step fails)
 
 Client verbs find the daemon with ``--api URL``, else ``$SMART_AGENT_API``, else the
 ``api.url`` file the daemon writes in its data directory, else the config's ``api`` address.
@@ -34,15 +37,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from agent import cli_transport
 from agent.api import create_api
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.daemon import Agent
+from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
-from agent.transport import Transport
 from plumbing import serve
 from plumbing.labclient import clock_command
 from shared.clock import AnyClock, choose_clock, dump_state, load_state
 from shared.clockctl import parse_instant
+from shared.errors import SmartLicensingError
 from shared.logging import configure_logging
 from shared.policy import DEFAULT_POLICY
 
@@ -101,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("events", help="the agent's event log (transitions, requests)")
     ev.add_argument("--instance")
     ev.add_argument("--limit", type=int, default=50)
+    cli_transport.add_parsers(sub)
     ck = sub.add_parser("clock", help="the agent's domain clock")
     cks = ck.add_subparsers(dest="clock_verb", required=True)
     cks.add_parser("show")
@@ -126,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smart-agent: {exc}", file=sys.stderr)
         return 2
-    except ApiError as exc:
+    except (ApiError, SmartLicensingError) as exc:
         print(f"smart-agent: {exc.message}", file=sys.stderr)
         if exc.fix:
             print(f"  fix: {exc.fix}", file=sys.stderr)
@@ -165,12 +170,7 @@ async def _run(cfg: AgentConfig) -> int:
             await store.set_setting("clock", dump_state(clk))
 
         await persist_clock(clock)
-        transport = Transport(
-            url=cfg.transport.url,
-            truststore=cfg.path(cfg.transport.truststore),
-            resolve=cfg.resolve,
-            timeout=cfg.transport.timeout_seconds,
-        )
+        transport = await open_transport(cfg, store)
         agent = Agent(config=cfg, clock=clock, store=store, transport=transport, policy=policy)
         await agent.start()
         host, port = cfg.api_address
@@ -179,7 +179,7 @@ async def _run(cfg: AgentConfig) -> int:
         (data / "api.url").write_text(url + "\n")
         print(
             f"smart-agent: {len(agent.runners)} product instance(s) "
-            f"({', '.join(agent.runners)}); local API {url}; SSM {cfg.transport.url}; "
+            f"({', '.join(agent.runners)}); local API {url}; SSM {transport.url} ({transport.settings.mode}); "
             f"clock {clock.state().kind} rate {clock.rate:g}",
             file=sys.stderr,
             flush=True,
@@ -272,7 +272,7 @@ def _action(client: Client, args: argparse.Namespace, verb: str, what: str, body
     try:
         status = client.call("POST", f"{path}/{verb}", body)
     except ApiError as exc:
-        print(f"{what} failed: {exc.message}", file=sys.stderr)
+        print(f"{what} failed ({exc.code}): {exc.message}", file=sys.stderr)
         if exc.fix:
             print(f"  fix: {exc.fix}", file=sys.stderr)
         return 1
@@ -438,6 +438,7 @@ _VERBS = {
     "enable": _toggle,
     "disable": _toggle,
     "serial": _serial,
+    **cli_transport.VERBS,
 }
 
 

@@ -8,9 +8,11 @@ Example::
     data_dir = "var/agent"
     api = "127.0.0.1:8787"
 
-    [transport]
-    url = "https://smartreceiver.cisco.com/licservice/license"
-    truststore = "certs/truststore.pem"
+    [transport]            # the initial Transport Settings (saved by the agent; 'smart-agent transport' changes them)
+    mode = "smart-transport"                                     # or "call-home"
+    url = "https://smartreceiver.cisco.com/licservice/license"   # the default: Direct; another: Transport Gateway
+    # proxy = "proxy.example.com:3128"                           # HTTP/HTTPS proxy (to the default URL)
+    truststore = "certs/truststore.pem"                          # seeds <data_dir>/cacerts at the first start
 
     [resolve]   # like curl --connect-to: reach a name:port at another address
     "smartreceiver.cisco.com:443" = "127.0.0.1:8443"
@@ -34,9 +36,8 @@ import msgspec
 from shared.catalog import DEPLOYMENT_TYPES
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
+from shared.transportsettings import TransportSettings, initial_settings
 from shared.usage import Profile, ProfileStep
-
-SMART_TRANSPORT_URL = "https://smartreceiver.cisco.com/licservice/license"
 
 InstanceName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -71,7 +72,11 @@ class InstanceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
 
 
 class TransportConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    url: str = SMART_TRANSPORT_URL
+    mode: str = "smart-transport"
+    #: None: the mode's default URL (Direct); another URL: Transport Gateway.
+    url: str | None = None
+    #: HOST:PORT of an HTTP/HTTPS proxy (to the mode's default URL).
+    proxy: str | None = None
     truststore: str = "certs/truststore.pem"
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=600)] = 15.0
 
@@ -104,6 +109,11 @@ class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     def data_path(self) -> Path:
         return self.path(self.data_dir)
 
+    def initial_transport(self) -> TransportSettings:
+        """The Transport Settings agent.toml describes (the value before any is saved)."""
+        t = self.transport
+        return initial_settings(mode=t.mode, url=t.url, proxy=t.proxy)
+
     @property
     def api_address(self) -> tuple[str, int]:
         host, _, port = self.api.rpartition(":")
@@ -132,6 +142,10 @@ def _check(cfg: AgentConfig) -> AgentConfig:
     host, sep, port = cfg.api.rpartition(":")
     if not sep or not port.isdigit() or host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
         raise ConfigError(f"api = {cfg.api!r}: the local API listens on loopback only, e.g. '127.0.0.1:8787'")
+    try:
+        cfg.initial_transport()
+    except BadRequest as exc:
+        raise ConfigError(f"[transport]: {exc.message} ({exc.fix})") from None
     for k, v in cfg.resolve.items():
         if ":" not in k or ":" not in v:
             raise ConfigError(f"[resolve] {k!r} = {v!r}: both sides are HOST:PORT")

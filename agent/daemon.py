@@ -1,7 +1,9 @@
 """The Smart Agent daemon: loads the configured product instances and serves the local API.
 
 An instance is created at its first start (evaluation begins then and is persisted); later
-starts load it from the store, so no restart resets anything.
+starts load it from the store, so no restart resets anything. The same holds for the Transport
+Settings (agent.toml gives the first value; a saved change wins) and the truststore (seeded once
+into the data directory).
 """
 
 from __future__ import annotations
@@ -12,15 +14,19 @@ import secrets
 import string
 
 from agent.config import AgentConfig, InstanceConfig
+from agent.diagnose import Report, diagnose
 from agent.instance import InstanceRunner
+from agent.smartlog import SmartLog
 from agent.store import AgentStore
 from agent.transport import Transport
+from agent.truststore import Entry, TrustStore
 from shared import lifecycle, pki
 from shared.clock import AnyClock, epoch
 from shared.errors import NotFound
 from shared.logging import get_logger
 from shared.policy import Policy
 from shared.states import RegistrationStatus
+from shared.transportsettings import TransportSettings, check_settings, decode_settings, encode_settings
 from shared.usage import UsageState
 
 log = get_logger("agent.daemon")
@@ -35,6 +41,32 @@ def new_serial_number() -> str:
         "SSM"
         + "".join(secrets.choice(string.digits) for _ in range(4))
         + "".join(secrets.choice(alnum) for _ in range(4))
+    )
+
+
+TRANSPORT_SETTING = "transport"
+
+
+async def open_transport(cfg: AgentConfig, store: AgentStore) -> Transport:
+    """The transport with the saved Transport Settings (agent.toml's at the first start, saved
+    then) and the truststore of the data directory (seeded from transport.truststore once)."""
+    truststore = TrustStore.open(cfg.data_path / "cacerts", seed=cfg.path(cfg.transport.truststore))
+    saved = await store.setting(TRANSPORT_SETTING)
+    if saved is None:
+        settings = cfg.initial_transport()
+        await store.set_setting(TRANSPORT_SETTING, encode_settings(settings))
+    else:
+        settings = decode_settings(saved)
+        if settings != cfg.initial_transport():
+            log.info(
+                "transport_settings_saved_win", effective=settings.effective_url, why="changed since the first start"
+            )
+    return Transport(
+        settings=settings,
+        truststore=truststore,
+        resolve=cfg.resolve,
+        timeout=cfg.transport.timeout_seconds,
+        workdir=cfg.data_path,
     )
 
 
@@ -53,6 +85,7 @@ class Agent:
         self.store = store
         self.transport = transport
         self.policy = policy
+        self.smartlog = SmartLog(config.data_path)
         self.runners: dict[str, InstanceRunner] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -147,7 +180,44 @@ class Agent:
                 store=self.store,
                 clock=self.clock,
                 policy=self.policy,
+                smartlog=self.smartlog,
             )
+
+    # -- Transport Settings, truststore, diagnosis ---------------------------------------------
+    async def set_transport(self, settings: TransportSettings) -> TransportSettings:
+        """Save new Transport Settings (checked by the URL rules), then use them. Allowed while
+        registered: the same ID certificate signs the requests in either mode."""
+        settings = check_settings(settings)
+        await self.store.set_setting(TRANSPORT_SETTING, encode_settings(settings))
+        await self.transport.configure(settings)
+        self.smartlog.info(
+            self.clock.now(),
+            "agent",
+            "transport",
+            f"Transport Settings saved: {settings.mode}, {settings.connection}, {settings.effective_url}"
+            + (f" via {settings.proxy_url}" if settings.proxy_url else ""),
+        )
+        return settings
+
+    def trust_list(self) -> list[Entry]:
+        return self.transport.truststore.entries()
+
+    def trust_import(self, alias: str, data: bytes) -> Entry:
+        entry = self.transport.truststore.add(alias, data)
+        self.smartlog.info(
+            self.clock.now(), "agent", "trust", f"imported {alias}: {entry.cert.subject.rfc4514_string()}"
+        )
+        return entry
+
+    def trust_remove(self, alias: str) -> Entry:
+        entry = self.transport.truststore.remove(alias)
+        self.smartlog.info(
+            self.clock.now(), "agent", "trust", f"removed {alias}: {entry.cert.subject.rfc4514_string()}"
+        )
+        return entry
+
+    async def diagnose(self, url: str | None = None) -> Report:
+        return await diagnose(self.transport, url)
 
     def runner(self, name: str | None) -> InstanceRunner:
         """The named instance, or the only one when ``name`` is None.

@@ -17,6 +17,7 @@ from typing import Literal
 
 import msgspec
 
+from agent.smartlog import SmartLog
 from agent.store import AgentStore
 from agent.transport import Transport
 from shared import envelope, lifecycle, pki, tokens, usage
@@ -68,6 +69,7 @@ class InstanceRunner:
         clock: AnyClock,
         policy: Policy,
         profile: Profile | None = None,
+        smartlog: SmartLog | None = None,
     ) -> None:
         self.state = state
         self.usage = usage_state
@@ -77,6 +79,7 @@ class InstanceRunner:
         self.clock = clock
         self.policy = policy
         self.profile = profile
+        self.smartlog = smartlog
         self.lock = asyncio.Lock()
         self.in_flight = False
         self.initialized = False
@@ -115,6 +118,8 @@ class InstanceRunner:
         )
         for at, kind, msg in timed:
             log.info("transition", instance=self.name, kind=kind, at=at, detail=msg)
+        if self.smartlog and self.state.last_failure and state.last_failure is None and events:
+            self.smartlog.info(now, self.name, events[0][0], "communication with the SSM restored")
         self.state = state
         if usage_state is not None:
             self.usage = usage_state
@@ -127,6 +132,8 @@ class InstanceRunner:
             lifecycle.on_failure(self.state, err, now, action=action),
             (f"{action}_failed", f"{err.code}: {err.message}"),
         )
+        if self.smartlog:
+            self.smartlog.failure(now, self.name, action, err)
         log.warning(f"{action}_failed", instance=self.name, code=err.code, error=err.message)
 
     async def _removed_by_ssm(self, err: RemoteError) -> None:
@@ -241,6 +248,8 @@ class InstanceRunner:
             retry = state.auth_retry if due is Due.RENEW_AUTHORIZATION else state.reg_retry
             await self._commit(state, (f"{due}_failed", f"{err.code}: {err.message}"))
         assert retry is not None
+        if self.smartlog:
+            self.smartlog.failure(now, self.name, str(due), err)
         log.warning(
             f"{due}_failed",
             instance=self.name,

@@ -1,14 +1,21 @@
-"""Smart Transport from the agent to the SSM: HTTPS POST of a message, a verified reply back.
+"""The agent's transport to the SSM: HTTPS POST of a message, a verified reply back.
 
-- TLS: the SSM's certificate is verified against the agent truststore (a PEM bundle) with
-  hostname checking, as Java's cacerts would be.
+- Transport Settings (``shared.transportsettings``): Smart Transport posts the message itself
+  (JSON for register, a JWS after); Smart Call Home wraps it in the XML envelope of
+  ``shared.callhome``. Direct and Transport Gateway connect to the URL; HTTP/HTTPS proxy tunnels
+  to it with CONNECT. ``configure`` applies new settings to the next request.
+- TLS: the SSM's certificate is verified against the agent's truststore only (``cacerts`` in
+  its data directory), with hostname checking; the truststore is reloaded whenever its file
+  changes. Every request opens a new connection, so a certificate change on the SSM (or in the
+  truststore) is seen at once.
 - Resolve override (like curl's ``--connect-to``): ``smartreceiver.cisco.com:443`` can be sent
   to ``127.0.0.1:8443`` while the URL, SNI and hostname check keep the real name. /etc/hosts is
   never touched.
+- Failures: a certificate the handshake refuses is examined (``agent.certcheck``) and raised
+  with its precise code and fix; others get a code of their own (``classify``). The SSM's own
+  refusals (JSON) are raised as ``RemoteError`` with its code.
 - Replies: a compact JWS whose ``x5c`` chain must lead to a truststore root and whose
-  signature must verify; the reply must answer the nonce sent. Errors come back as JSON and
-  are raised as ``RemoteError`` with the SSM's code; failures to reach the SSM as
-  ``Unavailable`` with a code of their own.
+  signature must verify; the reply must answer the nonce sent.
 """
 
 from __future__ import annotations
@@ -21,11 +28,15 @@ import aiohttp
 import msgspec
 from cryptography import x509
 
+from agent.certcheck import examine, failure_of
+from agent.truststore import TrustStore
 from plumbing.httpclient import OverrideResolver, ReplyVerifier, client_context
-from shared import envelope, pki
-from shared.errors import RemoteError, SmartLicensingError, Unavailable
+from shared import callhome, envelope
+from shared.errors import BadRequest, RemoteError, SmartLicensingError, Unavailable
 from shared.messages import Register, Reply, SignedRequest, encode
 from shared.pki import PrivateKey
+from shared.states import TransportMode
+from shared.transportsettings import TransportSettings
 
 
 def _unavailable(code: str, message: str, fix: str) -> Unavailable:
@@ -34,6 +45,26 @@ def _unavailable(code: str, message: str, fix: str) -> Unavailable:
 
 def classify(exc: BaseException, url: str) -> SmartLicensingError:
     """Turn a client-side failure into an error with a stable code and a fix."""
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return _unavailable(
+            "proxy_unreachable",
+            f"cannot connect to the HTTP/HTTPS proxy: {exc.os_error}",
+            "check the proxy host and port (smart-agent transport show), that the proxy runs, "
+            "or select another connection (smart-agent transport set --direct)",
+        )
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        if exc.status in (502, 503, 504):
+            return _unavailable(
+                "proxy_upstream_failed",
+                f"the proxy could not reach {url}: it answered CONNECT with {exc.status} {exc.message}",
+                "check the proxy's DNS and routes to the SSM",
+            )
+        return _unavailable(
+            "proxy_refused",
+            f"the proxy refused to tunnel to {url}: it answered CONNECT with {exc.status} {exc.message}",
+            "allow CONNECT to the SSM's host and port on the proxy for this agent (it sends no proxy "
+            "credentials), or select another connection (smart-agent transport set --direct)",
+        )
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         err = exc.certificate_error
         detail = getattr(err, "verify_message", None) or str(err)
@@ -77,23 +108,41 @@ def classify(exc: BaseException, url: str) -> SmartLicensingError:
 
 
 class Transport:
-    """One HTTPS client to the SSM (a pool of keep-alive connections)."""
+    """The agent's client of the SSM's device plane."""
 
     def __init__(
         self,
         *,
-        url: str,
-        truststore: Path,
+        settings: TransportSettings,
+        truststore: TrustStore,
         resolve: dict[str, str] | None = None,
         timeout: float = 15.0,
+        workdir: Path,
     ) -> None:
-        self.url = url
+        self._settings = settings
         self.truststore = truststore
-        self._resolve = dict(resolve or {})
-        self._timeout = timeout
+        self.resolve = dict(resolve or {})
+        self.timeout = timeout
+        self.workdir = workdir
         self._session: aiohttp.ClientSession | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._roots: list[x509.Certificate] = []
         self._verifier: ReplyVerifier | None = None
+        #: Requests sent (each on a new connection): lets a test see what went where.
+        self.requests = 0
+
+    @property
+    def settings(self) -> TransportSettings:
+        return self._settings
+
+    @property
+    def url(self) -> str:
+        return self._settings.effective_url
+
+    async def configure(self, settings: TransportSettings) -> None:
+        """Use ``settings`` (already checked) from the next request on."""
+        self._settings = settings
+        await self.close()
 
     async def __aenter__(self) -> Transport:
         return self
@@ -101,17 +150,25 @@ class Transport:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _open(self) -> aiohttp.ClientSession:
+    async def _open(self) -> aiohttp.ClientSession:
+        stamp = self.truststore.stamp()
+        if stamp != self._stamp:
+            # Other roots: replies must show their signing chain again.
+            self._roots = self.truststore.roots()
+            self._verifier = ReplyVerifier(self._roots)
+            self._stamp = stamp
+            await self.close()
         if self._session is None or self._session.closed:
-            self._roots = pki.load_certs(self.truststore.read_bytes())
             connector = aiohttp.TCPConnector(
-                ssl=client_context(self.truststore),
-                resolver=OverrideResolver(self._resolve),
+                ssl=client_context(self.truststore.pem()),
+                resolver=OverrideResolver(self.resolve),
+                # A new TLS connection per request: the SSM's current certificate is what counts.
+                force_close=True,
                 limit=64,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
                 headers={"User-Agent": "ssmlab-smart-agent/0.1"},
             )
         return self._session
@@ -122,32 +179,75 @@ class Transport:
             self._session = None
 
     async def register(self, msg: Register) -> Reply:
-        return await self._post(encode(msg), "application/json", msg.nonce)
+        return await self._post(encode(msg).decode(), signed=False, nonce=msg.nonce)
 
     async def send(self, msg: SignedRequest, key: PrivateKey) -> Reply:
+        await self._session_or_fail()  # the truststore as it is now decides whether the chain is needed
         want = self._verifier is None or self._verifier.needs_chain
-        body = envelope.sign_request(encode(msg), key, piid=msg.piid, want_chain=want).encode()
-        return await self._post(body, envelope.CONTENT_TYPE, msg.nonce)
+        return await self._post(
+            envelope.sign_request(encode(msg), key, piid=msg.piid, want_chain=want), signed=True, nonce=msg.nonce
+        )
 
-    async def _post(self, body: bytes, content_type: str, nonce: str) -> Reply:
+    def _wrap(self, payload: str, *, signed: bool) -> tuple[bytes, str]:
+        """The body and content type of ``payload`` in the selected transport mode."""
+        if self._settings.mode is TransportMode.CALL_HOME:
+            encoding = callhome.Encoding.JWS if signed else callhome.Encoding.JSON
+            return callhome.encode("request", encoding, payload), callhome.CONTENT_TYPE
+        return payload.encode(), envelope.CONTENT_TYPE if signed else "application/json"
+
+    async def _session_or_fail(self) -> aiohttp.ClientSession:
         try:
-            session = self._open()
+            return await self._open()
         except OSError as exc:
             raise _unavailable(
                 "truststore_unreadable",
-                f"cannot read the truststore {self.truststore}: {exc}",
-                "create the lab PKI ('make certs') or fix transport.truststore",
+                f"cannot read the truststore {self.truststore.path}: {exc}",
+                "check the file, or remove it to have it seeded again from transport.truststore",
             ) from None
+
+    async def exchange(self, body: bytes, content_type: str, *, url: str | None = None) -> tuple[int, str, bytes]:
+        """POST ``body`` to the URL (or ``url``); (status, content type, body). Failures are coded errors."""
+        session = await self._session_or_fail()
+        self.requests += 1
         try:
-            async with session.post(self.url, data=body, headers={"Content-Type": content_type}) as resp:
-                text = await resp.text()
-                status = resp.status
-                rtype = resp.content_type
+            async with session.post(
+                url or self.url, data=body, headers={"Content-Type": content_type}, proxy=self._settings.proxy_url
+            ) as resp:
+                return resp.status, resp.content_type, await resp.read()
         except Exception as exc:  # every client failure becomes a coded error
-            raise classify(exc, self.url) from exc
+            raise await self.explain(exc) from exc
+
+    async def explain(self, exc: BaseException) -> SmartLicensingError:
+        """The coded error for a failed request; a refused certificate is examined for its cause."""
+        err = classify(exc, self.url)
+        if err.code not in ("tls_certificate_invalid", "tls_handshake_failed"):
+            return err
+        try:
+            exam = await examine(
+                self._settings, self.truststore, resolve=self.resolve, probe_timeout=self.timeout, workdir=self.workdir
+            )
+        except (OSError, SmartLicensingError):
+            return err
+        return failure_of(exam) or err
+
+    async def _post(self, payload: str, *, signed: bool, nonce: str) -> Reply:
+        body, ctype = self._wrap(payload, signed=signed)
+        status, rtype, raw = await self.exchange(body, ctype)
+        text = raw.decode("utf-8", "replace")
+        if status == 200 and self._settings.mode is TransportMode.CALL_HOME and rtype in callhome.ACCEPTED_TYPES:
+            try:
+                jws = callhome.decode(raw, "reply").payload
+            except BadRequest as exc:
+                raise RemoteError(
+                    f"the SSM's Call Home reply is not a valid envelope: {exc.message}",
+                    code="reply_malformed",
+                    fix="check that the URL points at an SSM Call Home endpoint",
+                    remote_status=502,
+                ) from None
+            return self._verify_reply(jws, nonce)
         if status == 200 and rtype == envelope.CONTENT_TYPE:
             return self._verify_reply(text.strip(), nonce)
-        raise _remote_error(status, text)
+        raise remote_error(status, text)
 
     def _verify_reply(self, jws: str, nonce: str) -> Reply:
         if self._verifier is None:
@@ -161,7 +261,7 @@ class _ErrorBody(msgspec.Struct):
     fix: str = ""
 
 
-def _remote_error(status: int, text: str) -> RemoteError:
+def remote_error(status: int, text: str) -> RemoteError:
     try:
         body = msgspec.json.decode(text, type=_ErrorBody)
         code = body.error if isinstance(body.error, str) else f"http_{status}"

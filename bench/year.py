@@ -10,9 +10,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from agent.config import parse_config
-from agent.daemon import Agent
+from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
-from agent.transport import Transport
 from plumbing import serve
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
 from server.app import create_app
@@ -47,7 +46,7 @@ async def _run(work: Path, days: int) -> tuple[float, int]:
         AGENT.format(data=work / "year-agent", trust=work / "certs/truststore.pem", port=port), base=work
     )
     astore = await AgentStore.open(cfg.data_path / "agent.db")
-    transport = Transport(url=cfg.transport.url, truststore=cfg.path(cfg.transport.truststore), resolve=cfg.resolve)
+    transport = await open_transport(cfg, astore)
     agent = Agent(config=cfg, clock=clock, store=astore, transport=transport, policy=DEFAULT_POLICY)
     try:
         await agent.start()

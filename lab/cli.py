@@ -2,6 +2,7 @@
 
     ssmlab up [--fresh] [--ssm-port 8443] [--agent-port 8787] [--dir var/lab]
     ssmlab clock show | advance DURATION | rate R    (moves the SSM and the agent together)
+    ssmlab proxy [--listen 127.0.0.1:3128] [--connect-to HOST:PORT=ADDR:PORT ...] [--refuse]
 
 It runs ``ssm-server`` and ``smart-agent`` as child processes and talks to them only over
 their HTTP APIs and command lines; it never imports ``server`` or ``agent``.
@@ -22,6 +23,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from lab import proxy
 
 AGENT_TOML = """\
 # Written by 'ssmlab up'. Edit freely; 'ssmlab up --fresh' rewrites it.
@@ -224,9 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     cka.add_argument("duration", help="e.g. 30d, 36h, 15m, 1y, P90D")
     ckr = cks.add_parser("rate")
     ckr.add_argument("rate", type=float, help="domain seconds per real second (86400: a day a second; 0 freezes)")
+    proxy.add_parser(sub)
     args = p.parse_args(argv)
     if args.verb == "clock":
         return _clock(args)
+    if args.verb == "proxy":
+        return proxy.run(args)
     return up(args)
 
 

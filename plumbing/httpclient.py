@@ -45,12 +45,16 @@ class OverrideResolver(AbstractResolver):
         await self._default.close()
 
 
-def client_context(truststore: Path) -> ssl.SSLContext:
-    """Verify the server against the truststore only (not the system CAs), with hostname check."""
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(truststore))
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
+def client_context(trusted: Path | str) -> ssl.SSLContext:
+    """Verify the server against the truststore only (never the system CAs), with hostname check.
+
+    ``trusted`` is a PEM bundle file or the PEM text itself.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname, no default CAs
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    pem = trusted.read_text() if isinstance(trusted, Path) else trusted
+    if pem.strip():
+        ctx.load_verify_locations(cadata=pem)
     return ctx
 
 
@@ -94,7 +98,7 @@ class ReplyVerifier:
             raise Unauthorized(
                 f"the reply is signed by a certificate the truststore does not trust: {exc.reason}",
                 code="reply_signer_untrusted",
-                fix="import the SSM's root CA into the truststore",
+                fix="import the SSM's root CA into the truststore ('smart-agent trust import FILE --alias NAME')",
             ) from None
         if isinstance(kid, str) and kid != envelope.thumbprint(leaf):
             raise Unauthorized("the reply's kid does not name its signing certificate", code="reply_signer_untrusted")

@@ -23,12 +23,13 @@ from plumbing.clockroutes import add_clock_routes
 from plumbing.middleware import request_context
 from server import keys, labplane, onprem
 from server.accounts import seed_lab
-from server.handlers import device, lab
+from server.handlers import device, lab, tlslab
 from server.pki_files import LabPki
 from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store
 from server.timekeeping import save_clock
+from server.tls import TlsSwitch
 from shared import lifecycle
 from shared.clock import AnyClock, epoch, utc
 from shared.errors import NotFound, SmartLicensingError
@@ -36,8 +37,6 @@ from shared.logging import get_logger
 
 log = get_logger("ssm.app")
 
-SMART_TRANSPORT_PATH = "/licservice/license"
-ONPREM_SMART_TRANSPORT_PATH = "/SmartTransport"
 #: Paths an On-Prem serves on its admin listener only.
 ADMIN_PREFIXES = (
     "/_lab/sync",
@@ -52,6 +51,7 @@ ADMIN_PREFIXES = (
     "/_lab/reset",
     "/_lab/snapshot",
     "/_lab/restore",
+    "/_lab/tls",
     "/metrics",
 )
 
@@ -64,7 +64,8 @@ def create_app(
     store: Store | None = None,
 ) -> web.Application:
     """Build the SSM application. ``store`` may be given (tests); else it is opened from
-    ``settings.db_path`` when the app starts and closed when it stops."""
+    ``settings.db_path`` when the app starts and closed when it stops. Serve it with
+    ``app[keys.TLS].context``: the TLS drills switch that context's certificate."""
     listeners = keys.Listeners(settings.port, settings.admin_port)
     middlewares = [request_context("ssm.http")]
     if settings.admin_port is not None:
@@ -76,6 +77,7 @@ def create_app(
     app[labplane.LAB] = labplane.LabState()
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
+    app[keys.TLS] = TlsSwitch(lab_pki)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -86,6 +88,7 @@ def create_app(
         else:
             await seed_lab(st, clock.now())
         await save_clock(st, clock)
+        await tlslab.restore(st, app[keys.TLS])
         app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
         yield
         if own:
@@ -110,8 +113,7 @@ def create_app(
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(housekeeping)
 
-    device_path = ONPREM_SMART_TRANSPORT_PATH if settings.mode == "onprem" else SMART_TRANSPORT_PATH
-    app.router.add_post(device_path, device.smart_transport)
+    device.add_routes(app, settings.mode)
     app.router.add_get("/_lab/health", lab.health)
 
     async def persist_clock(c: AnyClock) -> None:
@@ -127,6 +129,7 @@ def create_app(
     if settings.mode == "onprem":
         app.router.add_get("/_lab/sync", lab.sync_status)
         app.router.add_post("/_lab/sync", lab.sync_now)
+    tlslab.add_routes(app)
     return app
 
 

@@ -22,6 +22,7 @@ Verbs::
     ssm-server events [--limit N]
     ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM would e-mail
     ssm-server clock show | advance DURATION | rate R   [--url URL] [--cacert FILE]
+    ssm-server tls list | set MODE | ca   [--url URL]   the TLS drill the running SSM serves
 
 Administrative verbs open the database directly (whether or not the server runs) and read the
 server's saved clock, so they see the same domain time as the server.
@@ -39,14 +40,13 @@ from pathlib import Path
 
 from plumbing import serve
 from plumbing.labclient import clock_command
-from server import accounts, keys, onprem, views
+from server import accounts, cli_tls, keys, onprem, views
 from server.app import create_app
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
 from server.registry import Registry, remove_instance
 from server.settings import ServerSettings
 from server.store import Store, StoreError
 from server.timekeeping import load_clock
-from server.tls import server_context
 from shared.clock import AnyClock, SystemClock, choose_clock, utc
 from shared.clockctl import parse_instant
 from shared.errors import SmartLicensingError
@@ -202,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     ckr = cks.add_parser("rate")
     ckr.add_argument("rate", help="domain seconds per real second (0 freezes)")
 
+    cli_tls.add_parser(sub)
+
     ev = sub.add_parser("events", help="the SSM event log")
     ev.add_argument("--limit", type=int, default=50)
 
@@ -220,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.verb == "run":
             return asyncio.run(_run(args))
+        if args.verb == "tls":
+            return cli_tls.command(args)
         if args.verb == "clock":
             value = getattr(args, "duration", None) or getattr(args, "rate", None)
             return clock_command(args.url, args.clock_verb, None if value is None else str(value), cacert=args.cacert)
@@ -271,7 +275,7 @@ async def _run(args: argparse.Namespace) -> int:
         )
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
         also = (admin_host, admin_port) if admin_port is not None else None
-        runner, bound = await serve.start(app, host, port, ssl_context=server_context(lab_pki), also=also)
+        runner, bound = await serve.start(app, host, port, ssl_context=app[keys.TLS].context, also=also)
         ports = serve.bound_ports(runner)
         app[keys.LISTENERS].device = ports[0]
         if also is not None:

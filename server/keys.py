@@ -10,6 +10,7 @@ from aiohttp import web
 from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store
+from server.tls import TlsSwitch
 from shared.clock import AnyClock
 
 CLOCK: web.AppKey[AnyClock] = web.AppKey("clock")
@@ -31,3 +32,4 @@ class Listeners:
 LISTENERS = web.AppKey("listeners", Listeners)
 #: The product instance a device request speaks for, once known (for the journal).
 PIID = web.RequestKey("piid", str)
+TLS = web.AppKey("tls", TlsSwitch)

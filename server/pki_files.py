@@ -96,7 +96,7 @@ def write_public(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _load_pair(cert: Path, key: Path) -> pki.CertifiedKey | None:
+def load_pair(cert: Path, key: Path) -> pki.CertifiedKey | None:
     if not (cert.exists() and key.exists()):
         return None
     certs = pki.load_certs(cert.read_bytes())
@@ -145,9 +145,9 @@ def load_lab_pki(folder: Path) -> LabPki:
         if not p.exists():
             raise PkiMissing(f"{p} is missing; create the lab PKI with 'ssm-server pki init --out {folder}'")
     root = pki.load_cert(paths.ca_cert.read_bytes())
-    issuer = _load_pair(paths.intermediate_cert, paths.intermediate_key)
-    server = _load_pair(paths.server_cert, paths.server_key)
-    signing = _load_pair(paths.signing_cert, paths.signing_key)
+    issuer = load_pair(paths.intermediate_cert, paths.intermediate_key)
+    server = load_pair(paths.server_cert, paths.server_key)
+    signing = load_pair(paths.signing_cert, paths.signing_key)
     assert issuer and server and signing
     return LabPki(root, pki.CertifiedKey(issuer.cert, issuer.key, ()), server, signing, paths)
 
@@ -173,7 +173,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
     report: list[tuple[str, str]] = []
     start = now - timedelta(days=1)  # tolerate small clock differences between machines
 
-    root = _load_pair(paths.ca_cert, paths.ca_key)
+    root = load_pair(paths.ca_cert, paths.ca_key)
     if root is None:
         root = pki.make_ca(ROOT_CN, not_before=start, not_after=now + timedelta(days=3650))
         write_public(paths.ca_cert, root.cert_pem())
@@ -183,7 +183,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
         os.chmod(paths.ca_key, 0o600)
         report.append((str(paths.ca_cert), "kept"))
 
-    inter = _load_pair(paths.intermediate_cert, paths.intermediate_key)
+    inter = load_pair(paths.intermediate_cert, paths.intermediate_key)
     if inter is None or not pki.signature_matches(inter.cert, root.cert):
         inter = pki.make_ca(
             INTERMEDIATE_CN,
@@ -202,7 +202,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
         reissue_all = False
 
     wanted = list(dict.fromkeys([*pki.DEFAULT_SERVER_HOSTS, *hosts]))
-    server = _load_pair(paths.server_cert, paths.server_key)
+    server = load_pair(paths.server_cert, paths.server_key)
     reason = None
     if server is None:
         reason = "created"
@@ -225,7 +225,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
         os.chmod(paths.server_key, 0o600)
         report.append((str(paths.server_cert), "kept"))
 
-    signing = _load_pair(paths.signing_cert, paths.signing_key)
+    signing = load_pair(paths.signing_cert, paths.signing_key)
     if signing is None or reissue_all or not pki.signature_matches(signing.cert, inter.cert):
         signing = pki.make_signing_cert(
             inter, common_name=SIGNING_CN, not_before=start, not_after=now + timedelta(days=1825)

@@ -209,6 +209,37 @@ def san_for(hosts: Sequence[str]) -> list[x509.GeneralName]:
     return names
 
 
+def _server_cert(
+    *,
+    key: PrivateKey,
+    common_name: str,
+    issuer_name: x509.Name,
+    signer: PrivateKey,
+    hosts: Sequence[str],
+    include_san: bool,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.Certificate:
+    """A TLS server certificate (serverAuth) for ``key``, signed by ``signer``."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_usage(), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(_ski(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
+    )
+    if include_san and hosts:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san_for(hosts)), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
 def make_server_cert(
     issuer: CertifiedKey,
     *,
@@ -224,29 +255,38 @@ def make_server_cert(
     ``include_san=False`` gives a CN-only certificate (a drill: modern verifiers refuse it).
     """
     key = key or new_key()
-    cn = common_name or (hosts[0] if hosts else "ssmlab")
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(issuer.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_leaf_usage(), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(_ski(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
-            critical=False,
-        )
+    cert = _server_cert(
+        key=key,
+        common_name=common_name or (hosts[0] if hosts else "ssmlab"),
+        issuer_name=issuer.cert.subject,
+        signer=issuer.key,
+        hosts=hosts,
+        include_san=include_san,
+        not_before=not_before,
+        not_after=not_after,
     )
-    if include_san and hosts:
-        builder = builder.add_extension(x509.SubjectAlternativeName(san_for(hosts)), critical=False)
-    cert = builder.sign(issuer.key, hashes.SHA256())
     chain = tuple(c for c in (issuer.cert, *issuer.chain) if c.issuer != c.subject)
     return CertifiedKey(cert, key, chain)
+
+
+def make_self_signed_server_cert(
+    *, hosts: Sequence[str], not_before: datetime, not_after: datetime, key: PrivateKey | None = None
+) -> CertifiedKey:
+    """A self-signed TLS server certificate for ``hosts`` (what ``keytool -genkeypair`` or a fresh
+    Tomcat gives): no CA vouches for it, so a client trusts it only by holding it."""
+    key = key or new_key()
+    name = hosts[0] if hosts else "ssmlab"
+    cert = _server_cert(
+        key=key,
+        common_name=name,
+        issuer_name=_name(name),
+        signer=key,
+        hosts=hosts,
+        include_san=True,
+        not_before=not_before,
+        not_after=not_after,
+    )
+    return CertifiedKey(cert, key, ())
 
 
 def make_signing_cert(
@@ -397,7 +437,19 @@ def verify_client_chain(
     at: datetime,
 ) -> list[x509.Certificate]:
     """Verify an ID or signing certificate chain (client-auth profile) at time ``at``."""
-    # ID and signing certificates name no host, so the end-entity needs no SAN.
+    return verify_issuance(leaf, intermediates, roots, at=at)
+
+
+def verify_issuance(
+    leaf: x509.Certificate,
+    intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
+    *,
+    at: datetime,
+) -> list[x509.Certificate]:
+    """Verify that ``leaf`` chains to one of ``roots`` at ``at``, whatever names it carries (ID
+    and signing certificates name no host; a TLS diagnosis checks names on its own)."""
+    # The end-entity's extensions are not judged (no SAN needed); the CAs' are, as for WebPKI.
     verifier = (
         PolicyBuilder()
         .store(Store(list(roots)))

@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 
 from agent.config import AgentConfig, parse_config
-from agent.daemon import Agent
+from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from agent.transport import Transport
+from lab.proxy import pipe
 from plumbing import serve
+from server import keys
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
 from server.app import create_app
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from server.settings import ServerSettings
 from server.store import Store
-from server.tls import server_context
 from shared.clock import VirtualClock
 from shared.policy import DEFAULT_POLICY, Policy
 
@@ -83,7 +84,7 @@ async def ssm(tmp_path: Path, clock: VirtualClock, lab_pki: LabPki) -> AsyncIter
     settings = ServerSettings(db_path=db, policy=DEFAULT_POLICY)
     try:
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
-        runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=server_context(lab_pki))
+        runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
         try:
             yield RunningSSM(f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db)
         finally:
@@ -96,11 +97,13 @@ AGENT_TOML = """
 data_dir = "{data}"
 api = "127.0.0.1:0"
 [transport]
-url = "https://smartreceiver.cisco.com/licservice/license"
 truststore = "{truststore}"
 timeout_seconds = 5
+{extra}
 [resolve]
 "smartreceiver.cisco.com:443" = "127.0.0.1:{port}"
+"tools.cisco.com:443" = "127.0.0.1:{port}"
+"wrong-host.ssmlab.example:443" = "127.0.0.1:{port}"
 {instances}
 """
 
@@ -116,12 +119,22 @@ usage_mode = "{usage_mode}"
 
 
 def agent_config(
-    tmp: Path, pki_dir: Path, port: int, instances: list[dict[str, str]] | None = None, data: str = "agent"
+    tmp: Path,
+    pki_dir: Path,
+    port: int,
+    instances: list[dict[str, str]] | None = None,
+    data: str = "agent",
+    *,
+    truststore: Path | None = None,
+    extra: str = "",
 ) -> AgentConfig:
+    """An agent.toml for the test SSM; ``extra`` is TOML added to [transport] (mode, url, proxy)
+    and [resolve] is extended with ``wrong-host.ssmlab.example`` (a name the drills use)."""
     insts = instances or [{"name": "ucce-1"}]
     text = AGENT_TOML.format(
         data=tmp / data,
-        truststore=pki_dir / "truststore.pem",
+        truststore=truststore or pki_dir / "truststore.pem",
+        extra=extra,
         port=port,
         instances="".join(
             INSTANCE.format(
@@ -171,15 +184,11 @@ async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIte
         data: str = "agent",
         truststore: Path | None = None,
         port: int | None = None,
+        extra: str = "",
     ) -> RunningAgent:
-        cfg = agent_config(tmp_path, pki_dir, port or ssm.port, instances, data)
+        cfg = agent_config(tmp_path, pki_dir, port or ssm.port, instances, data, truststore=truststore, extra=extra)
         store = await AgentStore.open(cfg.data_path / "agent.db")
-        transport = Transport(
-            url=cfg.transport.url,
-            truststore=truststore or cfg.path(cfg.transport.truststore),
-            resolve=cfg.resolve,
-            timeout=cfg.transport.timeout_seconds,
-        )
+        transport = await open_transport(cfg, store)
         agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=ssm.policy)
         await agent.start()
         running = RunningAgent(agent, store, transport)
@@ -202,16 +211,6 @@ class NetCut:
         self._conns: set[asyncio.StreamWriter] = set()
         self.connections = 0
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
@@ -220,7 +219,7 @@ class NetCut:
             writer.close()
             return
         self._conns |= {writer, up_writer}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._conns -= {writer, up_writer}
 
     async def restore(self) -> None:

@@ -1,6 +1,6 @@
 """The import rules of DESIGN.md, enforced on the source: dependencies point inward.
 
-- shared/ imports only the standard library, cryptography, jwt, msgspec and structlog; never
+- shared/ imports only the standard library, cryptography, defusedxml, jwt, msgspec and structlog; never
   aiohttp, aiosqlite, ssl, socket, sqlite3, subprocess, os or pathlib; and it never reads the
   wall clock (time.time, datetime.now, ...). shared/clock.py alone may use asyncio and time.
 - server/ and agent/ never import each other; plumbing/ imports neither; lab/ imports neither
@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("shared", "server", "agent", "plumbing", "lab")
 
-SHARED_ALLOWED_THIRD_PARTY = {"cryptography", "jwt", "msgspec", "structlog"}
+SHARED_ALLOWED_THIRD_PARTY = {"cryptography", "defusedxml", "jwt", "msgspec", "structlog"}
 SHARED_FORBIDDEN_STDLIB = {
     "asyncio",
     "socket",

@@ -91,17 +91,18 @@ async def test_reply_signed_by_an_untrusted_key_is_refused(
 async def test_untrusted_server_certificate_is_diagnosed(
     tmp_path: Path, ssm: RunningSSM, make_agent: MakeAgent
 ) -> None:
-    """An agent whose truststore lacks the SSM's root fails with tls_certificate_invalid and says
-    what to do; the failure is kept as the status reason."""
+    """An agent whose truststore lacks the SSM's root fails with tls_untrusted_root (the precise
+    cause, where the handshake alone says only 'certificate verify failed') and says what to do;
+    the failure is kept as the status reason."""
     init_lab_pki(tmp_path / "elsewhere")
     running = await make_agent(truststore=tmp_path / "elsewhere" / "truststore.pem", data="agent-x")
     inst = running.agent.runner(None)
     with pytest.raises(Unavailable) as exc:
         await inst.register(await ssm.token())
-    assert exc.value.code == "tls_certificate_invalid"
-    assert "trust import" in exc.value.fix
+    assert exc.value.code == "tls_untrusted_root"
+    assert "smart-agent trust import" in exc.value.fix and "ssmlab Lab Root CA" in exc.value.message
     reason = inst.status().reason
-    assert reason is not None and reason.code == "tls_certificate_invalid"
+    assert reason is not None and reason.code == "tls_untrusted_root"
 
 
 async def test_unreachable_ssm_is_connection_failed(tmp_path: Path, ssm: RunningSSM, make_agent: MakeAgent) -> None:

@@ -58,31 +58,22 @@ def stop(proc: subprocess.Popen[str]) -> str:
     return err or ""
 
 
+def start_ssm() -> subprocess.Popen[str]:
+    """``ssm-server run`` on a free port (written to ssm.port), database var/ssm.db, certs/."""
+    return subprocess.Popen(
+        [cli("ssm-server"), "run", "--listen", "127.0.0.1:0", "--port-file", "ssm.port", "--db", "var/ssm.db",
+         "--certs", "certs", "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 def test_register_end_to_end_with_the_command_line(workdir: Path) -> None:
     """The README's walk-through works on a fresh folder and ends with Table 2 as JSON."""
     run = subprocess.run
     out = run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, text=True, check=True)
     assert "created (lab root CA" in out.stdout
 
-    ssm = subprocess.Popen(
-        [
-            cli("ssm-server"),
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--port-file",
-            "ssm.port",
-            "--db",
-            "var/ssm.db",
-            "--certs",
-            "certs",
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    ssm = start_ssm()
     agent = None
     try:
         port = wait_for_file(workdir / "ssm.port", ssm)
@@ -163,23 +154,7 @@ def test_lifecycle_verbs_and_the_lab_clock(workdir: Path) -> None:
     (the 30-day renewal happens at its instant on both sides), renew, license-type, deregister."""
     run = subprocess.run
     run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
-    ssm = subprocess.Popen(
-        [
-            cli("ssm-server"),
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--port-file",
-            "ssm.port",
-            "--db",
-            "var/ssm.db",
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    ssm = start_ssm()
     agent = None
     try:
         port = wait_for_file(workdir / "ssm.port", ssm)
@@ -271,23 +246,7 @@ def test_usage_and_compliance_from_the_command_line(workdir: Path) -> None:
     """usage set, the lab clock, license list / add, banner, usage show: Scenario 1 as typed."""
     run = subprocess.run
     run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
-    ssm = subprocess.Popen(
-        [
-            cli("ssm-server"),
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--port-file",
-            "ssm.port",
-            "--db",
-            "var/ssm.db",
-            "--log-format",
-            "json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    ssm = start_ssm()
     agent = None
     try:
         port = wait_for_file(workdir / "ssm.port", ssm)

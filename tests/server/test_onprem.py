@@ -25,6 +25,8 @@ from server.tls import server_context
 from shared import sync
 from shared.errors import SmartLicensingError
 from shared.policy import DEFAULT_POLICY
+from shared.states import ConnectionMode
+from shared.transportsettings import CH_CLOUD_PATH, CH_ONPREM_PATH, ST_CLOUD_PATH, ST_ONPREM_PATH, TransportSettings
 from tests.conftest import MakeAgent, RunningSSM
 
 Q = timedelta(minutes=15)
@@ -108,7 +110,9 @@ async def cloud_pool(ssm: RunningSSM, name: str = "Premium Agent") -> int:
 async def agent_on(make_agent: MakeAgent, op: OnPrem):  # type: ignore[no-untyped-def]
     """An agent whose Smart Transport URL is the On-Prem's /SmartTransport."""
     running = await make_agent(port=op.port, data="agent-onprem")
-    running.transport.url = "https://smartreceiver.cisco.com/SmartTransport"
+    await running.agent.set_transport(
+        TransportSettings(connection=ConnectionMode.GATEWAY, url="https://smartreceiver.cisco.com/SmartTransport")
+    )
     return running
 
 
@@ -262,17 +266,23 @@ async def test_ninety_days_without_sync_removes_the_onprem(
 
 
 async def test_each_mode_answers_only_its_own_device_paths(ssm: RunningSSM, site: OnPrem, pki_dir: Path) -> None:
-    """The cloud answers 404 at /SmartTransport and the On-Prem at /licservice/license."""
+    """The cloud answers 404 at the On-Prem's paths (Smart Transport and Call Home) and the
+    On-Prem at the cloud's."""
     ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
+    wrong = (
+        (ssm.url, ST_ONPREM_PATH),
+        (ssm.url, CH_ONPREM_PATH),
+        (site.url, ST_CLOUD_PATH),
+        (site.url, CH_CLOUD_PATH),
+    )
     async with aiohttp.ClientSession() as s:
-        for base, path in ((ssm.url, "/SmartTransport"), (site.url, "/licservice/license")):
+        for base, path in wrong:
             async with s.post(base + path, data=b"{}", headers={"Content-Type": "application/json"}, ssl=ctx) as r:
-                assert r.status == 404
+                assert r.status == 404, path
                 assert (await r.json())["error"] == "not_found"
-        async with s.post(
-            site.url + "/SmartTransport", data=b"{}", headers={"Content-Type": "application/json"}, ssl=ctx
-        ) as r:
-            assert r.status == 400  # it is there: the body is wrong
+        for path in (ST_ONPREM_PATH, CH_ONPREM_PATH):
+            async with s.post(site.url + path, data=b"{}", headers={"Content-Type": "application/json"}, ssl=ctx) as r:
+                assert r.status in (400, 415), path  # it is there: the body is wrong
 
 
 async def test_the_admin_listener_keeps_its_paths(

@@ -1,0 +1,105 @@
+"""The TLS drill switch of the lab plane.
+
+GET  /_lab/tls           the current mode, what it serves, and every mode with one line each
+POST /_lab/tls           {"mode": "expired"}: serve that mode from the next handshake on
+GET  /_lab/tls/ca.pem    the CA certificate an agent imports to trust the current mode's chain
+
+The mode is saved in the store before it is served and acknowledged, and restored at start.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from plumbing.body import read_body
+from plumbing.middleware import json_response
+from server import keys
+from server.store import Store
+from server.tls import TlsSwitch
+from server.tlsdrills import DESCRIPTIONS, DrillMode
+from shared import pki
+from shared.errors import BadRequest
+from shared.logging import get_logger
+
+log = get_logger("ssm.tls")
+
+SETTING = "tls_mode"
+
+
+class ModeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    mode: str
+
+
+def parse_mode(text: str) -> DrillMode:
+    try:
+        return DrillMode(text)
+    except ValueError:
+        raise BadRequest(
+            f"unknown TLS drill mode {text!r}",
+            code="tls_mode_unknown",
+            fix=f"use one of: {', '.join(DrillMode)} (GET /_lab/tls describes each)",
+        ) from None
+
+
+def view(switch: TlsSwitch) -> dict[str, object]:
+    drill = switch.drill
+    return {
+        "mode": drill.mode,
+        "description": DESCRIPTIONS[drill.mode],
+        "served": [
+            {
+                "subject": c.subject.rfc4514_string(),
+                "issuer": c.issuer.rfc4514_string(),
+                "not_after": c.not_valid_after_utc.isoformat(),
+                "fingerprint": pki.fingerprint(c),
+            }
+            for c in (drill.leaf.cert, *drill.sent)
+        ],
+        "ca": {
+            "subject": drill.offered.subject.rfc4514_string(),
+            "fingerprint": pki.fingerprint(drill.offered),
+            "pem": pki.cert_pem(drill.offered).decode(),
+        },
+        "modes": [{"mode": m, "description": DESCRIPTIONS[m], "current": m is drill.mode} for m in DrillMode],
+    }
+
+
+async def restore(store: Store, switch: TlsSwitch) -> None:
+    """Serve the mode saved by a previous run (a drill survives a restart)."""
+    saved = await store.read.setting(SETTING)
+    if saved and saved != switch.mode:
+        try:
+            switch.serve(switch.prepare(parse_mode(saved)))
+        except BadRequest:
+            log.warning("tls_mode_unknown", saved=saved)
+
+
+async def get_tls(request: web.Request) -> web.Response:
+    return json_response(view(request.app[keys.TLS]))
+
+
+async def set_tls(request: web.Request) -> web.Response:
+    try:  # any content type, like /_lab/clock: 'curl -d' sends a form type
+        body = msgspec.json.decode(await read_body(request, limit=4096), type=ModeBody)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadRequest(f"invalid request body: {exc}", code="invalid_body", fix='send {"mode": "expired"}') from None
+    mode = parse_mode(body.mode)
+    switch = request.app[keys.TLS]
+    drill = switch.prepare(mode)
+    async with request.app[keys.STORE].transaction() as tx:
+        await tx.set_setting(SETTING, str(mode))
+    switch.serve(drill)
+    log.info("tls_mode", mode=str(mode))
+    return json_response(view(switch))
+
+
+async def ca_pem(request: web.Request) -> web.Response:
+    offered = request.app[keys.TLS].drill.offered
+    return web.Response(body=pki.cert_pem(offered), content_type="application/x-pem-file")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/_lab/tls", get_tls)
+    app.router.add_post("/_lab/tls", set_tls)
+    app.router.add_get("/_lab/tls/ca.pem", ca_pem)

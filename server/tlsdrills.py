@@ -1,0 +1,161 @@
+"""The TLS drill catalog: what certificate chain the SSM serves in each mode.
+
+Every mode is built from the lab PKI on demand, with real-time validity (OpenSSL checks it in the
+handshake). Each drill says what it serves (leaf first) and ``offered``: the one CA certificate
+an agent would import to trust it, which the lab plane publishes at ``/_lab/tls/ca.pem`` (as
+software.cisco.com publishes Cisco's root for SSM On-Prem).
+
+Two CAs outside the lab PKI are kept on disk beside it, so a fix applied once keeps working:
+
+    drills/untrusted-root-ca.pem|.key            "ssmlab Untrusted Root CA" (a root no agent holds)
+    drills/untrusted-issuing-ca.pem|.key         its issuing CA
+    customer-ca.pem|.key                         "ssmlab Customer Root CA": the user's own CA
+                                                 (replace both files with your own CA to use it)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from cryptography import x509
+
+from server.pki_files import LabPki, load_pair, write_private, write_public
+from shared import pki
+
+
+class DrillMode(StrEnum):
+    GOOD = "good"
+    WRONG_HOST = "wrong-host"
+    IP_ONLY = "ip-only"
+    CN_ONLY = "cn-only"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    SELF_SIGNED = "self-signed"
+    UNTRUSTED_ROOT = "untrusted-root"
+    INCOMPLETE_CHAIN = "incomplete-chain"
+    CUSTOMER_CA = "customer-ca"
+
+
+WRONG_HOST = "wrong-host.ssmlab.example"
+
+DESCRIPTIONS: dict[DrillMode, str] = {
+    DrillMode.GOOD: "the lab certificate: every default host as a SAN, issued by the lab CA, full chain",
+    DrillMode.WRONG_HOST: f"issued by the lab CA for {WRONG_HOST} only: no URL host of the agent matches",
+    DrillMode.IP_ONLY: "IP address SANs only: a URL with a host name does not match",
+    DrillMode.CN_ONLY: "no SAN at all, CN = the first host name: only that name matches, never an IP",
+    DrillMode.EXPIRED: "validity ended yesterday (real time)",
+    DrillMode.NOT_YET_VALID: "validity starts in 30 days (real time)",
+    DrillMode.SELF_SIGNED: "a self-signed certificate: no CA vouches for it",
+    DrillMode.UNTRUSTED_ROOT: "chain to 'ssmlab Untrusted Root CA', a root the agent does not hold",
+    DrillMode.INCOMPLETE_CHAIN: "issued by the lab's issuing CA, sent without it (intermediate missing)",
+    DrillMode.CUSTOMER_CA: "issued by your own CA (customer-ca.pem beside the lab PKI), sent with that root",
+}
+
+UNTRUSTED_ROOT_CN = "ssmlab Untrusted Root CA"
+UNTRUSTED_ISSUING_CN = "ssmlab Untrusted Issuing CA"
+CUSTOMER_ROOT_CN = "ssmlab Customer Root CA"
+
+
+@dataclass(frozen=True, slots=True)
+class Drill:
+    mode: DrillMode
+    leaf: pki.CertifiedKey
+    #: The certificates sent after the leaf.
+    sent: tuple[x509.Certificate, ...]
+    #: The CA certificate an agent imports to trust this chain.
+    offered: x509.Certificate
+
+    def chain_pem(self) -> bytes:
+        return b"".join(pki.cert_pem(c) for c in (self.leaf.cert, *self.sent))
+
+
+def load_or_create_ca(
+    cert: Path, key: Path, common_name: str, *, now: datetime, issuer: pki.CertifiedKey | None = None
+) -> pki.CertifiedKey:
+    """A CA kept on disk (key 0600), created at first use for 10 years."""
+    found = load_pair(cert, key)
+    if found is not None:
+        return found
+    ca = pki.make_ca(
+        common_name,
+        issuer=issuer,
+        path_length=0 if issuer else None,
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=3650),
+    )
+    write_private(key, ca.key_pem())
+    write_public(cert, ca.cert_pem())
+    return ca
+
+
+def lab_hosts(lab: LabPki) -> list[str]:
+    """The hosts of the lab server certificate, DNS names first."""
+    dns, ips = pki.host_names(lab.server.cert)
+    return [*dns, *ips] or list(pki.DEFAULT_SERVER_HOSTS)
+
+
+def _issued(
+    issuer: pki.CertifiedKey,
+    hosts: Sequence[str],
+    now: datetime,
+    *,
+    days: tuple[int, int] = (-1, 397),
+    include_san: bool = True,
+) -> pki.CertifiedKey:
+    return pki.make_server_cert(
+        issuer,
+        hosts=hosts,
+        not_before=now + timedelta(days=days[0]),
+        not_after=now + timedelta(days=days[1]),
+        include_san=include_san,
+    )
+
+
+def build(mode: DrillMode, lab: LabPki, *, now: datetime) -> Drill:
+    """The chain ``mode`` serves, built at real time ``now`` (CAs kept on disk are reused)."""
+    hosts = lab_hosts(lab)
+    dns, ips = pki.host_names(lab.server.cert)
+    inter, root = lab.issuer, lab.root
+    if mode is DrillMode.GOOD:
+        return Drill(mode, lab.server, lab.server.chain, root)
+    if mode is DrillMode.WRONG_HOST:
+        return _with_chain(mode, _issued(inter, [WRONG_HOST], now), root)
+    if mode is DrillMode.IP_ONLY:
+        return _with_chain(mode, _issued(inter, ips or ["127.0.0.1"], now), root)
+    if mode is DrillMode.CN_ONLY:
+        return _with_chain(mode, _issued(inter, dns[:1] or ["ssmlab"], now, include_san=False), root)
+    if mode is DrillMode.EXPIRED:
+        return _with_chain(mode, _issued(inter, hosts, now, days=(-398, -1)), root)
+    if mode is DrillMode.NOT_YET_VALID:
+        return _with_chain(mode, _issued(inter, hosts, now, days=(30, 427)), root)
+    if mode is DrillMode.SELF_SIGNED:
+        leaf = pki.make_self_signed_server_cert(
+            hosts=hosts, not_before=now - timedelta(days=1), not_after=now + timedelta(days=397)
+        )
+        return Drill(mode, leaf, (), leaf.cert)
+    if mode is DrillMode.INCOMPLETE_CHAIN:
+        return Drill(mode, _issued(inter, hosts, now), (), inter.cert)
+    folder = lab.paths.root
+    if mode is DrillMode.UNTRUSTED_ROOT:
+        drills = folder / "drills"
+        uroot = load_or_create_ca(
+            drills / "untrusted-root-ca.pem", drills / "untrusted-root-ca.key", UNTRUSTED_ROOT_CN, now=now
+        )
+        uinter = load_or_create_ca(
+            drills / "untrusted-issuing-ca.pem",
+            drills / "untrusted-issuing-ca.key",
+            UNTRUSTED_ISSUING_CN,
+            now=now,
+            issuer=uroot,
+        )
+        return Drill(mode, _issued(uinter, hosts, now), (uinter.cert,), uroot.cert)
+    customer = load_or_create_ca(folder / "customer-ca.pem", folder / "customer-ca.key", CUSTOMER_ROOT_CN, now=now)
+    return Drill(mode, _issued(customer, hosts, now), (customer.cert,), customer.cert)
+
+
+def _with_chain(mode: DrillMode, leaf: pki.CertifiedKey, root: x509.Certificate) -> Drill:
+    return Drill(mode, leaf, leaf.chain, root)
