@@ -18,7 +18,7 @@ install: $(STAMP)
 
 ## run: the lab — lab PKI, a cloud SSM and a Smart Agent whose product instance registers
 run: $(STAMP)
-	$(BIN)/ssmlab up $(ARGS)
+	$(BIN)/ssmlab run $(ARGS)
 
 ## test: the whole test suite
 test: $(STAMP)

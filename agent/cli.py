@@ -37,14 +37,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from agent import cli_transport
 from agent.api import create_api
-from agent.config import AgentConfig, ConfigError, load_config
+from agent.config import AgentConfig, ClockConfig, ConfigError, load_config
 from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from plumbing import serve
 from plumbing.labclient import clock_command
-from shared.clock import AnyClock, choose_clock, dump_state, load_state
+from shared.clock import AnyClock, ScaledClock, choose_clock, dump_state, load_state
 from shared.clockctl import parse_instant
 from shared.errors import SmartLicensingError
 from shared.logging import configure_logging
@@ -58,7 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, default=Path(DEFAULT_CONFIG), help="agent.toml (default ./agent.toml)")
     p.add_argument("--api", help="local API URL of a running agent (default: from the config)")
     sub = p.add_subparsers(dest="verb", required=True)
-    sub.add_parser("run", help="run the daemon")
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--clock", choices=["scaled", "virtual", "system"], help="overrides agent.toml [clock]")
+    run.add_argument("--rate", type=float, help="domain seconds per real second (scaled clock)")
+    run.add_argument("--epoch", help="domain time at the anchor (ISO 8601)")
+    run.add_argument("--anchor", type=float, help="real epoch seconds the domain epoch is pinned to")
     reg = sub.add_parser("register", help="register a product instance with a token")
     reg.add_argument("token", help="the Product Instance Registration Token, or - to read it from stdin")
     reg.add_argument("--instance", help="instance name (needed when the agent hosts several)")
@@ -120,7 +126,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.verb == "run":
-            return asyncio.run(_run(load_config(args.config)))
+            cfg = load_config(args.config)
+            if args.clock or args.rate is not None or args.epoch or args.anchor is not None:
+                current = cfg.clock or ClockConfig()
+                cfg = msgspec.structs.replace(
+                    cfg,
+                    clock=ClockConfig(
+                        kind=args.clock or current.kind,
+                        rate=args.rate if args.rate is not None else current.rate,
+                        epoch=args.epoch or current.epoch,
+                        anchor=args.anchor if args.anchor is not None else current.anchor,
+                    ),
+                )
+            return asyncio.run(_run(cfg))
         base = _api_url(args)
         if args.verb == "clock":
             return clock_command(base, args.clock_verb, getattr(args, "value", None))
@@ -190,6 +208,9 @@ async def _run(cfg: AgentConfig) -> int:
             print("smart-agent: shutting down", file=sys.stderr, flush=True)
             await agent.stop()
             await runner.cleanup()
+            if isinstance(clock, ScaledClock):
+                clock.rebase()  # record the domain time reached: a restart resumes from here
+                await persist_clock(clock)
             await transport.close()
     finally:
         await store.close()

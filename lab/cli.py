@@ -1,186 +1,71 @@
-"""``ssmlab``: bring up the lab (lab PKI, a cloud SSM, a Smart Agent) with one command.
+"""``ssmlab``: the lab — an SSM, a Smart Agent and the lab PKI — with one command, and its controls.
 
-    ssmlab up [--fresh] [--ssm-port 8443] [--agent-port 8787] [--dir var/lab]
-    ssmlab clock show | advance DURATION | rate R    (moves the SSM and the agent together)
+    ssmlab run [--fresh] [--rate R] [--headless]      the demo (make run): live view until Ctrl-C
+    ssmlab up [--fresh] [--rate R] | down | status     the lab in the background; stop it; one screen
+    ssmlab clock show | advance DURATION | rate R      both clocks together
+    ssmlab reset [--account DOMAIN]                    start over (everything, or one account)
+    ssmlab snapshot save | load | list [NAME]          both sides' state, local and free
+    ssmlab tls list | MODE                             the SSM's TLS drill
+    ssmlab fault add ... | list | remove ID | clear    injected faults on the SSM's device plane
+    ssmlab journal [--limit N]                         the SSM's last requests
+    ssmlab timeline [--limit N]                        SSM and agent events in domain-time order
+    ssmlab scenario list | run NAME|FILE [--json]      graded scenarios on a private virtual-clock lab
     ssmlab proxy [--listen 127.0.0.1:3128] [--connect-to HOST:PORT=ADDR:PORT ...] [--refuse]
 
-It runs ``ssm-server`` and ``smart-agent`` as child processes and talks to them only over
-their HTTP APIs and command lines; it never imports ``server`` or ``agent``.
+
+It runs ``ssm-server`` and ``smart-agent`` as commands and talks to them over HTTP only; it never
+imports either.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import signal
-import ssl
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lab import proxy
-
-AGENT_TOML = """\
-# Written by 'ssmlab up'. Edit freely; 'ssmlab up --fresh' rewrites it.
-data_dir = "agent"
-api = "127.0.0.1:{agent_port}"
-
-[transport]
-url = "https://smartreceiver.cisco.com/licservice/license"
-truststore = "{truststore}"
-
-[resolve]
-"smartreceiver.cisco.com:443" = "127.0.0.1:{ssm_port}"
-"tools.cisco.com:443" = "127.0.0.1:{ssm_port}"
-
-[[instances]]
-name = "ucce-1"
-product = "Unified CCE"
-deployment_type = "Unified CCE 2000 Agents"
-license_type = "Flex"
-usage_mode = "Production"
-"""
+from lab import clock as lockstep
+from lab import demo, proxy, view
+from lab.processes import Lab
+from plumbing.labclient import LabError
 
 
-def _py(*args: str) -> list[str]:
-    return [sys.executable, "-m", *args]
+def _lab(args: argparse.Namespace) -> Lab:
+    lab = Lab(args.dir, args.certs).load()
+    if getattr(args, "ssm_port", None):
+        lab.ssm_port = args.ssm_port
+    if getattr(args, "agent_port", None):
+        lab.agent_port = args.agent_port
+    return lab
 
 
-def _get(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout, context=ctx) as resp:
-        return json.loads(resp.read())
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, ctx: ssl.SSLContext | None = None) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"ssmlab: a lab process exited early; see {log}:\n{log.read_text()[-2000:]}")
-        try:
-            _get(url, ctx)
-            return
-        except (urllib.error.URLError, OSError, ValueError):
-            time.sleep(0.2)
-    raise SystemExit(f"ssmlab: {url} did not answer within 30 s; see {log}")
-
-
-def _post(url: str, body: dict[str, Any]) -> Any:
-    req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+def _bring_up(args: argparse.Namespace, *, detach: bool) -> Lab:
+    lab = _lab(args)
+    if not args.fresh and lab.running():
+        print(f"ssmlab: the lab is already running (SSM {lab.ssm_url}, agent {lab.agent_url})")
+        return lab
+    lab.prepare(demo.INSTANCES, fresh=args.fresh)
+    if args.ssm_port:
+        lab.ssm_port = args.ssm_port
+    if args.agent_port:
+        lab.agent_port = args.agent_port
+    resumed = "domain_now" in lab.state
+    lab.start(rate=args.rate, detach=detach)
+    demo.started(lab)
+    clock = lab.ssm("GET", "/_lab/clock")
+    print(
+        f"ssmlab: {'resumed' if resumed else 'new'} lab in {lab.folder}: SSM {lab.ssm_url}, agent {lab.agent_url}, "
+        f"domain time {clock['now'][:16]} at {clock['rate']:g}x"
     )
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return json.loads(exc.read())
+    return lab
 
 
-def up(args: argparse.Namespace) -> int:
-    lab: Path = args.dir
-    certs: Path = args.certs
-    if args.fresh and lab.exists():
-        shutil.rmtree(lab)
-    lab.mkdir(parents=True, exist_ok=True)
-
-    print("ssmlab: lab PKI")
-    subprocess.run(_py("server", "pki", "init", "--out", str(certs)), check=True)
-
-    ssm_log = (lab / "ssm.log").open("ab")
-    ssm = subprocess.Popen(
-        _py(
-            "server",
-            "run",
-            "--listen",
-            f"127.0.0.1:{args.ssm_port}",
-            "--db",
-            str(lab / "ssm.db"),
-            "--certs",
-            str(certs),
-            "--log-format",
-            "json",
-        ),
-        stdout=ssm_log,
-        stderr=ssm_log,
-    )
-    procs: list[subprocess.Popen[bytes]] = [ssm]
-    try:
-        ctx = ssl.create_default_context(cafile=str(certs / "truststore.pem"))
-        ssm_url = f"https://127.0.0.1:{args.ssm_port}"
-        _wait(f"{ssm_url}/_lab/health", ssm, lab / "ssm.log", ctx)
-        print(f"ssmlab: SSM (cloud) up at {ssm_url}  (log {lab / 'ssm.log'})")
-
-        config = lab / "agent.toml"
-        if not config.exists():
-            config.write_text(
-                AGENT_TOML.format(
-                    agent_port=args.agent_port, ssm_port=args.ssm_port, truststore=(certs / "truststore.pem").resolve()
-                )
-            )
-        agent_log = (lab / "agent.log").open("ab")
-        agent = subprocess.Popen(
-            _py(
-                "agent",
-                "--config",
-                str(config),
-                "run",
-            ),
-            stdout=agent_log,
-            stderr=agent_log,
-        )
-        procs.append(agent)
-        api = f"http://127.0.0.1:{args.agent_port}"
-        _wait(f"{api}/_lab/health", agent, lab / "agent.log")
-        print(f"ssmlab: Smart Agent up, local API {api}  (log {lab / 'agent.log'})")
-
-        for inst in _get(f"{api}/api/v1/status")["instances"]:
-            name = inst["product_instance_name"]
-            if inst["registration_status"] == "Registered":
-                print(f"ssmlab: {name} is already registered (resumed lab)")
-                continue
-            token = subprocess.run(
-                _py(
-                    "server",
-                    "token",
-                    "create",
-                    "--va",
-                    "DEFAULT",
-                    "--db",
-                    str(lab / "ssm.db"),
-                    "--description",
-                    f"ssmlab up: {name}",
-                    "-q",
-                ),
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
-            print(f"ssmlab: registering {name} with a new token from virtual account DEFAULT")
-            result = _post(f"{api}/api/v1/instances/{name}/register", {"token": token})
-            if "error" in result:
-                print(f"ssmlab: registration failed: {result.get('message')} (fix: {result.get('fix')})")
-
-        print()
-        subprocess.run(_py("agent", "--config", str(config), "status"), check=False)
-        print()
-        print("The lab is running. In another terminal:")
-        print(f"  .venv/bin/smart-agent --config {config} status")
-        print(f"  .venv/bin/ssm-server instance list --db {lab / 'ssm.db'}")
-        print(f"  curl --cacert {certs / 'ca.pem'} {ssm_url}/_lab/health")
-        print("Press Ctrl-C to stop both processes (state is kept; 'make run' resumes it).")
-        _wait_for_interrupt(procs)
-    finally:
-        _stop(procs)
-    print("ssmlab: stopped")
-    return 0
-
-
-def _wait_for_interrupt(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+def cmd_run(args: argparse.Namespace) -> int:
+    lab = _bring_up(args, detach=False)
     stop = False
 
     def handler(_sig: int, _frame: object) -> None:
@@ -189,70 +74,278 @@ def _wait_for_interrupt(procs: Sequence[subprocess.Popen[bytes]]) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    while not stop:
-        for p in procs:
-            if p.poll() is not None:
-                print(f"ssmlab: process {p.pid} exited with {p.returncode}; see the logs in var/lab/")
-                return
-        time.sleep(0.3)
+    tty = sys.stdout.isatty() and not args.headless
+    last_line = 0.0
+    try:
+        while not stop:
+            for line in demo.run_due(lab):
+                print(f"ssmlab: {line}", flush=True)
+            if tty:
+                print(
+                    "\x1b[H\x1b[2J" + view.screen(lab) + "\n\nCtrl-C stops both processes; "
+                    "'make run' resumes this lab, 'make run ARGS=--fresh' starts over.",
+                    flush=True,
+                )
+            elif time.monotonic() - last_line >= 5:
+                print(f"ssmlab: {view.one_line(lab)}", flush=True)
+                last_line = time.monotonic()
+            for _ in range(10):
+                if stop:
+                    break
+                time.sleep(0.05)
+    except LabError as exc:
+        print(f"ssmlab: lost the lab: {exc.message}", file=sys.stderr)
+    finally:
+        lab.stop()
+    print(f"ssmlab: stopped; the lab is kept in {lab.folder} (domain time {lab.state.get('domain_now', '?')[:16]})")
+    return 0
 
 
-def _stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    for p in reversed(procs):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in reversed(procs):
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = _bring_up(args, detach=True)
+    for line in demo.run_due(lab):
+        print(f"ssmlab: {line}")
+    print("ssmlab: running in the background; 'ssmlab status' shows it, 'ssmlab down' stops it")
+    return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def cmd_down(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    print("ssmlab: stopped" if lab.stop() else "ssmlab: nothing was running")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    print(view.screen(lab, events=args.limit))
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    endpoints = lab.endpoints()
+    if args.ssm:
+        endpoints[0] = lockstep.Endpoint("ssm", args.ssm, args.cacert)
+    if args.agent:
+        endpoints[1] = lockstep.Endpoint("agent", args.agent)
+    if args.clock_verb == "advance":
+        target, steps = lockstep.advance(endpoints, args.duration)
+        print(f"advanced to {target.isoformat()} in {steps} step(s)")
+        for line in demo.run_due(lab) if "demo_start" in lab.state else []:
+            print(f"ssmlab: {line}")
+    elif args.clock_verb == "rate":
+        lockstep.set_rate(endpoints, args.rate)
+    for name, v in lockstep.show(endpoints):
+        nxt = f", next timer {v['next_deadline']}" if v.get("next_deadline") else ""
+        print(f"{name:<6} {v['now']}  ({v['kind']} clock, rate {v['rate']:g}{nxt})")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    body: dict[str, Any] = {"account": args.account} if args.account else {}
+    print(json.dumps(lab.ssm("POST", "/_lab/reset", body)))
+    if not args.account:
+        print(json.dumps(lab.agent("POST", "/_lab/reset")))
+        lab.state.pop("demo_done", None)
+        lab.state["demo_start"] = lab.ssm("GET", "/_lab/clock")["now"]
+        lab.save()
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    if args.snapshot_verb == "list":
+        names = (
+            sorted(p.name for p in (lab.folder / "snapshots").glob("*") if p.is_dir())
+            if (lab.folder / "snapshots").exists()
+            else []
+        )
+        print("\n".join(names) if names else "no snapshots")
+        return 0
+    if not args.name:
+        raise SystemExit("ssmlab: snapshot save|load NAME")
+    verb = "snapshot" if args.snapshot_verb == "save" else "restore"
+    lab.ssm("POST", f"/_lab/{verb}", {"name": args.name})
+    lab.agent("POST", f"/_lab/{verb}", {"name": args.name})
+    if verb == "snapshot":
+        (lab.folder / "snapshots" / args.name).mkdir(parents=True, exist_ok=True)
+    print(f"snapshot {args.name} {'saved' if verb == 'snapshot' else 'loaded'} on both sides")
+    return 0
+
+
+def cmd_tls(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    if args.mode in (None, "list"):
+        for m in lab.ssm("GET", "/_lab/tls")["modes"]:
+            mark = "*" if m.get("active") else " "
+            print(f"{mark} {m['mode']:<18} {m.get('description', '')}")
+        return 0
+    result = lab.ssm("POST", "/_lab/tls", {"mode": args.mode})
+    print(f"the SSM now serves the {result.get('mode', args.mode)} certificate")
+    return 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    if args.fault_verb == "list":
+        faults = lab.ssm("GET", "/_lab/faults")
+        for f in faults:
+            print(json.dumps(f))
+        if not faults:
+            print("no faults")
+    elif args.fault_verb == "clear":
+        print(lab.ssm("DELETE", "/_lab/faults"))
+    elif args.fault_verb == "remove":
+        print(json.dumps(lab.ssm("DELETE", f"/_lab/faults/{args.id}")))
+    else:
+        spec = {
+            k: v
+            for k, v in vars(args).items()
+            if k
+            in (
+                "kind",
+                "status",
+                "retry_after",
+                "latency_ms",
+                "path",
+                "piid",
+                "token_id",
+                "probability",
+                "seed",
+                "ttl",
+                "times",
+            )
+            and v is not None
+        }
+        print(json.dumps(lab.ssm("POST", "/_lab/faults", spec)))
+    return 0
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    for e in _lab(args).ssm("GET", f"/_lab/journal?limit={args.limit}"):
+        fault = f" fault {e['fault']}" if e.get("fault") else ""
+        print(
+            f"{e['at'][:19]} {e['method']:<6} {e['path']:<22} {e['kind']:<14} {e['status']!s:<6} "
+            f"{e['ms']:>7} ms {e.get('tls') or '':<8} {e.get('piid') or ''}{fault}"
+        )
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    for e in view.timeline(_lab(args), limit=args.limit):
+        print(f"{e['at'][:19]}  {e['side']:<8} {e['kind']:<30} {e['message']}")
+    return 0
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from lab import scenario
+
+    if args.scenario_verb == "list":
+        for name, description in scenario.builtin():
+            print(f"{name:<28} {description}")
+        return 0
+    report = scenario.run(args.target, certs=args.certs, progress=not args.json)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0 if report["passed"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ssmlab", description="the ssmlab lab: SSM + Smart Agent + lab PKI")
+    p.add_argument("--dir", type=Path, default=Path("var/lab"), help="the lab folder (default var/lab)")
+    p.add_argument("--certs", type=Path, default=Path("certs"))
     sub = p.add_subparsers(dest="verb", required=True)
-    u = sub.add_parser("up", help="start the lab (resumes the persisted one)")
-    u.add_argument("--fresh", action="store_true", help="discard the persisted lab and start over")
-    u.add_argument("--dir", type=Path, default=Path("var/lab"))
-    u.add_argument("--certs", type=Path, default=Path("certs"))
-    u.add_argument("--ssm-port", type=int, default=8443)
-    u.add_argument("--agent-port", type=int, default=8787)
-    ck = sub.add_parser("clock", help="the SSM's and the agent's clocks, together")
-    ck.add_argument("--ssm", default="https://127.0.0.1:8443")
-    ck.add_argument("--agent", default="http://127.0.0.1:8787")
-    ck.add_argument("--cacert", type=Path, default=Path("certs/ca.pem"))
+    for verb, help_ in (
+        ("run", "the demo: bring the lab up with a live view until Ctrl-C"),
+        ("up", "bring the lab up in the background"),
+    ):
+        sp = sub.add_parser(verb, help=help_)
+        sp.add_argument("--fresh", action="store_true", help="discard the persisted lab and start over")
+        sp.add_argument(
+            "--rate", type=float, default=86400, help="domain seconds per real second (86400: a day a second)"
+        )
+        sp.add_argument("--ssm-port", type=int)
+        sp.add_argument("--agent-port", type=int)
+        if verb == "run":
+            sp.add_argument("--headless", action="store_true", help="log lines instead of the live view")
+    sub.add_parser("down", help="stop the lab (its state is kept)")
+    st = sub.add_parser("status", help="one screen of the lab")
+    st.add_argument("--limit", type=int, default=10)
+    ck = sub.add_parser("clock", help="both clocks together")
+    ck.add_argument("--ssm", help="the SSM's URL (default: the lab's)")
+    ck.add_argument("--agent", help="the agent's local API URL (default: the lab's)")
+    ck.add_argument("--cacert", type=Path, help="the CA that signed the SSM's certificate (with --ssm)")
     cks = ck.add_subparsers(dest="clock_verb", required=True)
     cks.add_parser("show")
     cka = cks.add_parser("advance")
     cka.add_argument("duration", help="e.g. 30d, 36h, 15m, 1y, P90D")
     ckr = cks.add_parser("rate")
-    ckr.add_argument("rate", type=float, help="domain seconds per real second (86400: a day a second; 0 freezes)")
+    ckr.add_argument("rate", type=float)
+    rs = sub.add_parser("reset", help="start over: everything, or one Smart Account on the SSM")
+    rs.add_argument("--account")
+    sn = sub.add_parser("snapshot", help="save, load or list snapshots of both sides")
+    sn.add_argument("snapshot_verb", choices=["save", "load", "list"])
+    sn.add_argument("name", nargs="?")
+    tl = sub.add_parser("tls", help="list the TLS drills, or switch the SSM's certificate")
+    tl.add_argument("mode", nargs="?")
+    fa = sub.add_parser("fault", help="injected faults")
+    fas = fa.add_subparsers(dest="fault_verb", required=True)
+    fadd = fas.add_parser("add")
+    fadd.add_argument("--kind", required=True, choices=["status", "latency", "drop", "reset"])
+    fadd.add_argument("--status", type=int)
+    fadd.add_argument("--retry-after", type=int)
+    fadd.add_argument("--latency-ms", type=int)
+    fadd.add_argument("--path")
+    fadd.add_argument("--piid")
+    fadd.add_argument("--token-id")
+    fadd.add_argument("--probability", type=float)
+    fadd.add_argument("--seed", type=int)
+    fadd.add_argument("--ttl", help="domain-time duration, e.g. 2h")
+    fadd.add_argument("--times", type=int)
+    fas.add_parser("list")
+    fas.add_parser("clear")
+    frm = fas.add_parser("remove")
+    frm.add_argument("id", type=int)
+    jo = sub.add_parser("journal", help="the SSM's last requests")
+    jo.add_argument("--limit", type=int, default=30)
+    ti = sub.add_parser("timeline", help="SSM and agent events in domain-time order")
+    ti.add_argument("--limit", type=int, default=50)
+    sc = sub.add_parser("scenario", help="graded scenarios on a private virtual-clock lab")
+    scs = sc.add_subparsers(dest="scenario_verb", required=True)
+    scs.add_parser("list")
+    scr = scs.add_parser("run")
+    scr.add_argument("target", help="a built-in scenario name or a TOML file")
+    scr.add_argument("--json", action="store_true", help="a JSON report (for graders)")
     proxy.add_parser(sub)
-    args = p.parse_args(argv)
-    if args.verb == "clock":
-        return _clock(args)
-    if args.verb == "proxy":
-        return proxy.run(args)
-    return up(args)
+    return p
 
 
-def _clock(args: argparse.Namespace) -> int:
-    from lab import clock
-    from plumbing.labclient import LabError
+COMMANDS = {
+    "run": cmd_run,
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "clock": cmd_clock,
+    "reset": cmd_reset,
+    "snapshot": cmd_snapshot,
+    "tls": cmd_tls,
+    "fault": cmd_fault,
+    "journal": cmd_journal,
+    "timeline": cmd_timeline,
+    "scenario": cmd_scenario,
+    "proxy": proxy.run,
+}
 
-    endpoints = [clock.Endpoint("ssm", args.ssm, args.cacert), clock.Endpoint("agent", args.agent)]
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        if args.clock_verb == "advance":
-            target, steps = clock.advance(endpoints, args.duration)
-            print(f"advanced to {target.isoformat()} in {steps} step(s)")
-        elif args.clock_verb == "rate":
-            clock.set_rate(endpoints, args.rate)
-        for name, view in clock.show(endpoints):
-            nxt = f", next timer {view['next_deadline']}" if view.get("next_deadline") else ""
-            print(f"{name:<6} {view['now']}  ({view['kind']} clock, rate {view['rate']:g}{nxt})")
-    except (LabError, ValueError) as exc:
-        print(f"ssmlab clock: {getattr(exc, 'message', exc)}", file=sys.stderr)
-        if getattr(exc, "fix", ""):
-            print(f"  fix: {exc.fix}", file=sys.stderr)  # type: ignore[union-attr]
+        return COMMANDS[args.verb](args)
+    except LabError as exc:
+        print(f"ssmlab: {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"  fix: {exc.fix}", file=sys.stderr)
+        if exc.code == "unreachable":
+            print("  (is the lab running? 'ssmlab up' or 'make run')", file=sys.stderr)
         return 1
-    return 0

@@ -31,7 +31,7 @@ from server.store import Store
 from server.timekeeping import save_clock
 from server.tls import TlsSwitch
 from shared import lifecycle
-from shared.clock import AnyClock, epoch, utc
+from shared.clock import AnyClock, ScaledClock, epoch, utc
 from shared.errors import NotFound, SmartLicensingError
 from shared.logging import get_logger
 
@@ -53,6 +53,8 @@ ADMIN_PREFIXES = (
     "/_lab/restore",
     "/_lab/tls",
     "/metrics",
+    "/_lab/tokens",
+    "/_lab/licenses",
 )
 
 
@@ -91,6 +93,9 @@ def create_app(
         await tlslab.restore(st, app[keys.TLS])
         app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
         yield
+        if isinstance(clock, ScaledClock):
+            clock.rebase()  # record the domain time reached: a restart resumes from here
+            await save_clock(st, clock)
         if own:
             await st.close()
 

@@ -19,6 +19,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 from aiohttp import web
@@ -34,6 +35,7 @@ from shared.errors import BadRequest, SmartLicensingError
 from shared.logging import get_logger
 
 log = get_logger("ssm.lab")
+T = TypeVar("T")
 VERSION = "0.1.0"
 JOURNAL_SIZE = 2000
 
@@ -358,7 +360,93 @@ async def reset(request: web.Request) -> web.Response:
     return json_response({"reset": body.account or "everything", "rows_removed": removed})
 
 
+class TokenBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    va: str = "DEFAULT"
+    account: str | None = None
+    days: int | None = None
+    uses: int | None = None
+    description: str = "lab"
+    export_controlled: bool = False
+
+
+class LicenseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    quantity: int
+    license_type: str = "Flex"
+    usage_mode: str = "Production"
+    va: str = "DEFAULT"
+    account: str | None = None
+
+
+def _decode(data: bytes, type_: type[T], example: str) -> T:
+    try:
+        return msgspec.json.decode(data or b"{}", type=type_)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise BadRequest(f"invalid body: {exc}", code="invalid_body", fix=f"send JSON like {example}") from None
+
+
+async def create_token(request: web.Request) -> web.Response:
+    """A registration token (the lab's shortcut to 'ssm-server token create')."""
+    from server.accounts import create_token as mint
+    from server.accounts import resolve_account
+
+    body = _decode(await read_body(request, limit=4096), TokenBody, '{"va": "DEFAULT", "days": 30}')
+    store = request.app[keys.STORE]
+    created = await mint(
+        store,
+        account=await resolve_account(store, body.account),
+        va_name=body.va,
+        now=request.app[keys.CLOCK].now(),
+        policy=request.app[keys.SETTINGS].policy,
+        days=body.days,
+        uses=body.uses,
+        description=body.description,
+        export_controlled=body.export_controlled,
+    )
+    return json_response(
+        {
+            "token": created.minted.text,
+            "token_id": created.record.token_id,
+            "expires_at": created.record.expires_at.isoformat(),
+        },
+        status=201,
+    )
+
+
+async def add_licenses(request: web.Request) -> web.Response:
+    """Purchase licenses (the lab's shortcut to 'ssm-server license add')."""
+    from server.accounts import add_licenses as buy
+    from server.accounts import resolve_account
+    from shared.states import LicenseType, UsageMode
+
+    body = _decode(
+        await read_body(request, limit=4096),
+        LicenseBody,
+        '{"name": "Premium Agent", "quantity": 30, "license_type": "Flex"}',
+    )
+    try:
+        ltype, mode = LicenseType(body.license_type), UsageMode(body.usage_mode)
+    except ValueError:
+        raise BadRequest(
+            "license_type is Flex or Perpetual; usage_mode Production or Non-Production", code="invalid_body"
+        ) from None
+    store = request.app[keys.STORE]
+    total = await buy(
+        store,
+        account=await resolve_account(store, body.account),
+        va_name=body.va,
+        license_type=ltype,
+        usage_mode=mode,
+        name=body.name,
+        quantity=body.quantity,
+        now=request.app[keys.CLOCK].now(),
+    )
+    return json_response({"license": body.name, "purchased": total}, status=201)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/_lab/tokens", create_token)
+    app.router.add_post("/_lab/licenses", add_licenses)
     app.router.add_get("/_lab/faults", list_faults)
     app.router.add_post("/_lab/faults", add_fault)
     app.router.add_delete("/_lab/faults", clear_faults)

@@ -195,6 +195,11 @@ class ScaledClock:
         for listener in self._listeners:
             listener(self.state())
 
+    def rebase(self) -> None:
+        """Re-anchor at the current instant (time does not change): saved now, the state records
+        the domain time reached, which a restart will not go back behind."""
+        self._set(self._now_ts())
+
     def set_rate(self, rate: float) -> None:
         """Change the speed of time from now on; sleepers recompute their real waits."""
         if rate < 0:
@@ -372,38 +377,48 @@ def choose_clock(
 ) -> AnyClock:
     """The clock a process asks for on its command line or in its config.
 
-    With nothing explicit, the saved clock continues (same timeline across restarts). An
-    explicit choice starts from ``start``, else from the saved clock's now, else real now;
-    ``kind`` defaults to a scaled clock at rate 1 (real speed, but controllable). Whatever is
-    asked, the result never starts before the saved clock's now.
+    With nothing explicit, the saved clock continues (same timeline across restarts, as if it had
+    kept running). An explicit choice starts from ``start``, else from where the saved clock had
+    got to when it was saved, else real now; ``kind`` defaults to a scaled clock at rate 1 (real
+    speed, but controllable). Whatever is asked, the result never starts before the domain time
+    the saved clock had reached.
     """
     explicit = kind is not None or rate is not None or start is not None or anchor is not None
     if not explicit and saved is not None:
         return saved
     kind = kind or "scaled"
+    floor = _reached(saved) if saved is not None else None
     if kind == "system":
-        if saved is not None and saved.now() > datetime.now(UTC):
+        if floor is not None and floor > datetime.now(UTC):
             # The store lives in the future of real time (a lab advanced it): keep real speed
             # from there rather than move time back.
-            return ScaledClock(epoch=saved.now(), rate=1.0)
+            return ScaledClock(epoch=floor, rate=1.0)
         return SystemClock()
-    begin = start or (saved.now() if saved else datetime.now(UTC))
+    begin = start or (floor or datetime.now(UTC))
     if kind == "virtual":
         clock: ScaledClock = VirtualClock(begin)
         if rate:
             clock.set_rate(rate)
     else:
         clock = ScaledClock(epoch=begin, anchor=anchor, rate=1.0 if rate is None else rate)
-    if saved is not None and clock.now() < saved.now():
+    if floor is not None and clock.now() < floor:
         # Persisted times must never lie in the future: a restart never moves time backwards.
         if isinstance(clock, VirtualClock):
-            later: ScaledClock = VirtualClock(saved.now())
+            later: ScaledClock = VirtualClock(floor)
             if clock.rate:
                 later.set_rate(clock.rate)
             clock = later
         else:
-            clock = ScaledClock(epoch=saved.now(), rate=clock.rate)
+            clock = ScaledClock(epoch=floor, rate=clock.rate)
     return clock
+
+
+def _reached(saved: AnyClock) -> datetime:
+    """The domain time a saved clock had reached when it was saved (its last anchor): a stopped
+    process's time stands still, whatever its rate."""
+    if isinstance(saved, ScaledClock):
+        return utc(saved.state().epoch)
+    return saved.now()
 
 
 def dump_state(clock: AnyClock) -> str:

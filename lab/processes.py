@@ -1,0 +1,242 @@
+"""A lab on disk and its two processes: the lab PKI, an SSM and a Smart Agent sharing one timeline.
+
+The lab folder (``var/lab`` by default) holds both databases, the agent's ``agent.toml``, the logs
+and ``lab.json`` (ports, process ids, the clock, and how far the demo script got). Both processes
+start with the same clock triple (epoch, anchor, rate), so they share one timeline; when the lab
+stops, the domain time it reached is recorded, and the next start resumes from there (a stopped
+lab's time stands still). The launcher runs ``ssm-server`` and ``smart-agent`` as commands and
+talks to them over HTTP only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab import clock as lockstep
+from plumbing.labclient import LabError, call
+
+AGENT_TOML = """\
+# Written by ssmlab. Edit freely; 'ssmlab run --fresh' writes it again.
+data_dir = "agent"
+api = "127.0.0.1:{agent_port}"
+log_format = "json"
+
+[transport]
+url = "https://smartreceiver.cisco.com/licservice/license"
+truststore = "{truststore}"
+
+[resolve]
+"smartreceiver.cisco.com:443" = "127.0.0.1:{ssm_port}"
+"tools.cisco.com:443" = "127.0.0.1:{ssm_port}"
+# the host name the 'wrong-host' TLS drill's certificate names ('ssmlab tls wrong-host')
+"wrong-host.ssmlab.example:443" = "127.0.0.1:{ssm_port}"
+{instances}"""
+
+
+def instance_toml(spec: dict[str, Any]) -> str:
+    lines = ["", "[[instances]]"]
+    for key, value in spec.items():
+        if key in ("usage_profile",):
+            continue
+        if isinstance(value, dict):
+            inner = ", ".join(f'"{k}" = {v}' for k, v in value.items())
+            lines.append(f"{key} = {{ {inner} }}")
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
+    if "usage_profile" in spec:
+        steps = ", ".join(
+            "{{ after = {}, set = {{ {} }} }}".format(
+                json.dumps(s["after"]), ", ".join(f'"{k}" = {v}' for k, v in s["set"].items())
+            )
+            for s in spec["usage_profile"]
+        )
+        lines.append(f"usage_profile = [ {steps} ]")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class Lab:
+    folder: Path
+    certs: Path
+    ssm_port: int = 8443
+    agent_port: int = 8787
+    state: dict[str, Any] = field(default_factory=dict)
+    _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    # -- paths and addresses --------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.folder / "lab.json"
+
+    @property
+    def agent_toml(self) -> Path:
+        return self.folder / "agent.toml"
+
+    @property
+    def ssm_db(self) -> Path:
+        return self.folder / "ssm.db"
+
+    @property
+    def ssm_url(self) -> str:
+        return f"https://127.0.0.1:{self.ssm_port}"
+
+    @property
+    def agent_url(self) -> str:
+        return f"http://127.0.0.1:{self.agent_port}"
+
+    @property
+    def cacert(self) -> Path:
+        return self.certs / "ca.pem"
+
+    def load(self) -> Lab:
+        if self.state_file.exists():
+            self.state = json.loads(self.state_file.read_text())
+            self.ssm_port = self.state.get("ssm_port", self.ssm_port)
+            self.agent_port = self.state.get("agent_port", self.agent_port)
+        return self
+
+    def save(self) -> None:
+        self.state.update(ssm_port=self.ssm_port, agent_port=self.agent_port)
+        self.state_file.write_text(json.dumps(self.state, indent=2))
+
+    # -- calls ----------------------------------------------------------------------------------
+    def ssm(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        # The lab plane on loopback is reached without verifying the SSM's certificate: a TLS
+        # drill breaks that certificate on purpose, and the lab must still be driven.
+        return call(self.ssm_url + path, method, body, insecure=True)
+
+    def agent(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        return call(self.agent_url + path, method, body)
+
+    def endpoints(self) -> list[lockstep.Endpoint]:
+        """Both clocks, for moving them together."""
+        return [lockstep.Endpoint("ssm", self.ssm_url, insecure=True), lockstep.Endpoint("agent", self.agent_url)]
+
+    def running(self) -> bool:
+        try:
+            self.ssm("GET", "/_lab/health")
+            self.agent("GET", "/_lab/health")
+        except LabError:
+            return False
+        return True
+
+    # -- life -----------------------------------------------------------------------------------
+    def prepare(self, instances: list[dict[str, Any]], *, fresh: bool) -> None:
+        if fresh and self.folder.exists():
+            import shutil
+
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.load()
+        subprocess.run(
+            [sys.executable, "-m", "server", "pki", "init", "--out", str(self.certs)], check=True, capture_output=True
+        )
+        if not self.agent_toml.exists():
+            self.agent_toml.write_text(
+                AGENT_TOML.format(
+                    agent_port=self.agent_port,
+                    ssm_port=self.ssm_port,
+                    truststore=(self.certs / "truststore.pem").resolve(),
+                    instances="".join(instance_toml(i) for i in instances),
+                )
+            )
+
+    def start(self, *, rate: float, clock: str = "scaled", epoch: str | None = None, detach: bool = False) -> None:
+        """Start both processes on one timeline: from ``epoch``, else where the lab stopped, else now."""
+        begin = epoch or self.state.get("domain_now") or datetime.now(UTC).isoformat()
+        anchor = f"{time.time():.6f}"
+        clock_args = ["--clock", clock, "--epoch", begin] + (
+            ["--rate", str(rate), "--anchor", anchor] if clock == "scaled" else []
+        )
+        kwargs: dict[str, Any] = {"start_new_session": True} if detach else {}
+        ssm_log = (self.folder / "ssm.log").open("ab")
+        ssm = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "run",
+                "--listen",
+                f"127.0.0.1:{self.ssm_port}",
+                "--db",
+                str(self.ssm_db),
+                "--certs",
+                str(self.certs),
+                "--log-format",
+                "json",
+                *clock_args,
+            ],
+            stdout=ssm_log,
+            stderr=ssm_log,
+            **kwargs,
+        )
+        self.state["ssm_pid"] = ssm.pid
+        self._wait(lambda: self.ssm("GET", "/_lab/health"), ssm, "ssm.log")
+        agent_log = (self.folder / "agent.log").open("ab")
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "agent", "--config", str(self.agent_toml), "run", *clock_args],
+            stdout=agent_log,
+            stderr=agent_log,
+            **kwargs,
+        )
+        self.state["agent_pid"] = agent.pid
+        self._wait(lambda: self.agent("GET", "/_lab/health"), agent, "agent.log")
+        self.state.update(rate=rate, clock=clock)
+        self.save()
+        self._procs = [ssm, agent]
+
+    def _wait(self, probe: Any, proc: subprocess.Popen[bytes], log: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = (self.folder / log).read_text(errors="replace")[-1500:]
+                raise SystemExit(f"ssmlab: a lab process exited at start; see {self.folder / log}:\n{tail}")
+            try:
+                probe()
+                return
+            except (LabError, urllib.error.URLError, OSError):
+                time.sleep(0.2)
+        raise SystemExit(f"ssmlab: the lab did not answer within 30 s; see {self.folder / log}")
+
+    def stop(self) -> bool:
+        """Record the domain time reached, then stop both processes. False if none was running."""
+        with contextlib.suppress(LabError):
+            self.state["domain_now"] = self.ssm("GET", "/_lab/clock")["now"]
+        children = {p.pid: p for p in self._procs}
+        stopped = False
+        for key in ("agent_pid", "ssm_pid"):
+            pid = self.state.pop(key, None)
+            if pid is None:
+                continue
+            try:
+                os.kill(pid, signal.SIGTERM)
+                stopped = True
+            except ProcessLookupError:
+                continue
+            if pid in children:  # ours: wait for it (and reap it)
+                try:
+                    children[pid].wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    children[pid].kill()
+                    children[pid].wait()
+                continue
+            for _ in range(150):  # started by another 'ssmlab up': poll until it is gone
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+        self._procs.clear()
+        self.save()
+        return stopped

@@ -1,0 +1,89 @@
+"""What the lab shows: one screen of the SSM's and the agent's state, and the merged timeline.
+
+Everything comes from the two processes' HTTP APIs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from lab.processes import Lab
+
+
+def timeline(lab: Lab, limit: int = 50) -> list[dict[str, str]]:
+    """SSM and agent events in one list, in domain-time order."""
+    ssm = [
+        {"at": e["at"], "side": "ssm", "kind": e["kind"], "message": e["message"]}
+        for e in lab.ssm("GET", f"/_lab/events?limit={limit}")
+    ]
+    agent = [
+        {"at": e["at"], "side": e["instance"], "kind": e["kind"], "message": e["message"]}
+        for e in lab.agent("GET", "/_lab/events")
+    ]
+    return sorted(ssm + agent, key=lambda e: (datetime.fromisoformat(e["at"]), e["side"]))[-limit:]
+
+
+def _short(text: str | None, width: int) -> str:
+    text = text or "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def screen(lab: Lab, *, events: int = 8) -> str:
+    """One screen: clock, instances, pools in use, banner, last events."""
+    clock = lab.ssm("GET", "/_lab/clock")
+    statuses = lab.agent("GET", "/api/v1/status")["instances"]
+    banner = lab.agent("GET", "/api/v1/banner")
+    pools = [p for p in lab.ssm("GET", "/_lab/pools") if p["in_use"] or p["status"] != "In Compliance"]
+    now = datetime.fromisoformat(clock["now"])
+    lines = [
+        f"ssmlab — {now:%Y-%m-%d %H:%M} (domain time; {clock['kind']} clock at {clock['rate']:g}x)   "
+        f"SSM {lab.ssm_url}   agent {lab.agent_url}",
+        "",
+        f"{'INSTANCE':<10} {'REGISTRATION':<22} {'AUTHORIZATION':<22} {'ENFORCEMENT':<26} USAGE",
+    ]
+    for s in statuses:
+        usage = lab.agent("GET", f"/api/v1/instances/{s['product_instance_name']}/consumption")["consumption"]
+        used = ", ".join(
+            f"{c['license_name']} {c['usage_count']}"
+            + (f"/{c['actual_usage']}" if c["usage_count"] != c["actual_usage"] else "")
+            for c in usage
+            if c["usage_count"] or c["actual_usage"]
+        )
+        auth = s["license_authorization_status"]
+        if s.get("evaluation_remaining"):
+            auth += f" ({s['evaluation_remaining']})"
+        lines.append(
+            f"{s['product_instance_name']:<10} {_short(s['registration_status'], 22):<22} "
+            f"{_short(auth, 22):<22} {_short(s.get('enforcement'), 26):<26} {used or '-'}"
+        )
+    lines += ["", "POOLS (SSM)"]
+    for p in pools or []:
+        since = f" since {p['out_of_compliance_since'][:10]}" if p["out_of_compliance_since"] else ""
+        lines.append(
+            f"  {p['virtual_account']}: {p['license']} ({p['license_type']} {p['usage_mode']}) "
+            f"{p['in_use']} in use / {p['purchased']} purchased, {p['balance']}, {p['status']}{since}"
+        )
+    if not pools:
+        lines.append("  nothing in use")
+    lines += ["", "BANNER: " + (f"[{banner['level']}] {banner['message']}" if banner["level"] else "none")]
+    if banner.get("non_production"):
+        lines.append(f"        {banner['non_production']}")
+    lines += ["", "LAST EVENTS"]
+    for e in timeline(lab, limit=events):
+        lines.append(f"  {e['at'][:16]} {e['side']:<7} {_short(e['message'], 100)}")
+    return "\n".join(lines)
+
+
+def one_line(lab: Lab) -> str:
+    """A compact status for logs (no terminal)."""
+    clock = lab.ssm("GET", "/_lab/clock")
+    parts = [clock["now"][:16]]
+    for s in lab.agent("GET", "/api/v1/status")["instances"]:
+        state = (s.get("enforcement") and f"Enforcement ({s['enforcement']})") or s["license_authorization_status"]
+        parts.append(f"{s['product_instance_name']}: {s['registration_status']}/{state}")
+    return " | ".join(parts)
+
+
+def summary(statuses: list[dict[str, Any]]) -> dict[str, str]:
+    return {s["product_instance_name"]: s["registration_status"] for s in statuses}
