@@ -33,6 +33,9 @@ from lab import demo, proxy, view
 from lab.processes import Lab
 from plumbing.labclient import LabError
 
+#: 90 domain days in 60 real seconds.
+DEMO_RATE = 90 * 86400 / 60
+
 
 def _lab(args: argparse.Namespace) -> Lab:
     lab = Lab(args.dir, args.certs).load()
@@ -43,7 +46,7 @@ def _lab(args: argparse.Namespace) -> Lab:
     return lab
 
 
-def _bring_up(args: argparse.Namespace, *, detach: bool) -> Lab:
+def _bring_up(args: argparse.Namespace) -> Lab:
     lab = _lab(args)
     if not args.fresh and lab.running():
         print(f"ssmlab: the lab is already running (SSM {lab.ssm_url}, agent {lab.agent_url})")
@@ -54,7 +57,7 @@ def _bring_up(args: argparse.Namespace, *, detach: bool) -> Lab:
     if args.agent_port:
         lab.agent_port = args.agent_port
     resumed = "domain_now" in lab.state
-    lab.start(rate=args.rate, detach=detach)
+    lab.start(rate=args.rate)
     demo.started(lab)
     clock = lab.ssm("GET", "/_lab/clock")
     print(
@@ -65,7 +68,7 @@ def _bring_up(args: argparse.Namespace, *, detach: bool) -> Lab:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    lab = _bring_up(args, detach=False)
+    lab = _bring_up(args)
     stop = False
 
     def handler(_sig: int, _frame: object) -> None:
@@ -102,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = _bring_up(args, detach=True)
+    lab = _bring_up(args)
     for line in demo.run_due(lab):
         print(f"ssmlab: {line}")
     print("ssmlab: running in the background; 'ssmlab status' shows it, 'ssmlab down' stops it")
@@ -117,6 +120,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     lab = _lab(args)
+    for line in demo.run_due(lab) if "demo_start" in lab.state else []:  # a background lab's script
+        print(f"ssmlab: {line}")
     print(view.screen(lab, events=args.limit))
     return 0
 
@@ -178,7 +183,7 @@ def cmd_tls(args: argparse.Namespace) -> int:
     lab = _lab(args)
     if args.mode in (None, "list"):
         for m in lab.ssm("GET", "/_lab/tls")["modes"]:
-            mark = "*" if m.get("active") else " "
+            mark = "*" if m.get("current") else " "
             print(f"{mark} {m['mode']:<18} {m.get('description', '')}")
         return 0
     result = lab.ssm("POST", "/_lab/tls", {"mode": args.mode})
@@ -263,7 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(verb, help=help_)
         sp.add_argument("--fresh", action="store_true", help="discard the persisted lab and start over")
         sp.add_argument(
-            "--rate", type=float, default=86400, help="domain seconds per real second (86400: a day a second)"
+            "--rate",
+            type=float,
+            default=DEMO_RATE,
+            help=f"domain seconds per real second (default {DEMO_RATE:g}: the demo's 90 days in a minute)",
         )
         sp.add_argument("--ssm-port", type=int)
         sp.add_argument("--agent-port", type=int)

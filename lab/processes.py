@@ -152,49 +152,53 @@ class Lab:
                 )
             )
 
-    def start(self, *, rate: float, clock: str = "scaled", epoch: str | None = None, detach: bool = False) -> None:
-        """Start both processes on one timeline: from ``epoch``, else where the lab stopped, else now."""
+    def start(self, *, rate: float, clock: str = "scaled", epoch: str | None = None) -> None:
+        """Start both processes on one timeline: from ``epoch``, else where the lab stopped, else now.
+
+        They run in sessions of their own: a Ctrl-C reaches the launcher only, which records the
+        domain time reached and then stops them in order (agent first)."""
         begin = epoch or self.state.get("domain_now") or datetime.now(UTC).isoformat()
         anchor = f"{time.time():.6f}"
         clock_args = ["--clock", clock, "--epoch", begin] + (
             ["--rate", str(rate), "--anchor", anchor] if clock == "scaled" else []
         )
-        kwargs: dict[str, Any] = {"start_new_session": True} if detach else {}
-        ssm_log = (self.folder / "ssm.log").open("ab")
-        ssm = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "run",
-                "--listen",
-                f"127.0.0.1:{self.ssm_port}",
-                "--db",
-                str(self.ssm_db),
-                "--certs",
-                str(self.certs),
-                "--log-format",
-                "json",
-                *clock_args,
-            ],
-            stdout=ssm_log,
-            stderr=ssm_log,
-            **kwargs,
-        )
+        kwargs: dict[str, Any] = {"start_new_session": True}
+        with (self.folder / "ssm.log").open("ab") as ssm_log:  # the child keeps its own descriptor
+            ssm = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "run",
+                    "--listen",
+                    f"127.0.0.1:{self.ssm_port}",
+                    "--db",
+                    str(self.ssm_db),
+                    "--certs",
+                    str(self.certs),
+                    "--log-format",
+                    "json",
+                    *clock_args,
+                ],
+                stdout=ssm_log,
+                stderr=ssm_log,
+                **kwargs,
+            )
         self.state["ssm_pid"] = ssm.pid
+        self._procs.append(ssm)  # stop() stops what was started, even if the rest fails
         self._wait(lambda: self.ssm("GET", "/_lab/health"), ssm, "ssm.log")
-        agent_log = (self.folder / "agent.log").open("ab")
-        agent = subprocess.Popen(
-            [sys.executable, "-m", "agent", "--config", str(self.agent_toml), "run", *clock_args],
-            stdout=agent_log,
-            stderr=agent_log,
-            **kwargs,
-        )
+        with (self.folder / "agent.log").open("ab") as agent_log:
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "agent", "--config", str(self.agent_toml), "run", *clock_args],
+                stdout=agent_log,
+                stderr=agent_log,
+                **kwargs,
+            )
         self.state["agent_pid"] = agent.pid
+        self._procs.append(agent)
         self._wait(lambda: self.agent("GET", "/_lab/health"), agent, "agent.log")
         self.state.update(rate=rate, clock=clock)
         self.save()
-        self._procs = [ssm, agent]
 
     def _wait(self, probe: Any, proc: subprocess.Popen[bytes], log: str) -> None:
         deadline = time.monotonic() + 30

@@ -10,6 +10,9 @@ from typing import Any
 
 from lab.processes import Lab
 
+#: Events the live view leaves out (every 15 minutes each): 'ssmlab timeline' shows them.
+ROUTINE = frozenset({"usage_reported", "usage_report"})
+
 
 def timeline(lab: Lab, limit: int = 50) -> list[dict[str, str]]:
     """SSM and agent events in one list, in domain-time order."""
@@ -40,7 +43,7 @@ def screen(lab: Lab, *, events: int = 8) -> str:
         f"ssmlab — {now:%Y-%m-%d %H:%M} (domain time; {clock['kind']} clock at {clock['rate']:g}x)   "
         f"SSM {lab.ssm_url}   agent {lab.agent_url}",
         "",
-        f"{'INSTANCE':<10} {'REGISTRATION':<22} {'AUTHORIZATION':<22} {'ENFORCEMENT':<26} USAGE",
+        f"{'INSTANCE':<10} {'REGISTRATION':<22} {'AUTHORIZATION':<32} {'ENFORCEMENT':<26} USAGE",
     ]
     for s in statuses:
         usage = lab.agent("GET", f"/api/v1/instances/{s['product_instance_name']}/consumption")["consumption"]
@@ -55,7 +58,7 @@ def screen(lab: Lab, *, events: int = 8) -> str:
             auth += f" ({s['evaluation_remaining']})"
         lines.append(
             f"{s['product_instance_name']:<10} {_short(s['registration_status'], 22):<22} "
-            f"{_short(auth, 22):<22} {_short(s.get('enforcement'), 26):<26} {used or '-'}"
+            f"{_short(auth, 32):<32} {_short(s.get('enforcement'), 26):<26} {used or '-'}"
         )
     lines += ["", "POOLS (SSM)"]
     for p in pools or []:
@@ -70,7 +73,8 @@ def screen(lab: Lab, *, events: int = 8) -> str:
     if banner.get("non_production"):
         lines.append(f"        {banner['non_production']}")
     lines += ["", "LAST EVENTS"]
-    for e in timeline(lab, limit=events):
+    changes = [e for e in timeline(lab, limit=events + 200) if e["kind"] not in ROUTINE][-events:]
+    for e in changes:
         lines.append(f"  {e['at'][:16]} {e['side']:<7} {_short(e['message'], 100)}")
     return "\n".join(lines)
 

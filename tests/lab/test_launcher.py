@@ -1,0 +1,133 @@
+"""``ssmlab run`` (what ``make run`` starts) and ``ssmlab up``: both processes healthy, the demo
+registers its instances, Ctrl-C stops both cleanly and keeps the lab, the next run resumes it;
+snapshots hold both sides."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from lab.processes import Lab
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def ssmlab(folder: Path, certs: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "lab", "--dir", str(folder), "--certs", str(certs), *args]
+
+
+def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> list[str]:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"{needle!r} never printed; got {lines}")
+
+
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+def port_closed(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_run_registers_the_demo_stops_on_ctrl_c_and_resumes(tmp_path: Path, pki_dir: Path) -> None:
+    folder = tmp_path / "lab"
+    ports = ["--ssm-port", str(free_port()), "--agent-port", str(free_port())]
+    first = subprocess.Popen(
+        ssmlab(folder, pki_dir, "run", "--fresh", "--headless", "--rate", "172800", *ports),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = read_until(first, "registered ")
+        assert any("new lab in" in line for line in lines)
+        lab = Lab(folder, pki_dir).load()
+        statuses = lab.agent("GET", "/api/v1/status")["instances"]
+        assert {s["product_instance_name"]: s["registration_status"] for s in statuses} == {
+            "ucce-1": "Registered",
+            "cvp-1": "Registered",
+        }
+        assert lab.ssm("GET", "/_lab/health")["status"] == "ok"
+        assert lab.ssm("GET", "/_lab/instances")["total"] == 2
+    finally:
+        out = interrupt(first)
+    assert "stopped; the lab is kept" in out
+    state = json.loads((folder / "lab.json").read_text())
+    reached = datetime.fromisoformat(state["domain_now"])
+    assert "register" in state["demo_done"] and "ssm_pid" not in state
+    assert port_closed(lab.ssm_port) and port_closed(lab.agent_port)
+
+    second = subprocess.Popen(
+        ssmlab(folder, pki_dir, "run", "--headless", "--rate", "0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = read_until(second, "lab in")
+        assert "resumed lab" in lines[-1]
+        lab = Lab(folder, pki_dir).load()
+        now = datetime.fromisoformat(lab.ssm("GET", "/_lab/clock")["now"])
+        assert now >= reached  # the stopped lab's time stood still, then went on from there
+        assert {s["registration_status"] for s in lab.agent("GET", "/api/v1/status")["instances"]} == {"Registered"}
+        assert lab.ssm("GET", "/_lab/instances")["total"] == 2  # not registered twice
+    finally:
+        out = interrupt(second)
+    assert "registered" not in out
+
+
+def test_up_snapshot_save_change_load_down(tmp_path: Path, pki_dir: Path) -> None:
+    """A snapshot holds both sides: after a deregistration, loading it brings the instance back
+    registered on the agent and present on the SSM."""
+    folder = tmp_path / "lab"
+    ports = ["--ssm-port", str(free_port()), "--agent-port", str(free_port())]
+    up = subprocess.run(
+        ssmlab(folder, pki_dir, "up", "--fresh", "--rate", "0", *ports), capture_output=True, text=True, timeout=60
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        lab = Lab(folder, pki_dir).load()
+        advanced = subprocess.run(ssmlab(folder, pki_dir, "clock", "advance", "2d"), capture_output=True, text=True)
+        assert advanced.returncode == 0, advanced.stderr
+        assert "registered ucce-1, cvp-1" in advanced.stdout  # the demo's day-2 step
+        saved = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "save", "day2"), capture_output=True, text=True)
+        assert saved.returncode == 0, saved.stderr
+        lab.agent("POST", "/api/v1/instances/cvp-1/deregister")
+        assert lab.ssm("GET", "/_lab/instances")["total"] == 1
+        listed = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "list"), capture_output=True, text=True)
+        assert "day2" in listed.stdout
+        loaded = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "load", "day2"), capture_output=True, text=True)
+        assert loaded.returncode == 0, loaded.stderr
+        cvp = lab.agent("GET", "/api/v1/instances/cvp-1/status")
+        assert cvp["registration_status"] == "Registered"
+        assert lab.ssm("GET", "/_lab/instances")["total"] == 2
+        missing = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "load", "nope"), capture_output=True, text=True)
+        assert missing.returncode == 1 and "nope" in missing.stderr
+    finally:
+        down = subprocess.run(ssmlab(folder, pki_dir, "down"), capture_output=True, text=True, timeout=60)
+    assert "stopped" in down.stdout
+    assert port_closed(lab.ssm_port) and port_closed(lab.agent_port)

@@ -1,0 +1,96 @@
+"""The scenario runner: every built-in scenario passes on a private lab, a wrong expectation
+fails the run (report and exit code), and a bad scenario file is refused before anything runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lab import scenario
+
+BUILTIN = [name for name, _ in scenario.builtin()]
+
+
+def test_the_issue_s_scenarios_are_built_in() -> None:
+    """Scenarios 1 and 2 of the seed, the three expiries, and one per TLS drill."""
+    expected = {"scenario-1", "scenario-2", "evaluation-expiry", "authorization-expiry", "registration-expiry"}
+    drills = {
+        "wrong-host", "ip-only", "cn-only", "expired", "not-yet-valid", "self-signed", "untrusted-root",
+        "incomplete-chain", "customer-ca",
+    }  # fmt: skip
+    assert expected | {f"tls-{d}" for d in drills} <= set(BUILTIN)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_scenario_passes(name: str, pki_dir: Path) -> None:
+    report = scenario.run(name, certs=pki_dir, progress=False)
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert report["passed"], (report.get("error"), failed)
+    assert report["checks"] and not failed
+    assert "lab" not in report  # a passing run leaves nothing behind
+
+
+WRONG = """
+name = "wrong"
+description = "expects what does not happen"
+
+[[step]]
+register = "ucce-1"
+
+[[step]]
+advance = "15m"
+
+[[step]]
+expect = "ucce-1"
+authorization = "Out of Compliance"
+"""
+
+
+def test_a_wrong_expectation_fails_with_what_was_found(tmp_path: Path, pki_dir: Path) -> None:
+    """The grader is not a rubber stamp: the failed check names expected and actual, the lab is
+    kept for inspection, and the command exits 1 with a JSON report."""
+    file = tmp_path / "wrong.toml"
+    file.write_text(WRONG)
+    report = scenario.run(str(file), certs=pki_dir, progress=False)
+    assert report["passed"] is False and report["failed"] == 1
+    (check,) = report["checks"]
+    assert (check["expected"], check["actual"]) == ("Out of Compliance", "Authorized")
+    assert Path(report["lab"]).is_dir()
+
+    done = subprocess.run(
+        [sys.executable, "-m", "lab", "--certs", str(pki_dir), "scenario", "run", str(file), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    graded = json.loads(done.stdout)
+    assert graded["passed"] is False and graded["checks"][0]["actual"] == "Authorized"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[step]]\nwarp = '1d'\n", "give exactly one action"),
+        ("[[step]]\nadvance = '1d'\nregister = 'x'\n", "give exactly one action"),
+        ("[[step]]\nadvance = 'soon'\n", "step 1 (advance)"),
+        ("[[step]]\nnetwork = 'flaky'\n", "'cut' or 'restore'"),
+        ("[[step]]\nusage = 'ucce-1'\n", "missing ['set']"),
+        ("[[step]]\nregister = 'ucce-1'\ncolour = 'red'\n", "unknown key(s) ['colour']"),
+        ("name = 'x'\n", "no [[step]] tables"),
+        ("[[step]\n", "not valid TOML"),
+    ],
+)
+def test_bad_scenario_files_are_refused_with_the_step_named(text: str, message: str) -> None:
+    with pytest.raises(scenario.ScenarioError) as exc:
+        scenario.parse(text, "bad.toml")
+    assert message in str(exc.value)
+
+
+def test_an_unknown_scenario_is_a_clear_error(pki_dir: Path) -> None:
+    report = scenario.run("no-such-scenario", certs=pki_dir, progress=False)
+    assert report["passed"] is False and "ssmlab scenario list" in report["error"]
