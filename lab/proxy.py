@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from plumbing.httpclient import parse_overrides
+
 _MAX_HEAD = 16 * 1024
 
 
@@ -128,13 +130,10 @@ async def pipe(
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        src, sep, dst = item.partition("=")
-        if not sep or ":" not in src or ":" not in dst:
-            raise SystemExit(f"ssmlab proxy: --connect-to takes HOST:PORT=ADDR:PORT, got {item!r}")
-        out[src] = dst
-    return out
+    try:
+        return parse_overrides(items)
+    except ValueError as exc:
+        raise SystemExit(f"ssmlab proxy: --connect-to {exc}") from None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

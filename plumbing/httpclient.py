@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -18,6 +19,21 @@ from shared import envelope, pki
 from shared.clock import real_now
 from shared.errors import Unauthorized
 from shared.messages import Reply, decode_reply
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, str]:
+    """``HOST:PORT=ADDR:PORT`` pairs (``--resolve``, ``--connect-to``) as a map for ``OverrideResolver``.
+
+    Raises:
+        ValueError: an item not of that form (the message quotes it).
+    """
+    out = {}
+    for item in items:
+        src, sep, dst = item.partition("=")
+        if not sep or ":" not in src or ":" not in dst:
+            raise ValueError(f"takes HOST:PORT=ADDR:PORT, got {item!r}")
+        out[src] = dst
+    return out
 
 
 class OverrideResolver(AbstractResolver):

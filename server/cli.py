@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 
 from plumbing import serve
+from plumbing.httpclient import parse_overrides
 from plumbing.labclient import clock_command
 from server import accounts, cli_tls, keys, onprem, views
 from server.app import create_app
@@ -517,13 +518,10 @@ async def _outbox(store: Store, now: datetime, args: argparse.Namespace) -> None
 
 
 def _resolve_map(pairs: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        src, sep, dst = pair.partition("=")
-        if not sep or ":" not in src or ":" not in dst:
-            raise SystemExit(f"ssm-server: --resolve takes HOST:PORT=ADDR:PORT, got {pair!r}")
-        out[src] = dst
-    return out
+    try:
+        return parse_overrides(pairs)
+    except ValueError as exc:
+        raise SystemExit(f"ssm-server: --resolve {exc}") from None
 
 
 async def _onprem_register(store: Store, now: datetime, args: argparse.Namespace) -> None:
