@@ -31,8 +31,6 @@ import asyncio
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ import msgspec
 
 from agent import cli_transport
 from agent.api import create_api
+from agent.client import ApiError, Client
 from agent.config import AgentConfig, ClockConfig, ConfigError, load_config
 from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
@@ -220,12 +219,6 @@ async def _run(cfg: AgentConfig) -> int:
 # -- client -------------------------------------------------------------------------------------
 
 
-class ApiError(Exception):
-    def __init__(self, message: str, code: str = "", fix: str = "") -> None:
-        super().__init__(message)
-        self.message, self.code, self.fix = message, code, fix
-
-
 def _api_url(args: argparse.Namespace) -> str:
     if args.api:
         return str(args.api).rstrip("/")
@@ -239,35 +232,6 @@ def _api_url(args: argparse.Namespace) -> str:
         host, port = cfg.api_address
         return f"http://{host}:{port}"
     return "http://127.0.0.1:8787"
-
-
-class Client:
-    """A small synchronous client of the local API."""
-
-    def __init__(self, base: str, timeout: float = 120.0) -> None:
-        self.base = base
-        self.timeout = timeout
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            self.base + path, data=data, method=method, headers={"Content-Type": "application/json"} if data else {}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            try:
-                err = json.loads(exc.read())
-            except ValueError:
-                raise ApiError(f"the agent answered HTTP {exc.code}") from None
-            raise ApiError(err.get("message", str(err)), err.get("error", ""), err.get("fix", "")) from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise ApiError(
-                f"cannot reach the agent's local API at {self.base}: {getattr(exc, 'reason', exc)}",
-                "agent_unreachable",
-                "start it with 'smart-agent run --config agent.toml' (or pass --api URL)",
-            ) from None
 
 
 def _instance_path(client: Client, name: str | None) -> str:

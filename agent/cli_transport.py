@@ -20,7 +20,7 @@ from shared.states import ConnectionMode
 from shared.transportsettings import parse_mode, parse_proxy
 
 if TYPE_CHECKING:
-    from agent.cli import Client
+    from agent.client import Client
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
