@@ -43,8 +43,9 @@ from plumbing.httpclient import parse_overrides
 from plumbing.labclient import clock_command
 from server import accounts, cli_tls, keys, onprem, views
 from server.app import create_app
+from server.ledger import remove_instance
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
-from server.registry import Registry, remove_instance
+from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store, StoreError
 from server.timekeeping import load_clock

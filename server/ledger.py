@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from server.queries import Instance, Latest, License, SyncQueries
+from server.store import Store
 from shared import compliance
 from shared.catalog import license_by_tag
 from shared.clock import epoch, utc
-from shared.errors import BadRequest
+from shared.errors import BadRequest, Conflict, NotFound
 from shared.messages import EntitlementGrant, UsageReport
 from shared.policy import Policy
 from shared.states import AuthorizationStatus, EntitlementStatus
@@ -256,3 +257,36 @@ def carry(tx: SyncQueries, rows: list[Latest], *, piid: str, va_id: int) -> None
         )
         tx.save_pool(pool.id, dataclasses.replace(pool.pool, in_use=pool.pool.in_use + row.peak))
         tx.save_latest(Latest(piid, row.tag, va_id, row.interval_end, row.peak, None))
+
+
+async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) -> Instance:
+    """The admin's "remove product instance": its licenses are released; it must register again.
+
+    Raises:
+        NotFound: ``instance_not_found``.
+        Conflict: ``instance_already_removed``.
+    """
+
+    def body(tx: SyncQueries) -> Instance:
+        instance = tx.instance(piid)
+        if instance is None:
+            raise NotFound(
+                f"no product instance {piid!r}",
+                code="instance_not_found",
+                fix="list instances with 'ssm-server instance list'",
+            )
+        if instance.removed_at is not None:
+            raise Conflict(f"product instance {piid} was already removed", code="instance_already_removed")
+        tx.mark_removed(piid, now, "removed")
+        release(tx, piid)
+        tx.add_event(
+            at=now,
+            kind="instance_removed",
+            va_id=instance.virtual_account_id,
+            piid=piid,
+            message=f"{instance.name} removed by {by}; its licenses returned to the virtual account",
+        )
+        return instance
+
+    instance = await store.run(body)
+    return instance

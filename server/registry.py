@@ -25,7 +25,7 @@ from server.queries import Account, Instance, Latest, SyncQueries, VirtualAccoun
 from server.store import Store
 from shared import envelope, pki, sync, tokens, watch
 from shared.clock import AnyClock, epoch, utc
-from shared.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from shared.errors import BadRequest, Conflict, Forbidden, Unauthorized
 from shared.logging import get_logger
 from shared.messages import (
     Authorization,
@@ -454,7 +454,7 @@ class Registry:
         return Deregistered(in_reply_to=msg.nonce, issued_at=epoch(now), released=[r.tag for r in released])
 
     async def remove_instance(self, piid: str, *, by: str = "ssm-server") -> Instance:
-        instance = await remove_instance(self.store, piid, self.clock.now(), by=by)
+        instance = await ledger.remove_instance(self.store, piid, self.clock.now(), by=by)
         self._forget(piid)
         return instance
 
@@ -574,39 +574,6 @@ class Registry:
         cutoff = epoch(now - self.policy.skew_window(self.clock.rate)) - 1
         async with self.store.transaction() as tx:
             return await tx.forget_nonces_before(cutoff)
-
-
-async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) -> Instance:
-    """The admin's "remove product instance": its licenses are released; it must register again.
-
-    Raises:
-        NotFound: ``instance_not_found``.
-        Conflict: ``instance_already_removed``.
-    """
-
-    def body(tx: SyncQueries) -> Instance:
-        instance = tx.instance(piid)
-        if instance is None:
-            raise NotFound(
-                f"no product instance {piid!r}",
-                code="instance_not_found",
-                fix="list instances with 'ssm-server instance list'",
-            )
-        if instance.removed_at is not None:
-            raise Conflict(f"product instance {piid} was already removed", code="instance_already_removed")
-        tx.mark_removed(piid, now, "removed")
-        ledger.release(tx, piid)
-        tx.add_event(
-            at=now,
-            kind="instance_removed",
-            va_id=instance.virtual_account_id,
-            piid=piid,
-            message=f"{instance.name} removed by {by}; its licenses returned to the virtual account",
-        )
-        return instance
-
-    instance = await store.run(body)
-    return instance
 
 
 @dataclass(frozen=True, slots=True)

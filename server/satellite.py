@@ -116,8 +116,6 @@ async def next_deadline(store: Store) -> int | None:
 
 async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
     """Raise the sync deadline alerts due at ``now``; remove On-Prem instances past the deadline."""
-    from server.registry import remove_instance  # the removal shared with the admin action
-
     t = epoch(now)
     raised = 0
     for sat in await store.read.satellites_due(t):
@@ -151,7 +149,7 @@ async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
                 )
             )
         if verdict.remove and instance is not None and instance.removed_at is None:
-            await remove_instance(store, sat.piid, now, by="the 90-day synchronization deadline")
+            await ledger.remove_instance(store, sat.piid, now, by="the 90-day synchronization deadline")
     return raised
 
 

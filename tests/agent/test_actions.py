@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from agent.api import create_api
 from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
-from server.registry import remove_instance
+from server.ledger import remove_instance
 from shared.clock import AnyClock
 from shared.errors import Conflict
 from shared.states import (
