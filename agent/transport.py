@@ -6,8 +6,8 @@
   to it with CONNECT. ``configure`` applies new settings to the next request.
 - TLS: the SSM's certificate is verified against the agent's truststore only (``cacerts`` in
   its data directory), with hostname checking; the truststore is reloaded whenever its file
-  changes. Every request opens a new connection, so a certificate change on the SSM (or in the
-  truststore) is seen at once.
+  changes. Connections are kept alive; a truststore change opens new ones, and the lab SSM closes
+  them when a TLS drill changes its certificate, so the next request sees the change.
 - Resolve override (like curl's ``--connect-to``): ``smartreceiver.cisco.com:443`` can be sent
   to ``127.0.0.1:8443`` while the URL, SNI and hostname check keep the real name. /etc/hosts is
   never touched.
@@ -128,7 +128,7 @@ class Transport:
         self._stamp: tuple[int, int, int] | None = None
         self._roots: list[x509.Certificate] = []
         self._verifier: ReplyVerifier | None = None
-        #: Requests sent (each on a new connection): lets a test see what went where.
+        #: Requests sent: lets a test see what went where.
         self.requests = 0
 
     @property
@@ -162,8 +162,8 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 ssl=client_context(self.truststore.pem()),
                 resolver=OverrideResolver(self.resolve),
-                # A new TLS connection per request: the SSM's current certificate is what counts.
-                force_close=True,
+                # Connections are kept alive (a renewal every 15 minutes of domain time may be a
+                # millisecond of real time); the lab SSM closes them when its certificate changes.
                 limit=64,
             )
             self._session = aiohttp.ClientSession(

@@ -9,6 +9,24 @@ import ssl
 from aiohttp import web
 
 
+class ServerRef:
+    """Filled by ``start``: the ``web.Server`` handling the app's connections, so a handler can
+    close them (the TLS drills close kept-alive connections when the certificate changes)."""
+
+    server: web.Server | None = None
+
+    def close_connections(self, *, keep: object = None) -> int:
+        """Close every open connection but ``keep`` (the caller's own ``request.protocol``) now,
+        kept-alive idle ones included; how many were closed."""
+        conns = [c for c in (self.server.connections if self.server is not None else []) if c is not keep]
+        for conn in conns:
+            conn.force_close()
+        return len(conns)
+
+
+SERVER = web.AppKey("http_server", ServerRef)
+
+
 async def start(
     app: web.Application,
     host: str,
@@ -22,6 +40,8 @@ async def start(
     ``also`` adds a second listener serving the same app (see ``bound_ports``)."""
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
+    if SERVER in app and runner.server is not None:
+        app[SERVER].server = runner.server
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     if also is not None:

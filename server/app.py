@@ -19,6 +19,7 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from plumbing import serve
 from plumbing.clockroutes import add_clock_routes
 from plumbing.middleware import request_context
 from server import keys, labplane, onprem
@@ -80,6 +81,7 @@ def create_app(
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
     app[keys.TLS] = TlsSwitch(lab_pki)
+    app[serve.SERVER] = serve.ServerRef()
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from plumbing import serve
 from plumbing.body import read_body
 from plumbing.middleware import json_response
 from server import keys
@@ -90,7 +91,10 @@ async def set_tls(request: web.Request) -> web.Response:
     async with request.app[keys.STORE].transaction() as tx:
         await tx.set_setting(SETTING, str(mode))
     switch.serve(drill)
-    log.info("tls_mode", mode=str(mode))
+    # Kept-alive connections were set up with the old certificate: close them, so that the very
+    # next request of every client makes a new handshake with the new one.
+    closed = request.app[serve.SERVER].close_connections(keep=request.protocol)
+    log.info("tls_mode", mode=str(mode), connections_closed=closed)
     return json_response(view(switch))
 
 

@@ -50,7 +50,7 @@ async def test_agent_registers_through_the_proxy(
     view = await running.agent.runner(None).register(await ssm.token())
     assert view.registration_status is RegistrationStatus.REGISTERED
     host = "smartreceiver.cisco.com:443" if mode == "smart-transport" else "tools.cisco.com:443"
-    assert len(proxy.tunnels) >= 2 and {t.target for t in proxy.tunnels} == {host}
+    assert proxy.tunnels and {t.target for t in proxy.tunnels} == {host}
     assert all(t.bytes_up > 0 and t.bytes_down > 0 for t in proxy.tunnels)
     await running.agent.set_transport(TransportSettings(mode=running.transport.settings.mode))
     with pytest.raises(Unavailable) as exc:  # Direct: the agent's own route is dead
