@@ -12,6 +12,7 @@ metrics, ``/_lab/info``, reset and snapshots.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import re
 import socket
@@ -30,7 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from plumbing.body import BODY, read_body
 from plumbing.middleware import json_response
 from server import keys
-from shared import clockctl, envelope, faults, tokens
+from shared import callhome, clockctl, envelope, faults, tokens
 from shared.errors import BadRequest, SmartLicensingError
 from shared.logging import get_logger
 
@@ -89,18 +90,29 @@ _KINDS = {
 _TYPE = re.compile(rb'"type"\s*:\s*"([a-z_]+)"')
 
 
+def _segment(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
 def _peek(body: bytes, ctype: str) -> tuple[str | None, str | None, str]:
-    """(piid, token id, message kind) of a device request, without trusting it."""
+    """(piid, token id, message kind) of a device request, for the journal and fault targets.
+
+    Nothing here is trusted or verified (the handler does that): a quick look at the JWS header
+    and payload, or at the register request's token, inside a Call Home envelope too."""
+    if ctype in callhome.ACCEPTED_TYPES:
+        try:
+            env = callhome.decode(body, "request")
+        except SmartLicensingError:
+            return None, None, "malformed"
+        signed = env.encoding is callhome.Encoding.JWS
+        return _peek(env.payload.encode(), envelope.CONTENT_TYPE if signed else "application/json")
     if ctype == envelope.CONTENT_TYPE:
         try:
-            text = body.decode("ascii").strip()
-            piid = envelope.request_signer(text)
-            import base64
-
-            payload = base64.urlsafe_b64decode(text.split(".")[1] + "==")
-            m = _TYPE.search(payload)
-            return piid, None, _KINDS.get(m.group(1).decode() if m else "", "signed")
-        except (SmartLicensingError, UnicodeDecodeError, IndexError, ValueError):
+            head, payload, _ = body.decode("ascii").strip().split(".")
+            kid = msgspec.json.decode(_segment(head)).get("kid")
+            m = _TYPE.search(_segment(payload))
+            return (kid if isinstance(kid, str) else None), None, _KINDS.get(m.group(1).decode() if m else "", "signed")
+        except (msgspec.DecodeError, UnicodeDecodeError, AttributeError, ValueError):
             return None, None, "malformed"
     m = _TYPE.search(body)
     token_id = None

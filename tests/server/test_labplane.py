@@ -145,3 +145,25 @@ async def test_reset_everything_or_one_account(ssm: RunningSSM, pki_dir: Path, m
     assert await ssm.store.read.instances() == []
     status, _, _ = await call(ssm, pki_dir, "POST", "/_lab/reset", {"account": "nobody.example"})
     assert status == 404
+
+
+async def test_a_fault_for_an_instance_hits_it_over_call_home_too(
+    ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent
+) -> None:
+    """Fault targets and the journal see inside the Call Home envelope: the instance's renewal
+    over Smart Call Home is hit, and the journal names the instance and the message kind."""
+    running = await make_agent(extra='mode = "call-home"')
+    inst = running.agent.runner(None)
+    await inst.register(await ssm.token())
+    body = {"kind": "status", "status": 503, "piid": inst.state.piid, "times": 1}
+    assert (await call(ssm, pki_dir, "POST", "/_lab/faults", body))[0] == 201
+    with pytest.raises(RemoteError) as exc:
+        await inst.renew_authorization()
+    assert exc.value.remote_status == 503
+    journal = (await call(ssm, pki_dir, "GET", "/_lab/journal"))[1]
+    last = journal[-1]
+    assert last["path"] == "/its/service/oddce/services/DDCEService"
+    assert (last["piid"], last["kind"], last["status"]) == (inst.state.piid, "authorization", 503)
+    registered = next(e for e in journal if e["kind"] == "registration")
+    assert registered["status"] == 200 and registered["path"] == last["path"]
+    await inst.renew_authorization()  # the fault was for one request
