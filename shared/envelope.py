@@ -15,6 +15,7 @@ Pure: the checks take ``now`` and a window; remembering nonces is the caller's j
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 from collections.abc import Sequence
@@ -54,8 +55,10 @@ def sign_request(payload: bytes, key: PrivateKey, *, piid: str, want_chain: bool
     return _jws.encode(payload, key, algorithm=ALGORITHM, headers=headers)
 
 
+@functools.lru_cache(maxsize=64)
 def thumbprint(cert: x509.Certificate) -> str:
-    """The reply ``kid``: the SHA-256 thumbprint of the signing certificate (base64url)."""
+    """The reply ``kid``: the SHA-256 thumbprint of the signing certificate (base64url).
+    Cached: every reply names the same few certificates."""
     return base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
 
 
