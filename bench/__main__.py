@@ -290,6 +290,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+#: Other work on the machine skews every figure: RESULTS.md says how busy it was.
+LOAD_AT_START = os.getloadavg()
+
+
 def verdict(name: str, value: float) -> str:
     if name not in TARGETS:
         return ""
@@ -320,6 +324,15 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     for label, key, fmt in ROWS:
         if key in results:
             lines.append(f"| {label or '  p99'} | {fmt.format(results[key])} | {verdict(key, results[key])} |")
+    missed = []
+    for label, key, _ in ROWS:
+        if key in results and "MISSED" in verdict(key, results[key]):
+            op, target = TARGETS[key]
+            value = results[key]
+            by = (target - value) / target if op == ">=" else (value - target) / target
+            missed.append(f"- {(label or 'p99').strip()}: {value:.1f} against {op} {target}, missed by {by:.0%}")
+    if missed:
+        lines += ["", "Missed targets (what holds each back: bench/README.md, 'What the profile shows'):", *missed]
     head = [
         "# ssmlab benchmark results",
         "",
@@ -329,6 +342,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"- command: `{' '.join(['python -m bench', *sys.argv[1:]])}`",
         f"- sizes: {args.instances} instances, {args.seconds:g} s of reports, {args.registrations} registrations, "
         f"N = {args.million} stored instances, {args.year_days} virtual days, {args.connections} connections",
+        f"- load average when it started (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in LOAD_AT_START)}",
         "",
     ]
     return "\n".join(head + lines) + "\n"
