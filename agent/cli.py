@@ -191,7 +191,15 @@ async def _run(cfg: AgentConfig) -> int:
         agent = Agent(config=cfg, clock=clock, store=store, transport=transport, policy=policy)
         await agent.start()
         host, port = cfg.api_address
-        runner, bound = await serve.start(create_api(agent, persist_clock), host, port)
+        try:
+            runner, bound = await serve.start(create_api(agent, persist_clock), host, port)
+        except OSError as exc:
+            await agent.stop()  # its instances stop before the store closes
+            await transport.close()
+            raise ConfigError(
+                f"cannot listen on {host}:{port} for the local API: {exc.strerror} "
+                "(is another smart-agent running? change 'api' in agent.toml)"
+            ) from None
         url = f"http://{host}:{bound}"
         (data / "api.url").write_text(url + "\n")
         print(

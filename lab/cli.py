@@ -51,11 +51,7 @@ def _bring_up(args: argparse.Namespace) -> Lab:
     if not args.fresh and lab.running():
         print(f"ssmlab: the lab is already running (SSM {lab.ssm_url}, agent {lab.agent_url})")
         return lab
-    lab.prepare(demo.INSTANCES, fresh=args.fresh)
-    if args.ssm_port:
-        lab.ssm_port = args.ssm_port
-    if args.agent_port:
-        lab.agent_port = args.agent_port
+    lab.prepare(demo.INSTANCES, fresh=args.fresh, ssm_port=args.ssm_port, agent_port=args.agent_port)
     resumed = "domain_now" in lab.state
     lab.start(rate=args.rate)
     demo.started(lab)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,12 +67,16 @@ def instance_toml(spec: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SSM_PORT = 8443
+AGENT_PORT = 8787
+
+
 @dataclass
 class Lab:
     folder: Path
     certs: Path
-    ssm_port: int = 8443
-    agent_port: int = 8787
+    ssm_port: int = SSM_PORT
+    agent_port: int = AGENT_PORT
     state: dict[str, Any] = field(default_factory=dict)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
@@ -111,13 +117,13 @@ class Lab:
         self.state_file.write_text(json.dumps(self.state, indent=2))
 
     # -- calls ----------------------------------------------------------------------------------
-    def ssm(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def ssm(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 600.0) -> Any:
         # The lab plane on loopback is reached without verifying the SSM's certificate: a TLS
         # drill breaks that certificate on purpose, and the lab must still be driven.
-        return call(self.ssm_url + path, method, body, insecure=True)
+        return call(self.ssm_url + path, method, body, insecure=True, timeout=timeout)
 
-    def agent(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        return call(self.agent_url + path, method, body)
+    def agent(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 600.0) -> Any:
+        return call(self.agent_url + path, method, body, timeout=timeout)
 
     def endpoints(self) -> list[lockstep.Endpoint]:
         """Both clocks, for moving them together."""
@@ -125,24 +131,42 @@ class Lab:
 
     def running(self) -> bool:
         try:
-            self.ssm("GET", "/_lab/health")
-            self.agent("GET", "/_lab/health")
+            self.ssm("GET", "/_lab/health", timeout=5)
+            self.agent("GET", "/_lab/health", timeout=5)
         except LabError:
             return False
         return True
 
     # -- life -----------------------------------------------------------------------------------
-    def prepare(self, instances: list[dict[str, Any]], *, fresh: bool) -> None:
-        if fresh and self.folder.exists():
-            import shutil
-
-            shutil.rmtree(self.folder)
+    def prepare(
+        self,
+        instances: list[dict[str, Any]],
+        *,
+        fresh: bool,
+        ssm_port: int | None = None,
+        agent_port: int | None = None,
+    ) -> None:
+        """The lab folder, PKI and agent.toml; ``fresh`` forgets the old lab. Ports given here
+        win over the recorded ones."""
+        if fresh:
+            # Start over: nothing of the old lab is kept, not even its recorded state.
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.state = {}
+            self.ssm_port, self.agent_port = SSM_PORT, AGENT_PORT
         self.folder.mkdir(parents=True, exist_ok=True)
         self.load()
+        self.ssm_port = ssm_port or self.ssm_port
+        self.agent_port = agent_port or self.agent_port
         subprocess.run(
             [sys.executable, "-m", "server", "pki", "init", "--out", str(self.certs)], check=True, capture_output=True
         )
-        if not self.agent_toml.exists():
+        if self.agent_toml.exists():
+            # Ports given now (or chosen at a fresh start) win over the ones written before.
+            text = self.agent_toml.read_text()
+            text = re.sub(r'(?m)^api = "127\.0\.0\.1:\d+"', f'api = "127.0.0.1:{self.agent_port}"', text)
+            text = re.sub(r'(?m)^(".+:443" = )"127\.0\.0\.1:\d+"', rf'\1"127.0.0.1:{self.ssm_port}"', text)
+            self.agent_toml.write_text(text)
+        else:
             self.agent_toml.write_text(
                 AGENT_TOML.format(
                     agent_port=self.agent_port,
@@ -186,7 +210,7 @@ class Lab:
             )
         self.state["ssm_pid"] = ssm.pid
         self._procs.append(ssm)  # stop() stops what was started, even if the rest fails
-        self._wait(lambda: self.ssm("GET", "/_lab/health"), ssm, "ssm.log")
+        self._wait(lambda: self.ssm("GET", "/_lab/health", timeout=2), ssm, "ssm.log")
         with (self.folder / "agent.log").open("ab") as agent_log:
             agent = subprocess.Popen(
                 [sys.executable, "-m", "agent", "--config", str(self.agent_toml), "run", *clock_args],
@@ -196,11 +220,18 @@ class Lab:
             )
         self.state["agent_pid"] = agent.pid
         self._procs.append(agent)
-        self._wait(lambda: self.agent("GET", "/_lab/health"), agent, "agent.log")
+        self._wait(lambda: self.agent("GET", "/_lab/health", timeout=2), agent, "agent.log")
         self.state.update(rate=rate, clock=clock)
         self.save()
 
     def _wait(self, probe: Any, proc: subprocess.Popen[bytes], log: str) -> None:
+        try:
+            self._wait_ready(probe, proc, log)
+        except SystemExit:
+            self.stop()  # what did start does not outlive a failed start
+            raise
+
+    def _wait_ready(self, probe: Any, proc: subprocess.Popen[bytes], log: str) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if proc.poll() is not None:

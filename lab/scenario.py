@@ -427,7 +427,7 @@ def run(target: str, *, certs: Path, progress: bool = True, keep: bool = False) 
     except ScenarioError as exc:
         return {"scenario": target, "passed": False, "error": str(exc), "checks": []}
     folder = Path(tempfile.mkdtemp(prefix=f"ssmlab-scenario-{scenario.name}-"))
-    lab = Lab(folder, certs, ssm_port=_free_port(), agent_port=_free_port())
+    lab = Lab(folder, certs)
     player = Player(lab, scenario)
 
     def say(line: str) -> None:
@@ -437,7 +437,7 @@ def run(target: str, *, certs: Path, progress: bool = True, keep: bool = False) 
     say(f"scenario {scenario.name}: {scenario.description}")
     error: str | None = None
     n = 0
-    lab.prepare(scenario.instances, fresh=True)
+    lab.prepare(scenario.instances, fresh=True, ssm_port=_free_port(), agent_port=_free_port())
     try:
         lab.start(rate=0, clock="virtual", epoch=scenario.start)
         for n, step in enumerate(scenario.steps, 1):

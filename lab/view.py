@@ -43,7 +43,7 @@ def screen(lab: Lab, *, events: int = 8) -> str:
         f"ssmlab — {now:%Y-%m-%d %H:%M} (domain time; {clock['kind']} clock at {clock['rate']:g}x)   "
         f"SSM {lab.ssm_url}   agent {lab.agent_url}",
         "",
-        f"{'INSTANCE':<10} {'REGISTRATION':<22} {'AUTHORIZATION':<32} {'ENFORCEMENT':<26} USAGE",
+        f"{'INSTANCE':<10} {'REGISTRATION':<22} {'AUTHORIZATION':<36} {'ENFORCEMENT':<26} USAGE",
     ]
     for s in statuses:
         usage = lab.agent("GET", f"/api/v1/instances/{s['product_instance_name']}/consumption")["consumption"]
@@ -58,7 +58,7 @@ def screen(lab: Lab, *, events: int = 8) -> str:
             auth += f" ({s['evaluation_remaining']})"
         lines.append(
             f"{s['product_instance_name']:<10} {_short(s['registration_status'], 22):<22} "
-            f"{_short(auth, 32):<32} {_short(s.get('enforcement'), 26):<26} {used or '-'}"
+            f"{_short(auth, 36):<36} {_short(s.get('enforcement'), 26):<26} {used or '-'}"
         )
     lines += ["", "POOLS (SSM)"]
     for p in pools or []:

@@ -131,3 +131,42 @@ def test_up_snapshot_save_change_load_down(tmp_path: Path, pki_dir: Path) -> Non
         down = subprocess.run(ssmlab(folder, pki_dir, "down"), capture_output=True, text=True, timeout=60)
     assert "stopped" in down.stdout
     assert port_closed(lab.ssm_port) and port_closed(lab.agent_port)
+
+
+def test_fresh_forgets_the_old_lab(tmp_path: Path, pki_dir: Path) -> None:
+    """--fresh starts over: not 'resumed', the demo script runs again, old ports are not reused."""
+    folder = tmp_path / "lab"
+    folder.mkdir()
+    old = {"ssm_port": 1, "agent_port": 2, "domain_now": "2030-01-01T00:00:00+00:00", "demo_done": ["register"]}
+    (folder / "lab.json").write_text(json.dumps(old))
+    ports = ["--ssm-port", str(free_port()), "--agent-port", str(free_port())]
+    up = subprocess.run(
+        ssmlab(folder, pki_dir, "up", "--fresh", "--rate", "0", *ports), capture_output=True, text=True, timeout=60
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "new lab in" in up.stdout
+        state = json.loads((folder / "lab.json").read_text())
+        assert "demo_done" not in state and state["ssm_port"] != 1
+        assert not state["demo_start"].startswith("2030")
+    finally:
+        subprocess.run(ssmlab(folder, pki_dir, "down"), capture_output=True, text=True, timeout=60)
+
+
+def test_a_failed_start_leaves_nothing_running(tmp_path: Path, pki_dir: Path) -> None:
+    """The agent's port is taken: 'up' fails with the agent's own message, and the SSM it had
+    started is stopped again."""
+    folder = tmp_path / "lab"
+    ssm_port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        agent_port = taken.getsockname()[1]
+        up = subprocess.run(
+            ssmlab(folder, pki_dir, "up", "--fresh", "--rate", "0", "--ssm-port", str(ssm_port), "--agent-port",
+                   str(agent_port)),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert up.returncode != 0
+    assert "cannot listen on" in up.stderr and "agent.log" in up.stderr
+    assert port_closed(ssm_port)
