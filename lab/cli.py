@@ -346,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.verb](args)
+    except BrokenPipeError:  # 'ssmlab timeline | head': the reader has what it wanted
+        sys.stderr.close()
+        return 0
     except LabError as exc:
         print(f"ssmlab: {exc.message}", file=sys.stderr)
         if exc.fix:
