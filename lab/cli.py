@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -347,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.verb](args)
     except BrokenPipeError:  # 'ssmlab timeline | head': the reader has what it wanted
-        sys.stderr.close()
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return 0
     except LabError as exc:
         print(f"ssmlab: {exc.message}", file=sys.stderr)
