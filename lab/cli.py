@@ -125,7 +125,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_clock(args: argparse.Namespace) -> int:
     lab = _lab(args)
-    endpoints = lab.endpoints()
+    endpoints = list(lab.endpoints())
     if args.ssm:
         endpoints[0] = lockstep.Endpoint("ssm", args.ssm, args.cacert)
     if args.agent:
@@ -140,6 +140,9 @@ def cmd_clock(args: argparse.Namespace) -> int:
     for name, v in lockstep.show(endpoints):
         nxt = f", next timer {v['next_deadline']}" if v.get("next_deadline") else ""
         print(f"{name:<6} {v['now']}  ({v['kind']} clock, rate {v['rate']:g}{nxt})")
+    for e in endpoints:
+        e.close()
+    lab.close()
     return 0
 
 

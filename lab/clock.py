@@ -8,28 +8,31 @@ target: every timer fires at its own instant with both sides agreeing on the tim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from plumbing.labclient import call
+from plumbing.labclient import Session
 from shared.durations import parse_duration
 
 
-@dataclass(frozen=True)
 class Endpoint:
-    name: str
-    url: str
-    cacert: Path | None = None
-    #: The lab's own SSM on loopback, whose certificate a TLS drill may break (see Lab.ssm).
-    insecure: bool = False
+    """One process's clock, over one kept-alive connection."""
+
+    def __init__(self, name: str, url: str, cacert: Path | None = None, *, insecure: bool = False) -> None:
+        self.name = name
+        self.url = url
+        # insecure: the lab's own SSM on loopback, whose certificate a TLS drill may break (Lab.ssm).
+        self._session = Session(url, cacert=cacert, insecure=insecure)
 
     def get(self) -> Any:
-        return call(self.url.rstrip("/") + "/_lab/clock", cacert=self.cacert, insecure=self.insecure)
+        return self._session.call("GET", "/_lab/clock")
 
     def post(self, body: dict[str, Any]) -> Any:
-        return call(self.url.rstrip("/") + "/_lab/clock", "POST", body, cacert=self.cacert, insecure=self.insecure)
+        return self._session.call("POST", "/_lab/clock", body)
+
+    def close(self) -> None:
+        self._session.close()
 
 
 def _now(view: dict[str, Any]) -> datetime:
@@ -70,13 +73,15 @@ def advance(endpoints: list[Endpoint], duration: str | timedelta, *, together: b
     target = start + delta
     steps = 0
     try:
+        views = [e.post({"to": start.isoformat()}) for e in endpoints]
         while True:
-            views = [e.get() for e in endpoints]
+            # Each answer carries the clock's next deadline: no separate read per step. (The SSM's
+            # answer may miss a deadline the agent's step just created on it; the SSM still runs
+            # it in order when it next moves, and its own timers never call the agent.)
             now = max(_now(v) for v in views)
             deadlines = [datetime.fromisoformat(v["next_deadline"]) for v in views if v.get("next_deadline")]
             step = max(min([d for d in deadlines if d > now] + [target]), now)
-            for e in endpoints:
-                e.post({"to": step.isoformat()})
+            views = [e.post({"to": step.isoformat()}) for e in endpoints]
             steps += 1
             if step >= target:
                 return target, steps

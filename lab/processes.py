@@ -79,6 +79,7 @@ class Lab:
     agent_port: int = AGENT_PORT
     state: dict[str, Any] = field(default_factory=dict)
     _procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _endpoints: list[lockstep.Endpoint] = field(default_factory=list)
 
     # -- paths and addresses --------------------------------------------------------------------
     @property
@@ -126,8 +127,19 @@ class Lab:
         return call(self.agent_url + path, method, body, timeout=timeout)
 
     def endpoints(self) -> list[lockstep.Endpoint]:
-        """Both clocks, for moving them together."""
-        return [lockstep.Endpoint("ssm", self.ssm_url, insecure=True), lockstep.Endpoint("agent", self.agent_url)]
+        """Both clocks, for moving them together (kept-alive connections, closed by ``close``)."""
+        if not self._endpoints:
+            self._endpoints = [
+                lockstep.Endpoint("ssm", self.ssm_url, insecure=True),
+                lockstep.Endpoint("agent", self.agent_url),
+            ]
+        return self._endpoints
+
+    def close(self) -> None:
+        """Close the connections this object holds (the processes keep running)."""
+        for e in self._endpoints:
+            e.close()
+        self._endpoints = []
 
     def running(self) -> bool:
         try:
@@ -248,6 +260,7 @@ class Lab:
         """Record the domain time reached, then stop both processes. False if none was running."""
         with contextlib.suppress(LabError):
             self.state["domain_now"] = self.ssm("GET", "/_lab/clock")["now"]
+        self.close()
         children = {p.pid: p for p in self._procs}
         stopped = False
         for key in ("agent_pid", "ssm_pid"):

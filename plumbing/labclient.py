@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,35 @@ class LabError(Exception):
     def __init__(self, message: str, fix: str = "", code: str = "") -> None:
         super().__init__(message)
         self.message, self.fix, self.code = message, fix, code
+
+
+def _context(url: str, cacert: Path | None, insecure: bool) -> ssl.SSLContext | None:
+    if not url.startswith("https"):
+        return None
+    if insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=str(cacert)) if cacert else None
+
+
+def _error(status: int, data: bytes) -> LabError:
+    try:
+        err = json.loads(data or b"{}")
+    except ValueError:
+        err = {}
+    if not isinstance(err, dict):
+        err = {}
+    return LabError(err.get("message", f"HTTP {status}"), err.get("fix", ""), err.get("error", ""))
+
+
+def _unreachable(url: str, exc: BaseException) -> LabError:
+    return LabError(
+        f"cannot reach {url}: {getattr(exc, 'reason', exc)}",
+        "start the process, or pass --url (and --cacert for https)",
+        "unreachable",
+    )
 
 
 def call(
@@ -30,11 +61,6 @@ def call(
 
     ``insecure`` skips certificate verification: only for the lab plane of an SSM whose TLS
     drill breaks its certificate on purpose (``ssm-server tls``)."""
-    ctx = ssl.create_default_context(cafile=str(cacert)) if url.startswith("https") and cacert else None
-    if insecure and url.startswith("https"):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
     req = urllib.request.Request(
         url,
         method=method,
@@ -42,20 +68,60 @@ def call(
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=_context(url, cacert, insecure)) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
-        try:
-            err = json.loads(exc.read() or b"{}")
-        except ValueError:
-            err = {}
-        raise LabError(err.get("message", f"HTTP {exc.code}"), err.get("fix", ""), err.get("error", "")) from None
+        raise _error(exc.code, exc.read()) from None
     except (urllib.error.URLError, OSError) as exc:
-        raise LabError(
-            f"cannot reach {url}: {getattr(exc, 'reason', exc)}",
-            "start the process, or pass --url (and --cacert for https)",
-            "unreachable",
-        ) from None
+        raise _unreachable(url, exc) from None
+
+
+class Session:
+    """Many calls in a row to one process over one kept-alive connection (the clock lockstep
+    makes thousands: a TLS handshake each would be most of its time)."""
+
+    def __init__(
+        self, base: str, *, cacert: Path | None = None, insecure: bool = False, timeout: float = 600.0
+    ) -> None:
+        self.base = base.rstrip("/")
+        parts = urllib.parse.urlsplit(self.base)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port or (443 if self._https else 80)
+        self._ctx = _context(self.base, cacert, insecure)
+        self._timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._https:
+            self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=self._ctx)
+        else:
+            self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more
+            conn = self._conn or self._connect()
+            try:
+                conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                payload = resp.read()
+            except (http.client.HTTPException, OSError) as exc:
+                self.close()
+                stale = isinstance(exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+                if attempt == 1 and stale:
+                    continue
+                raise _unreachable(self.base + path, exc) from None
+            if resp.status >= 400:
+                raise _error(resp.status, payload)
+            return json.loads(payload or b"null")
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def clock_command(base: str, verb: str, value: str | None, *, cacert: Path | None = None) -> int:
