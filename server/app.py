@@ -22,8 +22,10 @@ from aiohttp.typedefs import Handler, Middleware
 from plumbing import serve
 from plumbing.clockroutes import add_clock_routes
 from plumbing.middleware import request_context
-from server import keys, labplane, onprem
+from server import admin, keys, labplane, onprem
 from server.accounts import seed_lab
+from server.admin import routing
+from server.apiclients import Authority
 from server.handlers import device, lab, tlslab
 from server.pki_files import LabPki
 from server.registry import Registry
@@ -56,6 +58,13 @@ ADMIN_PREFIXES = (
     "/metrics",
     "/_lab/tokens",
     "/_lab/licenses",
+    # the admin API (server.admin)
+    "/services/api/",
+    "/v1/software/apis/",
+    "/backend/",
+    "/as/token.oauth2",
+    "/oauth2/",
+    "/openapi.json",
 )
 
 
@@ -74,6 +83,7 @@ def create_app(
     if settings.admin_port is not None:
         middlewares.append(_plane_guard(listeners))
     middlewares.append(labplane.lab_middleware())
+    middlewares.append(routing.api_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body)
     app[keys.SETTINGS] = settings
     app[keys.LISTENERS] = listeners
@@ -82,6 +92,7 @@ def create_app(
     app[keys.SYNC_POKE] = asyncio.Event()
     app[keys.TLS] = TlsSwitch(lab_pki)
     app[serve.SERVER] = serve.ServerRef()
+    app[keys.AUTHORITY] = Authority(lab_pki, settings.mode)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -137,6 +148,7 @@ def create_app(
         app.router.add_get("/_lab/sync", lab.sync_status)
         app.router.add_post("/_lab/sync", lab.sync_now)
     tlslab.add_routes(app)
+    admin.add_routes(app)
     return app
 
 
@@ -147,14 +159,14 @@ def _plane_guard(listeners: keys.Listeners) -> Middleware:
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         sock = request.transport.get_extra_info("sockname") if request.transport else None
         port = sock[1] if sock else None
-        admin = request.path.startswith(ADMIN_PREFIXES)
-        if port == listeners.admin and not admin and request.path != "/_lab/health":
+        on_admin = routing.normalize(request.path).startswith(ADMIN_PREFIXES)
+        if port == listeners.admin and not on_admin and request.path != "/_lab/health":
             raise NotFound(
                 f"{request.path} is not served on the admin listener",
                 code="not_found",
                 fix=f"device requests go to the device listener (port {listeners.device})",
             )
-        if port == listeners.device and admin:
+        if port == listeners.device and on_admin:
             raise NotFound(
                 f"{request.path} is served on the admin listener only",
                 code="not_found",

@@ -41,7 +41,7 @@ from pathlib import Path
 from plumbing import serve
 from plumbing.httpclient import parse_overrides
 from plumbing.labclient import clock_command
-from server import accounts, cli_tls, keys, onprem, views
+from server import accounts, apiclients, cli_tls, keys, onprem, views
 from server.app import create_app
 from server.ledger import remove_instance
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
@@ -130,6 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
     tr = tok.add_parser("revoke", help="revoke a token")
     tr.add_argument("token_id")
 
+    api = sub.add_parser("api-client", help="clients of the admin API (OAuth2 client credentials)").add_subparsers(
+        dest="api_client_verb", required=True
+    )
+    apc = api.add_parser("create", help="create an API client; its secret is shown once")
+    apc.add_argument("--name", default="lab script", help="what the client is for")
+    apc.add_argument("--json", action="store_true")
+    apl = api.add_parser("list", help="list API clients (never their secret)")
+    apl.add_argument("--json", action="store_true")
+    apr = api.add_parser("revoke", help="revoke an API client (its tokens stop working)")
+    apr.add_argument("client_id")
+
+    rsv = sub.add_parser("reservation", help="Specific License Reservations").add_subparsers(
+        dest="reservation_verb", required=True
+    )
+    rsl = rsv.add_parser("list", help="devices holding reserved licenses")
+    rsl.add_argument("--json", action="store_true")
+
     acc = sub.add_parser("account", help="Smart Accounts").add_subparsers(dest="account_verb", required=True)
     ac = acc.add_parser("create")
     ac.add_argument("--domain", required=True)
@@ -209,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("events", help="the SSM event log")
     ev.add_argument("--limit", type=int, default=50)
 
-    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob, ll, la, opr, syn, sys_, sye, syi):
+    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob, ll, la, opr, syn, sys_, sye, syi, apc, apl, apr, rsl):
         sp.add_argument("--db", default=DEFAULT_DB, type=Path, help=f"SQLite file (default {DEFAULT_DB})")
     return p
 
@@ -309,7 +326,8 @@ async def _admin(args: argparse.Namespace) -> int:
     try:
         clock = await load_clock(store) or SystemClock()
         now = clock.now()
-        handler = _ADMIN[(args.verb, getattr(args, f"{args.verb}_verb", None))]
+        verb = args.verb.replace("-", "_")
+        handler = _ADMIN[(args.verb, getattr(args, f"{verb}_verb", None))]
         await handler(store, now, args)
     finally:
         await store.close()
@@ -586,6 +604,67 @@ async def _sync_import(store: Store, now: datetime, args: argparse.Namespace) ->
     )
 
 
+async def _api_client_create(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    new = await apiclients.create(store, name=args.name, now=now)
+    if args.json:
+        _print_json({"client_id": new.client_id, "client_secret": new.client_secret, "name": args.name})
+        return
+    print(f"API client created: {args.name}")
+    print(f"  client_id:      {new.client_id}")
+    print(f"  client_secret:  {new.client_secret}")
+    print("  (the secret is shown once; only its hash is stored)")
+    print("  get a token:    curl -sk -d grant_type=client_credentials -d client_id=... -d client_secret=... \\")
+    print("                    https://127.0.0.1:8443/as/token.oauth2")
+
+
+async def _api_client_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    rows = [
+        {
+            "client_id": c.client_id,
+            "name": c.name,
+            "created_at": utc(c.created_at).isoformat(),
+            "status": "revoked" if c.revoked_at else "active",
+            "last_token_at": utc(c.last_token_at).isoformat() if c.last_token_at else None,
+        }
+        for c in await apiclients.listing(store)
+    ]
+    if args.json:
+        _print_json(rows)
+        return
+    if not rows:
+        print("no API client yet: ssm-server api-client create --name NAME")
+    for r in rows:
+        print(f"{r['client_id']}  {r['status']:<8} {r['name']}  (created {r['created_at']})")
+
+
+async def _api_client_revoke(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    await apiclients.revoke(store, args.client_id, now=now)
+    print(f"API client {args.client_id} revoked")
+
+
+async def _reservation_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    rows = []
+    for r in await store.read.reservations():
+        va = await store.read.virtual_account(r.virtual_account_id)
+        rows.append(
+            {
+                "device": f"{r.udi_pid}:{r.serial_number}",
+                "virtual_account": va.name if va else "?",
+                "status": r.status,
+                "licenses": {x.name: x.count for x in r.licenses},
+                "reserved_at": utc(r.created_at).isoformat(),
+            }
+        )
+    if args.json:
+        _print_json(rows)
+        return
+    if not rows:
+        print("no reservation")
+    for row in rows:
+        held = ", ".join(f"{n}={c}" for n, c in row["licenses"].items())  # type: ignore[attr-defined]
+        print(f"{row['device']}  {row['status']:<10} {row['virtual_account']}  {held}")
+
+
 async def _events(store: Store, now: datetime, args: argparse.Namespace) -> None:
     for e in await store.read.events(limit=args.limit):
         print(f"{utc(e.at).isoformat()}  {e.kind:<24} {e.message}")
@@ -609,4 +688,8 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Store, datetime, argparse.Namespa
     ("sync", "export"): _sync_export,
     ("sync", "import"): _sync_import,
     ("events", None): _events,
+    ("api-client", "create"): _api_client_create,
+    ("api-client", "list"): _api_client_list,
+    ("api-client", "revoke"): _api_client_revoke,
+    ("reservation", "list"): _reservation_list,
 }

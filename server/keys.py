@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from server.apiclients import Authority
 from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store
@@ -33,3 +34,7 @@ LISTENERS = web.AppKey("listeners", Listeners)
 #: The product instance a device request speaks for, once known (for the journal).
 PIID = web.RequestKey("piid", str)
 TLS = web.AppKey("tls", TlsSwitch)
+#: Issues and checks the admin API's access tokens.
+AUTHORITY = web.AppKey("authority", Authority)
+#: The API client an admin API request was authorized for.
+API_CLIENT = web.RequestKey("api_client", str)

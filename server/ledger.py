@@ -111,7 +111,7 @@ def apply_report(tx: SyncQueries, books: Books, report: UsageReport, now: dateti
             state = dataclasses.replace(state, in_use=state.in_use + row.reported - (prev.reported if prev else 0))
             books.latest[u.tag] = row
             tx.save_latest(row)
-        state, change = compliance.judge(state, report.interval_end, pool.quantity, policy)
+        state, change = compliance.judge(state, report.interval_end, pool.for_usage, policy)
         if change.entered:
             tx.lock_pool(va_id, u.tag)
             pool_alert(tx, pool, state, now, policy, entered=True)
@@ -125,6 +125,13 @@ def apply_report(tx: SyncQueries, books: Books, report: UsageReport, now: dateti
     return True
 
 
+def purchased(pool: License) -> str:
+    """``N purchased``, naming the reserved licenses that usage cannot count on."""
+    if pool.reserved:
+        return f"{pool.for_usage} purchased for usage ({pool.reserved} more reserved)"
+    return f"{pool.quantity} purchased"
+
+
 def pool_alert(
     tx: SyncQueries, pool: License, state: compliance.PoolState, now: datetime, policy: Policy, *, entered: bool
 ) -> None:
@@ -132,7 +139,7 @@ def pool_alert(
     where = f"{pool.license_type} {pool.usage_mode} {pool.name} in virtual account {va.name if va else '?'}"
     if entered:
         body = (
-            f"{where}: {state.in_use} in use, {pool.quantity} purchased, for "
+            f"{where}: {state.in_use} in use, {purchased(pool)}, for "
             f"{policy.ooc_consecutive_intervals} consecutive reporting intervals. Every product instance "
             "consuming it is Out of Compliance; usage is locked at its highest until licenses are purchased; "
             f"in {policy.ooc_grace.days} days it enters Enforcement."
@@ -145,10 +152,10 @@ def pool_alert(
             subject=f"{INSUFFICIENT_LICENSES}: {pool.name}",
             body=body,
         )
-        message = f"{where} is Out of Compliance ({state.in_use} in use, {pool.quantity} purchased)"
+        message = f"{where} is Out of Compliance ({state.in_use} in use, {purchased(pool)})"
         tx.add_event(at=now, kind="pool_out_of_compliance", va_id=pool.virtual_account_id, message=message)
     else:
-        message = f"{where} is back In Compliance ({state.in_use} in use, {pool.quantity} purchased)"
+        message = f"{where} is back In Compliance ({state.in_use} in use, {purchased(pool)})"
         tx.add_event(at=now, kind="pool_in_compliance", va_id=pool.virtual_account_id, message=message)
 
 
@@ -178,8 +185,8 @@ def verdict(books: Books, t: int) -> tuple[int | None, str]:
         if pool is not None and pool.pool.ooc_since is not None and row.reported > 0:
             since.append(pool.pool.ooc_since)
             reasons.append(
-                f"{pool.name}: {pool.pool.in_use} in use in the virtual account, {pool.quantity} purchased "
-                f"({compliance.balance(pool.quantity, pool.pool.in_use)})"
+                f"{pool.name}: {pool.pool.in_use} in use in the virtual account, {purchased(pool)} "
+                f"({compliance.balance(pool.for_usage, pool.pool.in_use)})"
             )
     return (min(since) if since else None), "; ".join(reasons)
 
@@ -223,7 +230,7 @@ def grants(books: Books, requests: list[tuple[str, str, int]]) -> list[Entitleme
             status = EntitlementStatus.INVALID_TAG
         elif actual == 0 and counted == 0:
             status = EntitlementStatus.NO_LICENSE_IN_USE
-        elif pool is None or pool.quantity == 0 or pool.pool.ooc_since is not None:
+        elif pool is None or pool.for_usage == 0 or pool.pool.ooc_since is not None:
             status = EntitlementStatus.OUT_OF_COMPLIANCE
         else:
             status = EntitlementStatus.IN_COMPLIANCE

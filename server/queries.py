@@ -53,6 +53,13 @@ class License:
     quantity: int
     pool: PoolState = field(default_factory=PoolState)
     enforcement_notified: bool = False
+    #: Held by Specific License Reservations: not available to reported usage.
+    reserved: int = 0
+
+    @property
+    def for_usage(self) -> int:
+        """The purchased quantity reported usage is judged against (reservations come first)."""
+        return max(0, self.quantity - self.reserved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,63 @@ class Satellite:
     next_check: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiClient:
+    """A client of the admin API's OAuth2 token endpoints (its secret only as a hash)."""
+
+    client_id: str
+    secret_hash: str
+    name: str
+    created_at: int
+    revoked_at: int | None
+    last_token_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedLicense:
+    tag: str
+    name: str
+    count: int
+    license_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """A Specific License Reservation of one device (UDI product id and serial number)."""
+
+    id: int
+    virtual_account_id: int
+    request_code: str
+    udi_pid: str
+    serial_number: str
+    licenses: tuple[ReservedLicense, ...]
+    authorization_code: str
+    confirmation_code: str
+    return_code: str
+    status: str
+    created_at: int
+    confirmed_at: int | None
+    returned_at: int | None
+
+
+def _reservation(r: sqlite3.Row) -> Reservation:
+    return Reservation(
+        r["id"],
+        r["virtual_account_id"],
+        r["request_code"],
+        r["udi_pid"],
+        r["serial_number"],
+        tuple(ReservedLicense(**x) for x in json.loads(r["licenses"])),
+        r["authorization_code"],
+        r["confirmation_code"],
+        r["return_code"],
+        r["status"],
+        r["created_at"],
+        r["confirmed_at"],
+        r["returned_at"],
+    )
+
+
 def _satellite(r: sqlite3.Row) -> Satellite:
     return Satellite(r["piid"], r["sequence"], r["last_sync"], frozenset(json.loads(r["alerted"])), r["next_check"])
 
@@ -165,6 +229,7 @@ def _license(r: sqlite3.Row) -> License:
             ooc_since=r["ooc_since"],
         ),
         bool(r["enforcement_notified"]),
+        r["reserved"],
     )
 
 
@@ -288,6 +353,107 @@ class SyncQueries:
             "INSERT INTO virtual_accounts (account_id, name, description, is_default, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
             (account_id, name, description, int(is_default), epoch(now)),
+        )
+
+    # -- API clients -----------------------------------------------------------------------------
+    def insert_api_client(self, *, client_id: str, secret_hash: str, name: str, now: datetime) -> None:
+        self._exec(
+            "INSERT INTO api_clients (client_id, secret_hash, name, created_at) VALUES (?, ?, ?, ?)",
+            (client_id, secret_hash, name, epoch(now)),
+        )
+
+    def api_client(self, client_id: str) -> ApiClient | None:
+        row = self._one("SELECT * FROM api_clients WHERE client_id = ?", (client_id,))
+        return ApiClient(**dict(row)) if row else None
+
+    def api_clients(self) -> list[ApiClient]:
+        return [ApiClient(**dict(r)) for r in self._all("SELECT * FROM api_clients ORDER BY created_at, client_id")]
+
+    def revoke_api_client(self, client_id: str, now: datetime) -> bool:
+        sql = "UPDATE api_clients SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL"
+        return self._count(sql, (epoch(now), client_id)) == 1
+
+    def api_client_used(self, client_id: str, now: datetime) -> None:
+        self._exec("UPDATE api_clients SET last_token_at = ? WHERE client_id = ?", (epoch(now), client_id))
+
+    # -- reservations ----------------------------------------------------------------------------
+    def insert_reservation(
+        self,
+        *,
+        va_id: int,
+        request_code: str,
+        udi_pid: str,
+        serial_number: str,
+        licenses: Sequence[ReservedLicense],
+        authorization_code: str,
+        confirmation_code: str,
+        return_code: str,
+        now: datetime,
+    ) -> int:
+        return self._exec(
+            "INSERT INTO reservations (virtual_account_id, request_code, udi_pid, serial_number, licenses, "
+            "authorization_code, confirmation_code, return_code, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Reserved', ?)",
+            (
+                va_id,
+                request_code,
+                udi_pid,
+                serial_number,
+                json.dumps(
+                    [{"tag": x.tag, "name": x.name, "count": x.count, "license_type": x.license_type} for x in licenses]
+                ),
+                authorization_code,
+                confirmation_code,
+                return_code,
+                epoch(now),
+            ),
+        )
+
+    def reservation(self, reservation_id: int) -> Reservation | None:
+        row = self._one("SELECT * FROM reservations WHERE id = ?", (reservation_id,))
+        return _reservation(row) if row else None
+
+    def active_reservation(self, udi_pid: str, serial_number: str) -> Reservation | None:
+        row = self._one(
+            "SELECT * FROM reservations WHERE udi_pid = ? AND serial_number = ? AND returned_at IS NULL",
+            (udi_pid, serial_number),
+        )
+        return _reservation(row) if row else None
+
+    def reservations(self, va_id: int | None = None, *, include_returned: bool = False) -> list[Reservation]:
+        sql = "SELECT * FROM reservations WHERE (?1 IS NULL OR virtual_account_id = ?1)"
+        if not include_returned:
+            sql += " AND returned_at IS NULL"
+        return [_reservation(r) for r in self._all(sql + " ORDER BY id", (va_id,))]
+
+    def confirm_reservation(self, reservation_id: int, now: datetime) -> None:
+        self._exec(
+            "UPDATE reservations SET status = 'Confirmed', confirmed_at = ? WHERE id = ?", (epoch(now), reservation_id)
+        )
+
+    def return_reservation(self, reservation_id: int, now: datetime) -> None:
+        self._exec(
+            "UPDATE reservations SET status = 'Returned', returned_at = ? WHERE id = ?", (epoch(now), reservation_id)
+        )
+
+    def add_reserved(self, license_id: int, delta: int) -> None:
+        self._exec("UPDATE licenses SET reserved = reserved + ? WHERE id = ?", (delta, license_id))
+
+    def move_instance(self, piid: str, va_id: int) -> None:
+        self._exec("UPDATE instances SET virtual_account_id = ? WHERE piid = ?", (va_id, piid))
+
+    def move_licenses(self, source_id: int, target_va: int, quantity: int) -> None:
+        """Move purchased licenses from one pool to the same license in another virtual account."""
+        src = self._one("SELECT * FROM licenses WHERE id = ?", (source_id,))
+        assert src is not None
+        self._exec("UPDATE licenses SET quantity = quantity - ? WHERE id = ?", (quantity, source_id))
+        self.add_license(
+            va_id=target_va,
+            name=src["name"],
+            license_type=LicenseType(src["license_type"]),
+            usage_mode=UsageMode(src["usage_mode"]),
+            tag=src["tag"],
+            quantity=quantity,
         )
 
     # -- licenses --------------------------------------------------------------------------------
@@ -798,6 +964,20 @@ class Queries:
     virtual_account = _hop(SyncQueries.virtual_account)
     virtual_account_by_name = _hop(SyncQueries.virtual_account_by_name)
     insert_virtual_account = _hop(SyncQueries.insert_virtual_account)
+    insert_api_client = _hop(SyncQueries.insert_api_client)
+    api_client = _hop(SyncQueries.api_client)
+    api_clients = _hop(SyncQueries.api_clients)
+    revoke_api_client = _hop(SyncQueries.revoke_api_client)
+    api_client_used = _hop(SyncQueries.api_client_used)
+    insert_reservation = _hop(SyncQueries.insert_reservation)
+    reservation = _hop(SyncQueries.reservation)
+    active_reservation = _hop(SyncQueries.active_reservation)
+    reservations = _hop(SyncQueries.reservations)
+    confirm_reservation = _hop(SyncQueries.confirm_reservation)
+    return_reservation = _hop(SyncQueries.return_reservation)
+    add_reserved = _hop(SyncQueries.add_reserved)
+    move_licenses = _hop(SyncQueries.move_licenses)
+    move_instance = _hop(SyncQueries.move_instance)
     licenses = _hop(SyncQueries.licenses)
     add_license = _hop(SyncQueries.add_license)
     license_by_tag = _hop(SyncQueries.license_by_tag)

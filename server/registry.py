@@ -558,7 +558,7 @@ class Registry:
                     va_id=pool.virtual_account_id,
                     subject=f"{ENFORCEMENT}: {pool.name}",
                     body=f"{where} has been Out of Compliance for {self.policy.ooc_grace.days} days "
-                    f"({pool.pool.in_use} in use, {pool.quantity} purchased). The product instances consuming it "
+                    f"({pool.pool.in_use} in use, {ledger.purchased(pool)}). The product instances consuming it "
                     "are in Enforcement: adding agents is blocked until licenses are purchased.",
                 )
                 await tx.add_event(

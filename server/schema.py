@@ -161,4 +161,37 @@ CREATE TABLE settings (
 )
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+#: The admin API (issue 7): API clients of the OAuth2 token endpoints, Specific License
+#: Reservations, and the reserved quantity of each pool (counted against it).
+V2 = """
+ALTER TABLE licenses ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0);
+CREATE TABLE api_clients (
+    client_id TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    last_token_at INTEGER
+) WITHOUT ROWID;
+CREATE TABLE reservations (
+    id INTEGER PRIMARY KEY,
+    virtual_account_id INTEGER NOT NULL REFERENCES virtual_accounts(id),
+    request_code TEXT NOT NULL,
+    udi_pid TEXT NOT NULL,
+    serial_number TEXT NOT NULL,
+    -- JSON: [{"tag", "name", "count", "license_type"}]
+    licenses TEXT NOT NULL,
+    authorization_code TEXT NOT NULL,
+    confirmation_code TEXT NOT NULL,
+    return_code TEXT NOT NULL,
+    -- 'Reserved' (waiting for the confirmation code), 'Confirmed', 'Returned'
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    confirmed_at INTEGER,
+    returned_at INTEGER
+);
+CREATE UNIQUE INDEX reservations_sudi ON reservations (udi_pid, serial_number) WHERE returned_at IS NULL;
+CREATE INDEX reservations_va ON reservations (virtual_account_id)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)

@@ -178,7 +178,8 @@ class Store:
 
 
 _BATCH_MAX = 256
-#: Every table but settings, children before the tables their foreign keys name.
+#: Every table but settings and api_clients (a reset keeps scripts' credentials), children before
+#: the tables their foreign keys name.
 _CHILDREN_FIRST = (
     "usage_latest",
     "usage_reports",
@@ -188,6 +189,7 @@ _CHILDREN_FIRST = (
     "events",
     "notifications",
     "tokens",
+    "reservations",
     "instances",
     "licenses",
     "virtual_accounts",
@@ -205,6 +207,7 @@ _ACCOUNT_RESET = (
     "DELETE FROM satellites WHERE piid IN " + _PIIDS,
     "DELETE FROM instances WHERE virtual_account_id IN " + _VAS,
     "DELETE FROM tokens WHERE virtual_account_id IN " + _VAS,
+    "DELETE FROM reservations WHERE virtual_account_id IN " + _VAS,
     "DELETE FROM licenses WHERE virtual_account_id IN " + _VAS,
     "DELETE FROM events WHERE virtual_account_id IN " + _VAS,
     "DELETE FROM notifications WHERE virtual_account_id IN " + _VAS,

@@ -1,0 +1,397 @@
+"""The admin API's operations, family-neutral: request bodies (msgspec, lenient like Cisco's
+clients) and what each operation does to the store. ``legacy`` and ``swapi`` shape the answers.
+
+Batch operations answer per item (Cisco's ``...Status`` lists): each item is its own
+transaction, so one refused item neither blocks nor half-applies the others.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import msgspec
+from aiohttp import web
+
+from server import accounts, keys, ledger, reservations
+from server.queries import Account, Reservation, SyncQueries, VirtualAccount
+from server.reservations import Outcome, Wanted, display_name
+from server.store import Store
+from shared import tokens
+from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
+
+
+class Sudi(msgspec.Struct):
+    udiPid: str = ""
+    udiSerialNumber: str = ""
+
+    def key(self) -> tuple[str, str]:
+        if not self.udiPid or not self.udiSerialNumber:
+            raise BadRequest(
+                "the sudi needs udiPid and udiSerialNumber",
+                code="sudi_incomplete",
+                fix='send "sudi": {"udiPid": ..., "udiSerialNumber": ...}',
+            )
+        return self.udiPid, self.udiSerialNumber
+
+
+class LicenseWant(msgspec.Struct):
+    entitlementTag: str
+    quantity: int
+    precedence: str = "LONGEST_TERM_FIRST"
+
+
+class ReservationRequest(msgspec.Struct):
+    reservationCode: str
+    reservationType: str = "SPECIFIC"
+    licenses: list[LicenseWant] = []
+
+
+class ReserveBody(msgspec.Struct):
+    reservationRequests: list[ReservationRequest]
+
+
+class UpdateItem(msgspec.Struct):
+    sudi: Sudi
+    licenses: list[LicenseWant]
+    productTagName: str = ""
+
+
+class UpdateBody(msgspec.Struct):
+    reservationUpdateRequests: list[UpdateItem]
+
+
+class ConfirmItem(msgspec.Struct):
+    sudi: Sudi
+    confirmationCode: str
+    productTagName: str = ""
+
+
+class ConfirmBody(msgspec.Struct):
+    reservationConfirmationRequests: list[ConfirmItem]
+
+
+class RemoveItem(msgspec.Struct):
+    sudi: Sudi
+    returnCode: str = ""
+    productTagName: str = ""
+
+
+class RemoveBody(msgspec.Struct):
+    # Both spellings are in use: "Instaces" (Cisco's spec and EZ scripts) and "Instances".
+    productInstacesRemoveRequests: list[RemoveItem] = []
+    productInstancesRemoveRequests: list[RemoveItem] = []
+
+    def items(self) -> list[RemoveItem]:
+        found = [*self.productInstacesRemoveRequests, *self.productInstancesRemoveRequests]
+        if not found:
+            raise BadRequest(
+                "the body lists no product instance to remove",
+                code="invalid_body",
+                fix='send {"productInstancesRemoveRequests": [{"sudi": {...}, "returnCode": ...}]}',
+            )
+        return found
+
+
+class TransferItem(msgspec.Struct):
+    license: str
+    quantity: int
+    targetVirtualAccount: str
+    licenseType: str = ""
+    precedence: str = "LONGEST_TERM_FIRST"
+    subsriptionId: str = ""
+    subscriptionId: str = ""
+
+
+class TransferBody(msgspec.Struct):
+    licenses: list[TransferItem]
+
+
+class TokenBody(msgspec.Struct):
+    description: str = ""
+    expiresAfterDays: int = 30
+    exportControlled: str | bool = "Not Allowed"
+
+    def export_allowed(self) -> bool:
+        value = self.exportControlled
+        if isinstance(value, bool):
+            return value
+        v = value.strip().lower()
+        if v in ("allowed", "true", "yes"):
+            return True
+        if v in ("not allowed", "false", "no", ""):
+            return False
+        raise BadRequest(
+            f"exportControlled {value!r} is neither 'Allowed' nor 'Not Allowed'",
+            code="invalid_body",
+            fix='send "exportControlled": "Allowed" or "Not Allowed"',
+        )
+
+
+class ListBody(msgspec.Struct):
+    virtualAccounts: list[str] = []
+    limit: int = 50
+    offset: int = 0
+
+
+class RevokeBody(msgspec.Struct):
+    tokens: list[str]
+
+
+class DeviceTransferItem(msgspec.Struct):
+    sudi: Sudi
+    targetVirtualAccount: str
+    productTagName: str = ""
+    sourceVirtualAccount: str = ""
+
+
+class DeviceTransferBody(msgspec.Struct):
+    productInstances: list[DeviceTransferItem]
+
+
+class DeviceRemoveV1(msgspec.Struct):
+    sudi: Sudi
+    productTagName: str = ""
+
+
+def wanted(items: Sequence[LicenseWant]) -> list[Wanted]:
+    return [Wanted(x.entitlementTag, x.quantity) for x in items]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """One item of a batch: ``ok`` and the message Cisco puts in ``statusMessage``."""
+
+    ok: bool
+    message: str
+    code: str = ""
+
+    @property
+    def status(self) -> str:
+        return "SUCCESS" if self.ok else "ERROR"
+
+
+def failed(err: SmartLicensingError) -> ItemResult:
+    return ItemResult(False, f"{err.message}" + (f" (fix: {err.fix})" if err.fix else ""), err.code)
+
+
+def batch_status(results: Sequence[ItemResult] | Sequence[Outcome], noun: str) -> tuple[str, str]:
+    """The envelope's status and message for a batch: SUCCESS, WARNING (some failed) or ERROR."""
+    ok = sum(1 for r in results if r.ok)
+    if ok == len(results):
+        return "SUCCESS", f"{ok} {noun} processed successfully"
+    if ok == 0:
+        return "ERROR", f"{len(results) - ok} {noun} failed"
+    return "WARNING", f"{ok} {noun} processed successfully, {len(results) - ok} failed"
+
+
+# -- tokens --------------------------------------------------------------------------------------
+
+
+async def create_token(
+    request: web.Request, account: Account, va: VirtualAccount, body: TokenBody
+) -> accounts.CreatedToken:
+    app = request.app
+    return await accounts.create_token(
+        app[keys.STORE],
+        account=account,
+        va_name=va.name,
+        now=app[keys.CLOCK].now(),
+        policy=app[keys.SETTINGS].policy,
+        days=body.expiresAfterDays,
+        description=body.description,
+        export_controlled=body.export_allowed(),
+        created_by=f"api-client:{request.get(keys.API_CLIENT, '?')}",
+    )
+
+
+async def revoke_tokens(store: Store, va: VirtualAccount, texts: Sequence[str], now: datetime) -> list[ItemResult]:
+    out = []
+    for text in texts:
+        try:
+            parsed = tokens.parse(text)
+            record = await store.read.token(parsed.token_id)
+            if record is None or record.virtual_account_id != va.id:
+                raise NotFound(f"virtual account {va.name} has no such token", code="token_not_found")
+            if not hmac.compare_digest(record.secret_hash, tokens.hash_secret(parsed.secret)):
+                raise NotFound(f"virtual account {va.name} has no such token", code="token_not_found")
+            await accounts.revoke_token(store, parsed.token_id, now)
+            out.append(ItemResult(True, "Token revoked successfully"))
+        except SmartLicensingError as err:
+            out.append(failed(err))
+    return out
+
+
+# -- licenses ------------------------------------------------------------------------------------
+
+
+async def transfer_licenses(
+    store: Store, account: Account, source: VirtualAccount, items: Sequence[TransferItem], now: datetime
+) -> list[ItemResult]:
+    """Move purchased licenses between virtual accounts of the account; one result per item."""
+    out = []
+    for item in items:
+
+        def body(tx: SyncQueries, item: TransferItem = item) -> str:
+            target = tx.virtual_account_by_name(account.id, item.targetVirtualAccount)
+            if target is None:
+                raise NotFound(
+                    f"no virtual account {item.targetVirtualAccount!r} in {account.domain}",
+                    code="virtual_account_not_found",
+                )
+            if target.id == source.id:
+                raise BadRequest("the target is the source virtual account", code="transfer_to_self")
+            pools = tx.licenses(source.id)
+            match = [p for p in pools if item.license in (display_name(p), p.tag)] or [
+                p for p in pools if p.name == item.license
+            ]
+            if len(match) != 1:
+                names = ", ".join(display_name(p) for p in pools if p.quantity)
+                raise NotFound(
+                    f"virtual account {source.name} has {'several' if match else 'no'} license {item.license!r}",
+                    code="license_not_found",
+                    fix=f"name it exactly as listed: {names}",
+                )
+            pool = match[0]
+            if item.quantity < 1 or reservations.available(pool) < item.quantity:
+                raise Conflict(
+                    f"cannot transfer {item.quantity} {display_name(pool)}: {max(0, reservations.available(pool))} "
+                    "available (purchased less in use and reserved)",
+                    code="insufficient_licenses",
+                    fix="transfer fewer",
+                )
+            tx.move_licenses(pool.id, target.id, item.quantity)
+            tx.add_event(
+                at=now,
+                kind="licenses_transferred",
+                va_id=source.id,
+                message=f"{item.quantity} {display_name(pool)} transferred from {source.name} to {target.name}",
+            )
+            return f"{item.quantity} {display_name(pool)} transferred to {target.name}"
+
+        try:
+            out.append(ItemResult(True, await store.run(body)))
+        except SmartLicensingError as err:
+            out.append(failed(err))
+    return out
+
+
+async def reserve(request: web.Request, va: VirtualAccount, body: ReserveBody) -> list[Outcome]:
+    app = request.app
+    return await reservations.reserve(
+        app[keys.STORE],
+        va,
+        [(r.reservationCode, r.reservationType, wanted(r.licenses)) for r in body.reservationRequests],
+        now=app[keys.CLOCK].now(),
+        lab_pki=app[keys.REGISTRY].pki,
+    )
+
+
+async def update(request: web.Request, va: VirtualAccount, body: UpdateBody) -> list[Outcome]:
+    app = request.app
+    items = []
+    for u in body.reservationUpdateRequests:
+        pid, sn = u.sudi.key()
+        items.append((pid, sn, wanted(u.licenses)))
+    return await reservations.update(
+        app[keys.STORE], va, items, now=app[keys.CLOCK].now(), lab_pki=app[keys.REGISTRY].pki
+    )
+
+
+async def confirm(store: Store, va: VirtualAccount | None, item: ConfirmItem, now: datetime) -> Reservation:
+    pid, sn = item.sudi.key()
+    return await reservations.confirm(store, va, pid, sn, item.confirmationCode, now=now)
+
+
+# -- devices -------------------------------------------------------------------------------------
+
+
+async def remove_device(
+    store: Store, va: VirtualAccount, pid: str, serial: str, return_code: str, now: datetime, *, by: str
+) -> str:
+    """Remove a product instance: a reservation needs its return code; a registered instance is
+    removed as by the portal (its licenses return to the pool; it must register again)."""
+    if await store.read.active_reservation(pid, serial) is not None:
+        await reservations.give_back(store, va, pid, serial, return_code, now=now)
+        return f"{pid}:{serial} removed; its reserved licenses returned to {va.name}"
+    inst = await store.read.active_instance_by_sudi(pid, serial)
+    if inst is None or inst.virtual_account_id != va.id:
+        raise NotFound(
+            f"no product instance {pid}:{serial} in virtual account {va.name}",
+            code="instance_not_found",
+            fix="search the devices of the virtual account for the exact udiPid and udiSerialNumber",
+        )
+    await ledger.remove_instance(store, inst.piid, now, by=by)
+    return f"{inst.name} ({pid}:{serial}) removed; its licenses returned to {va.name}"
+
+
+async def transfer_device(
+    store: Store, account: Account, source: VirtualAccount | None, item: DeviceTransferItem, now: datetime
+) -> str:
+    pid, serial = item.sudi.key()
+
+    def body(tx: SyncQueries) -> str:
+        inst = tx.active_instance_by_sudi(pid, serial)
+        if inst is None or (source is not None and inst.virtual_account_id != source.id):
+            if tx.active_reservation(pid, serial) is not None:
+                raise Conflict(
+                    f"{pid}:{serial} holds a license reservation",
+                    code="reserved_device",
+                    fix="return the reservation, then reserve in the other virtual account",
+                )
+            raise NotFound(f"no registered product instance {pid}:{serial}", code="instance_not_found")
+        target = tx.virtual_account_by_name(account.id, item.targetVirtualAccount)
+        if target is None:
+            raise NotFound(f"no virtual account {item.targetVirtualAccount!r}", code="virtual_account_not_found")
+        rows = ledger.release(tx, inst.piid)
+        tx.move_instance(inst.piid, target.id)
+        ledger.carry(tx, rows, piid=inst.piid, va_id=target.id)
+        tx.add_event(
+            at=now,
+            kind="instance_transferred",
+            va_id=target.id,
+            piid=inst.piid,
+            message=f"{inst.name} transferred to virtual account {target.name}",
+        )
+        return f"{inst.name} transferred to {target.name}"
+
+    return await store.run(body)
+
+
+# -- shapes both families share ------------------------------------------------------------------
+
+
+def reservation_item(o: Outcome) -> dict[str, object]:
+    """One entry of ``authorizationCodes`` (reserve and update answers)."""
+    if o.reservation is None:
+        assert o.error is not None
+        return {
+            "reservationCode": o.request_code,
+            "status": "ERROR",
+            "statusMessage": failed(o.error).message,
+            "error": o.error.code,
+        }
+    r = o.reservation
+    return {
+        "reservationCode": r.request_code,
+        "authorizationCode": r.authorization_code,
+        "status": "SUCCESS",
+        "statusMessage": "Licenses reserved: install the authorization code on the product instance",
+        "productInstance": f"UDI_PID:{r.udi_pid}; UDI_SN:{r.serial_number}",
+        "productTagName": f"regid.2019-03.com.cisco.{r.udi_pid},1.0",
+        "productType": "UCCE",
+        "sudi": {"udiPid": r.udi_pid, "udiSerialNumber": r.serial_number},
+        "licenses": [
+            {"name": x.name, "quantity": x.count, "licenseType": x.license_type, "endDate": "", "entitlementTag": x.tag}
+            for x in r.licenses
+        ],
+    }
+
+
+def batch_answer(results: Sequence[ItemResult] | Sequence[Outcome], noun: str, **extra: object) -> web.Response:
+    """A batch's envelope: 200 unless every item failed (then 400, so a one-item call fails loudly)."""
+    status, message = batch_status(results, noun)
+    body: dict[str, object] = {"status": status, "statusMessage": message, **extra}
+    return web.json_response(body, status=400 if status == "ERROR" else 200)

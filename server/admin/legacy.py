@@ -1,0 +1,329 @@
+"""The legacy Smart Accounts & Licensing API (``/services/api/smart-accounts-and-licensing/``),
+in the shapes real scripts read (research/cisco-api.md §a.2, L1-L13). On-Prem's token
+operations (``/backend/api/v1/...``) share these handlers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from server import keys
+from server.admin import common, views
+from server.admin.common import ItemResult
+from server.admin.routing import BACKEND, LEGACY
+from server.queries import Account, VirtualAccount
+from shared.errors import BadRequest, SmartLicensingError
+from shared.tokens import TokenRecord
+
+
+async def accounts_v2(request: web.Request) -> web.Response:
+    accounts = await request.app[keys.STORE].read.accounts()
+    return web.json_response(
+        {
+            "accounts": [
+                {
+                    "accountName": a.name,
+                    "accountDomain": a.domain,
+                    "accountStatus": "Active",
+                    "accountType": "CUSTOMER",
+                    "roles": [{"role": "Smart Account Administrator"}],
+                }
+                for a in accounts
+            ],
+            "statusMessage": "",
+            "status": "SUCCESS",
+        }
+    )
+
+
+def _int(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name}={raw!r} is not a number", code="invalid_query") from None
+
+
+async def accounts_search_v1(request: web.Request) -> web.Response:
+    domain, name = request.query.get("domain", ""), request.query.get("name", "")
+    found = [
+        a
+        for a in await request.app[keys.STORE].read.accounts()
+        if domain.lower() in a.domain.lower() and name.lower() in a.name.lower()
+    ]
+    limit = min(1000, _int(request, "limit", 1000))
+    rows = views.page(found, limit, _int(request, "offset", 0))
+    return web.json_response(
+        {
+            "totalRecords": len(found),
+            "accounts": [
+                {"domain": a.domain, "name": a.name, "id": a.id, "type": "CUSTOMER", "status": "ACTIVE"} for a in rows
+            ],
+            "statusMessage": "",
+            "status": "SUCCESS",
+        }
+    )
+
+
+async def accounts_search_v2(request: web.Request) -> web.Response:
+    store = request.app[keys.STORE]
+    out = []
+    for a in await store.read.accounts():
+        vas = await store.read.virtual_accounts(a.id)
+        out.append(
+            {
+                "account_id": str(a.id),
+                "domain": a.domain,
+                "name": a.name,
+                "virtual_accounts": [
+                    {"default": v.is_default, "name": v.name, "virtual_account_id": str(v.id)} for v in vas
+                ],
+            }
+        )
+    return web.json_response({"message_code": "", "accounts": out, "message": "", "status": "COMPLETE"})
+
+
+async def virtual_accounts(request: web.Request) -> web.Response:
+    account = await views.account_of(request)
+    vas = await request.app[keys.STORE].read.virtual_accounts(account.id)
+    return web.json_response(
+        {
+            "virtualAccounts": [
+                {
+                    "isDefault": "true" if v.is_default else "false",
+                    "name": v.name,
+                    "description": v.description,
+                    "commerceAccessLevel": "FULL",
+                }
+                for v in vas
+            ],
+            "statusMessage": "",
+            "status": "SUCCESS",
+        }
+    )
+
+
+async def licenses(request: web.Request) -> web.Response:
+    """L5: license usage by virtual account, paged (what mcssmapi's smart_license_usage reads)."""
+    account = await views.account_of(request)
+    body = await views.body_of(request, common.ListBody)
+    store = request.app[keys.STORE]
+    rows = await views.license_rows(store, await views.vas_named(store, account, body.virtualAccounts))
+    return web.json_response(
+        {
+            "totalRecords": len(rows),
+            "licenses": [
+                {
+                    "license": r.name,
+                    "entitlementTag": r.pool.tag,
+                    "quantity": r.pool.quantity,
+                    "inUse": r.pool.pool.in_use,
+                    "available": r.available,
+                    "reserved": r.pool.reserved,
+                    "pendingQuantity": 0,
+                    "status": r.status,
+                    "billingType": "PREPAID",
+                    "ahaApps": False,
+                    "isPortable": False,
+                    "virtualAccount": r.va.name,
+                    "licenseDetails": [
+                        {
+                            "licenseType": r.license_type,
+                            "quantity": r.pool.quantity,
+                            "startDate": views.iso(int(account.created_at.timestamp())),
+                            "endDate": None,
+                            "subscriptionId": "",
+                            "status": "ACTIVE",
+                        }
+                    ],
+                    "licenseSubstitutions": [],
+                }
+                for r in views.page(rows, body.limit, body.offset)
+            ],
+            "statusMessage": "",
+            "status": "SUCCESS",
+        }
+    )
+
+
+def device_legacy(d: views.DeviceRow) -> dict[str, object]:
+    return {
+        "licenseUsage": [{"license": name, "quantity": qty} for name, qty in d.usage],
+        "hostName": d.hostname,
+        "sudi": d.sudi(),
+        "displayName": d.display_name,
+        "registrationDate": views.iso(d.registered),
+        "lastContactDate": views.iso(d.last_contact),
+        "productTagName": d.product_tag,
+        "productName": d.product,
+        "productDescription": d.product,
+        "productType": "UCCE",
+        "virtualAccount": d.va.name,
+        "status": d.status,
+    }
+
+
+async def devices(request: web.Request) -> web.Response:
+    account = await views.account_of(request)
+    body = await views.body_of(request, common.ListBody)
+    store = request.app[keys.STORE]
+    rows = await views.device_rows(store, await views.vas_named(store, account, body.virtualAccounts))
+    return web.json_response(
+        {
+            "totalRecords": len(rows),
+            "devices": [device_legacy(d) for d in views.page(rows, body.limit, body.offset)],
+            "statusMessage": "",
+            "status": "SUCCESS",
+        }
+    )
+
+
+async def _va(request: web.Request) -> tuple[Account, VirtualAccount]:
+    """The account and virtual account of a request: the VA from the path or ``virtualAccountName``."""
+    account = await views.account_of(request)
+    name = request.match_info.get("va") or request.query.get("virtualAccountName")
+    return account, await views.va_named(request, account, name)
+
+
+async def tokens_list(request: web.Request) -> web.Response:
+    _, va = await _va(request)
+    records = await request.app[keys.STORE].read.tokens(va.id)
+    now = views.now_of(request)
+    return web.json_response(
+        {
+            "tokens": [token_row(r, now) for r in records],
+            "statusMessage": "",
+            "status": "SUCCESS",
+        }
+    )
+
+
+def token_row(r: TokenRecord, now: datetime) -> dict[str, object]:
+    """A token as listed. Only its hash is stored, so the token text itself cannot be shown
+    again: ``token`` names it by id (ssmlab), as the portal masks it."""
+    state = "Revoked" if r.revoked_at else "Expired" if r.expires_at <= now else "Active"
+    return {
+        "token": f"{r.token_id} (shown once at creation)",
+        "tokenId": r.token_id,
+        "expirationDate": views.iso(int(r.expires_at.timestamp())),
+        "description": r.description,
+        "exportControl": "Allowed" if r.export_controlled else "Not Allowed",
+        "createdBy": "",
+        "status": state,
+        "usesAllowed": r.max_uses,
+        "usesRemaining": None if r.max_uses is None else max(0, r.max_uses - r.uses),
+    }
+
+
+async def tokens_create(request: web.Request) -> web.Response:
+    account, va = await _va(request)
+    body = await views.body_of(request, common.TokenBody)
+    created = await common.create_token(request, account, va, body)
+    return web.json_response(
+        {
+            "tokenInfo": {
+                "token": created.minted.text,
+                "expirationDate": views.iso(int(created.minted.expires_at.timestamp())),
+                "description": body.description,
+                "exportControl": "Allowed" if body.export_allowed() else "Not Allowed",
+                "createdBy": created.record.token_id and f"api-client:{request.get(keys.API_CLIENT, '')}",
+            },
+            "status": "SUCCESS",
+            "statusMessage": "A valid, active token was generated.",
+        }
+    )
+
+
+async def licenses_transfer(request: web.Request) -> web.Response:
+    account, va = await _va(request)
+    body = await views.body_of(request, common.TransferBody)
+    results = await common.transfer_licenses(request.app[keys.STORE], account, va, body.licenses, views.now_of(request))
+    items = [{"status": r.status, "statusMessage": r.message} for r in results]
+    return common.batch_answer(results, "license transfer(s)", licensesTransferStatus=items)
+
+
+async def reserve(request: web.Request) -> web.Response:
+    _, va = await _va(request)
+    body = await views.body_of(request, common.ReserveBody)
+    outcomes = await common.reserve(request, va, body)
+    items = [common.reservation_item(o) for o in outcomes]
+    return common.batch_answer(outcomes, "reservation request(s)", authorizationCodes=items)
+
+
+async def update(request: web.Request) -> web.Response:
+    _, va = await _va(request)
+    body = await views.body_of(request, common.UpdateBody)
+    outcomes = await common.update(request, va, body)
+    items = [common.reservation_item(o) for o in outcomes]
+    return common.batch_answer(outcomes, "update request(s)", authorizationCodes=items, autorizationCodes=items)
+
+
+async def confirm(request: web.Request) -> web.Response:
+    _, va = await _va(request)
+    body = await views.body_of(request, common.ConfirmBody)
+    results, items = [], []
+    for c in body.reservationConfirmationRequests:
+        try:
+            r = await common.confirm(request.app[keys.STORE], va, c, views.now_of(request))
+            results.append(ItemResult(True, "Update confirmed"))
+            items.append(
+                {
+                    "status": "SUCCESS",
+                    "statusMessage": "Update confirmed",
+                    "confirmation_code": r.confirmation_code,
+                    "sudi": {"udiPid": r.udi_pid, "udiSerialNumber": r.serial_number},
+                    "productTagName": c.productTagName,
+                }
+            )
+        except SmartLicensingError as err:
+            results.append(common.failed(err))
+            items.append({"status": "ERROR", "statusMessage": results[-1].message, "error": err.code})
+    return common.batch_answer(results, "confirmation(s)", data=items[0] if len(items) == 1 else items)
+
+
+async def remove_devices(request: web.Request) -> web.Response:
+    _, va = await _va(request)
+    body = await views.body_of(request, common.RemoveBody)
+    results, items = [], []
+    for item in body.items():
+        try:
+            pid, sn = item.sudi.key()
+            msg = await common.remove_device(
+                request.app[keys.STORE], va, pid, sn, item.returnCode, views.now_of(request), by="the admin API"
+            )
+            results.append(ItemResult(True, msg))
+        except SmartLicensingError as err:
+            results.append(common.failed(err))
+        items.append(
+            {
+                "status": results[-1].status,
+                "statusMessage": results[-1].message,
+                "device": f"{item.sudi.udiPid}:{item.sudi.udiSerialNumber}",
+            }
+        )
+    return common.batch_answer(results, "remove request(s)", removeProductInstancesStatus=items)
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    base = LEGACY
+    r.add_get(base + "/v2/accounts", accounts_v2)
+    r.add_get(base + "/v2/accounts/", accounts_v2)
+    r.add_get(base + "/v1/accounts/search", accounts_search_v1)
+    r.add_get(base + "/v2/accounts/search", accounts_search_v2)
+    r.add_get(base + "/v1/accounts/{domain}/customer/virtual-accounts", virtual_accounts)
+    r.add_post(base + "/v1/accounts/{domain}/licenses", licenses)
+    r.add_post(base + "/v1/accounts/{domain}/devices", devices)
+    for prefix in (base, BACKEND):
+        r.add_get(prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_list)
+        r.add_post(prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_create)
+    va = base + "/{version:v1|v2}/accounts/{domain}/virtual-accounts/{va}"
+    r.add_post(va + "/licenses/transfer", licenses_transfer)
+    r.add_post(va + "/reserve-licenses", reserve)
+    r.add_post(va + "/update-licenses", update)
+    r.add_post(va + "/confirm-licenses", confirm)
+    r.add_post(va + "/devices/remove", remove_devices)

@@ -1,0 +1,210 @@
+"""What the admin API shows, read from the store once and shaped per API family.
+
+Both families (legacy Smart Accounts & Licensing, Software APIs) list the same things with other
+field names; the rows here are family-neutral and each handler module shapes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+import msgspec
+from aiohttp import web
+
+from plumbing.body import read_body
+from server import keys
+from server.accounts import resolve_account, resolve_va
+from server.queries import Account, Instance, License, Reservation, VirtualAccount
+from server.reservations import available, cisco_license_type, display_name
+from server.store import Store
+from shared.clock import utc
+from shared.errors import BadRequest, NotFound
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+def iso(ts: int | None) -> str | None:
+    """Cisco's timestamps: ISO 8601 with milliseconds and Z."""
+    if ts is None:
+        return None
+    return utc(ts).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+async def body_of(request: web.Request, type_: type[S]) -> S:
+    """The JSON body decoded into ``type_`` (lenient: "365" is read as 365); an empty body is ``{}``.
+
+    Raises:
+        BadRequest: ``invalid_json`` or ``invalid_body`` naming the field.
+    """
+    raw = await read_body(request, limit=request.app[keys.SETTINGS].max_body)
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=type_, strict=False)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(
+            f"the request body does not fit this operation: {exc}",
+            code="invalid_body",
+            fix="send the fields COVERAGE.md lists for this operation",
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise BadRequest(
+            f"the request body is not JSON: {exc}", code="invalid_json", fix="send a JSON object"
+        ) from None
+
+
+async def account_of(request: web.Request) -> Account:
+    return await resolve_account(request.app[keys.STORE], request.match_info["domain"])
+
+
+async def va_named(request: web.Request, account: Account, name: str | None) -> VirtualAccount:
+    if not name:
+        raise BadRequest(
+            "the operation needs a virtual account name",
+            code="virtual_account_required",
+            fix="pass virtualAccountName (a path segment or a query parameter)",
+        )
+    return await resolve_va(request.app[keys.STORE], account, name)
+
+
+async def vas_named(store: Store, account: Account, names: Sequence[str]) -> list[VirtualAccount]:
+    """The virtual accounts named (all of them for an empty list)."""
+    every = await store.read.virtual_accounts(account.id)
+    if not names:
+        return every
+    by_name = {v.name: v for v in every}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise NotFound(
+            f"no virtual account {', '.join(map(repr, missing))} in Smart Account {account.domain}",
+            code="virtual_account_not_found",
+            fix=f"use one of: {', '.join(by_name)} (or an empty list for all)",
+        )
+    return [by_name[n] for n in names]
+
+
+def page(rows: Sequence[R], limit: int | None, offset: int | None) -> list[R]:
+    start = max(0, offset or 0)
+    if limit is None or limit <= 0:
+        return list(rows[start:])
+    return list(rows[start : start + limit])
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseRow:
+    va: VirtualAccount
+    pool: License
+
+    @property
+    def name(self) -> str:
+        return display_name(self.pool)
+
+    @property
+    def in_compliance(self) -> bool:
+        return self.pool.pool.ooc_since is None
+
+    @property
+    def status(self) -> str:
+        return "In Compliance" if self.in_compliance else "Out of Compliance"
+
+    @property
+    def available(self) -> int:
+        return available(self.pool)
+
+    @property
+    def license_type(self) -> str:
+        return cisco_license_type(self.pool)
+
+
+async def license_rows(store: Store, vas: Sequence[VirtualAccount]) -> list[LicenseRow]:
+    """Every pool that holds, uses or reserves licenses, in the virtual accounts given."""
+    rows = []
+    for va in vas:
+        for pool in await store.read.licenses(va.id):
+            if pool.quantity or pool.pool.in_use or pool.reserved:
+                rows.append(LicenseRow(va, pool))
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRow:
+    """A product instance: registered (``instance``) or holding a reservation (``reservation``)."""
+
+    va: VirtualAccount
+    instance: Instance | None
+    reservation: Reservation | None
+    usage: list[tuple[str, int]]
+
+    @property
+    def udi_pid(self) -> str:
+        return self.instance.udi_pid if self.instance else self.reservation.udi_pid  # type: ignore[union-attr]
+
+    @property
+    def serial(self) -> str:
+        return self.instance.serial_number if self.instance else self.reservation.serial_number  # type: ignore[union-attr]
+
+    @property
+    def hostname(self) -> str:
+        return self.instance.hostname if self.instance else ""
+
+    @property
+    def name(self) -> str:
+        return self.instance.name if self.instance else f"{self.udi_pid}:{self.serial}"
+
+    @property
+    def product(self) -> str:
+        return self.instance.product if self.instance else self.udi_pid
+
+    @property
+    def product_tag(self) -> str:
+        return f"regid.2019-03.com.cisco.{self.udi_pid},1.0"
+
+    @property
+    def display_name(self) -> str:
+        return f"UDI_PID:{self.udi_pid}; UDI_SN:{self.serial}; "
+
+    @property
+    def status(self) -> str:
+        if self.reservation is not None:
+            return "Reserved Licenses" if self.reservation.status == "Confirmed" else "Reservation Pending"
+        assert self.instance is not None
+        return str(self.instance.status)
+
+    @property
+    def registered(self) -> int | None:
+        if self.instance is not None:
+            return self.instance.registered_at
+        return self.reservation.created_at if self.reservation else None
+
+    @property
+    def last_contact(self) -> int | None:
+        if self.instance is not None:
+            return self.instance.last_contact_at
+        return self.reservation.confirmed_at or self.reservation.created_at if self.reservation else None
+
+    def sudi(self) -> dict[str, object]:
+        return {"udiPid": self.udi_pid, "udiSerialNumber": self.serial}
+
+
+async def device_rows(store: Store, vas: Sequence[VirtualAccount], instance_name: str | None = None) -> list[DeviceRow]:
+    rows: list[DeviceRow] = []
+    for va in vas:
+        names = {p.tag: display_name(p) for p in await store.read.licenses(va.id)}
+        for inst in await store.read.instances(va.id):
+            if instance_name and instance_name not in (inst.name, inst.hostname):
+                continue
+            usage = [(names.get(x.tag, x.tag), x.reported) for x in await store.read.latest_usage(inst.piid)]
+            rows.append(DeviceRow(va, inst, None, usage))
+        for res in await store.read.reservations(va.id):
+            if instance_name and instance_name != f"{res.udi_pid}:{res.serial_number}":
+                continue
+            rows.append(DeviceRow(va, None, res, [(x.name, x.count) for x in res.licenses]))
+    return rows
+
+
+def now_of(request: web.Request) -> datetime:
+    return request.app[keys.CLOCK].now()
