@@ -52,6 +52,10 @@ class RegisterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     token: str
 
 
+class InstallBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    code: str
+
+
 class LicenseTypeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     license_type: LicenseType
     usage_mode: UsageMode
@@ -71,9 +75,10 @@ class DiagnoseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     url: str | None = None
 
 
-B = TypeVar("B", RegisterBody, LicenseTypeBody, AgentsBody, TrustBody, DiagnoseBody)
+B = TypeVar("B", RegisterBody, LicenseTypeBody, AgentsBody, TrustBody, DiagnoseBody, InstallBody)
 
 _EXAMPLES: dict[type, str] = {
+    InstallBody: '{"code": "<specificPLR>...</specificPLR>"}',
     RegisterBody: '{"token": "..."}',
     LicenseTypeBody: '{"license_type": "Perpetual", "usage_mode": "Production"}',
     AgentsBody: '{"count": 1}',
@@ -127,6 +132,24 @@ async def renew_registration(request: web.Request) -> web.Response:
 async def deregister(request: web.Request) -> web.Response:
     result = await _runner(request).deregister()
     return json_response({"removed_on_ssm": result.removed_on_ssm, "message": result.message, "status": result.status})
+
+
+async def reservation_request(request: web.Request) -> web.Response:
+    return json_response(await _runner(request).reservation_request())
+
+
+async def reservation_install(request: web.Request) -> web.Response:
+    body = await _body(request, InstallBody)
+    return json_response(await _runner(request).reservation_install(body.code))
+
+
+async def reservation_return(request: web.Request) -> web.Response:
+    status, code = await _runner(request).reservation_return()
+    return json_response({"return_code": code, "status": status})
+
+
+async def reservation_cancel(request: web.Request) -> web.Response:
+    return json_response(await _runner(request).reservation_cancel())
 
 
 async def get_license_type(request: web.Request) -> web.Response:
@@ -274,6 +297,10 @@ def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
     app.router.add_post("/api/v1/instances/{name}/renew-registration", renew_registration)
     app.router.add_post("/api/v1/instances/{name}/deregister", deregister)
     app.router.add_get("/api/v1/instances/{name}/license-type", get_license_type)
+    app.router.add_post("/api/v1/instances/{name}/reservation/request", reservation_request)
+    app.router.add_post("/api/v1/instances/{name}/reservation/install", reservation_install)
+    app.router.add_post("/api/v1/instances/{name}/reservation/return", reservation_return)
+    app.router.add_post("/api/v1/instances/{name}/reservation/cancel", reservation_cancel)
     app.router.add_put("/api/v1/instances/{name}/license-type", put_license_type)
     app.router.add_post("/api/v1/instances/{name}/agents", add_agents)
     app.router.add_get("/api/v1/instances/{name}/consumption", get_consumption)

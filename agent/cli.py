@@ -107,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     sns = sn.add_subparsers(dest="serial_verb", required=True)
     sng = sns.add_parser("generate", help="generate a serial number where none was generated")
     sng.add_argument("--instance")
+    rs = sub.add_parser("reservation", help="Specific License Reservation (request, install, return, cancel)")
+    rss = rs.add_subparsers(dest="reservation_verb", required=True)
+    rsr = rss.add_parser("request", help="print the request code to reserve licenses with on the SSM")
+    rsi = rss.add_parser("install", help="install the SSM's authorization code (the code, a file, or - for stdin)")
+    rsi.add_argument("code", metavar="CODE|FILE")
+    rst = rss.add_parser("return", help="give the reserved licenses back; prints the return code for the SSM")
+    rsc = rss.add_parser("cancel", help="cancel a reservation in progress")
+    for p_ in (rsr, rsi, rst, rsc):
+        p_.add_argument("--instance")
+        p_.add_argument("--json", action="store_true")
     ev = sub.add_parser("events", help="the agent's event log (transitions, requests)")
     ev.add_argument("--instance")
     ev.add_argument("--limit", type=int, default=50)
@@ -274,6 +284,52 @@ def _action(client: Client, args: argparse.Namespace, verb: str, what: str, body
     return 0
 
 
+def _code_arg(text: str) -> str:
+    """An authorization code given inline, as a file name, or as - (stdin)."""
+    if text == "-":
+        return sys.stdin.read().strip()
+    if not text.lstrip().startswith("<"):
+        path = Path(text)
+        if not path.is_file():
+            raise ApiError(
+                f"{text!r} is neither an authorization code nor a file",
+                "invalid_authorization_code",
+                "pass the code (it starts with <specificPLR>), a file holding it, or - to read stdin",
+            )
+        return path.read_text().strip()
+    return text
+
+
+def _reservation(client: Client, args: argparse.Namespace) -> int:
+    path = _instance_path(client, args.instance) + "/reservation/" + args.reservation_verb
+    body = {"code": _code_arg(args.code)} if args.reservation_verb == "install" else None
+    try:
+        result = client.call("POST", path, body)
+    except ApiError as exc:
+        print(f"reservation {args.reservation_verb} failed ({exc.code}): {exc.message}", file=sys.stderr)
+        if exc.fix:
+            print(f"  fix: {exc.fix}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    status = result.get("status", result)
+    verb = args.reservation_verb
+    if verb == "request":
+        print("Reservation request code (reserve licenses with it on the SSM, then install the code it returns):")
+        print(status["reservation_request_code"])
+    elif verb == "install":
+        print("Authorization code installed. Confirmation code (give it to the SSM's confirm operation):")
+        print(status["reservation_confirmation_code"])
+    elif verb == "return":
+        print("Reservation returned. Return code (give it to the SSM to release the licenses):")
+        print(result["return_code"])
+    else:
+        print("Reservation request cancelled.")
+    print(render_status(status))
+    return 0
+
+
 def _register(client: Client, args: argparse.Namespace) -> int:
     return _action(client, args, "register", "Registration", {"token": _token(args)})
 
@@ -431,6 +487,7 @@ _VERBS = {
     "enable": _toggle,
     "disable": _toggle,
     "serial": _serial,
+    "reservation": _reservation,
     **cli_transport.VERBS,
 }
 

@@ -20,9 +20,9 @@ import msgspec
 from agent.smartlog import SmartLog
 from agent.store import AgentStore
 from agent.transport import Transport
-from shared import envelope, lifecycle, pki, tokens, usage
-from shared.catalog import OFFERED, LicenseKey
-from shared.clock import AnyClock, epoch, utc
+from shared import envelope, lifecycle, pki, slr, tokens, usage
+from shared.catalog import OFFERED, LicenseKey, license_by_tag
+from shared.clock import AnyClock, epoch, real_now, utc
 from shared.errors import Conflict, RemoteError, SmartLicensingError
 from shared.lifecycle import Due, InstanceState, StatusView
 from shared.logging import get_logger
@@ -30,6 +30,7 @@ from shared.messages import (
     Authorization,
     Authorize,
     Deregister,
+    EntitlementGrant,
     EntitlementRequest,
     Register,
     Registered,
@@ -39,7 +40,7 @@ from shared.messages import (
     UsageAccepted,
 )
 from shared.policy import Policy
-from shared.states import EntitlementStatus, LicenseType, UsageMode
+from shared.states import EntitlementStatus, LicenseType, RegistrationStatus, UsageMode
 from shared.usage import ConsumptionLine, Profile, UsageState
 
 log = get_logger("agent.instance")
@@ -347,6 +348,7 @@ class InstanceRunner:
             action = "reregister" if force else "register"
             try:
                 lifecycle.require_enabled(self.state)
+                lifecycle.require_no_reservation(self.state, action)
                 if not force:
                     lifecycle.check_can_register(self.state)
                 if not self.state.serial_number:
@@ -499,6 +501,83 @@ class InstanceRunner:
             )
         return self.status()
 
+    # -- Specific License Reservation -----------------------------------------------------------
+    async def reservation_request(self) -> StatusView:
+        """Print a request code for the SSM's reserve operation ("Reservation In Progress").
+        Asked again while in progress, the same code is shown."""
+        async with self.lock:
+            if self.state.registration is RegistrationStatus.RESERVATION_IN_PROGRESS:
+                return self.status()
+            request = slr.new_request_code(self.state.udi_pid, self.state.serial_number or "")
+            state = lifecycle.request_reservation(self.state, request.text, self.clock.now())
+            await self._commit(
+                state,
+                (
+                    "reservation_requested",
+                    f"reservation request code {request.text}: reserve licenses with it on the SSM",
+                ),
+            )
+        return self.status()
+
+    async def reservation_install(self, code: str) -> StatusView:
+        """Verify an authorization code (trusted signer, untampered, for this request) and install it."""
+        async with self.lock:
+            pending = self.state.reservation
+            if pending is None:
+                lifecycle.install_reservation(self.state, [], confirmation="", return_code="", now=self.clock.now())
+            assert pending is not None
+            try:
+                auth = slr.open_authorization(
+                    code, roots=self.transport.truststore.roots(), at=real_now(), expected_request=pending.request_code
+                )
+            except SmartLicensingError as err:
+                await self._fail(err, "reservation_install")
+                raise
+            grants = [
+                EntitlementGrant(
+                    tag=e.tag,
+                    name=_license_name(e.tag, e.name),
+                    status=EntitlementStatus.RESERVED_IN_COMPLIANCE,
+                    requested=e.count,
+                    reported=e.count,
+                )
+                for e in auth.entitlements
+            ]
+            state = lifecycle.install_reservation(
+                self.state,
+                grants,
+                confirmation=auth.confirmation_code,
+                return_code=auth.return_code,
+                now=self.clock.now(),
+            )
+            held = ", ".join(f"{g.reported} {g.name}" for g in grants)
+            await self._commit(
+                state,
+                (
+                    "reservation_installed",
+                    f"authorization code installed ({held}); confirmation code {auth.confirmation_code}",
+                ),
+                usage_state=usage.forget_queue(self.usage),
+            )
+        return self.status()
+
+    async def reservation_return(self) -> tuple[StatusView, str]:
+        """Release the reservation; the return code must be given to the SSM to free the licenses."""
+        async with self.lock:
+            state, code = lifecycle.return_reservation(self.state)
+            await self._commit(
+                state,
+                ("reservation_returned", f"reservation returned; give the SSM the return code {code}"),
+                usage_state=usage.forget_queue(self.usage),
+            )
+        return self.status(), code
+
+    async def reservation_cancel(self) -> StatusView:
+        async with self.lock:
+            state = lifecycle.cancel_reservation(self.state)
+            await self._commit(state, ("reservation_cancelled", "reservation request cancelled"))
+        return self.status()
+
     async def generate_serial(self, serial: str) -> StatusView:
         async with self.lock:
             if self.state.serial_number:
@@ -508,3 +587,9 @@ class InstanceRunner:
             state = msgspec.structs.replace(self.state, serial_number=serial)
             await self._commit(state, ("alert_cleared", f"{usage.NO_SERIAL} (cleared): {serial}"))
         return self.status()
+
+
+def _license_name(tag: str, display: str) -> str:
+    """The catalog name of an entitlement tag (the code's display name adds type and mode)."""
+    key = license_by_tag(tag)
+    return key.name if key is not None else display

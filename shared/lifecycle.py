@@ -81,6 +81,16 @@ class Retry(msgspec.Struct, frozen=True, kw_only=True):
     attempts: int
 
 
+class Reservation(msgspec.Struct, frozen=True, kw_only=True):
+    """A Specific License Reservation of the instance (seed: "Specific License Reservation")."""
+
+    request_code: str
+    requested_at: int
+    installed_at: int | None = None
+    confirmation_code: str = ""
+    return_code: str = ""
+
+
 class InstanceState(msgspec.Struct, frozen=True, kw_only=True):
     """What the agent knows and persists about one product instance (times: epoch seconds)."""
 
@@ -117,6 +127,7 @@ class InstanceState(msgspec.Struct, frozen=True, kw_only=True):
     reg_retry: Retry | None = None
     agents: int = 0
     enabled: bool = True
+    reservation: Reservation | None = None
 
     @property
     def effective_license_type(self) -> LicenseType:
@@ -190,6 +201,9 @@ def _is_registered(s: InstanceState) -> bool:
 
 def derive(s: InstanceState, t: int, p: Policy) -> Phase:
     """The statuses at instant ``t`` (epoch seconds), from the persisted instants alone."""
+    if s.registration is RegistrationStatus.REGISTERED_SLR:
+        # A reservation is installed: no contact, no renewal, nothing expires (perpetual).
+        return Phase(s.registration, AuthorizationStatus.AUTHORIZED_RESERVED, None, None)
     if not _is_registered(s):
         eval_end = s.first_started_at + _s(p.evaluation_period)
         if t < eval_end:
@@ -217,6 +231,8 @@ def derive(s: InstanceState, t: int, p: Policy) -> Phase:
 
 def _deadlines(s: InstanceState, p: Policy) -> list[int]:
     """Every instant at which ``derive`` may change its answer without any event."""
+    if s.registration is RegistrationStatus.REGISTERED_SLR:
+        return []
     if not _is_registered(s):
         return [s.first_started_at + _s(p.evaluation_period)]
     out = []
@@ -238,6 +254,7 @@ _MESSAGES = {
     AuthorizationStatus.AUTHORIZED: "authorized",
     AuthorizationStatus.EVALUATION: "back in Evaluation Mode",
     AuthorizationStatus.UNAUTHORIZED: "not authorized",
+    AuthorizationStatus.AUTHORIZED_RESERVED: "licenses reserved by an installed authorization code",
 }
 
 
@@ -492,6 +509,7 @@ def check_can_register(s: InstanceState) -> None:
     Raises:
         Conflict: ``already_registered``.
     """
+    require_no_reservation(s, "register")
     if _is_registered(s):
         raise Conflict(
             f"product instance {s.name!r} is already registered (virtual account {s.virtual_account!r})",
@@ -501,12 +519,107 @@ def check_can_register(s: InstanceState) -> None:
         )
 
 
+def require_no_reservation(s: InstanceState, action: str) -> None:
+    """Smart Licensing and Specific License Reservation exclude each other.
+
+    Raises:
+        Conflict: ``reservation_in_place``.
+    """
+    if s.registration is RegistrationStatus.REGISTERED_SLR:
+        raise Conflict(
+            f"cannot {action}: {s.name!r} uses Specific License Reservation",
+            code="reservation_in_place",
+            fix="return the reservation first ('smart-agent reservation return'), then give the SSM its return code",
+        )
+    if s.registration is RegistrationStatus.RESERVATION_IN_PROGRESS:
+        raise Conflict(
+            f"cannot {action}: a reservation of {s.name!r} is in progress",
+            code="reservation_in_progress",
+            fix="install its authorization code ('smart-agent reservation install CODE') or cancel it "
+            "('smart-agent reservation cancel')",
+        )
+
+
+def request_reservation(s: InstanceState, code: str, now: datetime) -> InstanceState:
+    """Enter "Reservation In Progress" with a request code for the SSM (Evaluation rules go on).
+
+    Raises:
+        Conflict: registered (deregister first) or already reserved.
+    """
+    if _is_registered(s):
+        raise Conflict(
+            f"{s.name!r} is registered with Smart Licensing; a reservation replaces the registration",
+            code="deregister_first",
+            fix="deregister first ('smart-agent deregister'), then request the reservation",
+        )
+    if s.registration is RegistrationStatus.REGISTERED_SLR:
+        require_no_reservation(s, "request a reservation")
+    return msgspec.structs.replace(
+        s,
+        registration=RegistrationStatus.RESERVATION_IN_PROGRESS,
+        reservation=Reservation(request_code=code, requested_at=epoch(now)),
+    )
+
+
+def cancel_reservation(s: InstanceState) -> InstanceState:
+    """Leave "Reservation In Progress" (nothing was installed; the SSM holds nothing to return)."""
+    if s.registration is not RegistrationStatus.RESERVATION_IN_PROGRESS:
+        raise Conflict(
+            f"{s.name!r} has no reservation in progress", code="no_reservation", fix="see 'smart-agent status'"
+        )
+    return msgspec.structs.replace(s, registration=RegistrationStatus.UNREGISTERED, reservation=None)
+
+
+def install_reservation(
+    s: InstanceState, grants: list[EntitlementGrant], *, confirmation: str, return_code: str, now: datetime
+) -> InstanceState:
+    """An authorization code was verified: "Registered - Specific License Reservation",
+    "Authorized - Reserved", each reserved entitlement "ReservedInCompliance"."""
+    if s.reservation is None or s.registration not in (
+        RegistrationStatus.RESERVATION_IN_PROGRESS,
+        RegistrationStatus.REGISTERED_SLR,
+    ):
+        raise Conflict(
+            f"{s.name!r} has not requested a reservation",
+            code="no_reservation",
+            fix="request one first ('smart-agent reservation request') and reserve with the code it prints",
+        )
+    return msgspec.structs.replace(
+        s,
+        registration=RegistrationStatus.REGISTERED_SLR,
+        authorization=AuthorizationStatus.AUTHORIZED_RESERVED,
+        enforcement=None,
+        enforcement_since=None,
+        entitlements=grants,
+        reservation=msgspec.structs.replace(
+            s.reservation, installed_at=epoch(now), confirmation_code=confirmation, return_code=return_code
+        ),
+        last_failure=None,
+        checked_at=epoch(now),
+    )
+
+
+def return_reservation(s: InstanceState) -> tuple[InstanceState, str]:
+    """Give the reserved licenses back: Unregistered again; the return code is for the SSM."""
+    if s.registration is not RegistrationStatus.REGISTERED_SLR or s.reservation is None:
+        raise Conflict(
+            f"{s.name!r} holds no installed reservation",
+            code="no_reservation",
+            fix="a reservation in progress is cancelled instead ('smart-agent reservation cancel')",
+        )
+    code = s.reservation.return_code
+    state = msgspec.structs.replace(s, registration=RegistrationStatus.UNREGISTERED, reservation=None, entitlements=[])
+    return state, code
+
+
 def require_registered(s: InstanceState, action: str) -> None:
     """Renewals and deregistration need a registration.
 
     Raises:
         Conflict: ``not_registered``.
     """
+    if s.registration in (RegistrationStatus.REGISTERED_SLR, RegistrationStatus.RESERVATION_IN_PROGRESS):
+        require_no_reservation(s, action)
     if not _is_registered(s):
         raise Conflict(
             f"cannot {action}: product instance {s.name!r} is not registered",
@@ -527,6 +640,8 @@ def set_license_type(s: InstanceState, license_type: LicenseType, usage_mode: Us
     Raises:
         Conflict: ``deregister_first``.
     """
+    if s.registration is RegistrationStatus.REGISTERED_SLR:
+        require_no_reservation(s, "change the license type")
     if _is_registered(s):
         raise Conflict(
             f"the license type of {s.name!r} cannot change while it is registered",
@@ -587,6 +702,10 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     agents: int
     entitlements: list[EntitlementGrant]
     reason: Failure | None
+    #: Specific License Reservation: the request code (in progress) and, once installed, the
+    #: confirmation code for the SSM.
+    reservation_request_code: str | None = None
+    reservation_confirmation_code: str | None = None
 
 
 def _iso(ts: int | None) -> str | None:
@@ -604,7 +723,9 @@ def status_view(s: InstanceState, now: datetime, p: Policy) -> StatusView:
         registration_status=s.registration,
         registration_time=_iso(s.registered_at) if registered else None,
         license_authorization_status=s.authorization,
-        authorization_time=_iso(s.authorized_at)
+        authorization_time=_iso(s.reservation.installed_at)
+        if s.reservation is not None and s.authorization is AuthorizationStatus.AUTHORIZED_RESERVED
+        else _iso(s.authorized_at)
         if s.authorization in (AuthorizationStatus.AUTHORIZED, AuthorizationStatus.OUT_OF_COMPLIANCE)
         else None,
         export_controlled_functionality=s.export_controlled,
@@ -632,4 +753,6 @@ def status_view(s: InstanceState, now: datetime, p: Policy) -> StatusView:
         agents=s.agents,
         entitlements=list(s.entitlements),
         reason=s.last_failure,
+        reservation_request_code=s.reservation.request_code if s.reservation else None,
+        reservation_confirmation_code=s.reservation.confirmation_code or None if s.reservation else None,
     )

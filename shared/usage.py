@@ -273,7 +273,9 @@ def consumption(s: InstanceState, u: UsageState, *, waiting: bool = False) -> li
         lines.append(
             ConsumptionLine(
                 license_name=name,
-                usage_count=max(counted, actual) if grant is None else counted,
+                usage_count=max(counted, actual)
+                if grant is None or s.registration is RegistrationStatus.REGISTERED_SLR
+                else counted,
                 actual_usage=actual,
                 status=_status(s, name, actual, grant, name in offered, waiting),
             )
@@ -288,7 +290,14 @@ def _status(
         return EntitlementStatus.DISABLED
     if not offered and name in LICENSE_NAMES:
         return EntitlementStatus.NOT_APPLICABLE
-    if s.registration is RegistrationStatus.UNREGISTERED:
+    if s.registration is RegistrationStatus.REGISTERED_SLR:
+        # Judged on the instance against the installed code: usage up to the reserved count.
+        if actual == 0 and (grant is None or grant.reported == 0):
+            return EntitlementStatus.NO_LICENSE_IN_USE
+        if grant is not None and actual <= grant.reported:
+            return EntitlementStatus.RESERVED_IN_COMPLIANCE
+        return EntitlementStatus.OUT_OF_COMPLIANCE
+    if s.registration in (RegistrationStatus.UNREGISTERED, RegistrationStatus.RESERVATION_IN_PROGRESS):
         if s.authorization is AuthorizationStatus.EVALUATION_EXPIRED:
             return EntitlementStatus.EVALUATION_EXPIRED
         return EntitlementStatus.EVALUATION
