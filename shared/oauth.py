@@ -165,7 +165,9 @@ def bearer(header: str | None) -> str:
         OAuthError: ``invalid_token`` when there is none.
     """
     value = (header or "").strip()
-    if value.lower().startswith("bearer "):
+    if value.lower() == "bearer":
+        value = ""
+    elif value.lower().startswith("bearer "):
         value = value[7:].strip()
     if not value:
         raise OAuthError(

@@ -183,7 +183,9 @@ def batch_status(results: Sequence[ItemResult] | Sequence[Outcome], noun: str) -
     if ok == len(results):
         return "SUCCESS", f"{ok} {noun} processed successfully"
     if ok == 0:
-        return "ERROR", f"{len(results) - ok} {noun} failed"
+        first = next(r for r in results)
+        why = first.message if isinstance(first, ItemResult) else failed(first.error).message if first.error else ""
+        return "ERROR", f"{len(results) - ok} {noun} failed: {why}"
     return "WARNING", f"{ok} {noun} processed successfully, {len(results) - ok} failed"
 
 

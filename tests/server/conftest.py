@@ -1,0 +1,52 @@
+"""The admin API client of the server tests: an API client, its token, and calls over TLS."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from server import apiclients
+from tests.conftest import RunningSSM
+
+
+@dataclass
+class Api:
+    ssm: RunningSSM
+    session: aiohttp.ClientSession
+    client_id: str
+    secret: str
+    token: str = ""
+
+    async def call(self, method: str, path: str, *, token: str | None = None, **kw: Any) -> tuple[int, Any]:
+        headers = dict(kw.pop("headers", {}))
+        bearer = self.token if token is None else token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        async with self.session.request(method, self.ssm.url + path, headers=headers, **kw) as resp:
+            assert resp.content_type == "application/json", await resp.text()
+            return resp.status, await resp.json()
+
+    async def login(self, path: str = "/as/token.oauth2") -> dict[str, Any]:
+        status, body = await self.call(
+            "POST",
+            path,
+            token="",
+            data={"grant_type": "client_credentials", "client_id": self.client_id, "client_secret": self.secret},
+        )
+        assert status == 200, body
+        self.token = body["access_token"]
+        return body
+
+
+@pytest.fixture
+async def api(ssm: RunningSSM, pki_dir: Path) -> AsyncIterator[Api]:
+    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
+    new = await apiclients.create(ssm.store, name="tests", now=ssm.clock.now())
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+        yield Api(ssm, session, new.client_id, new.client_secret)
