@@ -396,4 +396,7 @@ def batch_answer(results: Sequence[ItemResult] | Sequence[Outcome], noun: str, *
     """A batch's envelope: 200 unless every item failed (then 400, so a one-item call fails loudly)."""
     status, message = batch_status(results, noun)
     body: dict[str, object] = {"status": status, "statusMessage": message, **extra}
+    if status == "ERROR":
+        first = results[0]
+        body["error"] = first.code if isinstance(first, ItemResult) else first.error.code if first.error else "error"
     return web.json_response(body, status=400 if status == "ERROR" else 200)

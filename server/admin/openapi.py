@@ -55,6 +55,22 @@ HEADERS: dict[Callable[..., Any], list[str]] = {
     swapi.get_summary: ["X-CSW-SMART-ACCOUNT-ID", "X-CSW-VIRTUAL-ACCOUNT-ID"],
 }
 
+#: Answers that are not Cisco's status envelope.
+OK_SCHEMAS: dict[Callable[..., Any], dict[str, Any]] = {
+    swapi.virtual_account_default: {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "accountId": {"type": "integer"},
+            "accountName": {"type": "string"},
+            "accountDomain": {"type": "string"},
+            "default": {"type": "boolean"},
+        },
+        "required": ["id", "name", "accountId", "accountDomain", "default"],
+    },
+}
+
 _PARAM = re.compile(r"\{(\w+)\}")
 
 _ENVELOPE = {
@@ -170,7 +186,7 @@ def document(app: web.Application) -> dict[str, Any]:
             if body is not None:
                 op["requestBody"] = {"required": False, **_json({"$ref": f"#/components/schemas/{body.__name__}"})}
             op["responses"] = {
-                "200": {"description": "done (a batch reports each item)", **_json(_ENVELOPE)},
+                "200": {"description": "done (a batch reports each item)", **_json(OK_SCHEMAS.get(handler, _ENVELOPE))},
                 "401": {"description": "no, expired or foreign access token", **_json(_OAUTH_ERROR)},
                 **_errors(400, 403, 404, 405, 409, 413, 415),
             }
