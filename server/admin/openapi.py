@@ -139,7 +139,7 @@ def document(app: web.Application) -> dict[str, Any]:
             if choice:
                 schema = {"type": "string", "enum": choice.group(1).split("|")}
             params.append({"name": name, "in": "path", "required": True, "schema": schema})
-        if "/v2/accounts/{domain}/" in template and "virtual-accounts" not in template:
+        if re.search(r"/licensing/v[23]/accounts/\{domain\}/", template):
             params.append({"name": VA_QUERY, "in": "query", "required": True, "schema": {"type": "string"}})
         for name, kind, required in QUERIES.get(handler, []):
             params.append({"name": name, "in": "query", "required": required, "schema": {"type": kind}})

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from plumbing import serve
-from server import onprem
+from server import apiclients, onprem
 from server.accounts import LAB_DOMAIN, create_account, create_token, resolve_account
 from server.app import create_app
 from server.pki_files import LabPki
@@ -312,6 +312,24 @@ async def test_the_admin_listener_keeps_its_paths(
             assert await status(admin, "GET", "/_lab/pools") == 200
             assert await status(device, "POST", "/SmartTransport") == 400
             assert await status(device, "GET", "/_lab/health") == 200
+            # the admin API: On-Prem's token endpoint and backend API live on the admin listener
+            new = await apiclients.create(store, name="wwt", now=ssm.clock.now())
+            creds = {"client_id": new.client_id, "client_secret": new.client_secret, "grant_type": "client_credentials"}
+            assert await status(device, "POST", "/backend/oauth/token") == 404
+            async with s.post(f"https://127.0.0.1:{admin}/backend/oauth/token", ssl=ctx, json=creds) as r:
+                assert r.status == 200
+                token = (await r.json())["access_token"]
+            tokens = f"/backend/api/v1/accounts/{onprem.ONPREM_DOMAIN}/virtual-accounts/DEFAULT/tokens"
+            async with s.post(
+                f"https://127.0.0.1:{admin}{tokens}",
+                ssl=ctx,
+                json={"description": "hcm-f", "expiresAfterDays": 30, "exportControlled": "Not Allowed"},
+                headers={"Authorization": f"Bearer {token}"},
+            ) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["tokenInfo"]["token"]
+            async with s.get(f"https://127.0.0.1:{admin}{tokens}", ssl=ctx) as r:
+                assert r.status == 401 and (await r.json())["error"] == "invalid_token"  # no token
     finally:
         await runner.cleanup()
         await store.close()

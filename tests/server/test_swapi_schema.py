@@ -51,8 +51,6 @@ async def world(ssm: RunningSSM, make_agent: MakeAgent, api: Api) -> dict[str, A
     return {"runner": runner, "pool": pool, "code": code.text}
 
 
-
-
 async def test_software_api_answers_fit_ciscos_schemas(api: Api, world: dict[str, Any], ssm: RunningSSM) -> None:
     d, va = LAB_DOMAIN, "DEFAULT"
     tag = world["pool"].tag

@@ -72,7 +72,7 @@ def test_forged_foreign_and_malformed_tokens_are_refused() -> None:
     forged = oauth.issue("c", now=NOW, key=pki.new_key(), kid="k", aud=AUD).access_token
     onprem = oauth.issue("c", now=NOW, key=KEY, kid="k", aud=oauth.audience("onprem")).access_token
     good = oauth.issue("c", now=NOW, key=KEY, kid="k", aud=AUD).access_token
-    head, payload, sig = good.split(".")
+    head, _payload, sig = good.split(".")
     claims = jwt.decode(good, options={"verify_signature": False})
     claims["sub"] = "someone-else"
     altered = ".".join([head, jwt.encode(claims, "x" * 32, algorithm="HS256").split(".")[1], sig])
