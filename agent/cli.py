@@ -524,6 +524,12 @@ def render_status(v: dict[str, Any]) -> str:
         ):
             if v.get(key):
                 rows.append((label, _when(v[key]).strip(" ()")))
+    if v.get("reservation_request_code") and v["registration_status"] == "Reservation In Progress":
+        rows.append(("Reservation request code", v["reservation_request_code"]))
+    if v.get("reservation_confirmation_code"):
+        rows.append(("Reservation confirmation code", v["reservation_confirmation_code"]))
+        held = ", ".join(f"{e['name']} {e['reported']}" for e in v.get("entitlements", []))
+        rows.append(("Reserved licenses", held or "-"))
     if v.get("out_of_compliance_since"):
         rows.append(("Out of Compliance since", _when(v["out_of_compliance_since"]).strip(" ()")))
         if v.get("out_of_compliance_reason"):

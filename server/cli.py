@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -257,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # 'ssm-server license list | head': the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 0
 
 
 def _clock(args: argparse.Namespace, saved: AnyClock | None) -> AnyClock:
@@ -481,13 +485,15 @@ async def _license_list(store: Store, now: datetime, args: argparse.Namespace) -
         _print_json(rows)
         return
     print(
-        f"{'VIRTUAL ACCOUNT':<16} {'LICENSE':<18} {'TYPE':<22} {'PURCHASED':>9} {'IN USE':>7}  {'BALANCE':<14} STATUS"
+        f"{'VIRTUAL ACCOUNT':<16} {'LICENSE':<18} {'TYPE':<22} {'PURCHASED':>9} {'RESERVED':>8} {'IN USE':>7}  "
+        f"{'BALANCE':<14} STATUS"
     )
     for r in rows:
         kind = f"{r['license_type']} {r['usage_mode']}"
         since = f" since {r['out_of_compliance_since']}" if r["out_of_compliance_since"] else ""
         print(
-            f"{r['virtual_account']:<16} {r['license']:<18} {kind:<22} {r['purchased']:>9} {r['in_use']:>7}  "
+            f"{r['virtual_account']:<16} {r['license']:<18} {kind:<22} {r['purchased']:>9} {r['reserved']:>8} "
+            f"{r['in_use']:>7}  "
             f"{r['balance']:<14} {r['status']}{since}"
         )
 

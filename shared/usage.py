@@ -273,8 +273,10 @@ def consumption(s: InstanceState, u: UsageState, *, waiting: bool = False) -> li
         lines.append(
             ConsumptionLine(
                 license_name=name,
-                usage_count=max(counted, actual)
-                if grant is None or s.registration is RegistrationStatus.REGISTERED_SLR
+                usage_count=actual
+                if s.registration is RegistrationStatus.REGISTERED_SLR
+                else max(counted, actual)
+                if grant is None
                 else counted,
                 actual_usage=actual,
                 status=_status(s, name, actual, grant, name in offered, waiting),
