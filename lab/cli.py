@@ -61,6 +61,10 @@ def _bring_up(args: argparse.Namespace) -> Lab:
         f"ssmlab: {'resumed' if resumed else 'new'} lab in {lab.folder}: SSM {lab.ssm_url}, agent {lab.agent_url}, "
         f"domain time {clock['now'][:16]} at {clock['rate']:g}x"
     )
+    print(
+        f"ssmlab: admin API (Cisco's REST API): client id and secret in {lab.api_client_file}; "
+        f"token at {lab.ssm_url}/as/token.oauth2 (README: 'The admin API')"
+    )
     return lab
 
 

@@ -95,6 +95,11 @@ class Lab:
         return self.folder / "ssm.db"
 
     @property
+    def api_client_file(self) -> Path:
+        """The lab's admin API client (id and secret, mode 0600): scripts can call the API at once."""
+        return self.folder / "api-client.json"
+
+    @property
     def ssm_url(self) -> str:
         return f"https://127.0.0.1:{self.ssm_port}"
 
@@ -172,6 +177,12 @@ class Lab:
         subprocess.run(
             [sys.executable, "-m", "server", "pki", "init", "--out", str(self.certs)], check=True, capture_output=True
         )
+        if not self.api_client_file.exists():
+            create = ["api-client", "create", "--name", "ssmlab", "--json", "--db", str(self.ssm_db)]
+            made = subprocess.run([sys.executable, "-m", "server", *create], check=True, capture_output=True)
+            fd = os.open(self.api_client_file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(made.stdout)
         if self.agent_toml.exists():
             # Ports given now (or chosen at a fresh start) win over the ones written before.
             text = self.agent_toml.read_text()
