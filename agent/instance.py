@@ -549,6 +549,7 @@ class InstanceRunner:
                 confirmation=auth.confirmation_code,
                 return_code=auth.return_code,
                 now=self.clock.now(),
+                code_timestamp=auth.timestamp_ms,
             )
             held = ", ".join(f"{g.reported} {g.name}" for g in grants)
             await self._commit(

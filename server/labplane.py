@@ -31,6 +31,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from plumbing.body import BODY, read_body
 from plumbing.middleware import json_response
 from server import keys
+from server.admin import routing
 from shared import callhome, clockctl, envelope, faults, tokens
 from shared.errors import BadRequest, SmartLicensingError
 from shared.logging import get_logger
@@ -126,7 +127,8 @@ def _peek(body: bytes, ctype: str) -> tuple[str | None, str | None, str]:
 
 
 def _is_device(path: str) -> bool:
-    return not path.startswith(("/_lab", "/metrics"))
+    """Device-plane paths (journal kind, faults); the lab plane and the admin API are not."""
+    return not path.startswith(("/_lab", "/metrics", "/openapi.json")) and not routing.is_admin(path)
 
 
 def lab_middleware() -> Middleware:

@@ -439,6 +439,11 @@ class SyncQueries:
     def add_reserved(self, license_id: int, delta: int) -> None:
         self._exec("UPDATE licenses SET reserved = reserved + ? WHERE id = ?", (delta, license_id))
 
+    def token_creators(self, va_id: int) -> dict[str, str]:
+        """Who created each token of a virtual account (the CLI, an API client)."""
+        rows = self._all("SELECT id, created_by FROM tokens WHERE virtual_account_id = ?", (va_id,))
+        return {r["id"]: r["created_by"] for r in rows}
+
     def move_instance(self, piid: str, va_id: int) -> None:
         self._exec("UPDATE instances SET virtual_account_id = ? WHERE piid = ?", (va_id, piid))
 
@@ -978,6 +983,7 @@ class Queries:
     add_reserved = _hop(SyncQueries.add_reserved)
     move_licenses = _hop(SyncQueries.move_licenses)
     move_instance = _hop(SyncQueries.move_instance)
+    token_creators = _hop(SyncQueries.token_creators)
     licenses = _hop(SyncQueries.licenses)
     add_license = _hop(SyncQueries.add_license)
     license_by_tag = _hop(SyncQueries.license_by_tag)

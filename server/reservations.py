@@ -99,11 +99,11 @@ def _release(tx: SyncQueries, va_id: int, held: Sequence[ReservedLicense]) -> No
 
 
 def _sign(
-    request: slr.RequestCode, held: Sequence[ReservedLicense], now: datetime, lab_pki: LabPki
+    request: slr.RequestCode, held: Sequence[ReservedLicense], now: datetime, lab_pki: LabPki, *, after_ms: int = 0
 ) -> slr.Authorization:
     ents = [slr.Entitlement(x.tag, x.name, x.count, x.license_type) for x in held]
     chain = [lab_pki.signing.cert, *lab_pki.signing.chain]
-    return slr.authorize(request, ents, now=now, key=lab_pki.signing.key, chain=chain)
+    return slr.authorize(request, ents, now=now, key=lab_pki.signing.key, chain=chain, after_ms=after_ms)
 
 
 async def reserve(
@@ -129,6 +129,12 @@ async def reserve(
             def body(
                 tx: SyncQueries, request: slr.RequestCode = request, wanted: Sequence[Wanted] = wanted
             ) -> Reservation:
+                if tx.active_instance_by_sudi(request.udi_pid, request.serial_number) is not None:
+                    raise Conflict(
+                        f"device {request.udi_pid}:{request.serial_number} is registered with Smart Licensing",
+                        code="registered_device",
+                        fix="deregister it first: a product instance uses Smart Licensing or a reservation, not both",
+                    )
                 if tx.active_reservation(request.udi_pid, request.serial_number) is not None:
                     raise Conflict(
                         f"device {request.udi_pid}:{request.serial_number} already has a reservation",
@@ -202,7 +208,8 @@ async def update(
             _release(tx, va.id, old.licenses)
             held = _take(tx, va, wanted)
             request = slr.parse_request_code(old.request_code)
-            auth = _sign(request, held, now, lab_pki)
+            previous = slr.read_authorization(old.authorization_code).timestamp_ms
+            auth = _sign(request, held, now, lab_pki, after_ms=previous)
             tx.return_reservation(old.id, now)
             rid = tx.insert_reservation(
                 va_id=va.id,
@@ -239,7 +246,7 @@ async def confirm(
 
     def body(tx: SyncQueries) -> Reservation:
         found = _find(tx, va, udi_pid, serial)
-        if not hmac.compare_digest(found.confirmation_code, code.strip().lower()):
+        if not hmac.compare_digest(found.confirmation_code.encode(), code.strip().lower().encode()):
             raise BadRequest(
                 f"confirmation code {code!r} does not match the authorization code issued to {udi_pid}:{serial}",
                 code="confirmation_code_invalid",
@@ -273,7 +280,7 @@ async def give_back(
                 code="return_code_required",
                 fix="return the reservation on the device ('smart-agent reservation return'); send the code it prints",
             )
-        if not hmac.compare_digest(found.return_code, code.strip()):
+        if not hmac.compare_digest(found.return_code.encode(), code.strip().encode()):
             raise BadRequest(
                 f"return code {code!r} does not match the reservation of {udi_pid}:{serial}",
                 code="return_code_invalid",

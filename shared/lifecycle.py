@@ -89,6 +89,8 @@ class Reservation(msgspec.Struct, frozen=True, kw_only=True):
     installed_at: int | None = None
     confirmation_code: str = ""
     return_code: str = ""
+    #: The installed code's timestamp (ms): only a newer code replaces it (an update).
+    code_timestamp: int = 0
 
 
 class InstanceState(msgspec.Struct, frozen=True, kw_only=True):
@@ -571,10 +573,21 @@ def cancel_reservation(s: InstanceState) -> InstanceState:
 
 
 def install_reservation(
-    s: InstanceState, grants: list[EntitlementGrant], *, confirmation: str, return_code: str, now: datetime
+    s: InstanceState,
+    grants: list[EntitlementGrant],
+    *,
+    confirmation: str,
+    return_code: str,
+    now: datetime,
+    code_timestamp: int = 0,
 ) -> InstanceState:
     """An authorization code was verified: "Registered - Specific License Reservation",
-    "Authorized - Reserved", each reserved entitlement "ReservedInCompliance"."""
+    "Authorized - Reserved", each reserved entitlement "ReservedInCompliance". A code older than
+    the installed one is refused (it would hold what the SSM no longer reserves).
+
+    Raises:
+        Conflict: ``no_reservation``, ``authorization_code_outdated``.
+    """
     if s.reservation is None or s.registration not in (
         RegistrationStatus.RESERVATION_IN_PROGRESS,
         RegistrationStatus.REGISTERED_SLR,
@@ -584,6 +597,12 @@ def install_reservation(
             code="no_reservation",
             fix="request one first ('smart-agent reservation request') and reserve with the code it prints",
         )
+    if s.reservation.installed_at is not None and code_timestamp < s.reservation.code_timestamp:
+        raise Conflict(
+            "this authorization code is older than the one installed",
+            code="authorization_code_outdated",
+            fix="install the code of the latest reserve or update operation",
+        )
     return msgspec.structs.replace(
         s,
         registration=RegistrationStatus.REGISTERED_SLR,
@@ -592,7 +611,11 @@ def install_reservation(
         enforcement_since=None,
         entitlements=grants,
         reservation=msgspec.structs.replace(
-            s.reservation, installed_at=epoch(now), confirmation_code=confirmation, return_code=return_code
+            s.reservation,
+            installed_at=epoch(now),
+            confirmation_code=confirmation,
+            return_code=return_code,
+            code_timestamp=code_timestamp,
         ),
         last_failure=None,
         checked_at=epoch(now),

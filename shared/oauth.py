@@ -99,7 +99,7 @@ def parse_request(fields: Mapping[str, str], basic: tuple[str, str] | None = Non
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    return hashlib.sha256(secret.encode(errors="surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,9 @@ def check_secret(stored_hash: str | None, revoked: bool, creds: ClientCredential
     Raises:
         OAuthError: ``invalid_client`` (401).
     """
-    ok = stored_hash is not None and hmac.compare_digest(stored_hash, hash_secret(creds.client_secret))
+    ok = stored_hash is not None and hmac.compare_digest(
+        stored_hash.encode(), hash_secret(creds.client_secret).encode()
+    )
     if not ok or revoked:
         raise OAuthError(
             "client authentication failed: unknown client, wrong secret or revoked client",

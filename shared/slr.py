@@ -141,7 +141,7 @@ def _el(tag: str, text: str) -> str:
     return f"<{tag}>{escape(text)}</{tag}>"
 
 
-def _body(request: RequestCode, now: datetime, entitlements: Sequence[Entitlement]) -> str:
+def _body(request: RequestCode, stamp: int, entitlements: Sequence[Entitlement]) -> str:
     ents = "".join(
         "<entitlement>"
         + _el("tag", e.tag)
@@ -158,7 +158,7 @@ def _body(request: RequestCode, now: datetime, entitlements: Sequence[Entitlemen
         + _el("flag", "A")
         + _el("version", "C")
         + _el("piid", request.text)
-        + _el("timestamp", str(int(now.timestamp() * 1000)))
+        + _el("timestamp", str(stamp))
         + f"<entitlements>{ents}</entitlements>"
         + "</authorizationCode>"
     )
@@ -171,9 +171,12 @@ def authorize(
     now: datetime,
     key: PrivateKey,
     chain: Sequence[x509.Certificate],
+    after_ms: int = 0,
 ) -> Authorization:
-    """The SSM's signed authorization code for ``request``, listing ``entitlements``."""
-    body = _body(request, now, entitlements)
+    """The SSM's signed authorization code for ``request``, listing ``entitlements``. Its
+    timestamp is later than ``after_ms`` (the code it replaces): a device installs only newer codes."""
+    stamp = max(int(now.timestamp() * 1000), after_ms + 1)
+    body = _body(request, stamp, entitlements)
     headers: dict[str, object] = {
         "kid": envelope.thumbprint(chain[0]),
         "typ": TYP,
@@ -186,7 +189,7 @@ def authorize(
         request.text,
         request.udi_pid,
         request.serial_number,
-        int(now.timestamp() * 1000),
+        stamp,
         tuple(entitlements),
         signature,
         text,
@@ -273,9 +276,15 @@ def open_authorization(
         signed = envelope.verify(code.signature, public, what="authorization code").decode()
     except (Unauthorized, BadRequest):
         raise _tampered() from None
-    body = re.search(r"<authorizationCode>.*</authorizationCode>", code.text, re.S)
-    if body is None or body.group(0) != signed:
+    if not code.text.startswith(f"<specificPLR>{signed}<signature>"):
+        raise _tampered()  # the code shown is not, exactly, the code signed
+    try:
+        element = ElementTree.fromstring(signed)
+    except Exception:
+        raise _tampered() from None
+    if element.tag != "authorizationCode":
         raise _tampered()
+    code = _from_element(element, code.signature, code.text)  # what was signed, never what is shown
     if code.request_code != expected_request.strip():
         raise Unauthorized(
             f"this authorization code answers request code {code.request_code}, not this instance's {expected_request}",

@@ -55,7 +55,8 @@ async def accounts_search_v1(request: web.Request) -> web.Response:
         for a in await request.app[keys.STORE].read.accounts()
         if domain.lower() in a.domain.lower() and name.lower() in a.name.lower()
     ]
-    limit = min(1000, _int(request, "limit", 1000))
+    limit = _int(request, "limit", 1000)
+    limit = 1000 if limit <= 0 or limit > 1000 else limit  # Cisco's hard cap
     rows = views.page(found, limit, _int(request, "offset", 0))
     return web.json_response(
         {
@@ -192,17 +193,18 @@ async def _va(request: web.Request) -> tuple[Account, VirtualAccount]:
 async def tokens_list(request: web.Request) -> web.Response:
     _, va = await _va(request)
     records = await request.app[keys.STORE].read.tokens(va.id)
+    creators = await request.app[keys.STORE].read.token_creators(va.id)
     now = views.now_of(request)
     return web.json_response(
         {
-            "tokens": [token_row(r, now) for r in records],
+            "tokens": [token_row(r, now, creators.get(r.token_id, "")) for r in records],
             "statusMessage": "",
             "status": "SUCCESS",
         }
     )
 
 
-def token_row(r: TokenRecord, now: datetime) -> dict[str, object]:
+def token_row(r: TokenRecord, now: datetime, created_by: str) -> dict[str, object]:
     """A token as listed. Only its hash is stored, so the token text itself cannot be shown
     again: ``token`` names it by id (ssmlab), as the portal masks it."""
     state = "Revoked" if r.revoked_at else "Expired" if r.expires_at <= now else "Active"
@@ -212,7 +214,7 @@ def token_row(r: TokenRecord, now: datetime) -> dict[str, object]:
         "expirationDate": views.iso(int(r.expires_at.timestamp())),
         "description": r.description,
         "exportControl": "Allowed" if r.export_controlled else "Not Allowed",
-        "createdBy": "",
+        "createdBy": created_by,
         "status": state,
         "usesAllowed": r.max_uses,
         "usesRemaining": None if r.max_uses is None else max(0, r.max_uses - r.uses),
@@ -230,7 +232,7 @@ async def tokens_create(request: web.Request) -> web.Response:
                 "expirationDate": views.iso(int(created.minted.expires_at.timestamp())),
                 "description": body.description,
                 "exportControl": "Allowed" if body.export_allowed() else "Not Allowed",
-                "createdBy": created.record.token_id and f"api-client:{request.get(keys.API_CLIENT, '')}",
+                "createdBy": f"api-client:{request.get(keys.API_CLIENT, '')}",
             },
             "status": "SUCCESS",
             "statusMessage": "A valid, active token was generated.",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from urllib.parse import parse_qsl
 
+import msgspec
 from aiohttp import web
 
 from plumbing.body import read_body
@@ -27,7 +27,7 @@ def _basic(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):  # not base64, not ASCII, not UTF-8
         raise oauth.OAuthError(
             "the Basic authorization header is not base64 of client_id:client_secret",
             code="invalid_request",
@@ -41,14 +41,11 @@ def _fields(raw: bytes, content_type: str) -> dict[str, str]:
     if not raw.strip():
         return {}
     try:
-        text = raw.decode()
         if content_type == "application/json":
-            data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("not an object")
-            return {str(k): str(v) for k, v in data.items() if isinstance(v, str | int)}
-        return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
-    except (UnicodeDecodeError, ValueError) as exc:
+            data = msgspec.json.decode(raw, type=dict[str, str | int | float | bool | None])
+            return {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
+        return dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=True))
+    except (UnicodeDecodeError, ValueError, msgspec.DecodeError) as exc:
         raise oauth.OAuthError(
             f"the token request body cannot be read: {exc}",
             code="invalid_request",

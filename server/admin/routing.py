@@ -49,6 +49,11 @@ def is_api(path: str) -> bool:
     return normalize(path).startswith(API_PREFIXES)
 
 
+def is_admin(path: str) -> bool:
+    """The admin API or its token endpoints."""
+    return path in OPEN_PATHS or is_api(path)
+
+
 class Tolerant(AbstractResource):
     """Resolve a request whose path is not normalized as if it were."""
 
@@ -75,8 +80,8 @@ class Tolerant(AbstractResource):
     async def resolve(self, request: web.Request):  # type: ignore[no-untyped-def]
         path = request.rel_url.path_safe
         fixed = normalize(path)
-        if fixed == path:
-            return None, set()
+        if fixed == path or not fixed.startswith(API_PREFIXES):
+            return None, set()  # only the admin API's paths are read leniently
         clone = request.clone(rel_url=request.rel_url.with_path(fixed))
         match = await self._router.resolve(clone)
         if match.http_exception is not None:

@@ -223,7 +223,10 @@ class SummaryBody(msgspec.Struct):
 def _header_id(request: web.Request, name: str) -> int:
     raw = request.headers.get(name, "")
     try:
-        return int(raw)
+        value = int(raw)
+        if not 0 < value < 2**53:
+            raise ValueError(raw)
+        return value
     except ValueError:
         raise BadRequest(
             f"header {name} must carry the numeric id, not {raw!r}",

@@ -273,3 +273,43 @@ async def test_oversized_body_is_refused(api: Api) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert got == 413 and body["status"] == "ERROR"
+
+
+async def test_hostile_token_requests_get_400_not_500(api: Api) -> None:
+    """Non-ASCII Basic credentials, lone surrogates and deep nesting in a JSON token body."""
+    got, body = await api.call(
+        "POST",
+        "/as/token.oauth2",
+        token="",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic é=="},
+    )
+    assert got == 400 and body["error"] == "invalid_request"
+    for raw in (
+        b'{"grant_type": "client_credentials", "client_id": "\\ud800", "client_secret": "x"}',
+        b"[" * 8000 + b"]" * 8000,
+        b'{"grant_type": ["client_credentials"]}',
+    ):
+        got, body = await api.call(
+            "POST", "/backend/oauth/token", token="", data=raw, headers={"Content-Type": "application/json"}
+        )
+        assert got == 400 and body["error"] == "invalid_request", body
+
+
+async def test_out_of_range_header_ids_get_400(api: Api) -> None:
+    await api.login()
+    for value in ("99999999999999999999", "-1", "x"):
+        got, body = await api.call(
+            "POST",
+            "/v1/software/apis/licensing/v2/get-summary",
+            headers={"X-CSW-SMART-ACCOUNT-ID": value, "X-CSW-VIRTUAL-ACCOUNT-ID": value},
+            json={"data": {"nonce": "n"}},
+        )
+        assert got == 400 and body["error"] == "header_required", body
+
+
+async def test_search_limit_keeps_ciscos_cap(api: Api) -> None:
+    await api.login()
+    for limit in ("-5", "0", "5000"):
+        got, body = await api.call("GET", f"{LEGACY}/v1/accounts/search", params={"limit": limit})
+        assert got == 200 and body["totalRecords"] == 1 and len(body["accounts"]) == 1

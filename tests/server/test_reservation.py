@@ -208,3 +208,65 @@ async def test_reserved_licenses_are_not_available_to_usage(ssm: RunningSSM, mak
     assert judged is not None and judged.pool.in_use == 10 and judged.pool.ooc_since is not None
     events = [e.message for e in await ssm.store.read.events(limit=200) if e.kind == "pool_out_of_compliance"]
     assert events and "5 purchased for usage" in events[-1] and f"{pool.quantity - 5} more reserved" in events[-1]
+
+
+async def test_non_ascii_codes_and_registered_devices_are_refused(
+    ssm: RunningSSM, make_agent: MakeAgent, api: Api
+) -> None:
+    await api.login()
+    pool = await premium(ssm)
+    code = slr.new_request_code("UCCE", "SN-A")
+    assert (await reserve(api, code.text, pool.tag, 1))[0] == 200
+    sudi = {"udiPid": "UCCE", "udiSerialNumber": "SN-A"}
+    got, body = await api.call(
+        "POST",
+        f"{VA}/confirm-licenses",
+        json={"reservationConfirmationRequests": [{"sudi": sudi, "confirmationCode": "é" * 8}]},
+    )
+    assert got == 400 and body["data"]["error"] == "confirmation_code_invalid"
+    remove = f"{LEGACY}/v2/accounts/{LAB_DOMAIN}/virtual-accounts/DEFAULT/devices/remove"
+    got, body = await api.call(
+        "POST", remove, json={"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": "ü"}]}
+    )
+    assert got == 400 and body["error"] == "return_code_invalid"
+
+    runner = (await make_agent()).agent.runner(None)
+    await runner.register(await ssm.token())
+    registered = slr.RequestCode(runner.state.udi_pid, runner.state.serial_number, "abcdefghi")
+    got, body = await reserve(api, registered.text, pool.tag, 1)
+    assert got == 400 and body["authorizationCodes"][0]["error"] == "registered_device"
+
+
+async def test_an_older_code_cannot_replace_an_update(ssm: RunningSSM, make_agent: MakeAgent, api: Api) -> None:
+    await api.login()
+    pool = await premium(ssm)
+    runner = (await make_agent()).agent.runner(None)
+    code = (await runner.reservation_request()).reservation_request_code
+    assert code is not None
+    _, body = await reserve(api, code, pool.tag, 30)
+    first = body["authorizationCodes"][0]["authorizationCode"]
+    confirmation = (await runner.reservation_install(first)).reservation_confirmation_code
+    sudi = {"udiPid": runner.state.udi_pid, "udiSerialNumber": runner.state.serial_number}
+    await api.call(
+        "POST",
+        f"{VA}/confirm-licenses",
+        json={"reservationConfirmationRequests": [{"sudi": sudi, "confirmationCode": confirmation}]},
+    )
+    upd = {"reservationUpdateRequests": [{"sudi": sudi, "licenses": [{"entitlementTag": pool.tag, "quantity": 5}]}]}
+    got, body = await api.call("POST", f"{VA}/update-licenses", json=upd)
+    assert got == 200, body
+    second = body["authorizationCodes"][0]["authorizationCode"]
+    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 5  # type: ignore[union-attr]
+    view = await runner.reservation_install(second)
+    assert [e.reported for e in view.entitlements] == [5]
+    with pytest.raises(Conflict) as info:
+        await runner.reservation_install(first)
+    assert info.value.code == "authorization_code_outdated"
+    assert [e.reported for e in runner.state.entitlements] == [5]
+    # the return code of what is installed is the one the SSM accepts
+    _, return_code = await runner.reservation_return()
+    remove = f"{LEGACY}/v2/accounts/{LAB_DOMAIN}/virtual-accounts/DEFAULT/devices/remove"
+    got, _ = await api.call(
+        "POST", remove, json={"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]}
+    )
+    assert got == 200 and (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]

@@ -95,3 +95,28 @@ def test_bad_codes_are_refused_clearly(text: str, lab_pki: LabPki) -> None:
     with pytest.raises(BadRequest) as info:
         slr.open_authorization(text, roots=[lab_pki.root], at=AT, expected_request="x")
     assert info.value.code == "invalid_authorization_code"
+
+
+def test_a_shown_element_that_differs_from_the_signed_one_is_refused(lab_pki: LabPki) -> None:
+    """A forged visible <authorizationCode > (with a space) and the signed original hidden in a
+    comment: refused, never read."""
+    request = slr.new_request_code("UCCE", "SN1")
+    auth = sign(lab_pki, request)
+    body = auth.text[len("<specificPLR>") : auth.text.index("<signature>")]
+    forged_body = (
+        body.replace("<authorizationCode>", "<authorizationCode >")
+        .replace("</authorizationCode>", "</authorizationCode >")
+        .replace("<count>5</count>", "<count>1000</count>")
+    )
+    forged = "<specificPLR>" + forged_body + "<!--" + body + "-->" + auth.text[auth.text.index("<signature>") :]
+    with pytest.raises(Unauthorized) as info:
+        slr.open_authorization(forged, roots=[lab_pki.root], at=AT, expected_request=request.text)
+    assert info.value.code == "authorization_code_tampered"
+
+
+def test_a_replacing_code_is_always_newer(lab_pki: LabPki) -> None:
+    request = slr.new_request_code("UCCE", "SN1")
+    first = sign(lab_pki, request)
+    chain = [lab_pki.signing.cert, *lab_pki.signing.chain]
+    second = slr.authorize(request, ENTS, now=NOW, key=lab_pki.signing.key, chain=chain, after_ms=first.timestamp_ms)
+    assert second.timestamp_ms > first.timestamp_ms  # same instant, still newer
