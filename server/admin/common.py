@@ -16,6 +16,7 @@ import msgspec
 from aiohttp import web
 
 from server import accounts, keys, ledger, reservations
+from server.admin import views
 from server.queries import Account, Reservation, SyncQueries, VirtualAccount
 from server.reservations import Outcome, Wanted, display_name
 from server.store import Store
@@ -154,6 +155,13 @@ class DeviceTransferBody(msgspec.Struct):
 class DeviceRemoveV1(msgspec.Struct):
     sudi: Sudi
     productTagName: str = ""
+
+
+async def listing_request(request: web.Request) -> tuple[ListBody, list[VirtualAccount]]:
+    """A listing's body (``virtualAccounts``, ``limit``, ``offset``) and the virtual accounts it names."""
+    account = await views.account_of(request)
+    body = await views.body_of(request, ListBody)
+    return body, await views.vas_named(request.app[keys.STORE], account, body.virtualAccounts)
 
 
 def wanted(items: Sequence[LicenseWant]) -> list[Wanted]:

@@ -110,10 +110,9 @@ async def virtual_accounts(request: web.Request) -> web.Response:
 
 async def licenses(request: web.Request) -> web.Response:
     """L5: license usage by virtual account, paged (what mcssmapi's smart_license_usage reads)."""
+    body, vas = await common.listing_request(request)
     account = await views.account_of(request)
-    body = await views.body_of(request, common.ListBody)
-    store = request.app[keys.STORE]
-    rows = await views.license_rows(store, await views.vas_named(store, account, body.virtualAccounts))
+    rows = await views.license_rows(request.app[keys.STORE], vas)
     return web.json_response(
         {
             "totalRecords": len(rows),
@@ -169,10 +168,8 @@ def device_legacy(d: views.DeviceRow) -> dict[str, object]:
 
 
 async def devices(request: web.Request) -> web.Response:
-    account = await views.account_of(request)
-    body = await views.body_of(request, common.ListBody)
-    store = request.app[keys.STORE]
-    rows = await views.device_rows(store, await views.vas_named(store, account, body.virtualAccounts))
+    body, vas = await common.listing_request(request)
+    rows = await views.device_rows(request.app[keys.STORE], vas)
     return web.json_response(
         {
             "totalRecords": len(rows),

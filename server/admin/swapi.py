@@ -108,10 +108,8 @@ async def device_search(request: web.Request) -> web.Response:
 
 
 async def device_usage(request: web.Request) -> web.Response:
-    account = await views.account_of(request)
-    body = await views.body_of(request, common.ListBody)
-    store = request.app[keys.STORE]
-    rows = await views.device_rows(store, await views.vas_named(store, account, body.virtualAccounts))
+    body, vas = await common.listing_request(request)
+    rows = await views.device_rows(request.app[keys.STORE], vas)
     return web.json_response(
         {
             "status": "SUCCESS",
