@@ -123,10 +123,21 @@ class Lab:
         self.state_file.write_text(json.dumps(self.state, indent=2))
 
     # -- calls ----------------------------------------------------------------------------------
-    def ssm(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 600.0) -> Any:
+    def ssm(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 600.0, api: bool = False
+    ) -> Any:
+        """A call to the SSM; ``api`` authenticates it to the admin API with the lab's API client."""
         # The lab plane on loopback is reached without verifying the SSM's certificate: a TLS
         # drill breaks that certificate on purpose, and the lab must still be driven.
-        return call(self.ssm_url + path, method, body, insecure=True, timeout=timeout)
+        headers = {"Authorization": f"Bearer {self.api_token()}"} if api else None
+        return call(self.ssm_url + path, method, body, insecure=True, timeout=timeout, headers=headers)
+
+    def api_token(self) -> str:
+        """A fresh access token of the lab's API client (tokens expire in the SSM's domain time)."""
+        client = json.loads(self.api_client_file.read_text())
+        creds = {"grant_type": "client_credentials", **client}
+        creds.pop("name", None)
+        return str(self.ssm("POST", "/as/token.oauth2", creds)["access_token"])
 
     def agent(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 600.0) -> Any:
         return call(self.agent_url + path, method, body, timeout=timeout)

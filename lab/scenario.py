@@ -44,6 +44,7 @@ from typing import Any
 from lab import clock as lockstep
 from lab.processes import Lab
 from plumbing.labclient import LabError
+from shared import slr
 from shared.durations import parse_duration
 
 DEFAULT_START = "2027-01-04T08:00:00+00:00"
@@ -108,6 +109,8 @@ ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "trust": (frozenset({"alias"}), frozenset()),
     "apply_fix": (frozenset(), frozenset()),
     "buy": (frozenset({"quantity", "type", "mode", "va"}), frozenset({"quantity"})),
+    "reserve": (frozenset({"licenses", "fails"}), frozenset({"licenses"})),
+    "return_reservation": (frozenset({"fails"}), frozenset()),
     "transport": (frozenset({"mode", "connection", "url", "proxy_host", "proxy_port"}), frozenset()),
     "expect": (
         frozenset(
@@ -125,6 +128,7 @@ ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
                 "in_use",
                 "va",
                 "type",
+                "reserved",
             }
         ),
         frozenset(),
@@ -133,6 +137,8 @@ ACTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "expect_diagnosis": (frozenset(), frozenset()),
     "note": (frozenset(), frozenset()),
 }
+#: The lab account's DEFAULT virtual account in the legacy admin API.
+VA_API = "/services/api/smart-accounts-and-licensing/v2/accounts/lab.ssmlab.example/virtual-accounts/DEFAULT"
 RENEWALS = {"authorization": "renew-authorization", "registration": "renew-registration"}
 TRANSPORT_MODES = {"smart-transport": "Smart Transport", "call-home": "Smart Call Home (Deprecated)"}
 CONNECTIONS = {"direct": "Direct", "gateway": "Transport Gateway", "proxy": "HTTP/HTTPS Proxy"}
@@ -229,6 +235,8 @@ class Player:
     scenario: Scenario
     checks: list[Check] = field(default_factory=list)
     cut_fault: int | None = None
+    #: The UDI (product id, serial) of each instance holding a reservation, for its return.
+    sudis: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def first(self) -> str:
@@ -333,6 +341,47 @@ class Player:
         total = self.lab.ssm("POST", "/_lab/licenses", body)["purchased"]
         return f"bought {step['quantity']} {step['buy']} ({total} in the pool)"
 
+    def do_reserve(self, n: int, step: dict[str, Any]) -> str:
+        """Specific License Reservation end to end, as a person does it: the instance's request code,
+        the SSM's reserve operation (admin API), install the code, confirm it (admin API)."""
+        name = step["reserve"] or self.first
+        base = f"/api/v1/instances/{name}"
+
+        def reserve() -> None:
+            status = self.lab.agent("GET", f"{base}/status")
+            pools = self.lab.ssm("GET", "/_lab/pools?va=DEFAULT")
+            tags = {
+                p["license"]: p["tag"]
+                for p in pools
+                if p["license_type"] == status["license_type"] and p["usage_mode"] == status["usage_mode"]
+            }
+            wanted = [{"entitlementTag": tags.get(k, k), "quantity": v} for k, v in step["licenses"].items()]
+            code = self.lab.agent("POST", f"{base}/reservation/request")["reservation_request_code"]
+            pid = slr.parse_request_code(code).udi_pid
+            request = {"reservationCode": code, "reservationType": "SPECIFIC", "licenses": wanted}
+            answer = self.lab.ssm("POST", f"{VA_API}/reserve-licenses", {"reservationRequests": [request]}, api=True)
+            auth = answer["authorizationCodes"][0]["authorizationCode"]
+            installed = self.lab.agent("POST", f"{base}/reservation/install", {"code": auth})
+            sudi = {"udiPid": pid, "udiSerialNumber": status["serial_number"]}
+            confirm = {"sudi": sudi, "confirmationCode": installed["reservation_confirmation_code"]}
+            self.lab.ssm("POST", f"{VA_API}/confirm-licenses", {"reservationConfirmationRequests": [confirm]}, api=True)
+            self.sudis[name] = sudi
+
+        held = ", ".join(f"{v} {k}" for k, v in step["licenses"].items())
+        return self._attempt(n, step, f"reserve {held} for {name}", reserve)
+
+    def do_return_reservation(self, n: int, step: dict[str, Any]) -> str:
+        """The instance gives its reserved licenses back; its return code goes to the SSM's remove."""
+        name = step["return_reservation"] or self.first
+
+        def give_back() -> None:
+            code = self.lab.agent("POST", f"/api/v1/instances/{name}/reservation/return")["return_code"]
+            sudi = self.sudis.get(name, {})
+            remove = {"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": code}]}
+            self.lab.ssm("POST", f"{VA_API}/devices/remove", remove, api=True)
+
+        return self._attempt(n, step, f"return the reservation of {name}", give_back)
+
     def do_transport(self, n: int, step: dict[str, Any]) -> str:
         body = {k: v for k, v in step.items() if k not in ("transport",)}
         if "url" in body:  # the lab's SSM port is known only once it runs
@@ -387,7 +436,7 @@ class Player:
             ),
             None,
         )
-        for key in ("status", "in_use"):
+        for key in ("status", "in_use", "reserved"):
             if key in fields:
                 self.check(n, f"pool {fields.get('license')} {key}", fields[key], pool[key] if pool else None)
 

@@ -37,7 +37,9 @@ def screen(lab: Lab, *, events: int = 8) -> str:
     clock = lab.ssm("GET", "/_lab/clock")
     statuses = lab.agent("GET", "/api/v1/status")["instances"]
     banner = lab.agent("GET", "/api/v1/banner")
-    pools = [p for p in lab.ssm("GET", "/_lab/pools") if p["in_use"] or p["status"] != "In Compliance"]
+    pools = [
+        p for p in lab.ssm("GET", "/_lab/pools") if p["in_use"] or p.get("reserved") or p["status"] != "In Compliance"
+    ]
     now = datetime.fromisoformat(clock["now"])
     lines = [
         f"ssmlab — {now:%Y-%m-%d %H:%M} (domain time; {clock['kind']} clock at {clock['rate']:g}x)   "
@@ -65,7 +67,9 @@ def screen(lab: Lab, *, events: int = 8) -> str:
         since = f" since {p['out_of_compliance_since'][:10]}" if p["out_of_compliance_since"] else ""
         lines.append(
             f"  {p['virtual_account']}: {p['license']} ({p['license_type']} {p['usage_mode']}) "
-            f"{p['in_use']} in use / {p['purchased']} purchased, {p['balance']}, {p['status']}{since}"
+            f"{p['in_use']} in use / {p['purchased']} purchased"
+            + (f" ({p['reserved']} reserved)" if p.get("reserved") else "")
+            + f", {p['balance']}, {p['status']}{since}"
         )
     if not pools:
         lines.append("  nothing in use")

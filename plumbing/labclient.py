@@ -56,6 +56,7 @@ def call(
     cacert: Path | None = None,
     insecure: bool = False,
     timeout: float = 600.0,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """One JSON request; errors become ``LabError`` with the server's message and fix.
 
@@ -65,7 +66,7 @@ def call(
         url,
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=_context(url, cacert, insecure)) as resp:
