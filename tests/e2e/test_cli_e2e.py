@@ -434,3 +434,119 @@ def test_onprem_connected_end_to_end(workdir: Path) -> None:
     finally:
         logs = [stop(p) for p in reversed(procs)]
     assert all(p.returncode == 0 for p in procs), logs
+
+
+def test_admin_api_and_reservation_from_the_command_line(workdir: Path) -> None:
+    """The README's admin API and Specific License Reservation walk-throughs, as typed: an API
+    client, a token over TLS, the reserve operation, install from a file, confirm, return."""
+    import ssl
+
+    run = subprocess.run
+    run([cli("ssm-server"), "pki", "init", "--out", "certs"], capture_output=True, check=True)
+    ssm = start_ssm()
+    agent = None
+    try:
+        port = wait_for_file(workdir / "ssm.port", ssm)
+        base = f"https://127.0.0.1:{port}"
+        ctx = ssl.create_default_context(cafile="certs/ca.pem")
+        created = run(
+            [cli("ssm-server"), "api-client", "create", "--name", "e2e", "--json", "--db", "var/ssm.db"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        client = json.loads(created.stdout)
+
+        def post(path: str, body: dict[str, object] | bytes, token: str = "") -> tuple[int, dict[str, object]]:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded" if isinstance(body, bytes) else "application/json"
+            }
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            req = urllib.request.Request(base + path, data=data, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+                    return resp.status, json.loads(resp.read())
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.loads(exc.read())
+
+        form = f"grant_type=client_credentials&client_id={client['client_id']}&client_secret={client['client_secret']}"
+        status, body = post("/as/token.oauth2", form.encode())
+        assert status == 200 and body["expires_in"] == 3599
+        token = str(body["access_token"])
+
+        (workdir / "agent.toml").write_text(
+            'data_dir = "var/agent"\napi = "127.0.0.1:0"\n[transport]\ntruststore = "certs/truststore.pem"\n'
+            f'[resolve]\n"smartreceiver.cisco.com:443" = "127.0.0.1:{port}"\n'
+            '[[instances]]\nname = "cvp-1"\nproduct = "CVP"\ndeployment_type = "CVP"\n'
+        )
+        agent = subprocess.Popen([cli("smart-agent"), "run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_file(workdir / "var/agent/api.url", agent)
+
+        def sa(*args: str) -> subprocess.CompletedProcess[str]:
+            return run([cli("smart-agent"), *args], capture_output=True, text=True)
+
+        code = json.loads(sa("reservation", "request", "--json").stdout)["reservation_request_code"]
+        licenses = json.loads(
+            run(
+                [cli("ssm-server"), "license", "list", "--json", "--db", "var/ssm.db"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        tag = next(p["tag"] for p in licenses if p["license"] == "Premium Agent" and p["license_type"] == "Flex")
+        va = "/services/api/smart-accounts-and-licensing/v2/accounts/lab.ssmlab.example/virtual-accounts/DEFAULT"
+        request = {
+            "reservationCode": code,
+            "reservationType": "SPECIFIC",
+            "licenses": [{"entitlementTag": tag, "quantity": 20}],
+        }
+        status, body = post(f"{va}/reserve-licenses", {"reservationRequests": [request]}, token)
+        assert status == 200, body
+        auth = body["authorizationCodes"][0]["authorizationCode"]  # type: ignore[index]
+        (workdir / "auth.txt").write_text(auth + "\n")
+
+        bad = sa("reservation", "install", "nowhere.txt")
+        assert bad.returncode == 1 and "neither an authorization code nor a file" in bad.stderr and "fix:" in bad.stderr
+        installed = sa("reservation", "install", "auth.txt")
+        assert installed.returncode == 0, installed.stderr
+        assert "Registered - Specific License Reservation" in installed.stdout
+        assert "Authorized - Reserved" in installed.stdout
+        confirmation = installed.stdout.split("Confirmation code")[1].splitlines()[1].strip()
+        status_json = json.loads(sa("status", "--json").stdout)[0]
+        assert status_json["reservation_confirmation_code"] == confirmation
+        serial = status_json["serial_number"]
+        sudi = {"udiPid": "CVP", "udiSerialNumber": serial}
+        status, body = post(
+            f"{va}/confirm-licenses",
+            {"reservationConfirmationRequests": [{"sudi": sudi, "confirmationCode": confirmation}]},
+            token,
+        )
+        assert status == 200, body
+        listed = run(
+            [cli("ssm-server"), "reservation", "list", "--db", "var/ssm.db"], capture_output=True, text=True, check=True
+        ).stdout
+        assert f"CVP:{serial}" in listed and "Confirmed" in listed
+
+        returned = sa("reservation", "return")
+        assert returned.returncode == 0 and "Unregistered" in returned.stdout
+        return_code = returned.stdout.split("Return code")[1].splitlines()[1].strip()
+        status, body = post(
+            f"{va}/devices/remove",
+            {"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]},
+            token,
+        )
+        assert status == 200, body
+        listed = run(
+            [cli("ssm-server"), "reservation", "list", "--db", "var/ssm.db"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "no reservation" in listed
+    finally:
+        agent_log = stop(agent) if agent is not None else ""
+        ssm_log = stop(ssm)
+    assert ssm.returncode == 0, ssm_log
+    assert agent is not None and agent.returncode == 0, agent_log
+    assert client["client_secret"] not in ssm_log + agent_log  # nothing secret in the logs
+    assert token not in ssm_log
