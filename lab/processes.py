@@ -132,12 +132,35 @@ class Lab:
         headers = {"Authorization": f"Bearer {self.api_token()}"} if api else None
         return call(self.ssm_url + path, method, body, insecure=True, timeout=timeout, headers=headers)
 
+    def new_api_client(self) -> None:
+        """Create the lab's admin API client with the SSM's own command and keep it (mode 0600)."""
+        create = ["api-client", "create", "--name", "ssmlab", "--json", "--db", str(self.ssm_db)]
+        made = subprocess.run([sys.executable, "-m", "server", *create], capture_output=True, check=False)
+        if made.returncode != 0:
+            raise LabError(
+                f"could not create the lab's API client: {made.stderr.decode(errors='replace').strip()}",
+                f"create one by hand: ssm-server api-client create --json --db {self.ssm_db} > {self.api_client_file}",
+            )
+        fd = os.open(self.api_client_file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(made.stdout)
+
     def api_token(self) -> str:
-        """A fresh access token of the lab's API client (tokens expire in the SSM's domain time)."""
-        client = json.loads(self.api_client_file.read_text())
-        creds = {"grant_type": "client_credentials", **client}
-        creds.pop("name", None)
-        return str(self.ssm("POST", "/as/token.oauth2", creds)["access_token"])
+        """A fresh access token of the lab's API client (tokens expire in the SSM's domain time).
+        A lab made before it had one, or a snapshot older than its client, gets a new one."""
+        for attempt in range(2):
+            if not self.api_client_file.exists():
+                self.new_api_client()
+            client = json.loads(self.api_client_file.read_text())
+            creds = {"grant_type": "client_credentials", "client_id": client["client_id"]}
+            creds["client_secret"] = client["client_secret"]
+            try:
+                return str(self.ssm("POST", "/as/token.oauth2", creds)["access_token"])
+            except LabError as exc:
+                if exc.code != "invalid_client" or attempt:
+                    raise
+                self.api_client_file.unlink()
+        raise AssertionError("unreachable")
 
     def agent(self, method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 600.0) -> Any:
         return call(self.agent_url + path, method, body, timeout=timeout)
@@ -189,11 +212,7 @@ class Lab:
             [sys.executable, "-m", "server", "pki", "init", "--out", str(self.certs)], check=True, capture_output=True
         )
         if not self.api_client_file.exists():
-            create = ["api-client", "create", "--name", "ssmlab", "--json", "--db", str(self.ssm_db)]
-            made = subprocess.run([sys.executable, "-m", "server", *create], check=True, capture_output=True)
-            fd = os.open(self.api_client_file, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(made.stdout)
+            self.new_api_client()
         if self.agent_toml.exists():
             # Ports given now (or chosen at a fresh start) win over the ones written before.
             text = self.agent_toml.read_text()

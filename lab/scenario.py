@@ -375,10 +375,15 @@ class Player:
         name = step["return_reservation"] or self.first
 
         def give_back() -> None:
+            sudi = self.sudis.get(name)
+            if sudi is None:
+                raise LabError(f"{name} holds no reservation made by this scenario", "reserve before returning")
             code = self.lab.agent("POST", f"/api/v1/instances/{name}/reservation/return")["return_code"]
-            sudi = self.sudis.get(name, {})
             remove = {"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": code}]}
-            self.lab.ssm("POST", f"{VA_API}/devices/remove", remove, api=True)
+            try:
+                self.lab.ssm("POST", f"{VA_API}/devices/remove", remove, api=True)
+            except LabError as exc:
+                raise LabError(f"{exc.message} (the return code was {code})", exc.fix, exc.code) from None
 
         return self._attempt(n, step, f"return the reservation of {name}", give_back)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from shared.errors import PayloadTooLarge, UnsupportedMediaType
+from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 #: The body once read (a middleware may read it first, e.g. to match faults by signer).
 BODY = web.RequestKey("body", bytes)
@@ -23,7 +23,14 @@ async def read_body(request: web.Request, *, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:  # StreamReader.read(n) returns what is buffered: read until the end, or past the limit
-        chunk = await request.content.read(limit + 1 - size)
+        try:
+            chunk = await request.content.read(limit + 1 - size)
+        except web.RequestPayloadError as exc:  # a body that does not decode (Content-Encoding)
+            raise BadRequest(
+                f"the request body cannot be read: {exc}",
+                code="body_unreadable",
+                fix="send the body as its Content-Encoding says (or without one)",
+            ) from None
         if not chunk:
             break
         chunks.append(chunk)

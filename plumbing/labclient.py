@@ -37,7 +37,10 @@ def _error(status: int, data: bytes) -> LabError:
         err = {}
     if not isinstance(err, dict):
         err = {}
-    return LabError(err.get("message", f"HTTP {status}"), err.get("fix", ""), err.get("error", ""))
+    # ssmlab's errors say "message"; the admin API's Cisco envelope "statusMessage"; OAuth2's
+    # "error_description".
+    message = err.get("message") or err.get("statusMessage") or err.get("error_description") or f"HTTP {status}"
+    return LabError(str(message), err.get("fix", ""), err.get("error", ""))
 
 
 def _unreachable(url: str, exc: BaseException) -> LabError:

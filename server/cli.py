@@ -42,7 +42,7 @@ from pathlib import Path
 from plumbing import serve
 from plumbing.httpclient import parse_overrides
 from plumbing.labclient import clock_command
-from server import accounts, apiclients, cli_tls, keys, onprem, views
+from server import accounts, apiclients, cli_tls, keys, onprem, reservations, views
 from server.app import create_app
 from server.ledger import remove_instance
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
@@ -147,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rsl = rsv.add_parser("list", help="devices holding reserved licenses")
     rsl.add_argument("--json", action="store_true")
+    rsr = rsv.add_parser(
+        "release", help="release a device's reservation without its return code (the device lost or never installed it)"
+    )
+    rsr.add_argument("device", metavar="UDI_PID:SERIAL")
 
     acc = sub.add_parser("account", help="Smart Accounts").add_subparsers(dest="account_verb", required=True)
     ac = acc.add_parser("create")
@@ -227,7 +231,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("events", help="the SSM event log")
     ev.add_argument("--limit", type=int, default=50)
 
-    for sp in (run, create, tl, tr, ac, al, vc, il, ir, ev, ob, ll, la, opr, syn, sys_, sye, syi, apc, apl, apr, rsl):
+    for sp in (
+        run,
+        create,
+        tl,
+        tr,
+        ac,
+        al,
+        vc,
+        il,
+        ir,
+        ev,
+        ob,
+        ll,
+        la,
+        opr,
+        syn,
+        sys_,
+        sye,
+        syi,
+        apc,
+        apl,
+        apr,
+        rsl,
+        rsr,
+    ):
         sp.add_argument("--db", default=DEFAULT_DB, type=Path, help=f"SQLite file (default {DEFAULT_DB})")
     return p
 
@@ -671,6 +699,17 @@ async def _reservation_list(store: Store, now: datetime, args: argparse.Namespac
         print(f"{row['device']}  {row['status']:<10} {row['virtual_account']}  {held}")
 
 
+async def _reservation_release(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    pid, sep, serial = str(args.device).rpartition(":")
+    if not sep or not pid or not serial:
+        raise SystemExit(
+            f"ssm-server: name the device as UDI_PID:SERIAL (as 'reservation list' shows), not {args.device!r}"
+        )
+    released = await reservations.release(store, pid, serial, now=now, by="ssm-server")
+    held = ", ".join(f"{x.count} {x.name}" for x in released.licenses)
+    print(f"reservation of {pid}:{serial} released without a return code; back in the pool: {held}")
+
+
 async def _events(store: Store, now: datetime, args: argparse.Namespace) -> None:
     for e in await store.read.events(limit=args.limit):
         print(f"{utc(e.at).isoformat()}  {e.kind:<24} {e.message}")
@@ -698,4 +737,5 @@ _ADMIN: dict[tuple[str, str | None], Callable[[Store, datetime, argparse.Namespa
     ("api-client", "list"): _api_client_list,
     ("api-client", "revoke"): _api_client_revoke,
     ("reservation", "list"): _reservation_list,
+    ("reservation", "release"): _reservation_release,
 }

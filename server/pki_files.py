@@ -34,7 +34,7 @@ TRUSTSTORE_PASSWORD = b"changeit"
 ROOT_ALIAS = "ssmlab-root-ca"
 ROOT_CN = "ssmlab Lab Root CA"
 INTERMEDIATE_CN = "ssmlab Issuing CA"
-SIGNING_CN = "ssmlab SSM response signing"
+SIGNING_CN = pki.SIGNING_CN
 
 
 @dataclass(frozen=True)

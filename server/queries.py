@@ -436,6 +436,21 @@ class SyncQueries:
             "UPDATE reservations SET status = 'Returned', returned_at = ? WHERE id = ?", (epoch(now), reservation_id)
         )
 
+    def replace_reservation(self, reservation_id: int, now: datetime) -> None:
+        """An update superseded this code (its device may still hold it until it installs the new one)."""
+        self._exec(
+            "UPDATE reservations SET status = 'Replaced', returned_at = ? WHERE id = ?", (epoch(now), reservation_id)
+        )
+
+    def replaced_reservations(self, udi_pid: str, serial_number: str, *, since: int) -> list[Reservation]:
+        """Codes of a device replaced by updates since ``since`` (the active reservation's creation)."""
+        rows = self._all(
+            "SELECT * FROM reservations WHERE udi_pid = ? AND serial_number = ? AND status = 'Replaced' "
+            "AND returned_at >= ? ORDER BY id DESC",
+            (udi_pid, serial_number, since),
+        )
+        return [_reservation(r) for r in rows]
+
     def add_reserved(self, license_id: int, delta: int) -> None:
         self._exec("UPDATE licenses SET reserved = reserved + ? WHERE id = ?", (delta, license_id))
 
@@ -981,6 +996,8 @@ class Queries:
     confirm_reservation = _hop(SyncQueries.confirm_reservation)
     return_reservation = _hop(SyncQueries.return_reservation)
     add_reserved = _hop(SyncQueries.add_reserved)
+    replace_reservation = _hop(SyncQueries.replace_reservation)
+    replaced_reservations = _hop(SyncQueries.replaced_reservations)
     move_licenses = _hop(SyncQueries.move_licenses)
     move_instance = _hop(SyncQueries.move_instance)
     token_creators = _hop(SyncQueries.token_creators)

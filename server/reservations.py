@@ -67,8 +67,11 @@ def _take(tx: SyncQueries, va: VirtualAccount, wanted: Sequence[Wanted]) -> list
             code="reservation_empty",
             fix="list licenses as [{entitlementTag, quantity}] (the tags: POST .../licenses)",
         )
+    merged: dict[str, int] = {}
+    for w in wanted:  # the same tag twice is one license of the summed quantity
+        merged[w.tag] = merged.get(w.tag, 0) + w.quantity
     held: list[ReservedLicense] = []
-    for w in wanted:
+    for w in (Wanted(tag, quantity) for tag, quantity in merged.items()):
         if w.quantity < 1:
             raise BadRequest(f"quantity {w.quantity} of {w.tag} is not positive", code="invalid_quantity")
         pool = tx.license_by_tag(va.id, w.tag)
@@ -210,7 +213,7 @@ async def update(
             request = slr.parse_request_code(old.request_code)
             previous = slr.read_authorization(old.authorization_code).timestamp_ms
             auth = _sign(request, held, now, lab_pki, after_ms=previous)
-            tx.return_reservation(old.id, now)
+            tx.replace_reservation(old.id, now)
             rid = tx.insert_reservation(
                 va_id=va.id,
                 request_code=old.request_code,
@@ -267,6 +270,33 @@ async def confirm(
     return await store.run(body)
 
 
+def _matches(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.strip().encode())
+
+
+async def release(store: Store, udi_pid: str, serial: str, *, now: datetime, by: str) -> Reservation:
+    """The administrator's way out when a device can no longer give its return code (it never
+    installed the code, or it was lost): release the reservation without one."""
+
+    def body(tx: SyncQueries) -> Reservation:
+        found = _find(tx, None, udi_pid, serial)
+        _release(tx, found.virtual_account_id, found.licenses)
+        tx.return_reservation(found.id, now)
+        tx.add_event(
+            at=now,
+            kind="reservation_released",
+            va_id=found.virtual_account_id,
+            message=f"reservation of {udi_pid}:{serial} released by {by} without a return code: "
+            + ", ".join(f"{x.count} {x.name}" for x in found.licenses)
+            + " back in the pool",
+        )
+        again = tx.reservation(found.id)
+        assert again is not None
+        return again
+
+    return await store.run(body)
+
+
 async def give_back(
     store: Store, va: VirtualAccount | None, udi_pid: str, serial: str, code: str, *, now: datetime
 ) -> Reservation:
@@ -280,7 +310,11 @@ async def give_back(
                 code="return_code_required",
                 fix="return the reservation on the device ('smart-agent reservation return'); send the code it prints",
             )
-        if not hmac.compare_digest(found.return_code.encode(), code.strip().encode()):
+        # Until the device confirms an update it may still hold the code the update replaced.
+        replaced = (
+            tx.replaced_reservations(udi_pid, serial, since=found.created_at) if found.status != "Confirmed" else []
+        )
+        if not _matches(found.return_code, code) and not any(_matches(r.return_code, code) for r in replaced):
             raise BadRequest(
                 f"return code {code!r} does not match the reservation of {udi_pid}:{serial}",
                 code="return_code_invalid",

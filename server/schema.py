@@ -184,7 +184,7 @@ CREATE TABLE reservations (
     authorization_code TEXT NOT NULL,
     confirmation_code TEXT NOT NULL,
     return_code TEXT NOT NULL,
-    -- 'Reserved' (waiting for the confirmation code), 'Confirmed', 'Returned'
+    -- 'Reserved' (waiting for the confirmation code), 'Confirmed', 'Returned', 'Replaced' (by an update)
     status TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     confirmed_at INTEGER,

@@ -765,7 +765,15 @@ def status_view(s: InstanceState, now: datetime, p: Policy) -> StatusView:
         evaluation_expires=eval_end.isoformat(),
         enforcement=s.enforcement,
         enforcement_since=_iso(s.enforcement_since),
-        way_out=way_out(s.enforcement) if s.enforcement else None,
+        way_out=(
+            "install the authorization code ('smart-agent reservation install CODE'), or cancel the reservation "
+            "('smart-agent reservation cancel') and register"
+            if s.enforcement is Enforcement.EVALUATION_EXPIRY
+            and s.registration is RegistrationStatus.RESERVATION_IN_PROGRESS
+            else way_out(s.enforcement)
+            if s.enforcement
+            else None
+        ),
         out_of_compliance_since=_iso(s.ooc_since),
         out_of_compliance_reason=s.ooc_reason or None,
         next_authorization_renewal=_iso(_auth_due_at(s, p)),

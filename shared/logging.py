@@ -53,7 +53,9 @@ def configure_logging(
         _redact,
     ]
     if json:
-        processors.append(structlog.processors.dict_tracebacks)
+        # Tracebacks without local variables: a request's locals can hold a client secret.
+        transformer = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        processors.append(structlog.processors.ExceptionRenderer(transformer))
     processors.append(renderer)
     structlog.configure(
         processors=processors,

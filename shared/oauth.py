@@ -171,6 +171,12 @@ def bearer(header: str | None) -> str:
         value = ""
     elif value.lower().startswith("bearer "):
         value = value[7:].strip()
+    if value and not (value.isascii() and value.isprintable()):
+        raise OAuthError(
+            "the access token holds characters no token has",
+            code="invalid_token",
+            fix="send the access_token exactly as the token endpoint returned it",
+        )
     if not value:
         raise OAuthError(
             "the request carries no access token",

@@ -289,6 +289,11 @@ def make_self_signed_server_cert(
     return CertifiedKey(cert, key, ())
 
 
+#: The subject CN of the SSM's response-signing certificate: what signs replies and SLR codes
+#: (an ID certificate, issued by the same CA, never carries it: the SSM chooses its subject).
+SIGNING_CN = "ssmlab SSM response signing"
+
+
 def make_signing_cert(
     issuer: CertifiedKey,
     *,

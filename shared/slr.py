@@ -261,6 +261,20 @@ def open_authorization(
         chain = envelope.reply_chain(code.signature)
     except Unauthorized:
         raise _malformed("its signature carries no certificate") from None
+    untrusted = Unauthorized(
+        "the authorization code is not signed by an SSM's response-signing certificate",
+        code="authorization_code_untrusted",
+        fix="use a code returned by the SSM's reserve or update operation",
+    )
+    public = chain[0].public_key()
+    if pki.common_name(chain[0]) != pki.SIGNING_CN or not isinstance(public, ec.EllipticCurvePublicKey):
+        raise untrusted  # another certificate of the same CA (a device's ID certificate, a TLS one)
+    if not roots:
+        raise Unauthorized(
+            "the truststore holds no certificate: no authorization code can be trusted",
+            code="authorization_code_untrusted",
+            fix="import the SSM's root CA ('smart-agent trust import FILE --alias NAME')",
+        )
     try:
         pki.verify_client_chain(chain[0], chain[1:], roots, at=at)
     except pki.ChainError as exc:
@@ -270,8 +284,6 @@ def open_authorization(
             fix="use a code from the SSM this instance trusts, or import that SSM's root CA "
             "('smart-agent trust import FILE --alias NAME')",
         ) from None
-    public = chain[0].public_key()
-    assert isinstance(public, ec.EllipticCurvePublicKey)
     try:
         signed = envelope.verify(code.signature, public, what="authorization code").decode()
     except (Unauthorized, BadRequest):

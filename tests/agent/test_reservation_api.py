@@ -45,7 +45,9 @@ async def test_request_install_return_over_the_local_api(
     )
     assert outcome.reservation is not None
 
-    r = await api.post(f"{base}/install", json={"code": outcome.reservation.authorization_code.replace("4<", "5<")})
+    r = await api.post(
+        f"{base}/install", json={"code": outcome.reservation.authorization_code.replace("<count>4<", "<count>5<")}
+    )
     body = await r.json()
     assert r.status == 401 and body["error"] == "authorization_code_tampered" and body["fix"]
     r = await api.post(f"{base}/install", data=b"not json", headers={"Content-Type": "application/json"})

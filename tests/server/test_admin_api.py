@@ -313,3 +313,25 @@ async def test_search_limit_keeps_ciscos_cap(api: Api) -> None:
     for limit in ("-5", "0", "5000"):
         got, body = await api.call("GET", f"{LEGACY}/v1/accounts/search", params={"limit": limit})
         assert got == 200 and body["totalRecords"] == 1 and len(body["accounts"]) == 1
+
+
+async def test_odd_tokens_and_undecodable_bodies_are_refused_not_500(api: Api) -> None:
+    await api.login()
+    got, body = await api.call("GET", f"{LEGACY}/v2/accounts", token="abc\u00ff")
+    assert got == 401 and body["error"] == "invalid_token"
+    got, body = await api.call(
+        "POST",
+        f"{LEGACY}/v1/accounts/{LAB_DOMAIN}/licenses",
+        data=b"this is not gzip",
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert got == 400 and body["error"] == "body_unreadable", body
+    got, body = await api.call(
+        "POST",
+        "/as/token.oauth2",
+        token="",
+        params={"grant_type": "client_credentials", "client_id": api.client_id, "client_secret": api.secret},
+        data=b"not gzip",
+        headers={"Content-Encoding": "gzip"},
+    )
+    assert got == 400 and body["error"] in ("body_unreadable", "invalid_request"), body

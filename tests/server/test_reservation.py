@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from server import reservations
 from server.accounts import LAB_DOMAIN
 from server.pki_files import init_lab_pki, load_lab_pki
 from shared import slr
@@ -270,3 +271,66 @@ async def test_an_older_code_cannot_replace_an_update(ssm: RunningSSM, make_agen
         "POST", remove, json={"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]}
     )
     assert got == 200 and (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]
+
+
+async def test_duplicate_tags_are_one_license(ssm: RunningSSM, api: Api) -> None:
+    await api.login()
+    pool = await premium(ssm)
+    code = slr.new_request_code("UCCE", "SN-D").text
+    body = {
+        "reservationRequests": [
+            {
+                "reservationCode": code,
+                "licenses": [{"entitlementTag": pool.tag, "quantity": 1}, {"entitlementTag": pool.tag, "quantity": 2}],
+            }
+        ]
+    }
+    got, answer = await api.call("POST", f"{VA}/reserve-licenses", json=body)
+    assert got == 200
+    assert [(x["entitlementTag"], x["quantity"]) for x in answer["authorizationCodes"][0]["licenses"]] == [
+        (pool.tag, 3)
+    ]
+    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 3  # type: ignore[union-attr]
+
+
+async def test_a_device_that_never_installed_an_update_can_still_return(
+    ssm: RunningSSM, make_agent: MakeAgent, api: Api
+) -> None:
+    """Updated on the SSM but not yet installed: the return code of the code the device holds works."""
+    await api.login()
+    pool = await premium(ssm)
+    runner = (await make_agent()).agent.runner(None)
+    code = (await runner.reservation_request()).reservation_request_code
+    _, body = await reserve(api, str(code), pool.tag, 10)
+    confirmation = (
+        await runner.reservation_install(body["authorizationCodes"][0]["authorizationCode"])
+    ).reservation_confirmation_code
+    sudi = {"udiPid": runner.state.udi_pid, "udiSerialNumber": runner.state.serial_number}
+    await api.call(
+        "POST",
+        f"{VA}/confirm-licenses",
+        json={"reservationConfirmationRequests": [{"sudi": sudi, "confirmationCode": confirmation}]},
+    )
+    upd = {"reservationUpdateRequests": [{"sudi": sudi, "licenses": [{"entitlementTag": pool.tag, "quantity": 4}]}]}
+    assert (await api.call("POST", f"{VA}/update-licenses", json=upd))[0] == 200
+    _, return_code = await runner.reservation_return()  # the device still held the first code
+    remove = f"{LEGACY}/v2/accounts/{LAB_DOMAIN}/virtual-accounts/DEFAULT/devices/remove"
+    got, body = await api.call(
+        "POST", remove, json={"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]}
+    )
+    assert got == 200, body
+    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]
+
+
+async def test_an_administrator_can_release_a_lost_reservation(ssm: RunningSSM, api: Api) -> None:
+    """The device cancelled after the SSM reserved (it never had the code): no return code exists."""
+    await api.login()
+    pool = await premium(ssm)
+    code = slr.new_request_code("UCCE", "SN-LOST")
+    assert (await reserve(api, code.text, pool.tag, 6))[0] == 200
+    released = await reservations.release(ssm.store, "UCCE", "SN-LOST", now=ssm.clock.now(), by="test")
+    assert released.status == "Returned"
+    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]
+    assert (await reserve(api, slr.new_request_code("UCCE", "SN-LOST").text, pool.tag, 1))[0] == 200
+    events = [e.kind for e in await ssm.store.read.events(limit=50)]
+    assert "reservation_released" in events

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
-from shared import slr
+from shared import pki, slr
 from shared.errors import BadRequest, Unauthorized
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -120,3 +120,41 @@ def test_a_replacing_code_is_always_newer(lab_pki: LabPki) -> None:
     chain = [lab_pki.signing.cert, *lab_pki.signing.chain]
     second = slr.authorize(request, ENTS, now=NOW, key=lab_pki.signing.key, chain=chain, after_ms=first.timestamp_ms)
     assert second.timestamp_ms > first.timestamp_ms  # same instant, still newer
+
+
+def test_only_the_ssms_signing_certificate_may_sign(lab_pki: LabPki) -> None:
+    """A key of the same CA that is not the response-signing one (the TLS server key here; a
+    device's ID key alike) cannot sign a code."""
+    request = slr.new_request_code("UCCE", "SN1")
+    server = lab_pki.server
+    forged = slr.authorize(request, ENTS, now=NOW, key=server.key, chain=[server.cert, *server.chain])
+    with pytest.raises(Unauthorized) as info:
+        slr.open_authorization(forged.text, roots=[lab_pki.root], at=AT, expected_request=request.text)
+    assert info.value.code == "authorization_code_untrusted"
+
+
+def test_an_rsa_certificate_or_an_empty_truststore_is_refused_not_a_crash(lab_pki: LabPki) -> None:
+    from cryptography import x509 as cx509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    request = slr.new_request_code("UCCE", "SN1")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = cx509.Name([cx509.NameAttribute(NameOID.COMMON_NAME, pki.SIGNING_CN)])
+    rsa_cert = (
+        cx509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW)
+        .not_valid_after(NOW.replace(year=2030))
+        .sign(key, hashes.SHA256())
+    )
+    odd = slr.authorize(request, ENTS, now=NOW, key=lab_pki.signing.key, chain=[rsa_cert])
+    with pytest.raises(Unauthorized):
+        slr.open_authorization(odd.text, roots=[rsa_cert], at=AT, expected_request=request.text)
+    good = sign(lab_pki, request)
+    with pytest.raises(Unauthorized, match="truststore holds no certificate"):
+        slr.open_authorization(good.text, roots=[], at=AT, expected_request=request.text)
