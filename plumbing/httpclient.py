@@ -108,6 +108,14 @@ class ReplyVerifier:
             )
         chain = envelope.reply_chain(jws)
         leaf = chain[0]
+        public = leaf.public_key()
+        if pki.common_name(leaf) != pki.SIGNING_CN or not isinstance(public, ec.EllipticCurvePublicKey):
+            # Another certificate of the same CA (an ID certificate, the TLS one) signs no reply.
+            raise Unauthorized(
+                "the reply is not signed by an SSM's response-signing certificate",
+                code="reply_signer_untrusted",
+                fix="point the agent at an SSM (its replies are signed by its response-signing key)",
+            )
         try:
             pki.verify_client_chain(leaf, chain[1:], self._roots, at=real_now())
         except pki.ChainError as exc:
@@ -118,8 +126,6 @@ class ReplyVerifier:
             ) from None
         if isinstance(kid, str) and kid != envelope.thumbprint(leaf):
             raise Unauthorized("the reply's kid does not name its signing certificate", code="reply_signer_untrusted")
-        public = leaf.public_key()
-        assert isinstance(public, ec.EllipticCurvePublicKey)
         self._keys[envelope.thumbprint(leaf)] = public
         self._stale = False
         return public
