@@ -274,25 +274,29 @@ def _matches(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.strip().encode())
 
 
+def _end(tx: SyncQueries, found: Reservation, now: datetime, kind: str, how: str) -> Reservation:
+    """The reservation ends: its licenses go back to the pool, with an event saying how."""
+    _release(tx, found.virtual_account_id, found.licenses)
+    tx.return_reservation(found.id, now)
+    held = ", ".join(f"{x.count} {x.name}" for x in found.licenses)
+    tx.add_event(
+        at=now,
+        kind=kind,
+        va_id=found.virtual_account_id,
+        message=f"reservation of {found.udi_pid}:{found.serial_number} {how}: {held} back in the pool",
+    )
+    again = tx.reservation(found.id)
+    assert again is not None
+    return again
+
+
 async def release(store: Store, udi_pid: str, serial: str, *, now: datetime, by: str) -> Reservation:
     """The administrator's way out when a device can no longer give its return code (it never
     installed the code, or it was lost): release the reservation without one."""
 
     def body(tx: SyncQueries) -> Reservation:
         found = _find(tx, None, udi_pid, serial)
-        _release(tx, found.virtual_account_id, found.licenses)
-        tx.return_reservation(found.id, now)
-        tx.add_event(
-            at=now,
-            kind="reservation_released",
-            va_id=found.virtual_account_id,
-            message=f"reservation of {udi_pid}:{serial} released by {by} without a return code: "
-            + ", ".join(f"{x.count} {x.name}" for x in found.licenses)
-            + " back in the pool",
-        )
-        again = tx.reservation(found.id)
-        assert again is not None
-        return again
+        return _end(tx, found, now, "reservation_released", f"released by {by} without a return code")
 
     return await store.run(body)
 
@@ -320,18 +324,6 @@ async def give_back(
                 code="return_code_invalid",
                 fix="send the code the device printed when its reservation was returned",
             )
-        _release(tx, found.virtual_account_id, found.licenses)
-        tx.return_reservation(found.id, now)
-        tx.add_event(
-            at=now,
-            kind="reservation_returned",
-            va_id=found.virtual_account_id,
-            message=f"reservation of {udi_pid}:{serial} returned: "
-            + ", ".join(f"{x.count} {x.name}" for x in found.licenses)
-            + " back in the pool",
-        )
-        again = tx.reservation(found.id)
-        assert again is not None
-        return again
+        return _end(tx, found, now, "reservation_returned", "returned")
 
     return await store.run(body)
