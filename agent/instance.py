@@ -522,10 +522,7 @@ class InstanceRunner:
     async def reservation_install(self, code: str) -> StatusView:
         """Verify an authorization code (trusted signer, untampered, for this request) and install it."""
         async with self.lock:
-            pending = self.state.reservation
-            if pending is None:
-                lifecycle.install_reservation(self.state, [], confirmation="", return_code="", now=self.clock.now())
-            assert pending is not None
+            pending = lifecycle.requested_reservation(self.state)
             try:
                 auth = slr.open_authorization(
                     code, roots=self.transport.truststore.roots(), at=real_now(), expected_request=pending.request_code

@@ -677,8 +677,9 @@ async def _api_client_revoke(store: Store, now: datetime, args: argparse.Namespa
 
 
 async def _reservation_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    found = await store.read.reservations()
     rows = []
-    for r in await store.read.reservations():
+    for r in found:
         va = await store.read.virtual_account(r.virtual_account_id)
         rows.append(
             {
@@ -694,8 +695,8 @@ async def _reservation_list(store: Store, now: datetime, args: argparse.Namespac
         return
     if not rows:
         print("no reservation")
-    for row in rows:
-        held = ", ".join(f"{n}={c}" for n, c in row["licenses"].items())  # type: ignore[attr-defined]
+    for r, row in zip(found, rows, strict=True):
+        held = ", ".join(f"{x.name}={x.count}" for x in r.licenses)
         print(f"{row['device']}  {row['status']:<10} {row['virtual_account']}  {held}")
 
 

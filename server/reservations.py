@@ -109,6 +109,42 @@ def _sign(
     return slr.authorize(request, ents, now=now, key=lab_pki.signing.key, chain=chain, after_ms=after_ms)
 
 
+def _issue(
+    tx: SyncQueries,
+    va: VirtualAccount,
+    request: slr.RequestCode,
+    held: Sequence[ReservedLicense],
+    now: datetime,
+    lab_pki: LabPki,
+    *,
+    kind: str,
+    what: str,
+    after_ms: int = 0,
+) -> Reservation:
+    """Sign an authorization code for what ``held`` reserves and record it; the event says ``what``."""
+    auth = _sign(request, held, now, lab_pki, after_ms=after_ms)
+    rid = tx.insert_reservation(
+        va_id=va.id,
+        request_code=request.text,
+        udi_pid=request.udi_pid,
+        serial_number=request.serial_number,
+        licenses=held,
+        authorization_code=auth.text,
+        confirmation_code=auth.confirmation_code,
+        return_code=auth.return_code,
+        now=now,
+    )
+    tx.add_event(
+        at=now,
+        kind=kind,
+        va_id=va.id,
+        message=f"{what}: " + ", ".join(f"{x.count} {x.name}" for x in held),
+    )
+    found = tx.reservation(rid)
+    assert found is not None
+    return found
+
+
 async def reserve(
     store: Store,
     va: VirtualAccount,
@@ -145,28 +181,16 @@ async def reserve(
                         fix="update it (POST .../update-licenses) or return it first (remove with its return code)",
                     )
                 held = _take(tx, va, wanted)
-                auth = _sign(request, held, now, lab_pki)
-                rid = tx.insert_reservation(
-                    va_id=va.id,
-                    request_code=request.text,
-                    udi_pid=request.udi_pid,
-                    serial_number=request.serial_number,
-                    licenses=held,
-                    authorization_code=auth.text,
-                    confirmation_code=auth.confirmation_code,
-                    return_code=auth.return_code,
-                    now=now,
-                )
-                tx.add_event(
-                    at=now,
+                return _issue(
+                    tx,
+                    va,
+                    request,
+                    held,
+                    now,
+                    lab_pki,
                     kind="licenses_reserved",
-                    va_id=va.id,
-                    message=f"Specific License Reservation for {request.udi_pid}:{request.serial_number}: "
-                    + ", ".join(f"{x.count} {x.name}" for x in held),
+                    what=f"Specific License Reservation for {request.udi_pid}:{request.serial_number}",
                 )
-                found = tx.reservation(rid)
-                assert found is not None
-                return found
 
             outcomes.append(Outcome(await store.run(body), request_code=code_text))
         except SmartLicensingError as err:
@@ -212,28 +236,18 @@ async def update(
             held = _take(tx, va, wanted)
             request = slr.parse_request_code(old.request_code)
             previous = slr.read_authorization(old.authorization_code).timestamp_ms
-            auth = _sign(request, held, now, lab_pki, after_ms=previous)
             tx.replace_reservation(old.id, now)
-            rid = tx.insert_reservation(
-                va_id=va.id,
-                request_code=old.request_code,
-                udi_pid=udi_pid,
-                serial_number=serial,
-                licenses=held,
-                authorization_code=auth.text,
-                confirmation_code=auth.confirmation_code,
-                return_code=auth.return_code,
-                now=now,
-            )
-            tx.add_event(
-                at=now,
+            return _issue(
+                tx,
+                va,
+                request,
+                held,
+                now,
+                lab_pki,
                 kind="reservation_updated",
-                va_id=va.id,
-                message=f"reservation of {udi_pid}:{serial} updated: " + ", ".join(f"{x.count} {x.name}" for x in held),
+                what=f"reservation of {udi_pid}:{serial} updated",
+                after_ms=previous,
             )
-            found = tx.reservation(rid)
-            assert found is not None
-            return found
 
         try:
             outcomes.append(Outcome(await store.run(body)))

@@ -572,6 +572,24 @@ def cancel_reservation(s: InstanceState) -> InstanceState:
     return msgspec.structs.replace(s, registration=RegistrationStatus.UNREGISTERED, reservation=None)
 
 
+def requested_reservation(s: InstanceState) -> Reservation:
+    """The reservation an authorization code may be installed for (requested, or installed).
+
+    Raises:
+        Conflict: ``no_reservation``.
+    """
+    if s.reservation is None or s.registration not in (
+        RegistrationStatus.RESERVATION_IN_PROGRESS,
+        RegistrationStatus.REGISTERED_SLR,
+    ):
+        raise Conflict(
+            f"{s.name!r} has not requested a reservation",
+            code="no_reservation",
+            fix="request one first ('smart-agent reservation request') and reserve with the code it prints",
+        )
+    return s.reservation
+
+
 def install_reservation(
     s: InstanceState,
     grants: list[EntitlementGrant],
@@ -588,16 +606,8 @@ def install_reservation(
     Raises:
         Conflict: ``no_reservation``, ``authorization_code_outdated``.
     """
-    if s.reservation is None or s.registration not in (
-        RegistrationStatus.RESERVATION_IN_PROGRESS,
-        RegistrationStatus.REGISTERED_SLR,
-    ):
-        raise Conflict(
-            f"{s.name!r} has not requested a reservation",
-            code="no_reservation",
-            fix="request one first ('smart-agent reservation request') and reserve with the code it prints",
-        )
-    if s.reservation.installed_at is not None and code_timestamp < s.reservation.code_timestamp:
+    pending = requested_reservation(s)
+    if pending.installed_at is not None and code_timestamp < pending.code_timestamp:
         raise Conflict(
             "this authorization code is older than the one installed",
             code="authorization_code_outdated",
@@ -611,7 +621,7 @@ def install_reservation(
         enforcement_since=None,
         entitlements=grants,
         reservation=msgspec.structs.replace(
-            s.reservation,
+            pending,
             installed_at=epoch(now),
             confirmation_code=confirmation,
             return_code=return_code,

@@ -7,8 +7,9 @@ transaction, so one refused item neither blocks nor half-applies the others.
 
 from __future__ import annotations
 
+import functools
 import hmac
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -185,6 +186,14 @@ def failed(err: SmartLicensingError) -> ItemResult:
     return ItemResult(False, f"{err.message}" + (f" (fix: {err.fix})" if err.fix else ""), err.code)
 
 
+async def attempt(call: Callable[[], Awaitable[str]]) -> ItemResult:
+    """One item of a batch: its success message, or its refusal (the others go on)."""
+    try:
+        return ItemResult(True, await call())
+    except SmartLicensingError as err:
+        return failed(err)
+
+
 def batch_status(results: Sequence[ItemResult] | Sequence[Outcome], noun: str) -> tuple[str, str]:
     """The envelope's status and message for a batch: SUCCESS, WARNING (some failed) or ERROR."""
     ok = sum(1 for r in results if r.ok)
@@ -217,21 +226,32 @@ async def create_token(
     )
 
 
+def token_info(request: web.Request, created: accounts.CreatedToken, body: TokenBody) -> dict[str, object]:
+    """A created token as both families show it (the legacy one as an object, Cisco's spec in a list)."""
+    return {
+        "token": created.minted.text,
+        "expirationDate": views.iso(int(created.minted.expires_at.timestamp())),
+        "description": body.description,
+        "exportControl": "Allowed" if body.export_allowed() else "Not Allowed",
+        "createdBy": f"api-client:{request.get(keys.API_CLIENT, '')}",
+    }
+
+
 async def revoke_tokens(store: Store, va: VirtualAccount, texts: Sequence[str], now: datetime) -> list[ItemResult]:
-    out = []
-    for text in texts:
-        try:
-            parsed = tokens.parse(text)
-            record = await store.read.token(parsed.token_id)
-            if record is None or record.virtual_account_id != va.id:
-                raise NotFound(f"virtual account {va.name} has no such token", code="token_not_found")
-            if not hmac.compare_digest(record.secret_hash, tokens.hash_secret(parsed.secret)):
-                raise NotFound(f"virtual account {va.name} has no such token", code="token_not_found")
-            await accounts.revoke_token(store, parsed.token_id, now)
-            out.append(ItemResult(True, "Token revoked successfully"))
-        except SmartLicensingError as err:
-            out.append(failed(err))
-    return out
+    async def revoke(text: str) -> str:
+        parsed = tokens.parse(text)
+        record = await store.read.token(parsed.token_id)
+        # the token text proves the caller holds it: its id alone revokes nothing
+        if (
+            record is None
+            or record.virtual_account_id != va.id
+            or not hmac.compare_digest(record.secret_hash, tokens.hash_secret(parsed.secret))
+        ):
+            raise NotFound(f"virtual account {va.name} has no such token", code="token_not_found")
+        await accounts.revoke_token(store, parsed.token_id, now)
+        return "Token revoked successfully"
+
+    return [await attempt(functools.partial(revoke, text)) for text in texts]
 
 
 # -- licenses ------------------------------------------------------------------------------------
@@ -281,10 +301,7 @@ async def transfer_licenses(
             )
             return f"{item.quantity} {display_name(pool)} transferred to {target.name}"
 
-        try:
-            out.append(ItemResult(True, await store.run(body)))
-        except SmartLicensingError as err:
-            out.append(failed(err))
+        out.append(await attempt(functools.partial(store.run, body)))
     return out
 
 

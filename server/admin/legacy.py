@@ -5,6 +5,7 @@ operations (``/backend/api/v1/...``) share these handlers.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from server.admin import common, views
 from server.admin.common import ItemResult
 from server.admin.routing import BACKEND, LEGACY
 from server.queries import Account, VirtualAccount
-from shared.errors import BadRequest, SmartLicensingError
+from shared.errors import SmartLicensingError
 from shared.tokens import TokenRecord
 
 
@@ -38,16 +39,6 @@ async def accounts_v2(request: web.Request) -> web.Response:
     )
 
 
-def _int(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"query parameter {name}={raw!r} is not a number", code="invalid_query") from None
-
-
 async def accounts_search_v1(request: web.Request) -> web.Response:
     domain, name = request.query.get("domain", ""), request.query.get("name", "")
     found = [
@@ -55,9 +46,9 @@ async def accounts_search_v1(request: web.Request) -> web.Response:
         for a in await request.app[keys.STORE].read.accounts()
         if domain.lower() in a.domain.lower() and name.lower() in a.name.lower()
     ]
-    limit = _int(request, "limit", 1000)
+    limit = views.query_int(request, "limit", 1000)
     limit = 1000 if limit <= 0 or limit > 1000 else limit  # Cisco's hard cap
-    rows = views.page(found, limit, _int(request, "offset", 0))
+    rows = views.page(found, limit, views.query_int(request, "offset", 0))
     return web.json_response(
         {
             "totalRecords": len(found),
@@ -224,13 +215,7 @@ async def tokens_create(request: web.Request) -> web.Response:
     created = await common.create_token(request, account, va, body)
     return web.json_response(
         {
-            "tokenInfo": {
-                "token": created.minted.text,
-                "expirationDate": views.iso(int(created.minted.expires_at.timestamp())),
-                "description": body.description,
-                "exportControl": "Allowed" if body.export_allowed() else "Not Allowed",
-                "createdBy": f"api-client:{request.get(keys.API_CLIENT, '')}",
-            },
+            "tokenInfo": common.token_info(request, created, body),
             "status": "SUCCESS",
             "statusMessage": "A valid, active token was generated.",
         }
@@ -287,16 +272,15 @@ async def confirm(request: web.Request) -> web.Response:
 async def remove_devices(request: web.Request) -> web.Response:
     _, va = await _va(request)
     body = await views.body_of(request, common.RemoveBody)
+    store, now = request.app[keys.STORE], views.now_of(request)
+
+    async def remove(item: common.RemoveItem) -> str:
+        pid, sn = item.sudi.key()
+        return await common.remove_device(store, va, pid, sn, item.returnCode, now, by="the admin API")
+
     results, items = [], []
     for item in body.items():
-        try:
-            pid, sn = item.sudi.key()
-            msg = await common.remove_device(
-                request.app[keys.STORE], va, pid, sn, item.returnCode, views.now_of(request), by="the admin API"
-            )
-            results.append(ItemResult(True, msg))
-        except SmartLicensingError as err:
-            results.append(common.failed(err))
+        results.append(await common.attempt(functools.partial(remove, item)))
         items.append(
             {
                 "status": results[-1].status,

@@ -8,15 +8,16 @@ transfer, remove): the two families answer them with the same fields.
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 from aiohttp import web
 
 from server import accounts, keys
 from server.admin import common, legacy, views
-from server.admin.common import ItemResult
 from server.admin.routing import SOFTWARE
 from server.queries import VirtualAccount
-from shared.errors import BadRequest, NotFound, SmartLicensingError
+from shared.errors import BadRequest, NotFound
 
 
 def _va_item(v: VirtualAccount) -> dict[str, object]:
@@ -81,19 +82,10 @@ async def virtual_account_default(request: web.Request) -> web.Response:
     )
 
 
-def _paging(request: web.Request) -> tuple[int | None, int]:
-    try:
-        limit = int(request.query["limit"]) if request.query.get("limit") else None
-        offset = int(request.query.get("offset") or 0)
-    except ValueError:
-        raise BadRequest("limit and offset are numbers", code="invalid_query") from None
-    return limit, offset
-
-
 async def device_search(request: web.Request) -> web.Response:
     _, va = await legacy._va(request)
     rows = await views.device_rows(request.app[keys.STORE], [va], request.query.get("instanceName") or None)
-    limit, offset = _paging(request)
+    limit, offset = views.query_int(request, "limit", 0), views.query_int(request, "offset", 0)
     return web.json_response(
         {
             "status": "SUCCESS",
@@ -142,13 +134,10 @@ async def device_usage(request: web.Request) -> web.Response:
 async def device_transfer(request: web.Request) -> web.Response:
     account, va = await legacy._va(request)
     body = await views.body_of(request, common.DeviceTransferBody)
+    store, now = request.app[keys.STORE], views.now_of(request)
     results, items = [], []
     for item in body.productInstances:
-        try:
-            msg = await common.transfer_device(request.app[keys.STORE], account, va, item, views.now_of(request))
-            results.append(ItemResult(True, msg))
-        except SmartLicensingError as err:
-            results.append(common.failed(err))
+        results.append(await common.attempt(functools.partial(common.transfer_device, store, account, va, item, now)))
         items.append(
             {
                 "status": results[-1].status,
@@ -187,15 +176,7 @@ async def token_create(request: web.Request) -> web.Response:
         {
             "status": "SUCCESS",
             "statusMessage": "A valid, active token was generated.",
-            "tokenInfo": [
-                {
-                    "token": created.minted.text,
-                    "expirationDate": views.iso(int(created.minted.expires_at.timestamp())),
-                    "description": body.description,
-                    "exportControl": "Allowed" if body.export_allowed() else "Not Allowed",
-                    "createdBy": f"api-client:{request.get(keys.API_CLIENT, '')}",
-                }
-            ],
+            "tokenInfo": [common.token_info(request, created, body)],
         }
     )
 

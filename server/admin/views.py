@@ -57,6 +57,17 @@ async def body_of(request: web.Request, type_: type[S]) -> S:
         ) from None
 
 
+def query_int(request: web.Request, name: str, default: int) -> int:
+    """An integer query parameter (``default`` when absent or empty)."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name}={raw!r} is not a number", code="invalid_query") from None
+
+
 async def account_of(request: web.Request) -> Account:
     return await resolve_account(request.app[keys.STORE], request.match_info["domain"])
 

@@ -449,13 +449,13 @@ def test_admin_api_and_reservation_from_the_command_line(workdir: Path) -> None:
         port = wait_for_file(workdir / "ssm.port", ssm)
         base = f"https://127.0.0.1:{port}"
         ctx = ssl.create_default_context(cafile="certs/ca.pem")
-        created = run(
-            [cli("ssm-server"), "api-client", "create", "--name", "e2e", "--json", "--db", "var/ssm.db"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        client = json.loads(created.stdout)
+
+        def ssm_cli(*args: str) -> str:
+            return run(
+                [cli("ssm-server"), *args, "--db", "var/ssm.db"], capture_output=True, text=True, check=True
+            ).stdout
+
+        client = json.loads(ssm_cli("api-client", "create", "--name", "e2e", "--json"))
 
         def post(path: str, body: dict[str, object] | bytes, token: str = "") -> tuple[int, dict[str, object]]:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -488,14 +488,7 @@ def test_admin_api_and_reservation_from_the_command_line(workdir: Path) -> None:
             return run([cli("smart-agent"), *args], capture_output=True, text=True)
 
         code = json.loads(sa("reservation", "request", "--json").stdout)["reservation_request_code"]
-        licenses = json.loads(
-            run(
-                [cli("ssm-server"), "license", "list", "--json", "--db", "var/ssm.db"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
+        licenses = json.loads(ssm_cli("license", "list", "--json"))
         tag = next(p["tag"] for p in licenses if p["license"] == "Premium Agent" and p["license_type"] == "Flex")
         va = "/services/api/smart-accounts-and-licensing/v2/accounts/lab.ssmlab.example/virtual-accounts/DEFAULT"
         request = {
@@ -525,9 +518,7 @@ def test_admin_api_and_reservation_from_the_command_line(workdir: Path) -> None:
             token,
         )
         assert status == 200, body
-        listed = run(
-            [cli("ssm-server"), "reservation", "list", "--db", "var/ssm.db"], capture_output=True, text=True, check=True
-        ).stdout
+        listed = ssm_cli("reservation", "list")
         assert f"CVP:{serial}" in listed and "Confirmed" in listed
 
         returned = sa("reservation", "return")
@@ -539,9 +530,7 @@ def test_admin_api_and_reservation_from_the_command_line(workdir: Path) -> None:
             token,
         )
         assert status == 200, body
-        listed = run(
-            [cli("ssm-server"), "reservation", "list", "--db", "var/ssm.db"], capture_output=True, text=True, check=True
-        ).stdout
+        listed = ssm_cli("reservation", "list")
         assert "no reservation" in listed
     finally:
         agent_log = stop(agent) if agent is not None else ""
