@@ -84,3 +84,13 @@ def test_code_argument_reads_a_file_or_refuses(tmp_path: Path) -> None:
 def test_request_code_is_refused_without_a_serial() -> None:
     with pytest.raises(BadRequest):
         slr.new_request_code("UCCE", "")
+
+
+async def test_oversized_install_body_is_refused(ssm: RunningSSM, make_agent: MakeAgent, aiohttp_client: Any) -> None:
+    running = await make_agent()
+    api: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, _noop))
+    await api.post("/api/v1/instances/ucce-1/reservation/request")
+    r = await api.post("/api/v1/instances/ucce-1/reservation/install", json={"code": "<" + "x" * 100_000})
+    assert r.status == 413 and (await r.json())["error"] == "body_too_large"
+    status = await (await api.get("/api/v1/instances/ucce-1/status")).json()
+    assert status["registration_status"] == "Reservation In Progress"

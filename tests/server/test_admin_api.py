@@ -335,3 +335,10 @@ async def test_odd_tokens_and_undecodable_bodies_are_refused_not_500(api: Api) -
         headers={"Content-Encoding": "gzip"},
     )
     assert got == 400 and body["error"] in ("body_unreadable", "invalid_request"), body
+
+
+async def test_oversized_token_request_is_refused(api: Api) -> None:
+    got, body = await api.call(
+        "POST", "/as/token.oauth2", token="", data=io.BytesIO(b"grant_type=client_credentials&x=" + b"a" * 20_000)
+    )
+    assert got == 413 and body["error"] == "body_too_large"

@@ -334,3 +334,21 @@ async def test_an_administrator_can_release_a_lost_reservation(ssm: RunningSSM, 
     assert (await reserve(api, slr.new_request_code("UCCE", "SN-LOST").text, pool.tag, 1))[0] == 200
     events = [e.kind for e in await ssm.store.read.events(limit=50)]
     assert "reservation_released" in events
+
+
+async def test_a_replayed_remove_changes_nothing(ssm: RunningSSM, make_agent: MakeAgent, api: Api) -> None:
+    await api.login()
+    pool = await premium(ssm)
+    runner = (await make_agent()).agent.runner(None)
+    code = (await runner.reservation_request()).reservation_request_code
+    _, body = await reserve(api, str(code), pool.tag, 7)
+    await runner.reservation_install(body["authorizationCodes"][0]["authorizationCode"])
+    _, return_code = await runner.reservation_return()
+    sudi = {"udiPid": runner.state.udi_pid, "udiSerialNumber": runner.state.serial_number}
+    remove = f"{LEGACY}/v2/accounts/{LAB_DOMAIN}/virtual-accounts/DEFAULT/devices/remove"
+    request = {"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]}
+    assert (await api.call("POST", remove, json=request))[0] == 200
+    before = ssm.snapshot()
+    got, body = await api.call("POST", remove, json=request)
+    assert got == 400 and body["error"] == "instance_not_found", body
+    assert ssm.snapshot() == before
