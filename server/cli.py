@@ -44,8 +44,8 @@ from plumbing.httpclient import parse_overrides
 from plumbing.labclient import clock_command
 from server import accounts, apiclients, cli_tls, keys, onprem, reservations, views
 from server.app import create_app
-from server.ledger import remove_instance
 from server.pki_files import PkiMissing, init_lab_pki, load_lab_pki
+from server.registration import remove_instance
 from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store, StoreError
@@ -412,30 +412,7 @@ async def _token_list(store: Store, now: datetime, args: argparse.Namespace) -> 
     if args.va:
         account = await accounts.resolve_account(store, args.account)
         va_id = (await accounts.resolve_va(store, account, args.va)).id
-    rows = []
-    for t in await store.read.tokens(va_id):
-        va = await store.read.virtual_account(t.virtual_account_id)
-        state = (
-            "revoked"
-            if t.revoked_at
-            else "expired"
-            if t.expires_at <= now
-            else "used up"
-            if t.max_uses is not None and t.uses >= t.max_uses
-            else "active"
-        )
-        rows.append(
-            {
-                "token_id": t.token_id,
-                "virtual_account": va.name if va else "?",
-                "status": state,
-                "expires_at": t.expires_at.isoformat(),
-                "uses": t.uses,
-                "max_uses": t.max_uses,
-                "export_controlled": t.export_controlled,
-                "description": t.description,
-            }
-        )
+    rows = await views.tokens(store, now, va_id=va_id)
     if args.json:
         _print_json(rows)
         return
@@ -461,22 +438,11 @@ async def _account_create(store: Store, now: datetime, args: argparse.Namespace)
 
 
 async def _account_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    rows = []
-    for a in await store.read.accounts():
-        vas = [v.name for v in await store.read.virtual_accounts(a.id)]
-        rows.append(
-            {
-                "domain": a.domain,
-                "name": a.name,
-                "export_control_allowed": a.export_control_allowed,
-                "virtual_accounts": vas,
-            }
-        )
-        if not args.json:
-            print(
-                f"{a.domain}  {a.name}  export control: "
-                f"{'allowed' if a.export_control_allowed else 'not allowed'}  VAs: {', '.join(vas)}"
-            )
+    rows = await views.accounts(store)
+    if not args.json:
+        for r in rows:
+            control = "allowed" if r["export_control_allowed"] else "not allowed"
+            print(f"{r['domain']}  {r['name']}  export control: {control}  VAs: {', '.join(r['virtual_accounts'])}")
     if args.json:
         _print_json(rows)
 
@@ -548,7 +514,7 @@ async def _instance_remove(store: Store, now: datetime, args: argparse.Namespace
 
 
 async def _outbox(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    rows = await store.read.notifications(limit=args.limit)
+    rows = await store.read(lambda uow: uow.events.outbox(limit=args.limit))
     if args.json:
         _print_json(
             [
@@ -677,15 +643,14 @@ async def _api_client_revoke(store: Store, now: datetime, args: argparse.Namespa
 
 
 async def _reservation_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    found = await store.read.reservations()
+    found = await views.reservations(store)
     rows = []
-    for r in found:
-        va = await store.read.virtual_account(r.virtual_account_id)
+    for r, va_name in found:
         rows.append(
             {
                 "device": f"{r.udi_pid}:{r.serial_number}",
-                "virtual_account": va.name if va else "?",
-                "status": r.status,
+                "virtual_account": va_name,
+                "status": str(r.status),
                 "licenses": {x.name: x.count for x in r.licenses},
                 "reserved_at": utc(r.created_at).isoformat(),
             }
@@ -695,7 +660,7 @@ async def _reservation_list(store: Store, now: datetime, args: argparse.Namespac
         return
     if not rows:
         print("no reservation")
-    for r, row in zip(found, rows, strict=True):
+    for (r, _), row in zip(found, rows, strict=True):
         held = ", ".join(f"{x.name}={x.count}" for x in r.licenses)
         print(f"{row['device']}  {row['status']:<10} {row['virtual_account']}  {held}")
 
@@ -712,7 +677,7 @@ async def _reservation_release(store: Store, now: datetime, args: argparse.Names
 
 
 async def _events(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    for e in await store.read.events(limit=args.limit):
+    for e in await store.read(lambda uow: uow.events.recent(limit=args.limit)):
         print(f"{utc(e.at).isoformat()}  {e.kind:<24} {e.message}")
 
 
