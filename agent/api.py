@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
@@ -36,14 +36,14 @@ from agent import labapi
 from agent.daemon import Agent, new_serial_number
 from agent.diagnose import as_json
 from agent.instance import InstanceRunner
-from plumbing.body import read_body, require_type
-from plumbing.clockroutes import Persist, add_clock_routes
+from plumbing.clockroutes import Persist, clock_routes
 from plumbing.middleware import json_response, request_context
+from plumbing.routes import Body, Plane, Route, install
 from shared import usage
 from shared.clock import utc
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
-from shared.transportsettings import decode_settings
+from shared.transportsettings import TransportSettings
 
 AGENT = web.AppKey("agent", Agent)
 
@@ -75,27 +75,9 @@ class DiagnoseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     url: str | None = None
 
 
-B = TypeVar("B", RegisterBody, LicenseTypeBody, AgentsBody, TrustBody, DiagnoseBody, InstallBody)
-
-_EXAMPLES: dict[type, str] = {
-    InstallBody: '{"code": "<specificPLR>...</specificPLR>"}',
-    RegisterBody: '{"token": "..."}',
-    LicenseTypeBody: '{"license_type": "Perpetual", "usage_mode": "Production"}',
-    AgentsBody: '{"count": 1}',
-    TrustBody: '{"alias": "ssm-root-ca", "data": "<base64 of the certificate file>"}',
-    DiagnoseBody: '{"url": "https://smartreceiver.cisco.com/licservice/license"}',
-}
-
-
-async def _body(request: web.Request, type_: type[B]) -> B:
-    require_type(request, "application/json")
-    data = await read_body(request, limit=16384)
-    try:
-        return msgspec.json.decode(data, type=type_)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(
-            f"invalid request body: {exc}", code="invalid_body", fix=f"send JSON like {_EXAMPLES[type_]}"
-        ) from None
+def _json(type_: type, example: str, *, empty: bytes | None = None) -> Body:
+    """A JSON body of the local API (``invalid_body`` for anything that does not decode)."""
+    return Body(type_, limit=16384, empty=empty, malformed="invalid_body", fix=f"send JSON like {example}")
 
 
 async def status_all(request: web.Request) -> web.Response:
@@ -111,13 +93,11 @@ def _runner(request: web.Request) -> InstanceRunner:
     return request.app[AGENT].runner(request.match_info["name"])
 
 
-async def register(request: web.Request) -> web.Response:
-    body = await _body(request, RegisterBody)
+async def register(request: web.Request, body: RegisterBody) -> web.Response:
     return json_response(await _runner(request).register(body.token))
 
 
-async def reregister(request: web.Request) -> web.Response:
-    body = await _body(request, RegisterBody)
+async def reregister(request: web.Request, body: RegisterBody) -> web.Response:
     return json_response(await _runner(request).register(body.token, force=True))
 
 
@@ -138,8 +118,7 @@ async def reservation_request(request: web.Request) -> web.Response:
     return json_response(await _runner(request).reservation_request())
 
 
-async def reservation_install(request: web.Request) -> web.Response:
-    body = await _body(request, InstallBody)
+async def reservation_install(request: web.Request, body: InstallBody) -> web.Response:
     return json_response(await _runner(request).reservation_install(body.code))
 
 
@@ -164,13 +143,11 @@ async def get_license_type(request: web.Request) -> web.Response:
     )
 
 
-async def put_license_type(request: web.Request) -> web.Response:
-    body = await _body(request, LicenseTypeBody)
+async def put_license_type(request: web.Request, body: LicenseTypeBody) -> web.Response:
     return json_response(await _runner(request).set_license_type(body.license_type, body.usage_mode))
 
 
-async def add_agents(request: web.Request) -> web.Response:
-    body = await _body(request, AgentsBody)
+async def add_agents(request: web.Request, body: AgentsBody) -> web.Response:
     return json_response(await _runner(request).add_agents(body.count))
 
 
@@ -179,15 +156,7 @@ async def get_consumption(request: web.Request) -> web.Response:
     return json_response({"instance": runner.name, "consumption": runner.consumption()})
 
 
-async def put_usage(request: web.Request) -> web.Response:
-    require_type(request, "application/json")
-    data = await read_body(request, limit=16384)
-    try:
-        values = msgspec.json.decode(data, type=dict[str, int])
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(
-            f"invalid request body: {exc}", code="invalid_body", fix='send JSON like {"Premium Agent": 130}'
-        ) from None
+async def put_usage(request: web.Request, values: dict[str, int]) -> web.Response:
     runner = _runner(request)
     return json_response({"instance": runner.name, "consumption": await runner.set_usage(values)})
 
@@ -229,9 +198,7 @@ async def get_transport(request: web.Request) -> web.Response:
     return json_response(_transport_view(request.app[AGENT]))
 
 
-async def put_transport(request: web.Request) -> web.Response:
-    require_type(request, "application/json")
-    settings = decode_settings(await read_body(request, limit=16384))
+async def put_transport(request: web.Request, settings: TransportSettings) -> web.Response:
     agent = request.app[AGENT]
     await agent.set_transport(settings)
     return json_response(_transport_view(agent))
@@ -244,14 +211,11 @@ async def get_trust(request: web.Request) -> web.Response:
     )
 
 
-async def post_trust(request: web.Request) -> web.Response:
-    body = await _body(request, TrustBody)
+async def post_trust(request: web.Request, body: TrustBody) -> web.Response:
     try:
         data = base64.b64decode(body.data, validate=True)
     except binascii.Error:
-        raise BadRequest(
-            "data is not base64", code="invalid_body", fix=f"send JSON like {_EXAMPLES[TrustBody]}"
-        ) from None
+        raise BadRequest("data is not base64", code="invalid_body", fix=f"send JSON like {TRUST_EXAMPLE}") from None
     entry = request.app[AGENT].trust_import(body.alias, data)
     return json_response(entry.view(), status=201)
 
@@ -260,8 +224,7 @@ async def delete_trust(request: web.Request) -> web.Response:
     return json_response(request.app[AGENT].trust_remove(request.match_info["alias"]).view())
 
 
-async def post_diagnose(request: web.Request) -> web.Response:
-    body = await _body(request, DiagnoseBody) if request.can_read_body else DiagnoseBody()
+async def post_diagnose(request: web.Request, body: DiagnoseBody) -> web.Response:
     report = await request.app[AGENT].diagnose(body.url)
     return json_response(as_json(report))
 
@@ -286,38 +249,74 @@ async def events(request: web.Request) -> web.Response:
     )
 
 
+ONE = "/api/v1/instances/{name}"
+A = Plane.AGENT
+TRUST_EXAMPLE = '{"alias": "ssm-root-ca", "data": "<base64 of the certificate file>"}'
+
+#: The local API's route table (the License Management page as JSON).
+ROUTES: list[Route] = [
+    Route("GET", "/api/v1/status", status_all, A),
+    Route("GET", ONE + "/status", status_one, A),
+    Route("POST", ONE + "/register", register, A, body=_json(RegisterBody, '{"token": "..."}')),
+    Route("POST", ONE + "/reregister", reregister, A, body=_json(RegisterBody, '{"token": "..."}')),
+    Route("POST", ONE + "/renew-authorization", renew_authorization, A),
+    Route("POST", ONE + "/renew-registration", renew_registration, A),
+    Route("POST", ONE + "/deregister", deregister, A),
+    Route("GET", ONE + "/license-type", get_license_type, A),
+    Route(
+        "PUT",
+        ONE + "/license-type",
+        put_license_type,
+        A,
+        body=_json(LicenseTypeBody, '{"license_type": "Perpetual", "usage_mode": "Production"}'),
+    ),
+    Route("POST", ONE + "/reservation/request", reservation_request, A),
+    Route(
+        "POST",
+        ONE + "/reservation/install",
+        reservation_install,
+        A,
+        body=_json(InstallBody, '{"code": "<specificPLR>...</specificPLR>"}'),
+    ),
+    Route("POST", ONE + "/reservation/return", reservation_return, A),
+    Route("POST", ONE + "/reservation/cancel", reservation_cancel, A),
+    Route("POST", ONE + "/agents", add_agents, A, body=_json(AgentsBody, '{"count": 1}')),
+    Route("GET", ONE + "/consumption", get_consumption, A),
+    Route("PUT", ONE + "/usage", put_usage, A, body=_json(dict[str, int], '{"Premium Agent": 130}')),
+    Route("POST", ONE + "/enable", enable, A),
+    Route("POST", ONE + "/disable", disable, A),
+    Route("POST", ONE + "/serial", serial, A),
+    Route("GET", "/api/v1/banner", get_banner, A),
+    Route("GET", "/api/v1/alerts", get_alerts, A),
+    Route("GET", "/api/v1/transport", get_transport, A),
+    Route(
+        "PUT",
+        "/api/v1/transport",
+        put_transport,
+        A,
+        body=_json(
+            TransportSettings,
+            '{"mode": "Smart Transport", "connection": "Transport Gateway", '
+            '"url": "https://ssm.example.com/SmartTransport"}',
+        ),
+    ),
+    Route("GET", "/api/v1/trust", get_trust, A),
+    Route("POST", "/api/v1/trust", post_trust, A, body=_json(TrustBody, TRUST_EXAMPLE)),
+    Route("DELETE", "/api/v1/trust/{alias}", delete_trust, A),
+    Route(
+        "POST",
+        "/api/v1/diagnose",
+        post_diagnose,
+        A,
+        body=_json(DiagnoseBody, '{"url": "https://smartreceiver.cisco.com/licservice/license"}', empty=b"{}"),
+    ),
+    Route("GET", "/_lab/health", health, Plane.PROBE),
+    Route("GET", "/_lab/events", events, Plane.LAB),
+]
+
+
 def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
     app = web.Application(middlewares=[request_context("agent.api")], client_max_size=64 * 1024)
     app[AGENT] = agent
-    app.router.add_get("/api/v1/status", status_all)
-    app.router.add_get("/api/v1/instances/{name}/status", status_one)
-    app.router.add_post("/api/v1/instances/{name}/register", register)
-    app.router.add_post("/api/v1/instances/{name}/reregister", reregister)
-    app.router.add_post("/api/v1/instances/{name}/renew-authorization", renew_authorization)
-    app.router.add_post("/api/v1/instances/{name}/renew-registration", renew_registration)
-    app.router.add_post("/api/v1/instances/{name}/deregister", deregister)
-    app.router.add_get("/api/v1/instances/{name}/license-type", get_license_type)
-    app.router.add_post("/api/v1/instances/{name}/reservation/request", reservation_request)
-    app.router.add_post("/api/v1/instances/{name}/reservation/install", reservation_install)
-    app.router.add_post("/api/v1/instances/{name}/reservation/return", reservation_return)
-    app.router.add_post("/api/v1/instances/{name}/reservation/cancel", reservation_cancel)
-    app.router.add_put("/api/v1/instances/{name}/license-type", put_license_type)
-    app.router.add_post("/api/v1/instances/{name}/agents", add_agents)
-    app.router.add_get("/api/v1/instances/{name}/consumption", get_consumption)
-    app.router.add_put("/api/v1/instances/{name}/usage", put_usage)
-    app.router.add_post("/api/v1/instances/{name}/enable", enable)
-    app.router.add_post("/api/v1/instances/{name}/disable", disable)
-    app.router.add_post("/api/v1/instances/{name}/serial", serial)
-    app.router.add_get("/api/v1/banner", get_banner)
-    app.router.add_get("/api/v1/alerts", get_alerts)
-    app.router.add_get("/api/v1/transport", get_transport)
-    app.router.add_put("/api/v1/transport", put_transport)
-    app.router.add_get("/api/v1/trust", get_trust)
-    app.router.add_post("/api/v1/trust", post_trust)
-    app.router.add_delete("/api/v1/trust/{alias}", delete_trust)
-    app.router.add_post("/api/v1/diagnose", post_diagnose)
-    app.router.add_get("/_lab/health", health)
-    app.router.add_get("/_lab/events", events)
-    add_clock_routes(app, agent.clock, persist_clock)
-    app.router.add_routes(labapi.routes(agent))
+    install(app, [*ROUTES, *clock_routes(agent.clock, persist_clock), *labapi.routes(agent)], limit=16384)
     return app

@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.daemon import Agent
-from plumbing.body import read_body
 from plumbing.middleware import json_response
+from plumbing.routes import Body, Plane, Route
 from shared import clockctl, usage
 from shared.errors import BadRequest
 
@@ -35,14 +35,12 @@ def _folder(agent: Agent, name: str) -> Path:
     return agent.config.data_path / "snapshots" / name
 
 
-def _name(data: bytes) -> str:
-    try:
-        return msgspec.json.decode(data, type=NameBody).name
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise BadRequest(f"invalid body: {exc}", code="invalid_body", fix='send {"name": "before-demo"}') from None
+NAME = Body(NameBody, limit=1024, types=None, malformed="invalid_body", fix='send {"name": "before-demo"}')
 
 
-def routes(agent: Agent) -> list[web.RouteDef]:
+def routes(agent: Agent) -> list[Route]:
+    """The agent's lab-plane routes beyond health, clock and events."""
+
     async def info(_request: web.Request) -> web.Response:
         return json_response(
             {
@@ -79,15 +77,15 @@ def routes(agent: Agent) -> list[web.RouteDef]:
                 in_use.labels(r.name, name).set(count)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def snapshot(request: web.Request) -> web.Response:
-        name = _name(await read_body(request, limit=1024))
+    async def snapshot(_request: web.Request, body: NameBody) -> web.Response:
+        name = body.name
         folder = _folder(agent, name)
         folder.mkdir(parents=True, exist_ok=True)
         await agent.store.backup_to(folder / "agent.db")
         return json_response({"saved": name, "path": str(folder / "agent.db")})
 
-    async def restore(request: web.Request) -> web.Response:
-        name = _name(await read_body(request, limit=1024))
+    async def restore(_request: web.Request, body: NameBody) -> web.Response:
+        name = body.name
         source = _folder(agent, name) / "agent.db"
         if not source.exists():
             raise BadRequest(f"no snapshot {name!r}", code="snapshot_not_found", fix="list them: ssmlab snapshot list")
@@ -120,9 +118,9 @@ def routes(agent: Agent) -> list[web.RouteDef]:
         )
 
     return [
-        web.get("/_lab/info", info),
-        web.get("/metrics", metrics),
-        web.post("/_lab/snapshot", snapshot),
-        web.post("/_lab/restore", restore),
-        web.post("/_lab/reset", reset),
+        Route("GET", "/_lab/info", info, Plane.LAB),
+        Route("GET", "/metrics", metrics, Plane.LAB),
+        Route("POST", "/_lab/snapshot", snapshot, Plane.LAB, body=NAME),
+        Route("POST", "/_lab/restore", restore, Plane.LAB, body=NAME),
+        Route("POST", "/_lab/reset", reset, Plane.LAB),
     ]

@@ -1,10 +1,16 @@
-"""Reading request bodies with a size limit and a content-type check."""
+"""Reading request bodies: a size limit, a content-type check, and the one JSON decoder."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from aiohttp import web
 
+from shared import wire
 from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+T = TypeVar("T")
+JSON = "application/json"
 
 #: The body once read (a middleware may read it first, e.g. to match faults by signer).
 BODY = web.RequestKey("body", bytes)
@@ -51,3 +57,31 @@ def require_type(request: web.Request, *allowed: str) -> str:
             fix=f"send Content-Type: {' or '.join(allowed)}",
         )
     return ctype
+
+
+async def decode_body(
+    request: web.Request,
+    type_: type[T],
+    *,
+    limit: int,
+    types: tuple[str, ...] | None = (JSON,),
+    empty: bytes | None = None,
+    what: str = "request body",
+    fix: str = "send one JSON object of the documented shape",
+    malformed: str = "malformed_json",
+    invalid: str = "invalid_body",
+    strict: bool = True,
+) -> T:
+    """The request's body read (within ``limit`` bytes), its media type checked (``types``; None
+    accepts any) and decoded into ``type_`` by ``shared.wire`` — the one decoder of every plane.
+    An empty body reads as ``empty`` when given (e.g. ``b"{}"`` for all-optional fields).
+
+    Raises:
+        PayloadTooLarge, UnsupportedMediaType, BadRequest: each naming the problem and the fix.
+    """
+    if types is not None:
+        require_type(request, *types)
+    raw = await read_body(request, limit=limit)
+    if empty is not None and not raw.strip():
+        raw = empty
+    return wire.decode(raw, type_, what=what, fix=fix, malformed=malformed, invalid=invalid, strict=strict)

@@ -1,4 +1,4 @@
-"""``GET/POST /_lab/clock`` for any process that owns a clock."""
+"""``GET/POST /_lab/clock`` for any process that owns a clock (a lab-plane route table)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,38 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from plumbing.body import read_body
 from plumbing.middleware import json_response
+from plumbing.routes import Body, Plane, Route
 from shared import clockctl
 from shared.clock import AnyClock
 
 Persist = Callable[[AnyClock], Awaitable[None]]
 
+#: Any content type, as ``curl -d`` sends a form type; the body is JSON all the same.
+COMMAND = Body(
+    clockctl.ClockCommand,
+    limit=4096,
+    types=None,
+    malformed=clockctl.INVALID,
+    invalid=clockctl.INVALID,
+    fix=clockctl.FIX,
+)
 
-def add_clock_routes(app: web.Application, clock: AnyClock, persist: Persist) -> None:
+
+def clock_routes(clock: AnyClock, persist: Persist) -> list[Route]:
     """Serve the clock; ``persist`` is awaited after every change (so restarts continue)."""
 
     async def get_clock(_request: web.Request) -> web.Response:
+        """The process's clock: now, kind, rate, next timer."""
         return json_response(clockctl.view(clock))
 
-    async def post_clock(request: web.Request) -> web.Response:
-        cmd = clockctl.decode_command(await read_body(request, limit=4096))
+    async def post_clock(_request: web.Request, cmd: clockctl.ClockCommand) -> web.Response:
+        """Advance the clock, move it to an instant, or set its rate."""
         result = await clockctl.apply(clock, cmd)
         await persist(clock)
         return json_response(result)
 
-    app.router.add_get("/_lab/clock", get_clock)
-    app.router.add_post("/_lab/clock", post_clock)
+    return [
+        Route("GET", "/_lab/clock", get_clock, Plane.LAB),
+        Route("POST", "/_lab/clock", post_clock, Plane.LAB, body=COMMAND),
+    ]

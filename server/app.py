@@ -3,10 +3,13 @@
 No globals: everything a handler needs is reached through ``request.app[keys.X]``. Resources
 (the store, background tasks) are owned by cleanup contexts.
 
+Planes are route tables (``plumbing.routes``): the device plane (``server.device``), the admin
+API (``server.admin``), the lab plane (``server.lab`` and the clock). A listener serves a set of
+planes: a cloud SSM all of them on one; an SSM On-Prem the device plane on its device listener and
+the rest on its admin listener (``LISTENER_PLANES``), decided by each route's declared plane.
+
 Modes: a cloud SSM answers the device plane at ``/licservice/license``; an SSM On-Prem at
-``/SmartTransport`` (each answers 404 on the other's paths, so a wrong URL is a real drill). An
-On-Prem serves its device plane and its admin plane on two listeners (``admin_port``); a
-middleware keeps each path on its own listener.
+``/SmartTransport`` (each answers 404 on the other's paths, so a wrong URL is a real drill).
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from plumbing import routes as plumbing_routes
 from plumbing import serve
-from plumbing.clockroutes import add_clock_routes
+from plumbing.clockroutes import clock_routes
 from plumbing.middleware import request_context
-from server import admin, keys, labplane, onprem
+from plumbing.routes import Plane
+from server import admin, device, keys, lab, onprem
 from server.accounts import seed_lab
 from server.admin import routing
 from server.apiclients import Authority
-from server.handlers import device, lab, tlslab
+from server.lab import journal
+from server.lab import tls as tlslab
+from server.lab.state import LAB, LabState
 from server.pki_files import LabPki
 from server.registry import Registry
 from server.settings import ServerSettings
@@ -40,32 +47,9 @@ from shared.logging import get_logger
 
 log = get_logger("ssm.app")
 
-#: Paths an On-Prem serves on its admin listener only.
-ADMIN_PREFIXES = (
-    "/_lab/sync",
-    "/_lab/instances",
-    "/_lab/pools",
-    "/_lab/outbox",
-    "/_lab/events",
-    "/_lab/clock",
-    "/_lab/faults",
-    "/_lab/journal",
-    "/_lab/info",
-    "/_lab/reset",
-    "/_lab/snapshot",
-    "/_lab/restore",
-    "/_lab/tls",
-    "/metrics",
-    "/_lab/tokens",
-    "/_lab/licenses",
-    # the admin API (server.admin)
-    "/services/api/",
-    "/v1/software/apis/",
-    "/backend/",
-    "/as/token.oauth2",
-    "/oauth2/",
-    "/openapi.json",
-)
+#: The planes each listener of an On-Prem serves (a cloud SSM serves every plane on one listener).
+DEVICE_PLANES = frozenset({Plane.DEVICE, Plane.PROBE})
+ADMIN_PLANES = frozenset({Plane.ADMIN, Plane.LAB, Plane.WEB, Plane.PROBE})
 
 
 def create_app(
@@ -82,12 +66,12 @@ def create_app(
     middlewares = [request_context("ssm.http")]
     if settings.admin_port is not None:
         middlewares.append(_plane_guard(listeners))
-    middlewares.append(labplane.lab_middleware())
+    middlewares.append(journal.middleware())
     middlewares.append(routing.api_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body)
     app[keys.SETTINGS] = settings
     app[keys.LISTENERS] = listeners
-    app[labplane.LAB] = labplane.LabState()
+    app[LAB] = LabState()
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
     app[keys.TLS] = TlsSwitch(lab_pki)
@@ -131,42 +115,38 @@ def create_app(
     app.cleanup_ctx.append(storage)
     app.cleanup_ctx.append(housekeeping)
 
-    device.add_routes(app, settings.mode)
-    app.router.add_get("/_lab/health", lab.health)
-
     async def persist_clock(c: AnyClock) -> None:
         await save_clock(app[keys.STORE], c)
 
-    add_clock_routes(app, clock, persist_clock)
-    app.router.add_get("/_lab/events", lab.events)
-    app.router.add_get("/_lab/outbox", lab.outbox)
-    app.router.add_get("/_lab/instances", lab.instances)
-    app.router.add_get("/_lab/pools", lab.pools)
-    app.router.add_post("/_lab/instances/{piid}/remove", lab.remove_instance)
-    labplane.add_routes(app)
-    if settings.mode == "onprem":
-        app.router.add_get("/_lab/sync", lab.sync_status)
-        app.router.add_post("/_lab/sync", lab.sync_now)
-    tlslab.add_routes(app)
-    admin.add_routes(app)
+    routes = [
+        *device.routes(settings.mode),
+        *lab.ROUTES,
+        *(lab.ONPREM_ROUTES if settings.mode == "onprem" else ()),
+        *clock_routes(clock, persist_clock),
+        *admin.ROUTES,
+    ]
+    plumbing_routes.install(app, routes, limit=settings.max_body)
+    routing.install(app)
     return app
 
 
 def _plane_guard(listeners: keys.Listeners) -> Middleware:
-    """On an On-Prem, device paths answer on the device listener and admin paths on the admin one."""
+    """On an On-Prem, each listener serves its planes only (by the route's declared plane)."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = plumbing_routes.route_of(request)
+        if route is None:
+            return await handler(request)
         sock = request.transport.get_extra_info("sockname") if request.transport else None
         port = sock[1] if sock else None
-        on_admin = routing.normalize(request.path).startswith(ADMIN_PREFIXES)
-        if port == listeners.admin and not on_admin and request.path != "/_lab/health":
+        if port == listeners.admin and route.plane not in ADMIN_PLANES:
             raise NotFound(
                 f"{request.path} is not served on the admin listener",
                 code="not_found",
                 fix=f"device requests go to the device listener (port {listeners.device})",
             )
-        if port == listeners.device and on_admin:
+        if port == listeners.device and route.plane not in DEVICE_PLANES:
             raise NotFound(
                 f"{request.path} is served on the admin listener only",
                 code="not_found",

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
+from shared import wire
 from shared.clock import AnyClock, ClockError, ScaledClock
 from shared.durations import parse_duration
 from shared.errors import BadRequest, Conflict
@@ -106,15 +107,22 @@ async def apply(clock: AnyClock, cmd: ClockCommand) -> ClockView:
     return view(clock)
 
 
-_decoder = msgspec.json.Decoder(ClockCommand)
+#: The code and fix of a body that is no clock command (the lab plane's route and the tests share them).
+INVALID = "invalid_clock_command"
+FIX = 'send {"advance": "30d"}, {"to": ISO instant} or {"rate": R}'
 
 
 def decode_command(data: bytes) -> ClockCommand:
-    try:
-        return _decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(
-            f"invalid clock command: {exc}",
-            code="invalid_clock_command",
-            fix='send {"advance": "30d"}, {"to": ISO instant} or {"rate": R}',
-        ) from None
+    """A clock command from a request body.
+
+    Raises:
+        BadRequest: ``invalid_clock_command`` (or ``json_too_deep``).
+    """
+    return wire.decode(
+        data,
+        ClockCommand,
+        what="clock command",
+        fix=FIX,
+        malformed=INVALID,
+        invalid=INVALID,
+    )

@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 
 import msgspec
 
-from shared.errors import BadRequest
+from shared import wire
 from shared.states import (
     EntitlementStatus,
     ExportControl,
@@ -230,11 +230,8 @@ Reply = Registered | Authorization | RegistrationRenewed | UsageAccepted | Dereg
 # -- codec ---------------------------------------------------------------------------------------
 
 _encoder = msgspec.json.Encoder()
-_request_decoder: msgspec.json.Decoder[Request] = msgspec.json.Decoder(Request)
-_signed_decoder: msgspec.json.Decoder[SignedRequest] = msgspec.json.Decoder(SignedRequest)
-_reply_decoder: msgspec.json.Decoder[Reply] = msgspec.json.Decoder(Reply)
-
 M = TypeVar("M")
+_FIX = "send a message of the documented shape (see the device-plane section of README)"
 
 
 def encode(message: msgspec.Struct) -> bytes:
@@ -242,22 +239,8 @@ def encode(message: msgspec.Struct) -> bytes:
     return _encoder.encode(message)
 
 
-def _decode(decoder: msgspec.json.Decoder[M], data: bytes, what: str) -> M:
-    try:
-        result: M = decoder.decode(data)
-        return result
-    except msgspec.ValidationError as exc:
-        raise BadRequest(
-            f"invalid {what}: {exc}",
-            code="invalid_message",
-            fix="send a message of the documented shape (see the device-plane section of README)",
-        ) from exc
-    except msgspec.DecodeError as exc:
-        raise BadRequest(
-            f"malformed JSON in {what}: {exc}",
-            code="malformed_json",
-            fix="send one valid UTF-8 JSON object",
-        ) from exc
+def _decode(data: bytes, type_: type[M], what: str) -> M:
+    return wire.decode(data, type_, what=what, fix=_FIX, invalid="invalid_message")
 
 
 def decode_request(data: bytes) -> Request:
@@ -266,14 +249,14 @@ def decode_request(data: bytes) -> Request:
     Raises:
         BadRequest: ``malformed_json`` or ``invalid_message``, naming the offending field.
     """
-    return _decode(_request_decoder, data, "device request")
+    return _decode(data, Request, "device request")  # type: ignore[arg-type]
 
 
 def decode_signed_request(data: bytes) -> SignedRequest:
     """Decode the payload of a signed device request (anything but register)."""
-    return _decode(_signed_decoder, data, "signed device request")
+    return _decode(data, SignedRequest, "signed device request")  # type: ignore[arg-type]
 
 
 def decode_reply(data: bytes) -> Reply:
     """Decode an SSM reply payload."""
-    return _decode(_reply_decoder, data, "SSM reply")
+    return _decode(data, Reply, "SSM reply")  # type: ignore[arg-type]

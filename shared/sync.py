@@ -22,6 +22,7 @@ from typing import Literal
 
 import msgspec
 
+from shared import wire
 from shared.errors import BadRequest, Conflict
 from shared.policy import Policy
 
@@ -48,9 +49,6 @@ class SyncFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     jws: str
 
 
-_decoder = msgspec.json.Decoder(SyncFile)
-
-
 def write_file(*, direction: Direction, account_domain: str, onprem: str, sequence: int, jws: str) -> bytes:
     return msgspec.json.format(
         msgspec.json.encode(
@@ -74,14 +72,14 @@ def read_file(data: bytes, *, expect: Direction) -> SyncFile:
         BadRequest: ``sync_file_malformed`` (truncated, not JSON, wrong shape or format).
         Conflict: ``sync_file_wrong_direction``.
     """
-    try:
-        f = _decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise BadRequest(
-            f"the file is not a complete ssmlab sync file: {exc}",
-            code="sync_file_malformed",
-            fix="carry the whole file as written by 'ssm-server sync export' (or by the cloud's import)",
-        ) from None
+    f = wire.decode(
+        data,
+        SyncFile,
+        what="sync file (it is not a complete ssmlab sync file)",
+        fix="carry the whole file as written by 'ssm-server sync export' (or by the cloud's import)",
+        malformed="sync_file_malformed",
+        invalid="sync_file_malformed",
+    )
     if f.format != FORMAT:
         raise BadRequest(f"unknown sync file format {f.format!r}", code="sync_file_malformed", fix=f"expected {FORMAT}")
     if f.direction != expect:

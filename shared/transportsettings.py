@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from shared import wire
 from shared.errors import BadRequest
 from shared.states import ConnectionMode, TransportMode
 
@@ -316,22 +317,19 @@ def initial_settings(*, mode: str, url: str | None, proxy: str | None) -> Transp
     return check_settings(TransportSettings(mode=m, connection=ConnectionMode.GATEWAY, url=url))
 
 
-_decoder = msgspec.json.Decoder(TransportSettings)
-
-
 def encode_settings(s: TransportSettings) -> str:
     return msgspec.json.encode(s).decode()
 
 
 def decode_settings(text: str | bytes) -> TransportSettings:
     """Settings from JSON (the API body, the agent's saved copy), validated by ``check_settings``."""
-    try:
-        raw = _decoder.decode(text)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise _refuse(
-            f"invalid transport settings: {exc}",
-            code="invalid_body",
-            fix='send JSON like {"mode": "Smart Transport", "connection": "Transport Gateway", '
-            '"url": "https://ssm.example.com/SmartTransport"}',
-        ) from None
+    data = text.encode() if isinstance(text, str) else text
+    raw = wire.decode(
+        data,
+        TransportSettings,
+        what="transport settings",
+        fix='send JSON like {"mode": "Smart Transport", "connection": "Transport Gateway", '
+        '"url": "https://ssm.example.com/SmartTransport"}',
+        malformed="invalid_body",
+    )
     return check_settings(raw)

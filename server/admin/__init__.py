@@ -5,18 +5,13 @@
 - ``swapi``: Cisco's "Software APIs" 1.0.2 under ``/v1/software/apis/...``;
 - ``routing``: tolerant paths, bearer tokens and Cisco's error envelope;
 - ``openapi``: the OpenAPI document of what is emulated, at ``GET /openapi.json``.
+
+``ROUTES`` is the plane's route table.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
+from plumbing.routes import Route
+from server.admin import legacy, oauth, openapi, swapi
 
-from server.admin import legacy, oauth, openapi, routing, swapi
-
-
-def add_routes(app: web.Application) -> None:
-    oauth.add_routes(app)
-    legacy.add_routes(app)
-    swapi.add_routes(app)
-    openapi.add_routes(app)
-    routing.install(app)
+ROUTES: list[Route] = [*oauth.ROUTES, *legacy.ROUTES, *swapi.ROUTES, *openapi.ROUTES]

@@ -16,6 +16,7 @@ from datetime import datetime
 import msgspec
 from aiohttp import web
 
+from plumbing.routes import Body, Handler, Plane, Route
 from server import accounts, keys, registration, reservations
 from server.admin import views
 from server.reservations import Outcome, Wanted, display_name
@@ -24,6 +25,41 @@ from server.store.rows import Account, Reservation, VirtualAccount
 from shared import tokens
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
+
+
+def api(
+    method: str,
+    path: str,
+    handler: Handler,
+    body: type | None = None,
+    *,
+    query: type | None = None,
+    headers: tuple[str, ...] = (),
+    answer: dict[str, object] | None = None,
+) -> Route:
+    """An admin API operation: bearer token required; its body read as Cisco's clients send it
+    (any content type, "365" for 365, an empty body as {})."""
+    return Route(
+        method,
+        path,
+        handler,
+        Plane.ADMIN,
+        body=Body(
+            body,
+            types=None,
+            empty=b"{}",
+            strict=False,
+            malformed="invalid_json",
+            invalid="invalid_body",
+            fix="send the fields COVERAGE.md lists for this operation",
+        )
+        if body is not None
+        else None,
+        query=query,
+        auth=True,
+        headers=headers,
+        answer=answer,
+    )
 
 
 class Sudi(msgspec.Struct):
@@ -133,6 +169,33 @@ class TokenBody(msgspec.Struct):
         )
 
 
+class VaQuery(msgspec.Struct, kw_only=True):
+    """The v2 and v3 ``accounts/{domain}/...`` operations name their virtual account in the query."""
+
+    virtualAccountName: str
+
+
+class AccountSearch(msgspec.Struct, kw_only=True):
+    domain: str = ""
+    name: str = ""
+    limit: int = 1000
+    offset: int = 0
+
+
+class DeviceSearch(msgspec.Struct, kw_only=True):
+    instanceName: str = ""
+    limit: int = 0
+    offset: int = 0
+
+
+class DeviceSearchV2(DeviceSearch, kw_only=True):
+    virtualAccountName: str
+
+
+class DefaultVaQuery(msgspec.Struct, kw_only=True):
+    smartAccountDomain: str | None = None
+
+
 class ListBody(msgspec.Struct):
     virtualAccounts: list[str] = []
     limit: int = 50
@@ -159,11 +222,10 @@ class DeviceRemoveV1(msgspec.Struct):
     productTagName: str = ""
 
 
-async def listing_request(request: web.Request) -> tuple[ListBody, list[VirtualAccount]]:
-    """A listing's body (``virtualAccounts``, ``limit``, ``offset``) and the virtual accounts it names."""
+async def listing_vas(request: web.Request, body: ListBody) -> list[VirtualAccount]:
+    """The virtual accounts a listing's body names (``virtualAccounts``; all of them when empty)."""
     account = await views.account_of(request)
-    body = await views.body_of(request, ListBody)
-    return body, await views.vas_named(request.app[keys.STORE], account, body.virtualAccounts)
+    return await views.vas_named(request.app[keys.STORE], account, body.virtualAccounts)
 
 
 def wanted(items: Sequence[LicenseWant]) -> list[Wanted]:

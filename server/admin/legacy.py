@@ -10,9 +10,10 @@ from datetime import datetime
 
 from aiohttp import web
 
+from plumbing.routes import Route
 from server import keys
 from server.admin import common, views
-from server.admin.common import ItemResult
+from server.admin.common import ItemResult, api
 from server.admin.routing import BACKEND, LEGACY
 from server.store import UnitOfWork
 from server.store.rows import Account, VirtualAccount
@@ -41,16 +42,15 @@ async def accounts_v2(request: web.Request) -> web.Response:
     )
 
 
-async def accounts_search_v1(request: web.Request) -> web.Response:
-    domain, name = request.query.get("domain", ""), request.query.get("name", "")
+async def accounts_search_v1(request: web.Request, q: common.AccountSearch) -> web.Response:
+    """L3: Smart Accounts whose domain and name contain the given text (at most 1000)."""
     found = [
         a
         for a in await request.app[keys.STORE].read(lambda uow: uow.accounts.all())
-        if domain.lower() in a.domain.lower() and name.lower() in a.name.lower()
+        if q.domain.lower() in a.domain.lower() and q.name.lower() in a.name.lower()
     ]
-    limit = views.query_int(request, "limit", 1000)
-    limit = 1000 if limit <= 0 or limit > 1000 else limit  # Cisco's hard cap
-    rows = views.page(found, limit, views.query_int(request, "offset", 0))
+    limit = 1000 if q.limit <= 0 or q.limit > 1000 else q.limit  # Cisco's hard cap
+    rows = views.page(found, limit, q.offset)
     return web.json_response(
         {
             "totalRecords": len(found),
@@ -66,6 +66,7 @@ async def accounts_search_v1(request: web.Request) -> web.Response:
 async def accounts_search_v2(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     out = []
+
     def read(uow: UnitOfWork) -> list[tuple[Account, list[VirtualAccount]]]:
         return [(a, uow.accounts.virtual_accounts(a.id)) for a in uow.accounts.all()]
 
@@ -103,9 +104,9 @@ async def virtual_accounts(request: web.Request) -> web.Response:
     )
 
 
-async def licenses(request: web.Request) -> web.Response:
+async def licenses(request: web.Request, body: common.ListBody) -> web.Response:
     """L5: license usage by virtual account, paged (what mcssmapi's smart_license_usage reads)."""
-    body, vas = await common.listing_request(request)
+    vas = await common.listing_vas(request, body)
     account = await views.account_of(request)
     rows = await views.license_rows(request.app[keys.STORE], vas)
     return web.json_response(
@@ -162,8 +163,8 @@ def device_legacy(d: views.DeviceRow) -> dict[str, object]:
     }
 
 
-async def devices(request: web.Request) -> web.Response:
-    body, vas = await common.listing_request(request)
+async def devices(request: web.Request, body: common.ListBody) -> web.Response:
+    vas = await common.listing_vas(request, body)
     rows = await views.device_rows(request.app[keys.STORE], vas)
     return web.json_response(
         {
@@ -175,10 +176,11 @@ async def devices(request: web.Request) -> web.Response:
     )
 
 
-async def _va(request: web.Request) -> tuple[Account, VirtualAccount]:
-    """The account and virtual account of a request: the VA from the path or ``virtualAccountName``."""
+async def _va(request: web.Request, query: common.VaQuery | None = None) -> tuple[Account, VirtualAccount]:
+    """The account and virtual account of a request: the VA from the path or the query's
+    ``virtualAccountName``."""
     account = await views.account_of(request)
-    name = request.match_info.get("va") or request.query.get("virtualAccountName")
+    name = request.match_info.get("va") or (query.virtualAccountName if query else None)
     return account, await views.va_named(request, account, name)
 
 
@@ -211,9 +213,8 @@ def token_row(r: TokenRecord, now: datetime) -> dict[str, object]:
     }
 
 
-async def tokens_create(request: web.Request) -> web.Response:
+async def tokens_create(request: web.Request, body: common.TokenBody) -> web.Response:
     account, va = await _va(request)
-    body = await views.body_of(request, common.TokenBody)
     created = await common.create_token(request, account, va, body)
     return web.json_response(
         {
@@ -224,33 +225,31 @@ async def tokens_create(request: web.Request) -> web.Response:
     )
 
 
-async def licenses_transfer(request: web.Request) -> web.Response:
-    account, va = await _va(request)
-    body = await views.body_of(request, common.TransferBody)
+async def licenses_transfer(
+    request: web.Request, body: common.TransferBody, query: common.VaQuery | None = None
+) -> web.Response:
+    account, va = await _va(request, query)
     results = await common.transfer_licenses(request.app[keys.STORE], account, va, body.licenses, views.now_of(request))
     items = [{"status": r.status, "statusMessage": r.message} for r in results]
     return common.batch_answer(results, "license transfer(s)", licensesTransferStatus=items)
 
 
-async def reserve(request: web.Request) -> web.Response:
+async def reserve(request: web.Request, body: common.ReserveBody) -> web.Response:
     _, va = await _va(request)
-    body = await views.body_of(request, common.ReserveBody)
     outcomes = await common.reserve(request, va, body)
     items = [common.reservation_item(o) for o in outcomes]
     return common.batch_answer(outcomes, "reservation request(s)", authorizationCodes=items)
 
 
-async def update(request: web.Request) -> web.Response:
-    _, va = await _va(request)
-    body = await views.body_of(request, common.UpdateBody)
+async def update(request: web.Request, body: common.UpdateBody, query: common.VaQuery | None = None) -> web.Response:
+    _, va = await _va(request, query)
     outcomes = await common.update(request, va, body)
     items = [common.reservation_item(o) for o in outcomes]
     return common.batch_answer(outcomes, "update request(s)", authorizationCodes=items, autorizationCodes=items)
 
 
-async def confirm(request: web.Request) -> web.Response:
-    _, va = await _va(request)
-    body = await views.body_of(request, common.ConfirmBody)
+async def confirm(request: web.Request, body: common.ConfirmBody, query: common.VaQuery | None = None) -> web.Response:
+    _, va = await _va(request, query)
     results, items = [], []
     for c in body.reservationConfirmationRequests:
         try:
@@ -271,9 +270,10 @@ async def confirm(request: web.Request) -> web.Response:
     return common.batch_answer(results, "confirmation(s)", data=items[0] if len(items) == 1 else items)
 
 
-async def remove_devices(request: web.Request) -> web.Response:
-    _, va = await _va(request)
-    body = await views.body_of(request, common.RemoveBody)
+async def remove_devices(
+    request: web.Request, body: common.RemoveBody, query: common.VaQuery | None = None
+) -> web.Response:
+    _, va = await _va(request, query)
     store, now = request.app[keys.STORE], views.now_of(request)
 
     async def remove(item: common.RemoveItem) -> str:
@@ -293,22 +293,27 @@ async def remove_devices(request: web.Request) -> web.Response:
     return common.batch_answer(results, "remove request(s)", removeProductInstancesStatus=items)
 
 
-def add_routes(app: web.Application) -> None:
-    r = app.router
-    base = LEGACY
-    r.add_get(base + "/v2/accounts", accounts_v2)
-    r.add_get(base + "/v2/accounts/", accounts_v2)
-    r.add_get(base + "/v1/accounts/search", accounts_search_v1)
-    r.add_get(base + "/v2/accounts/search", accounts_search_v2)
-    r.add_get(base + "/v1/accounts/{domain}/customer/virtual-accounts", virtual_accounts)
-    r.add_post(base + "/v1/accounts/{domain}/licenses", licenses)
-    r.add_post(base + "/v1/accounts/{domain}/devices", devices)
-    for prefix in (base, BACKEND):
-        r.add_get(prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_list)
-        r.add_post(prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_create)
-    va = base + "/{version:v1|v2}/accounts/{domain}/virtual-accounts/{va}"
-    r.add_post(va + "/licenses/transfer", licenses_transfer)
-    r.add_post(va + "/reserve-licenses", reserve)
-    r.add_post(va + "/update-licenses", update)
-    r.add_post(va + "/confirm-licenses", confirm)
-    r.add_post(va + "/devices/remove", remove_devices)
+_VA = LEGACY + "/{version:v1|v2}/accounts/{domain}/virtual-accounts/{va}"
+
+ROUTES: list[Route] = [
+    api("GET", LEGACY + "/v2/accounts", accounts_v2),
+    api("GET", LEGACY + "/v2/accounts/", accounts_v2),
+    api("GET", LEGACY + "/v1/accounts/search", accounts_search_v1, query=common.AccountSearch),
+    api("GET", LEGACY + "/v2/accounts/search", accounts_search_v2),
+    api("GET", LEGACY + "/v1/accounts/{domain}/customer/virtual-accounts", virtual_accounts),
+    api("POST", LEGACY + "/v1/accounts/{domain}/licenses", licenses, common.ListBody),
+    api("POST", LEGACY + "/v1/accounts/{domain}/devices", devices, common.ListBody),
+    *(
+        route
+        for prefix in (LEGACY, BACKEND)
+        for route in (
+            api("GET", prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_list),
+            api("POST", prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_create, common.TokenBody),
+        )
+    ),
+    api("POST", _VA + "/licenses/transfer", licenses_transfer, common.TransferBody),
+    api("POST", _VA + "/reserve-licenses", reserve, common.ReserveBody),
+    api("POST", _VA + "/update-licenses", update, common.UpdateBody),
+    api("POST", _VA + "/confirm-licenses", confirm, common.ConfirmBody),
+    api("POST", _VA + "/devices/remove", remove_devices, common.RemoveBody),
+]

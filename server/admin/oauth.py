@@ -11,12 +11,13 @@ import base64
 import binascii
 from urllib.parse import parse_qsl
 
-import msgspec
 from aiohttp import web
 
 from plumbing.body import read_body
+from plumbing.routes import Plane, Route
 from server import keys
-from shared import oauth
+from shared import oauth, wire
+from shared.errors import BadRequest
 
 #: A token request is a few hundred bytes.
 MAX_BODY = 16 * 1024
@@ -42,10 +43,10 @@ def _fields(raw: bytes, content_type: str) -> dict[str, str]:
         return {}
     try:
         if content_type == "application/json":
-            data = msgspec.json.decode(raw, type=dict[str, str | int | float | bool | None])
+            data = wire.decode(raw, dict[str, str | int | float | bool | None], what="token request")
             return {k: str(v) for k, v in data.items() if isinstance(v, str | int)}
         return dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=True))
-    except (UnicodeDecodeError, ValueError, msgspec.DecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, BadRequest) as exc:
         raise oauth.OAuthError(
             f"the token request body cannot be read: {exc}",
             code="invalid_request",
@@ -55,6 +56,7 @@ def _fields(raw: bytes, content_type: str) -> dict[str, str]:
 
 
 async def token(request: web.Request) -> web.Response:
+    """An access token for an API client (OAuth2 client credentials)."""
     fields = dict(request.query)
     raw = await read_body(request, limit=MAX_BODY)
     fields.update(_fields(raw, request.content_type))
@@ -64,6 +66,16 @@ async def token(request: web.Request) -> web.Response:
     return web.json_response(issued.body(), headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def add_routes(app: web.Application) -> None:
-    for path in ("/as/token.oauth2", "/oauth2/default/v1/token", "/backend/oauth/token"):
-        app.router.add_post(path, token)
+#: The token request as Cisco's clients send it (it is read by ``token`` itself: form, JSON, query
+#: or Basic).
+FORM: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        "client_id": {"type": "string"},
+        "client_secret": {"type": "string"},
+    },
+    "required": ["grant_type", "client_id", "client_secret"],
+}
+PATHS = ("/as/token.oauth2", "/oauth2/default/v1/token", "/backend/oauth/token")
+ROUTES: list[Route] = [Route("POST", path, token, Plane.ADMIN, form=FORM) for path in PATHS]

@@ -1,83 +1,26 @@
-"""The OpenAPI 3.0 document of the emulated admin API, served at ``GET /openapi.json``.
+"""The OpenAPI 3.0 document of a plane, built from its route table, served at ``GET /openapi.json``.
 
-It is built from the router itself (every admin route is listed, none is forgotten) and from the
-request body types (msgspec writes their JSON Schema), so it cannot drift from what is served.
-Answers are described as what every operation promises: a JSON object with a ``status`` on
-success, Cisco's error envelope on refusal. ``tests/server/test_openapi_fuzz.py`` runs
-schemathesis against it.
+Every route of the plane is listed with what its declaration says: path parameters (an
+alternative such as ``{version:v1|v2}`` becomes an enum), the query Struct's fields, the headers
+it reads, the body Struct (msgspec writes its JSON Schema), the answer. The document is made from
+the same declaration that decodes requests, so the two cannot drift.
+``tests/server/test_openapi_fuzz.py`` runs schemathesis against it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from server.admin import common, legacy, oauth, swapi
-from server.admin.routing import API_PREFIXES, OPEN_PATHS
+from plumbing.routes import TABLE, Plane, Route
 
-#: The request body type of each operation that takes one.
-BODIES: dict[Callable[..., Any], type] = {
-    legacy.licenses: common.ListBody,
-    legacy.devices: common.ListBody,
-    legacy.tokens_create: common.TokenBody,
-    legacy.licenses_transfer: common.TransferBody,
-    legacy.reserve: common.ReserveBody,
-    legacy.update: common.UpdateBody,
-    legacy.confirm: common.ConfirmBody,
-    legacy.remove_devices: common.RemoveBody,
-    swapi.virtual_account_create: swapi.VaBody,
-    swapi.device_usage: common.ListBody,
-    swapi.device_transfer: common.DeviceTransferBody,
-    swapi.device_remove_v1: common.DeviceRemoveV1,
-    swapi.token_create: common.TokenBody,
-    swapi.token_revoke: common.RevokeBody,
-    swapi.get_summary: swapi.SummaryBody,
-    swapi.get_alerts: swapi.AlertBody,
-}
-#: Query parameters of the operations that read some (all optional unless marked).
-QUERIES: dict[Callable[..., Any], list[tuple[str, str, bool]]] = {
-    legacy.accounts_search_v1: [
-        ("domain", "string", False),
-        ("name", "string", False),
-        ("limit", "integer", False),
-        ("offset", "integer", False),
-    ],
-    swapi.device_search: [("instanceName", "string", False), ("limit", "integer", False), ("offset", "integer", False)],
-    swapi.virtual_account_default: [("smartAccountDomain", "string", False)],
-}
-#: Operations that name their virtual account in the query (v2 "accounts/{domain}/..." paths).
-VA_QUERY = "virtualAccountName"
-HEADERS: dict[Callable[..., Any], list[str]] = {
-    swapi.get_summary: ["X-CSW-SMART-ACCOUNT-ID", "X-CSW-VIRTUAL-ACCOUNT-ID"],
-}
+_PARAM = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
 
-#: Answers that are not Cisco's status envelope.
-OK_SCHEMAS: dict[Callable[..., Any], dict[str, Any]] = {
-    swapi.virtual_account_default: {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "accountId": {"type": "integer"},
-            "accountName": {"type": "string"},
-            "accountDomain": {"type": "string"},
-            "default": {"type": "boolean"},
-        },
-        "required": ["id", "name", "accountId", "accountDomain", "default"],
-    },
-}
-
-_PARAM = re.compile(r"\{(\w+)\}")
-
-_ENVELOPE = {
-    "type": "object",
-    "properties": {"status": {"type": "string"}},
-    "required": ["status"],
-}
+_ENVELOPE = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
 _ERROR = {
     "type": "object",
     "properties": {
@@ -118,79 +61,76 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
 
 
-def document(app: web.Application) -> dict[str, Any]:
-    """The OpenAPI document of every admin API route of ``app``."""
-    paths: dict[str, dict[str, Any]] = {}
-    bodies = list({t for t in BODIES.values()})
-    _, components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
-    for route in app.router.routes():
-        info = route.resource.get_info() if route.resource else {}
-        template = info.get("formatter") or info.get("path")
-        if not isinstance(template, str) or route.method == "HEAD":
-            continue
-        if not (template.startswith(API_PREFIXES) or template in OPEN_PATHS):
-            continue
-        handler = route.handler
-        params: list[dict[str, Any]] = []
-        regex = info.get("pattern")
-        for name in _PARAM.findall(template):
-            schema: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": r"^[^/?#%]+$"}
-            choice = re.search(rf"\(\?P<{name}>([\w|]+)\)", regex.pattern) if regex is not None else None
-            if choice:
-                schema = {"type": "string", "enum": choice.group(1).split("|")}
-            params.append({"name": name, "in": "path", "required": True, "schema": schema})
-        if re.search(r"/licensing/v[23]/accounts/\{domain\}/", template):
-            params.append({"name": VA_QUERY, "in": "query", "required": True, "schema": {"type": "string"}})
-        for name, kind, required in QUERIES.get(handler, []):
-            params.append({"name": name, "in": "query", "required": required, "schema": {"type": kind}})
-        for name in HEADERS.get(handler, []):
-            params.append(
-                {
-                    "name": name,
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
-                }
-            )
-        op: dict[str, Any] = {
-            "operationId": f"{route.method.lower()}-{handler.__name__}-{len(paths)}",
-            "summary": (handler.__doc__ or handler.__name__).strip().splitlines()[0],
-            "parameters": params,
+def template(path: str) -> str:
+    """The OpenAPI path of a route path: ``{version:v1|v2}`` is written ``{version}``."""
+    return _PARAM.sub(lambda m: "{" + m.group(1) + "}", path)
+
+
+def _path_params(path: str) -> list[dict[str, Any]]:
+    params = []
+    for name, regex in _PARAM.findall(path):
+        schema: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": r"^[^/?#%]+$"}
+        if regex and re.fullmatch(r"[\w|]+", regex):
+            schema = {"type": "string", "enum": regex.split("|")}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    return params
+
+
+def _query_params(query: type) -> list[dict[str, Any]]:
+    schema = msgspec.json.schema(query)
+    if "$ref" in schema:
+        schema = schema["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    required = set(schema.get("required", ()))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": {"type": prop.get("type", "string")}}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _operation(route: Route, n: int) -> dict[str, Any]:
+    params = _path_params(route.path)
+    if route.query is not None:
+        params += _query_params(route.query)
+    params += [
+        {"name": h, "in": "header", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"}}
+        for h in route.headers
+    ]
+    op: dict[str, Any] = {
+        "operationId": f"{route.method.lower()}-{route.handler.__name__}-{n}",
+        "summary": route.describe(),
+        "parameters": params,
+    }
+    if route.form is not None:
+        op["requestBody"] = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": route.form}}}
+    elif route.body is not None:
+        ref = {"$ref": f"#/components/schemas/{route.body.type.__name__}"}
+        op["requestBody"] = {"required": route.body.empty is None, **_json(ref)}
+    if not route.auth:
+        op["security"] = []
+    if route.form is not None:
+        op["responses"] = {
+            "200": {"description": "an access token", **_json(_TOKEN)},
+            "400": {"description": "malformed request", **_json(_OAUTH_ERROR)},
+            "401": {"description": "unknown client or wrong secret", **_json(_OAUTH_ERROR)},
+            "413": {"description": "body too large", **_json({"type": "object"})},
         }
-        if handler is oauth.token:
-            op["security"] = []
-            op["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/x-www-form-urlencoded": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "grant_type": {"type": "string", "enum": ["client_credentials"]},
-                                "client_id": {"type": "string"},
-                                "client_secret": {"type": "string"},
-                            },
-                            "required": ["grant_type", "client_id", "client_secret"],
-                        }
-                    }
-                },
-            }
-            op["responses"] = {
-                "200": {"description": "an access token", **_json(_TOKEN)},
-                "400": {"description": "malformed request", **_json(_OAUTH_ERROR)},
-                "401": {"description": "unknown client or wrong secret", **_json(_OAUTH_ERROR)},
-                "413": {"description": "body too large", **_json({"type": "object"})},
-            }
-        else:
-            body = BODIES.get(handler)
-            if body is not None:
-                op["requestBody"] = {"required": False, **_json({"$ref": f"#/components/schemas/{body.__name__}"})}
-            op["responses"] = {
-                "200": {"description": "done (a batch reports each item)", **_json(OK_SCHEMAS.get(handler, _ENVELOPE))},
-                "401": {"description": "no, expired or foreign access token", **_json(_OAUTH_ERROR)},
-                **_errors(400, 403, 404, 405, 409, 413, 415),
-            }
-        paths.setdefault(template, {})[route.method.lower()] = op
+    else:
+        op["responses"] = {
+            "200": {"description": "done (a batch reports each item)", **_json(route.answer or _ENVELOPE)},
+            "401": {"description": "no, expired or foreign access token", **_json(_OAUTH_ERROR)},
+            **_errors(400, 403, 404, 405, 409, 413, 415),
+        }
+    return op
+
+
+def document(routes: Iterable[Route]) -> dict[str, Any]:
+    """The OpenAPI document of ``routes``."""
+    routes = list(routes)
+    paths: dict[str, dict[str, Any]] = {}
+    bodies = list({r.body.type for r in routes if r.body is not None})
+    _, components = msgspec.json.schema_components(bodies, ref_template="#/components/schemas/{name}")
+    for n, route in enumerate(routes):
+        paths.setdefault(template(route.path), {})[route.method.lower()] = _operation(route, n)
     components["Error"] = _ERROR
     return {
         "openapi": "3.0.3",
@@ -215,9 +155,14 @@ def document(app: web.Application) -> dict[str, Any]:
     }
 
 
+def admin_document(app: web.Application) -> dict[str, Any]:
+    """The OpenAPI document of the admin API ``app`` serves."""
+    return document(r for r in app[TABLE].values() if r.plane is Plane.ADMIN and r.handler is not serve_document)
+
+
 async def serve_document(request: web.Request) -> web.Response:
-    return web.json_response(document(request.app))
+    """This OpenAPI document."""
+    return web.json_response(admin_document(request.app))
 
 
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/openapi.json", serve_document)
+ROUTES: list[Route] = [Route("GET", "/openapi.json", serve_document, Plane.ADMIN)]

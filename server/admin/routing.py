@@ -5,10 +5,10 @@ Postman collections of Cisco's samples). ``Tolerant`` is a resource the router t
 a path is not matched as sent, it resolves the normalized path instead, so every emulated
 operation answers under both spellings without a redirect (some clients refuse redirects).
 
-``api_middleware`` guards the API prefixes: it checks the bearer token and turns every refusal
-into Cisco's envelope ``{"status": "ERROR", "statusMessage": ...}`` plus ssmlab's ``error`` code
-and ``fix``; the API always answers JSON, even for an unknown path (clients call ``.json()`` on
-every answer).
+``api_middleware`` guards the operations whose declared route needs a bearer token, and turns
+every refusal of the API into Cisco's envelope ``{"status": "ERROR", "statusMessage": ...}`` plus
+ssmlab's ``error`` code and ``fix``; the API always answers JSON, even for a path under its
+prefixes that names no operation (clients call ``.json()`` on every answer).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractResource, ResourceRoute, UrlDispatcher
 from yarl import URL
 
+from plumbing.routes import route_of
 from server import keys
 from shared.errors import SmartLicensingError
 from shared.oauth import OAuthError
@@ -30,8 +31,6 @@ LEGACY = "/services/api/smart-accounts-and-licensing"
 SOFTWARE = "/v1/software/apis"
 BACKEND = "/backend/api"
 API_PREFIXES = (LEGACY + "/", SOFTWARE + "/", BACKEND + "/")
-#: Paths the token check does not cover (the token endpoints, the API description).
-OPEN_PATHS = ("/as/token.oauth2", "/oauth2/default/v1/token", "/backend/oauth/token")
 
 _SLASHES = re.compile(r"/{2,}")
 _DOUBLED = "/services/api/services/api/"
@@ -48,12 +47,8 @@ def normalize(path: str) -> str:
 
 
 def is_api(path: str) -> bool:
+    """A path under the API's prefixes (for the shape of the answer to a path no route declares)."""
     return normalize(path).startswith(API_PREFIXES)
-
-
-def is_admin(path: str) -> bool:
-    """The admin API or its token endpoints."""
-    return path in OPEN_PATHS or is_api(path)
 
 
 class Tolerant(AbstractResource):
@@ -114,7 +109,10 @@ def api_middleware() -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not is_api(request.path):
+        route = route_of(request)
+        if route is None and not is_api(request.path):
+            return await handler(request)
+        if route is not None and not route.auth:
             return await handler(request)
         try:
             authority = request.app[keys.AUTHORITY]

@@ -13,8 +13,10 @@ import functools
 import msgspec
 from aiohttp import web
 
+from plumbing.routes import Route
 from server import accounts, keys
 from server.admin import common, legacy, views
+from server.admin.common import api
 from server.admin.routing import SOFTWARE
 from server.store.rows import VirtualAccount
 from shared.errors import BadRequest, NotFound
@@ -53,9 +55,8 @@ class VaBody(msgspec.Struct):
     commerceAccessLevel: str = "FULL"
 
 
-async def virtual_account_create(request: web.Request) -> web.Response:
+async def virtual_account_create(request: web.Request, body: VaBody) -> web.Response:
     account = await views.account_of(request)
-    body = await views.body_of(request, VaBody)
     va = await accounts.create_virtual_account(
         request.app[keys.STORE],
         account=account,
@@ -66,9 +67,10 @@ async def virtual_account_create(request: web.Request) -> web.Response:
     return web.json_response({"status": "SUCCESS", "statusMessage": f"Virtual Account {va.name} created successfully"})
 
 
-async def virtual_account_default(request: web.Request) -> web.Response:
+async def virtual_account_default(request: web.Request, q: common.DefaultVaQuery) -> web.Response:
+    """The default virtual account of a Smart Account."""
     store = request.app[keys.STORE]
-    account = await accounts.resolve_account(store, request.query.get("smartAccountDomain"))
+    account = await accounts.resolve_account(store, q.smartAccountDomain)
     va = next(v for v in await store.read(lambda uow: uow.accounts.virtual_accounts(account.id)) if v.is_default)
     return web.json_response(
         {
@@ -82,10 +84,12 @@ async def virtual_account_default(request: web.Request) -> web.Response:
     )
 
 
-async def device_search(request: web.Request) -> web.Response:
-    _, va = await legacy._va(request)
-    rows = await views.device_rows(request.app[keys.STORE], [va], request.query.get("instanceName") or None)
-    limit, offset = views.query_int(request, "limit", 0), views.query_int(request, "offset", 0)
+async def device_search(request: web.Request, q: common.DeviceSearch) -> web.Response:
+    """Product instances of a virtual account, by instance name."""
+    va_name = q.virtualAccountName if isinstance(q, common.DeviceSearchV2) else None
+    _, va = await legacy._va(request, common.VaQuery(virtualAccountName=va_name) if va_name else None)
+    rows = await views.device_rows(request.app[keys.STORE], [va], q.instanceName or None)
+    limit, offset = q.limit, q.offset
     return web.json_response(
         {
             "status": "SUCCESS",
@@ -99,8 +103,8 @@ async def device_search(request: web.Request) -> web.Response:
     )
 
 
-async def device_usage(request: web.Request) -> web.Response:
-    body, vas = await common.listing_request(request)
+async def device_usage(request: web.Request, body: common.ListBody) -> web.Response:
+    vas = await common.listing_vas(request, body)
     rows = await views.device_rows(request.app[keys.STORE], vas)
     return web.json_response(
         {
@@ -131,9 +135,10 @@ async def device_usage(request: web.Request) -> web.Response:
     )
 
 
-async def device_transfer(request: web.Request) -> web.Response:
-    account, va = await legacy._va(request)
-    body = await views.body_of(request, common.DeviceTransferBody)
+async def device_transfer(
+    request: web.Request, body: common.DeviceTransferBody, query: common.VaQuery | None = None
+) -> web.Response:
+    account, va = await legacy._va(request, query)
     store, now = request.app[keys.STORE], views.now_of(request)
     results, items = [], []
     for item in body.productInstances:
@@ -158,9 +163,8 @@ async def device_transfer(request: web.Request) -> web.Response:
     )
 
 
-async def device_remove_v1(request: web.Request) -> web.Response:
+async def device_remove_v1(request: web.Request, body: common.DeviceRemoveV1) -> web.Response:
     _, va = await legacy._va(request)
-    body = await views.body_of(request, common.DeviceRemoveV1)
     pid, sn = body.sudi.key()
     msg = await common.remove_device(
         request.app[keys.STORE], va, pid, sn, "", views.now_of(request), by="the admin API"
@@ -168,9 +172,8 @@ async def device_remove_v1(request: web.Request) -> web.Response:
     return web.json_response({"status": "SUCCESS", "statusMessage": msg})
 
 
-async def token_create(request: web.Request) -> web.Response:
+async def token_create(request: web.Request, body: common.TokenBody) -> web.Response:
     account, va = await legacy._va(request)
-    body = await views.body_of(request, common.TokenBody)
     created = await common.create_token(request, account, va, body)
     return web.json_response(
         {
@@ -181,9 +184,8 @@ async def token_create(request: web.Request) -> web.Response:
     )
 
 
-async def token_revoke(request: web.Request) -> web.Response:
+async def token_revoke(request: web.Request, body: common.RevokeBody) -> web.Response:
     _, va = await legacy._va(request)
-    body = await views.body_of(request, common.RevokeBody)
     results = await common.revoke_tokens(request.app[keys.STORE], va, body.tokens, views.now_of(request))
     items = [{"status": r.status, "statusMessage": r.message} for r in results]
     return common.batch_answer(results, "token revocation(s)", tokensRevokeStatus=items)
@@ -214,7 +216,7 @@ def _header_id(request: web.Request, name: str) -> int:
         ) from None
 
 
-async def get_summary(request: web.Request) -> web.Response:
+async def get_summary(request: web.Request, body: SummaryBody) -> web.Response:
     """v2 get-summary: the pools of the virtual account the X-CSW headers name."""
     store = request.app[keys.STORE]
     account_id = _header_id(request, "X-CSW-SMART-ACCOUNT-ID")
@@ -226,7 +228,6 @@ async def get_summary(request: web.Request) -> web.Response:
             code="virtual_account_not_found",
             fix="read the ids from GET .../v2/accounts/search",
         )
-    body = await views.body_of(request, SummaryBody)
     rows = await views.license_rows(store, [va])
     if body.data.tags:
         rows = [r for r in rows if r.pool.tag in body.data.tags]
@@ -272,10 +273,9 @@ class AlertBody(msgspec.Struct):
     offset: int = 0
 
 
-async def get_alerts(request: web.Request) -> web.Response:
+async def get_alerts(request: web.Request, body: AlertBody) -> web.Response:
     """The account's alerts (the SSM's notifications), newest last."""
     account = await views.account_of(request)
-    body = await views.body_of(request, AlertBody)
     store = request.app[keys.STORE]
     vas = {v.id: v.name for v in await views.vas_named(store, account, body.virtualAccounts)}
     wanted = {s.lower() for s in body.severity}
@@ -312,32 +312,69 @@ async def get_alerts(request: web.Request) -> web.Response:
     )
 
 
-def add_routes(app: web.Application) -> None:
-    r = app.router
-    acc = SOFTWARE + "/accounts/v1/domain/{domain}/type/{type}"
-    r.add_get(acc + "/virtual-accounts", virtual_accounts)
-    r.add_post(acc + "/virtual-accounts", virtual_account_create)
-    r.add_post(acc + "/virtual-account/create", virtual_account_create)
-    r.add_get(SOFTWARE + "/accounts/v1/virtual-account/default", virtual_account_default)
-    lic = SOFTWARE + "/licensing"
-    v1va = lic + "/v1/account/{domain}/virtual-account/{va}"
-    v2 = lic + "/v2/accounts/{domain}"
-    r.add_get(v1va + "/device/search", device_search)
-    r.add_get(v2 + "/devices", device_search)
-    r.add_post(lic + "/v1/account/{domain}/device/get-usage", device_usage)
-    r.add_post(v1va + "/device/transfer", device_transfer)
-    r.add_post(v2 + "/devices/transfer", device_transfer)
-    r.add_post(v1va + "/device/remove", device_remove_v1)
-    r.add_post(lic + "/v3/accounts/{domain}/devices/remove", legacy.remove_devices)
-    r.add_post(v1va + "/token/create", token_create)
-    r.add_get(v1va + "/token/list", legacy.tokens_list)
-    r.add_post(v1va + "/token/revoke", token_revoke)
-    r.add_post(v1va + "/licenses/transfer", legacy.licenses_transfer)
-    r.add_post(v2 + "/licenses/transfer", legacy.licenses_transfer)
-    r.add_post(lic + "/{version:v1|v2}/account/{domain}/virtual-account/{va}/licenses/reserve", legacy.reserve)
-    r.add_post(v1va + "/update-slr", legacy.update)
-    r.add_post(v2 + "/licenses/update", legacy.update)
-    r.add_post(v1va + "/confirm-slr-update", legacy.confirm)
-    r.add_post(v2 + "/licenses/confirm", legacy.confirm)
-    r.add_post(lic + "/v2/get-summary", get_summary)
-    r.add_post(lic + "/v1/account/{domain}/get-alerts", get_alerts)
+_ACC = SOFTWARE + "/accounts/v1/domain/{domain}/type/{type}"
+_LIC = SOFTWARE + "/licensing"
+_V1VA = _LIC + "/v1/account/{domain}/virtual-account/{va}"
+_V2 = _LIC + "/v2/accounts/{domain}"
+#: The default virtual account's answer is not Cisco's status envelope.
+DEFAULT_VA_ANSWER: dict[str, object] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string"},
+        "accountId": {"type": "integer"},
+        "accountName": {"type": "string"},
+        "accountDomain": {"type": "string"},
+        "default": {"type": "boolean"},
+    },
+    "required": ["id", "name", "accountId", "accountDomain", "default"],
+}
+
+ROUTES: list[Route] = [
+    api("GET", _ACC + "/virtual-accounts", virtual_accounts),
+    api("POST", _ACC + "/virtual-accounts", virtual_account_create, VaBody),
+    api("POST", _ACC + "/virtual-account/create", virtual_account_create, VaBody),
+    api(
+        "GET",
+        SOFTWARE + "/accounts/v1/virtual-account/default",
+        virtual_account_default,
+        query=common.DefaultVaQuery,
+        answer=DEFAULT_VA_ANSWER,
+    ),
+    api("GET", _V1VA + "/device/search", device_search, query=common.DeviceSearch),
+    api("GET", _V2 + "/devices", device_search, query=common.DeviceSearchV2),
+    api("POST", _LIC + "/v1/account/{domain}/device/get-usage", device_usage, common.ListBody),
+    api("POST", _V1VA + "/device/transfer", device_transfer, common.DeviceTransferBody),
+    api("POST", _V2 + "/devices/transfer", device_transfer, common.DeviceTransferBody, query=common.VaQuery),
+    api("POST", _V1VA + "/device/remove", device_remove_v1, common.DeviceRemoveV1),
+    api(
+        "POST",
+        _LIC + "/v3/accounts/{domain}/devices/remove",
+        legacy.remove_devices,
+        common.RemoveBody,
+        query=common.VaQuery,
+    ),
+    api("POST", _V1VA + "/token/create", token_create, common.TokenBody),
+    api("GET", _V1VA + "/token/list", legacy.tokens_list),
+    api("POST", _V1VA + "/token/revoke", token_revoke, common.RevokeBody),
+    api("POST", _V1VA + "/licenses/transfer", legacy.licenses_transfer, common.TransferBody),
+    api("POST", _V2 + "/licenses/transfer", legacy.licenses_transfer, common.TransferBody, query=common.VaQuery),
+    api(
+        "POST",
+        _LIC + "/{version:v1|v2}/account/{domain}/virtual-account/{va}/licenses/reserve",
+        legacy.reserve,
+        common.ReserveBody,
+    ),
+    api("POST", _V1VA + "/update-slr", legacy.update, common.UpdateBody),
+    api("POST", _V2 + "/licenses/update", legacy.update, common.UpdateBody, query=common.VaQuery),
+    api("POST", _V1VA + "/confirm-slr-update", legacy.confirm, common.ConfirmBody),
+    api("POST", _V2 + "/licenses/confirm", legacy.confirm, common.ConfirmBody, query=common.VaQuery),
+    api(
+        "POST",
+        _LIC + "/v2/get-summary",
+        get_summary,
+        SummaryBody,
+        headers=("X-CSW-SMART-ACCOUNT-ID", "X-CSW-VIRTUAL-ACCOUNT-ID"),
+    ),
+    api("POST", _LIC + "/v1/account/{domain}/get-alerts", get_alerts, AlertBody),
+]

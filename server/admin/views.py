@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-import msgspec
 from aiohttp import web
 
-from plumbing.body import read_body
 from server import keys
 from server.accounts import resolve_account, resolve_va
 from server.reservations import available, cisco_license_type, display_name
@@ -33,40 +31,6 @@ def iso(ts: int | None) -> str | None:
     if ts is None:
         return None
     return utc(ts).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-async def body_of(request: web.Request, type_: type[S]) -> S:
-    """The JSON body decoded into ``type_`` (lenient: "365" is read as 365); an empty body is ``{}``.
-
-    Raises:
-        BadRequest: ``invalid_json`` or ``invalid_body`` naming the field.
-    """
-    raw = await read_body(request, limit=request.app[keys.SETTINGS].max_body)
-    if not raw.strip():
-        raw = b"{}"
-    try:
-        return msgspec.json.decode(raw, type=type_, strict=False)
-    except msgspec.ValidationError as exc:
-        raise BadRequest(
-            f"the request body does not fit this operation: {exc}",
-            code="invalid_body",
-            fix="send the fields COVERAGE.md lists for this operation",
-        ) from None
-    except msgspec.DecodeError as exc:
-        raise BadRequest(
-            f"the request body is not JSON: {exc}", code="invalid_json", fix="send a JSON object"
-        ) from None
-
-
-def query_int(request: web.Request, name: str, default: int) -> int:
-    """An integer query parameter (``default`` when absent or empty)."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise BadRequest(f"query parameter {name}={raw!r} is not a number", code="invalid_query") from None
 
 
 async def account_of(request: web.Request) -> Account:

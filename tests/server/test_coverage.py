@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.admin.openapi import document
+from server.admin.openapi import admin_document
 from server.admin.routing import LEGACY, SOFTWARE
 from server.app import create_app
 from server.pki_files import LabPki
@@ -18,7 +18,7 @@ COVERAGE = Path(__file__).resolve().parents[2] / "COVERAGE.md"
 def test_every_served_route_is_in_coverage(tmp_path: Path, lab_pki: LabPki) -> None:
     app = create_app(ServerSettings(db_path=tmp_path / "x.db"), clock=VirtualClock(START), lab_pki=lab_pki)
     text = COVERAGE.read_text().replace("\\|", "|")
-    paths = document(app)["paths"]
+    paths = admin_document(app)["paths"]
     assert len(paths) >= 39
     missing = []
     for template in paths:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from plumbing.body import read_body, require_type
+from plumbing.routes import Plane, Route
 from server import keys
 from shared import callhome, envelope
 from shared.errors import BadRequest
@@ -54,6 +55,7 @@ async def _dispatch(request: web.Request, *, signed: bool, payload: bytes) -> st
 
 
 async def smart_transport(request: web.Request) -> web.Response:
+    """Smart Transport: a register request (JSON) or a signed request (JWS)."""
     ctype = require_type(request, JSON, envelope.CONTENT_TYPE)
     body = await read_body(request, limit=request.app[keys.SETTINGS].max_device_body)
     jws = await _dispatch(request, signed=ctype != JSON, payload=body)
@@ -61,6 +63,7 @@ async def smart_transport(request: web.Request) -> web.Response:
 
 
 async def call_home(request: web.Request) -> web.Response:
+    """Smart Call Home: the same messages inside an XML envelope."""
     require_type(request, *callhome.ACCEPTED_TYPES)
     body = await read_body(request, limit=request.app[keys.SETTINGS].max_device_body)
     env = callhome.decode(body, "request")
@@ -68,7 +71,10 @@ async def call_home(request: web.Request) -> web.Response:
     return web.Response(body=callhome.encode("reply", callhome.Encoding.JWS, jws), content_type=callhome.CONTENT_TYPE)
 
 
-def add_routes(app: web.Application, mode: str) -> None:
+def routes(mode: str) -> list[Route]:
+    """The device plane's routes of an SSM in ``mode`` (cloud or onprem)."""
     st_path, ch_path = PATHS[mode]
-    app.router.add_post(st_path, smart_transport)
-    app.router.add_post(ch_path, call_home)
+    return [
+        Route("POST", st_path, smart_transport, Plane.DEVICE),
+        Route("POST", ch_path, call_home, Plane.DEVICE),
+    ]

@@ -1,19 +1,44 @@
-"""The lab plane of the SSM (emulator-only, under ``/_lab/``): health and events.
+"""What the lab plane shows of the SSM: health, the event log, the outbox, product instances and
+pools; the "remove product instance" action; an On-Prem's link to the cloud and "synchronize now".
 (The clock is served by ``plumbing.clockroutes``.)"""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
 from aiohttp import web
 
 from plumbing.middleware import json_response
 from server import keys, onprem, views
+from server.lab.state import VERSION
 from shared.clock import utc
-from shared.errors import BadRequest
 
-VERSION = "0.1.0"
+Limit = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+
+
+class EventsQuery(msgspec.Struct, frozen=True):
+    limit: Limit = 100
+    piid: str | None = None
+
+
+class OutboxQuery(msgspec.Struct, frozen=True):
+    limit: Limit = 100
+    kind: str | None = None
+
+
+class InstancesQuery(msgspec.Struct, frozen=True):
+    limit: Limit = 100
+    offset: Annotated[int, msgspec.Meta(ge=0, le=2**31)] = 0
+    removed: Annotated[int, msgspec.Meta(ge=0, le=1)] = 0
+
+
+class PoolsQuery(msgspec.Struct, frozen=True):
+    va: str | None = None
 
 
 async def health(request: web.Request) -> web.Response:
+    """Liveness: mode, version and the domain time."""
     settings = request.app[keys.SETTINGS]
     clock = request.app[keys.CLOCK]
     return json_response(
@@ -21,26 +46,17 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
-async def events(request: web.Request) -> web.Response:
-    try:
-        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-    except ValueError:
-        limit = 100
-    piid = request.query.get("piid")
-    rows = await request.app[keys.STORE].read(lambda uow: uow.events.recent(limit=limit, piid=piid))
+async def events(request: web.Request, q: EventsQuery) -> web.Response:
+    """The SSM's event log, oldest first."""
+    rows = await request.app[keys.STORE].read(lambda uow: uow.events.recent(limit=q.limit, piid=q.piid))
     return json_response(
         [{"at": utc(e.at).isoformat(), "kind": e.kind, "piid": e.piid, "message": e.message} for e in rows]
     )
 
 
-async def outbox(request: web.Request) -> web.Response:
+async def outbox(request: web.Request, q: OutboxQuery) -> web.Response:
     """The notifications the SSM would have e-mailed (alerts), oldest first."""
-    try:
-        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-    except ValueError:
-        limit = 100
-    kind = request.query.get("kind")
-    rows = await request.app[keys.STORE].read(lambda uow: uow.events.outbox(limit=limit, kind=kind))
+    rows = await request.app[keys.STORE].read(lambda uow: uow.events.outbox(limit=q.limit, kind=q.kind))
     return json_response(
         [
             {
@@ -56,35 +72,20 @@ async def outbox(request: web.Request) -> web.Response:
     )
 
 
-async def instances(request: web.Request) -> web.Response:
+async def instances(request: web.Request, q: InstancesQuery) -> web.Response:
     """Product instances with their status, last contact and latest usage."""
     store = request.app[keys.STORE]
-    try:
-        limit = max(1, min(1000, int(request.query.get("limit", "100"))))
-        offset = max(0, int(request.query.get("offset", "0")))
-    except ValueError:
-        raise BadRequest(
-            "limit and offset are whole numbers", code="invalid_paging", fix="e.g. ?limit=100&offset=200"
-        ) from None
-    page = await views.instances(store, include_removed=request.query.get("removed") == "1", limit=limit, offset=offset)
-    return json_response(
-        {
-            "total": await store.read(lambda uow: uow.instances.count()),
-            "limit": limit,
-            "offset": offset,
-            "instances": page,
-        }
-    )
+    page = await views.instances(store, include_removed=bool(q.removed), limit=q.limit, offset=q.offset)
+    total = await store.read(lambda uow: uow.instances.count())
+    return json_response({"total": total, "limit": q.limit, "offset": q.offset, "instances": page})
 
 
-async def pools(request: web.Request) -> web.Response:
+async def pools(request: web.Request, q: PoolsQuery) -> web.Response:
     """License pools: purchased, in use, balance, status (per virtual account)."""
     settings = request.app[keys.SETTINGS]
     return json_response(
         await views.pools(
-            request.app[keys.STORE],
-            va_name=request.query.get("va"),
-            policy_intervals=settings.policy.ooc_consecutive_intervals,
+            request.app[keys.STORE], va_name=q.va, policy_intervals=settings.policy.ooc_consecutive_intervals
         )
     )
 

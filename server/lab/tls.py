@@ -13,7 +13,6 @@ import msgspec
 from aiohttp import web
 
 from plumbing import serve
-from plumbing.body import read_body
 from plumbing.middleware import json_response
 from server import keys
 from server.store import Store
@@ -77,14 +76,12 @@ async def restore(store: Store, switch: TlsSwitch) -> None:
 
 
 async def get_tls(request: web.Request) -> web.Response:
+    """The mode served, its chain, and every mode with one line each."""
     return json_response(view(request.app[keys.TLS]))
 
 
-async def set_tls(request: web.Request) -> web.Response:
-    try:  # any content type, like /_lab/clock: 'curl -d' sends a form type
-        body = msgspec.json.decode(await read_body(request, limit=4096), type=ModeBody)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise BadRequest(f"invalid request body: {exc}", code="invalid_body", fix='send {"mode": "expired"}') from None
+async def set_tls(request: web.Request, body: ModeBody) -> web.Response:
+    """Serve a drill mode from the next handshake on (saved before it is served)."""
     mode = parse_mode(body.mode)
     switch = request.app[keys.TLS]
     drill = switch.prepare(mode)
@@ -98,11 +95,6 @@ async def set_tls(request: web.Request) -> web.Response:
 
 
 async def ca_pem(request: web.Request) -> web.Response:
+    """The CA certificate an agent imports to trust the current mode's chain."""
     offered = request.app[keys.TLS].drill.offered
     return web.Response(body=pki.cert_pem(offered), content_type="application/x-pem-file")
-
-
-def add_routes(app: web.Application) -> None:
-    app.router.add_get("/_lab/tls", get_tls)
-    app.router.add_post("/_lab/tls", set_tls)
-    app.router.add_get("/_lab/tls/ca.pem", ca_pem)

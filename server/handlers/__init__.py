@@ -1,1 +1,0 @@
-"""HTTP handlers, one module per plane: device, lab."""

@@ -1,0 +1,111 @@
+"""The SSM's lab plane (emulator-only): what the lab, the drills and the tests control and see.
+
+- ``views``: health, the event log, the outbox, instances, pools, remove, On-Prem sync;
+- ``faults`` and ``journal``: injected faults on the device plane and the request journal;
+- ``metrics``: ``/metrics`` (Prometheus) and ``/_lab/info``;
+- ``snapshots``: save, load and reset the store;
+- ``shortcuts``: a registration token, a purchase;
+- ``tls``: the TLS drill switch.
+
+``ROUTES`` is the plane's route table (the clock's routes come from ``plumbing.clockroutes``).
+"""
+
+from __future__ import annotations
+
+from plumbing.routes import Body, Plane, Route
+from server.lab import faults, journal, metrics, shortcuts, snapshots, tls, views
+from shared.faults import FaultSpec
+
+LAB = Plane.LAB
+_SMALL = 4096
+
+ROUTES: list[Route] = [
+    Route("GET", "/_lab/health", views.health, Plane.PROBE),
+    Route("GET", "/_lab/events", views.events, LAB, query=views.EventsQuery),
+    Route("GET", "/_lab/outbox", views.outbox, LAB, query=views.OutboxQuery),
+    Route("GET", "/_lab/instances", views.instances, LAB, query=views.InstancesQuery),
+    Route("GET", "/_lab/pools", views.pools, LAB, query=views.PoolsQuery),
+    Route("POST", "/_lab/instances/{piid}/remove", views.remove_instance, LAB),
+    Route(
+        "POST",
+        "/_lab/tokens",
+        shortcuts.create_token,
+        LAB,
+        body=Body(
+            shortcuts.TokenBody,
+            limit=_SMALL,
+            types=None,
+            empty=b"{}",
+            fix='send JSON like {"va": "DEFAULT", "days": 30}',
+        ),
+    ),
+    Route(
+        "POST",
+        "/_lab/licenses",
+        shortcuts.add_licenses,
+        LAB,
+        body=Body(
+            shortcuts.LicenseBody,
+            limit=_SMALL,
+            types=None,
+            fix='send JSON like {"name": "Premium Agent", "quantity": 30, "license_type": "Flex"}; license_type '
+            "is Flex or Perpetual, usage_mode Production or Non-Production",
+        ),
+    ),
+    Route("GET", "/_lab/faults", faults.list_faults, LAB),
+    Route(
+        "POST",
+        "/_lab/faults",
+        faults.add_fault,
+        LAB,
+        body=Body(
+            FaultSpec,
+            limit=_SMALL,
+            types=None,
+            malformed="invalid_fault",
+            invalid="invalid_fault",
+            fix='e.g. {"kind": "status", "status": 503, "retry_after": 30, "ttl": "2h"}',
+        ),
+    ),
+    Route("DELETE", "/_lab/faults", faults.clear_faults, LAB),
+    Route("DELETE", "/_lab/faults/{id}", faults.delete_fault, LAB),
+    Route("GET", "/_lab/journal", journal.show, LAB),
+    Route("GET", "/_lab/info", metrics.info, LAB),
+    Route("GET", "/metrics", metrics.metrics, LAB),
+    Route(
+        "POST",
+        "/_lab/reset",
+        snapshots.reset,
+        LAB,
+        body=Body(snapshots.ResetBody, limit=1024, types=None, empty=b"{}", fix='send {} or {"account": "DOMAIN"}'),
+    ),
+    Route(
+        "POST",
+        "/_lab/snapshot",
+        snapshots.snapshot,
+        LAB,
+        body=Body(snapshots.NameBody, limit=1024, types=None, fix='send {"name": "day2"}'),
+    ),
+    Route(
+        "POST",
+        "/_lab/restore",
+        snapshots.restore,
+        LAB,
+        body=Body(snapshots.NameBody, limit=1024, types=None, fix='send {"name": "day2"}'),
+    ),
+    Route("GET", "/_lab/tls", tls.get_tls, LAB),
+    Route(
+        "POST",
+        "/_lab/tls",
+        tls.set_tls,
+        LAB,
+        body=Body(tls.ModeBody, limit=_SMALL, types=None, fix='send {"mode": "expired"}'),
+    ),
+    Route("GET", "/_lab/tls/ca.pem", tls.ca_pem, LAB),
+]
+
+#: An On-Prem's link to the cloud (served by an On-Prem only).
+ONPREM_ROUTES: list[Route] = [
+    Route("GET", "/_lab/sync", views.sync_status, LAB),
+    Route("POST", "/_lab/sync", views.sync_now, LAB),
+]

@@ -1,0 +1,72 @@
+"""``POST /_lab/snapshot`` / ``/_lab/restore`` ``{"name": ...}`` (SQLite's backup API, while
+serving) and ``POST /_lab/reset`` ``{"account": DOMAIN}`` (one Smart Account, or everything)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import msgspec
+from aiohttp import web
+
+from plumbing.middleware import json_response
+from server import accounts, keys, onprem
+from server.lab.state import LAB
+from shared.errors import BadRequest
+
+
+class NameBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+
+
+class ResetBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    account: str | None = None
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _folder(request: web.Request, name: str) -> Path:
+    if not _NAME.match(name):
+        raise BadRequest(
+            f"snapshot name {name!r} is not a plain name",
+            code="invalid_snapshot_name",
+            fix="letters, digits, '.', '_' and '-' only",
+        )
+    return request.app[keys.SETTINGS].db_path.parent / "snapshots" / name
+
+
+async def snapshot(request: web.Request, body: NameBody) -> web.Response:
+    """Save the store under a name."""
+    folder = _folder(request, body.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    await request.app[keys.STORE].backup_to(folder / "ssm.db")
+    return json_response(
+        {"saved": body.name, "path": str(folder / "ssm.db"), "at": request.app[keys.CLOCK].now().isoformat()}
+    )
+
+
+async def restore(request: web.Request, body: NameBody) -> web.Response:
+    """Load a saved store."""
+    source = _folder(request, body.name) / "ssm.db"
+    if not source.exists():
+        raise BadRequest(f"no snapshot {body.name!r}", code="snapshot_not_found", fix="list them: ssmlab snapshot list")
+    await request.app[keys.STORE].restore_from(source)
+    request.app[keys.REGISTRY].forget_all()
+    return json_response({"restored": body.name})
+
+
+async def reset(request: web.Request, body: ResetBody) -> web.Response:
+    """Start over: everything, or one Smart Account and all it holds."""
+    clock = request.app[keys.CLOCK]
+    settings = request.app[keys.SETTINGS]
+    store = request.app[keys.STORE]
+    removed = await store.reset(body.account)
+    request.app[keys.REGISTRY].forget_all()
+    request.app[LAB].faults.clear()
+    request.app[LAB].journal.clear()
+    if settings.mode == "onprem":
+        await onprem.seed_onprem(store, clock.now())
+    else:
+        await accounts.seed_lab(store, clock.now())
+    return json_response({"reset": body.account or "everything", "rows_removed": removed})
