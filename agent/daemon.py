@@ -20,7 +20,7 @@ from agent.smartlog import SmartLog
 from agent.store import AgentStore
 from agent.transport import Transport
 from agent.truststore import Entry, TrustStore
-from shared import lifecycle, pki
+from shared import lifecycle, permits, pki
 from shared.clock import AnyClock, epoch
 from shared.errors import NotFound
 from shared.logging import get_logger
@@ -151,7 +151,7 @@ class Agent:
                 wanted = (cfg.license_type, cfg.usage_mode)
                 if wanted != (state.license_type, state.usage_mode):
                     if state.registration is RegistrationStatus.UNREGISTERED:
-                        state = lifecycle.set_license_type(state, *wanted)
+                        state = permits.set_license_type(state, *wanted)
                         await self.store.save(
                             state,
                             now,

@@ -20,11 +20,13 @@ import msgspec
 from agent.smartlog import SmartLog
 from agent.store import AgentStore
 from agent.transport import Transport
-from shared import envelope, lifecycle, pki, slr, tokens, usage
+from shared import envelope, lifecycle, outcomes, permits, pki, slr, slrlifecycle, statusview, tokens, usage
+from shared.banner import NO_SERIAL, NOT_ENABLED
 from shared.catalog import OFFERED, LicenseKey, license_by_tag
 from shared.clock import AnyClock, epoch, real_now, utc
+from shared.consumption import ConsumptionLine, consumption
 from shared.errors import Conflict, RemoteError, SmartLicensingError
-from shared.lifecycle import Due, InstanceState, StatusView
+from shared.lifecycle import Due, InstanceState
 from shared.logging import get_logger
 from shared.messages import (
     Authorization,
@@ -39,9 +41,11 @@ from shared.messages import (
     ReportUsage,
     UsageAccepted,
 )
+from shared.permits import PersonAction
 from shared.policy import Policy
 from shared.states import EntitlementStatus, LicenseType, RegistrationStatus, UsageMode
-from shared.usage import ConsumptionLine, Profile, UsageState
+from shared.statusview import StatusView
+from shared.usage import Profile, UsageState
 
 log = get_logger("agent.instance")
 
@@ -94,10 +98,10 @@ class InstanceRunner:
         return self.state.name
 
     def status(self) -> StatusView:
-        return lifecycle.status_view(self.state, self.clock.now(), self.policy)
+        return statusview.status_view(self.state, self.clock.now(), self.policy)
 
     def consumption(self) -> list[ConsumptionLine]:
-        return usage.consumption(self.state, self.usage, waiting=self.in_flight)
+        return consumption(self.state, self.usage, waiting=self.in_flight)
 
     # -- persistence -----------------------------------------------------------------------------
     async def _commit(
@@ -130,7 +134,7 @@ class InstanceRunner:
     async def _fail(self, err: SmartLicensingError, action: str) -> None:
         now = self.clock.now()
         await self._commit(
-            lifecycle.on_failure(self.state, err, now, action=action),
+            outcomes.on_failure(self.state, err, now, action=action),
             (f"{action}_failed", f"{err.code}: {err.message}"),
         )
         if self.smartlog:
@@ -140,8 +144,8 @@ class InstanceRunner:
     async def _removed_by_ssm(self, err: RemoteError) -> None:
         """The SSM no longer knows this instance: unregister, entitlements Disabled."""
         now = self.clock.now()
-        state = lifecycle.on_deregistered(self.state, now, entitlement_status=EntitlementStatus.DISABLED)
-        state = lifecycle.on_failure(state, err, now, action="ssm")
+        state = outcomes.on_deregistered(self.state, now, entitlement_status=EntitlementStatus.DISABLED)
+        state = outcomes.on_failure(state, err, now, action="ssm")
         self.key = None
         await self._commit(
             state,
@@ -241,11 +245,11 @@ class InstanceRunner:
         now = self.clock.now()
         if due == "report_usage":
             u = usage.on_report_failed(self.usage, now, self.policy)
-            state = lifecycle.on_failure(self.state, err, now, action=str(due))
+            state = outcomes.on_failure(self.state, err, now, action=str(due))
             retry = u.retry
             await self._commit(state, (f"{due}_failed", f"{err.code}: {err.message}"), usage_state=u)
         else:
-            state = lifecycle.on_due_failed(self.state, Due(due), err, now, self.policy)
+            state = outcomes.on_due_failed(self.state, Due(due), err, now, self.policy)
             retry = state.auth_retry if due is Due.RENEW_AUTHORIZATION else state.reg_retry
             await self._commit(state, (f"{due}_failed", f"{err.code}: {err.message}"))
         assert retry is not None
@@ -294,7 +298,7 @@ class InstanceRunner:
         reply = await self._send(msg)
         assert isinstance(reply, Authorization)
         first = self.state.authorized_at is None
-        state = lifecycle.on_authorized(self.state, reply, self.clock.now())
+        state = outcomes.on_authorized(self.state, reply, self.clock.now())
         await self._commit(
             state,
             (
@@ -312,7 +316,7 @@ class InstanceRunner:
         )
         reply = await self._send(msg)
         assert isinstance(reply, RegistrationRenewed)
-        state = lifecycle.on_registration_renewed(self.state, reply, self.clock.now())
+        state = outcomes.on_registration_renewed(self.state, reply, self.clock.now())
         self.key = key
         await self._commit(
             state,
@@ -332,7 +336,7 @@ class InstanceRunner:
             reply = await self._send(msg)
             assert isinstance(reply, UsageAccepted)
             done = [*reply.accepted, *reply.duplicates]
-            state = lifecycle.on_usage_accepted(self.state, reply, self.clock.now())
+            state = outcomes.on_usage_accepted(self.state, reply, self.clock.now())
             first, last = utc(batch[0].interval_end).isoformat(), utc(batch[-1].interval_end).isoformat()
             note = f" ({len(reply.duplicates)} already stored)" if reply.duplicates else ""
             await self._commit(
@@ -347,10 +351,8 @@ class InstanceRunner:
         async with self.lock:
             action = "reregister" if force else "register"
             try:
-                lifecycle.require_enabled(self.state)
-                lifecycle.require_no_reservation(self.state, action)
-                if not force:
-                    lifecycle.check_can_register(self.state)
+                permits.require_enabled(self.state)
+                permits.permit(self.state, PersonAction(action))
                 if not self.state.serial_number:
                     raise Conflict(
                         f"{self.name} has no serial number",
@@ -381,7 +383,7 @@ class InstanceRunner:
                 self.in_flight = False
             assert isinstance(reply, Registered)
             previous = self.state.virtual_account
-            state = lifecycle.on_registered(self.state, reply, self.clock.now())
+            state = outcomes.on_registered(self.state, reply, self.clock.now())
             self.key = key
             moved = f" (moved from {previous})" if force and previous and previous != reply.virtual_account else ""
             await self._commit(
@@ -409,8 +411,8 @@ class InstanceRunner:
     async def _manual(self, due: Due, what: str) -> StatusView:
         async with self.lock:
             try:
-                lifecycle.require_enabled(self.state)
-                lifecycle.require_registered(self.state, what)
+                permits.require_enabled(self.state)
+                permits.permit(self.state, PersonAction(due.value))
             except SmartLicensingError as err:
                 await self._fail(err, str(due))
                 raise
@@ -433,7 +435,7 @@ class InstanceRunner:
     async def deregister(self) -> DeregisterResult:
         """Action > Deregister: release every license; locally too when the SSM is unreachable."""
         async with self.lock:
-            lifecycle.require_registered(self.state, "deregister")
+            permits.permit(self.state, PersonAction.DEREGISTER)
             assert self.state.piid is not None
             piid = self.state.piid
             removed_on_ssm = True
@@ -453,7 +455,7 @@ class InstanceRunner:
                     f". Remove product instance {piid} from the SSM by hand to free its licenses "
                     f"('ssm-server instance remove {piid}')"
                 )
-            state = lifecycle.on_deregistered(self.state, self.clock.now())
+            state = outcomes.on_deregistered(self.state, self.clock.now())
             self.key = None
             await self._commit(
                 state, ("deregistered", message), clear_credentials=True, usage_state=usage.forget_queue(self.usage)
@@ -463,7 +465,7 @@ class InstanceRunner:
     async def set_license_type(self, license_type: LicenseType, usage_mode: UsageMode) -> StatusView:
         """License Type: chosen before registering; refused while registered."""
         async with self.lock:
-            state = lifecycle.set_license_type(self.state, license_type, usage_mode)
+            state = permits.set_license_type(self.state, license_type, usage_mode)
             note = ""
             if state.effective_license_type is not license_type:
                 note = f" (a {state.deployment_type} deployment uses {state.effective_license_type})"
@@ -474,7 +476,7 @@ class InstanceRunner:
         """Add agents to the deployment (blocked in Enforcement)."""
         async with self.lock:
             await self._commit(self.state)  # the verdict of now, not of the last tick
-            state = lifecycle.add_agents(self.state, count)
+            state = permits.add_agents(self.state, count)
             await self._commit(state, ("agents_added", f"{count} agent(s) added; {state.agents} configured"))
         return self.status()
 
@@ -497,7 +499,7 @@ class InstanceRunner:
             state = msgspec.structs.replace(self.state, enabled=enabled)
             await self._commit(
                 state,
-                ("alert_cleared" if enabled else "alert_raised", usage.NOT_ENABLED + (" (cleared)" if enabled else "")),
+                ("alert_cleared" if enabled else "alert_raised", NOT_ENABLED + (" (cleared)" if enabled else "")),
             )
         return self.status()
 
@@ -509,7 +511,7 @@ class InstanceRunner:
             if self.state.registration is RegistrationStatus.RESERVATION_IN_PROGRESS:
                 return self.status()
             request = slr.new_request_code(self.state.udi_pid, self.state.serial_number or "")
-            state = lifecycle.request_reservation(self.state, request.text, self.clock.now())
+            state = slrlifecycle.request_reservation(self.state, request.text, self.clock.now())
             await self._commit(
                 state,
                 (
@@ -522,7 +524,7 @@ class InstanceRunner:
     async def reservation_install(self, code: str) -> StatusView:
         """Verify an authorization code (trusted signer, untampered, for this request) and install it."""
         async with self.lock:
-            pending = lifecycle.requested_reservation(self.state)
+            pending = slrlifecycle.requested_reservation(self.state)
             try:
                 auth = slr.open_authorization(
                     code, roots=self.transport.truststore.roots(), at=real_now(), expected_request=pending.request_code
@@ -540,7 +542,7 @@ class InstanceRunner:
                 )
                 for e in auth.entitlements
             ]
-            state = lifecycle.install_reservation(
+            state = slrlifecycle.install_reservation(
                 self.state,
                 grants,
                 confirmation=auth.confirmation_code,
@@ -562,7 +564,7 @@ class InstanceRunner:
     async def reservation_return(self) -> tuple[StatusView, str]:
         """Release the reservation; the return code must be given to the SSM to free the licenses."""
         async with self.lock:
-            state, code = lifecycle.return_reservation(self.state)
+            state, code = slrlifecycle.return_reservation(self.state)
             await self._commit(
                 state,
                 ("reservation_returned", f"reservation returned; give the SSM the return code {code}"),
@@ -572,7 +574,7 @@ class InstanceRunner:
 
     async def reservation_cancel(self) -> StatusView:
         async with self.lock:
-            state = lifecycle.cancel_reservation(self.state)
+            state = slrlifecycle.cancel_reservation(self.state)
             await self._commit(state, ("reservation_cancelled", "reservation request cancelled"))
         return self.status()
 
@@ -583,7 +585,7 @@ class InstanceRunner:
                     f"{self.name} already has serial number {self.state.serial_number}", code="serial_exists"
                 )
             state = msgspec.structs.replace(self.state, serial_number=serial)
-            await self._commit(state, ("alert_cleared", f"{usage.NO_SERIAL} (cleared): {serial}"))
+            await self._commit(state, ("alert_cleared", f"{NO_SERIAL} (cleared): {serial}"))
         return self.status()
 
 
