@@ -39,7 +39,7 @@ from agent.instance import InstanceRunner
 from plumbing.clockroutes import Persist, clock_routes
 from plumbing.middleware import json_response, request_context
 from plumbing.routes import Body, Plane, Route, install
-from shared import usage
+from shared import banner
 from shared.clock import utc
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
@@ -176,14 +176,14 @@ async def serial(request: web.Request) -> web.Response:
 async def get_banner(request: web.Request) -> web.Response:
     agent = request.app[AGENT]
     states = [(r.state, r.usage) for r in agent.runners.values()]
-    return json_response(usage.banner(states, agent.clock.now(), agent.policy))
+    return json_response(banner.banner(states, agent.clock.now(), agent.policy))
 
 
 async def get_alerts(request: web.Request) -> web.Response:
     agent = request.app[AGENT]
     out = []
     for r in agent.runners.values():
-        out += usage.system_alerts(
+        out += banner.system_alerts(
             r.name, initialized=r.initialized, enabled=r.state.enabled, serial=r.state.serial_number, since={}
         )
     return json_response({"alerts": out})

@@ -16,12 +16,13 @@ import string
 from agent.config import AgentConfig, InstanceConfig
 from agent.diagnose import Report, diagnose
 from agent.instance import InstanceRunner
-from agent.smartlog import SmartLog
+from agent.smartlog import agent_logger
 from agent.store import AgentStore
 from agent.transport import Transport
 from agent.truststore import Entry, TrustStore
-from shared import lifecycle, pki
+from shared import lifecycle, permits, pki
 from shared.clock import AnyClock, epoch
+from shared.codes import ErrorCode
 from shared.errors import NotFound
 from shared.logging import get_logger
 from shared.policy import Policy
@@ -85,7 +86,8 @@ class Agent:
         self.store = store
         self.transport = transport
         self.policy = policy
-        self.smartlog = SmartLog(config.data_path)
+        #: The structured log, and SmartAgent.log for the events marked ``smartlog``.
+        self.log = agent_logger(config.data_path)
         self.runners: dict[str, InstanceRunner] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -151,7 +153,7 @@ class Agent:
                 wanted = (cfg.license_type, cfg.usage_mode)
                 if wanted != (state.license_type, state.usage_mode):
                     if state.registration is RegistrationStatus.UNREGISTERED:
-                        state = lifecycle.set_license_type(state, *wanted)
+                        state = permits.set_license_type(state, *wanted)
                         await self.store.save(
                             state,
                             now,
@@ -180,7 +182,7 @@ class Agent:
                 store=self.store,
                 clock=self.clock,
                 policy=self.policy,
-                smartlog=self.smartlog,
+                log=self.log,
             )
 
     # -- Transport Settings, truststore, diagnosis ---------------------------------------------
@@ -190,30 +192,29 @@ class Agent:
         settings = check_settings(settings)
         await self.store.set_setting(TRANSPORT_SETTING, encode_settings(settings))
         await self.transport.configure(settings)
-        self.smartlog.info(
-            self.clock.now(),
-            "agent",
+        self._notice(
+            "transport_settings_saved",
             "transport",
             f"Transport Settings saved: {settings.mode}, {settings.connection}, {settings.effective_url}"
             + (f" via {settings.proxy_url}" if settings.proxy_url else ""),
         )
         return settings
 
+    def _notice(self, event: str, action: str, notice: str) -> None:
+        """An agent-wide change, in the structured log and SmartAgent.log."""
+        self.log.info(event, action=action, at=epoch(self.clock.now()), notice=notice, smartlog=True)
+
     def trust_list(self) -> list[Entry]:
         return self.transport.truststore.entries()
 
     def trust_import(self, alias: str, data: bytes) -> Entry:
         entry = self.transport.truststore.add(alias, data)
-        self.smartlog.info(
-            self.clock.now(), "agent", "trust", f"imported {alias}: {entry.cert.subject.rfc4514_string()}"
-        )
+        self._notice("trust_imported", "trust", f"imported {alias}: {entry.cert.subject.rfc4514_string()}")
         return entry
 
     def trust_remove(self, alias: str) -> Entry:
         entry = self.transport.truststore.remove(alias)
-        self.smartlog.info(
-            self.clock.now(), "agent", "trust", f"removed {alias}: {entry.cert.subject.rfc4514_string()}"
-        )
+        self._notice("trust_removed", "trust", f"removed {alias}: {entry.cert.subject.rfc4514_string()}")
         return entry
 
     async def diagnose(self, url: str | None = None) -> Report:
@@ -230,7 +231,7 @@ class Agent:
                 return next(iter(self.runners.values()))
             raise NotFound(
                 f"this agent hosts {len(self.runners)} product instances; say which",
-                code="instance_required",
+                code=ErrorCode.INSTANCE_REQUIRED,
                 fix=f"pass --instance with one of: {', '.join(self.runners)}",
             )
         try:
@@ -238,6 +239,6 @@ class Agent:
         except KeyError:
             raise NotFound(
                 f"no product instance {name!r} on this agent",
-                code="instance_not_found",
+                code=ErrorCode.INSTANCE_NOT_FOUND,
                 fix=f"use one of: {', '.join(self.runners)}",
             ) from None

@@ -14,7 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from agent.daemon import Agent
 from plumbing.middleware import json_response
 from plumbing.routes import Body, Plane, Route
-from shared import clockctl, usage
+from shared import banner, clockctl
 from shared.errors import BadRequest
 
 VERSION = "0.1.0"
@@ -105,7 +105,7 @@ def routes(agent: Agent) -> list[Route]:
                 "alerts": [
                     a.alert
                     for r in agent.runners.values()
-                    for a in usage.system_alerts(
+                    for a in banner.system_alerts(
                         r.name,
                         initialized=r.initialized,
                         enabled=r.state.enabled,

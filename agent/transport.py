@@ -32,6 +32,7 @@ from agent.certcheck import examine, failure_of
 from agent.truststore import TrustStore
 from plumbing.httpclient import OverrideResolver, ReplyVerifier, client_context
 from shared import callhome, envelope
+from shared.codes import ErrorCode
 from shared.errors import BadRequest, RemoteError, SmartLicensingError, Unavailable
 from shared.messages import Register, Reply, SignedRequest, encode
 from shared.pki import PrivateKey
@@ -220,7 +221,7 @@ class Transport:
     async def explain(self, exc: BaseException) -> SmartLicensingError:
         """The coded error for a failed request; a refused certificate is examined for its cause."""
         err = classify(exc, self.url)
-        if err.code not in ("tls_certificate_invalid", "tls_handshake_failed"):
+        if err.code not in (ErrorCode.TLS_CERTIFICATE_INVALID, ErrorCode.TLS_HANDSHAKE_FAILED):
             return err
         try:
             exam = await examine(

@@ -1,11 +1,13 @@
-"""License usage on the product-instance side, sans-IO: peaks per interval, the report queue,
-the license consumption summary (seed Table 5), the banner and the system alerts.
+"""License usage on the product-instance side, sans-IO: peaks per interval and the report queue.
 
 - Usage changes (a person's ``usage set``, a profile step) raise the current interval's peak;
   at each interval end the peaks are closed into a report with an idempotent id and queued.
   Only licenses in use are reported, plus a zero line for one that just stopped being used, so
   an idle instance stays silent. The queue is bounded and persisted; it drains oldest first.
 - Intervals are aligned on multiples of the report interval (…:00, :15, :30, :45).
+
+What a person reads of it (the consumption summary, the banner, the alerts) is in
+``shared.consumption`` and ``shared.banner``.
 
 Pure: no IO, no clock.
 """
@@ -14,24 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import msgspec
 
 from shared.catalog import LICENSE_NAMES, OFFERED, LicenseKey
-from shared.clock import epoch, utc
-from shared.durations import format_duration, parse_duration
+from shared.clock import epoch
+from shared.codes import ErrorCode
+from shared.durations import parse_duration
 from shared.errors import BadRequest
 from shared.lifecycle import InstanceState, Retry, backoff
-from shared.messages import EntitlementGrant, Usage, UsageReport
+from shared.messages import EntitlementRequest, Usage, UsageReport
 from shared.policy import Policy
-from shared.states import (
-    AuthorizationStatus,
-    Enforcement,
-    EntitlementStatus,
-    RegistrationStatus,
-    UsageMode,
-)
+from shared.states import RegistrationStatus
 
 # -- input -----------------------------------------------------------------------------------------
 
@@ -47,11 +44,13 @@ def parse_assignments(items: Sequence[str]) -> dict[str, int]:
     for item in items:
         name, sep, count = item.partition("=")
         if not sep:
-            raise BadRequest(f"{item!r} is not NAME=COUNT", code="invalid_usage", fix='e.g. "Premium Agent=130"')
+            raise BadRequest(
+                f"{item!r} is not NAME=COUNT", code=ErrorCode.INVALID_USAGE, fix='e.g. "Premium Agent=130"'
+            )
         try:
             value = int(count.strip())
         except ValueError:
-            raise BadRequest(f"{item!r}: the count must be a whole number", code="invalid_usage") from None
+            raise BadRequest(f"{item!r}: the count must be a whole number", code=ErrorCode.INVALID_USAGE) from None
         out[name.strip()] = value
     return check_usage(out)
 
@@ -62,13 +61,13 @@ def check_usage(values: Mapping[str, int]) -> dict[str, int]:
         if name not in LICENSE_NAMES:
             raise BadRequest(
                 f"{name!r} is not a Unified CCE license",
-                code="unknown_license",
+                code=ErrorCode.UNKNOWN_LICENSE,
                 fix=f"use one of: {', '.join(LICENSE_NAMES)}",
             )
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 10_000_000:
             raise BadRequest(
                 f"the in-use count of {name} must be a whole number from 0 to 10000000, not {value!r}",
-                code="invalid_usage",
+                code=ErrorCode.INVALID_USAGE,
                 fix='e.g. "Premium Agent=130"',
             )
     return dict(values)
@@ -95,11 +94,11 @@ class Profile:
             try:
                 offset = int(parse_duration(step.after).total_seconds())
             except ValueError as exc:
-                raise BadRequest(str(exc), code="invalid_profile") from None
+                raise BadRequest(str(exc), code=ErrorCode.INVALID_PROFILE) from None
             parsed.append((offset, check_usage(step.set)))
         period = int(parse_duration(repeat).total_seconds()) if repeat else None
         if period is not None and period <= 0:
-            raise BadRequest("usage_repeat must be positive", code="invalid_profile")
+            raise BadRequest("usage_repeat must be positive", code=ErrorCode.INVALID_PROFILE)
         return cls(tuple(sorted(parsed, key=lambda s: s[0])), period)
 
     def _offset(self, base: int, t: int) -> int:
@@ -127,6 +126,17 @@ class Profile:
         if self.repeat:
             return cycle_start + self.repeat + self.steps[0][0]
         return None
+
+    def step_start(self, base: int, t: int) -> int:
+        """The instant the step in effect at ``t`` started (in the current repeat cycle)."""
+        off = t - base
+        if self.repeat and off >= 0:
+            cycle = off // self.repeat
+            off %= self.repeat
+        else:
+            cycle = 0
+        start = max((o for o, _ in self.steps if o <= off), default=0)
+        return base + cycle * (self.repeat or 0) + start
 
 
 # -- state -------------------------------------------------------------------------------------
@@ -249,181 +259,26 @@ def forget_queue(u: UsageState) -> UsageState:
     return msgspec.structs.replace(u, queue=[], nonzero=[], interval_end=None, peak=dict(u.current), retry=None)
 
 
-# -- the consumption summary (seed Table 5) --------------------------------------------------------
+def apply_profile(u: UsageState, profile: Profile | None, base: int, now: datetime, policy: Policy) -> UsageState:
+    """Apply the profile's step in effect at ``now`` (from ``base``, the first start), once per
+    step: a person's ``usage set`` in between lasts until the next step."""
+    if profile is None:
+        return u
+    t = epoch(now)
+    values = profile.at(base, t)
+    if values is None:
+        return u
+    step_start = profile.step_start(base, t)
+    if u.profile_applied_at == step_start:
+        return u
+    u = set_current(u, values, now, policy)
+    return msgspec.structs.replace(u, profile_applied_at=step_start)
 
 
-class ConsumptionLine(msgspec.Struct, frozen=True, kw_only=True):
-    license_name: str
-    usage_count: int  # the reported (possibly locked) quantity
-    actual_usage: int
-    status: EntitlementStatus
-
-
-def consumption(s: InstanceState, u: UsageState, *, waiting: bool = False) -> list[ConsumptionLine]:
-    """License Name, Usage Count, actual usage and Status for each license of the instance."""
+def entitlement_requests(s: InstanceState, u: UsageState) -> list[EntitlementRequest]:
+    """What an authorization request asks for: each license the instance's type offers, in use now."""
     ltype, mode = s.effective_license_type, s.usage_mode
-    offered = OFFERED.get((ltype, mode), ())
-    grants = {g.name: g for g in s.entitlements}
-    names = list(dict.fromkeys([*offered, *sorted(u.current), *grants]))
-    lines = []
-    for name in names:
-        actual = u.current.get(name, 0)
-        grant = grants.get(name)
-        counted = grant.reported if grant is not None and grant.status is not EntitlementStatus.DISABLED else actual
-        lines.append(
-            ConsumptionLine(
-                license_name=name,
-                usage_count=actual
-                if s.registration is RegistrationStatus.REGISTERED_SLR
-                else max(counted, actual)
-                if grant is None
-                else counted,
-                actual_usage=actual,
-                status=_status(s, name, actual, grant, name in offered, waiting),
-            )
-        )
-    return lines
-
-
-def _status(
-    s: InstanceState, name: str, actual: int, grant: EntitlementGrant | None, offered: bool, waiting: bool
-) -> EntitlementStatus:
-    if grant is not None and grant.status is EntitlementStatus.DISABLED:
-        return EntitlementStatus.DISABLED
-    if not offered and name in LICENSE_NAMES:
-        return EntitlementStatus.NOT_APPLICABLE
-    if s.registration is RegistrationStatus.REGISTERED_SLR:
-        # Judged on the instance against the installed code: usage up to the reserved count.
-        if actual == 0 and (grant is None or grant.reported == 0):
-            return EntitlementStatus.NO_LICENSE_IN_USE
-        if grant is not None and actual <= grant.reported:
-            return EntitlementStatus.RESERVED_IN_COMPLIANCE
-        return EntitlementStatus.OUT_OF_COMPLIANCE
-    if s.registration in (RegistrationStatus.UNREGISTERED, RegistrationStatus.RESERVATION_IN_PROGRESS):
-        if s.authorization is AuthorizationStatus.EVALUATION_EXPIRED:
-            return EntitlementStatus.EVALUATION_EXPIRED
-        return EntitlementStatus.EVALUATION
-    if s.authorization is AuthorizationStatus.AUTHORIZATION_EXPIRED:
-        return EntitlementStatus.AUTHORIZATION_EXPIRED
-    if s.authorization is AuthorizationStatus.UNAUTHORIZED:
-        return EntitlementStatus.NOT_AUTHORIZED
-    if waiting:
-        return EntitlementStatus.WAITING
-    if grant is None:
-        return EntitlementStatus.NO_LICENSE_IN_USE if actual == 0 else EntitlementStatus.WAITING
-    if grant.status is EntitlementStatus.NO_LICENSE_IN_USE and actual > 0:
-        return EntitlementStatus.WAITING  # the SSM has not seen this usage yet
-    return grant.status
-
-
-# -- the banner and the License Compliance report ----------------------------------------------
-
-
-class ComplianceRow(msgspec.Struct, frozen=True, kw_only=True):
-    instance: str
-    registration: RegistrationStatus
-    authorization: AuthorizationStatus
-    enforcement: Enforcement | None
-    detail: str
-
-
-class Banner(msgspec.Struct, frozen=True, kw_only=True):
-    """The aggregate banner of the Administration portal; ``level`` None means no banner."""
-
-    level: str | None
-    message: str | None
-    non_production: str | None
-    report: list[ComplianceRow]
-
-
-NON_PRODUCTION_BANNER = "You are using a Non-Production System"
-
-
-def banner(states: Sequence[tuple[InstanceState, UsageState]], now: datetime, policy: Policy) -> Banner:
-    """Enforcement > Out of Compliance > Evaluation; shown only when any instance is in one."""
-    rows = []
-    enforced, ooc, evaluating = [], [], []
-    non_production = False
-    for s, u in states:
-        if s.usage_mode is UsageMode.NON_PRODUCTION and any(u.current.values()):
-            non_production = True
-        detail = ""
-        if s.enforcement is not None:
-            enforced.append(s.name)
-            detail = f"Enforcement ({s.enforcement}) since {utc(s.enforcement_since or 0).isoformat()}"
-        elif s.authorization is AuthorizationStatus.OUT_OF_COMPLIANCE:
-            ooc.append(s.name)
-            detail = f"Out of Compliance since {utc(s.ooc_since or 0).isoformat()}: {s.ooc_reason}"
-        elif s.authorization is AuthorizationStatus.EVALUATION:
-            left = utc(s.first_started_at) + policy.evaluation_period - now
-            evaluating.append((s.name, left))
-            detail = f"Evaluation Mode, {format_duration(max(left, timedelta(0)))} remaining"
-        rows.append(
-            ComplianceRow(
-                instance=s.name,
-                registration=s.registration,
-                authorization=s.authorization,
-                enforcement=s.enforcement,
-                detail=detail,
-            )
-        )
-    level = message = None
-    if enforced:
-        level = "Enforcement"
-        message = (
-            f"Smart Licensing: {len(enforced)} product instance(s) in Enforcement ({', '.join(enforced)}); "
-            "adding agents is blocked. See the License Compliance report."
-        )
-    elif ooc:
-        level = "Out of Compliance"
-        message = (
-            f"Smart Licensing: {len(ooc)} product instance(s) Out of Compliance ({', '.join(ooc)}); "
-            f"purchase licenses within {policy.ooc_grace.days} days to avoid Enforcement."
-        )
-    elif evaluating:
-        soonest = min(left for _, left in evaluating)
-        level = "Evaluation"
-        message = (
-            f"Smart Licensing: {len(evaluating)} product instance(s) in Evaluation Mode "
-            f"({', '.join(n for n, _ in evaluating)}); {format_duration(max(soonest, timedelta(0)))} "
-            "remaining. Register with the Cisco SSM."
-        )
-    return Banner(
-        level=level, message=message, non_production=NON_PRODUCTION_BANNER if non_production else None, report=rows
-    )
-
-
-# -- system alerts (seed "System Alerts") -------------------------------------------------------
-
-NOT_INITIALIZED = "Smart License state is not initialized"
-NOT_ENABLED = "Smart Agent is not enabled"
-NO_SERIAL = "Serial number is not generated"
-
-
-class SystemAlert(msgspec.Struct, frozen=True, kw_only=True):
-    machine: str
-    alert: str
-    state: str  # "red" while the condition holds, "green" once it cleared
-    since: str | None
-    fix: str
-
-
-def system_alerts(
-    machine: str, *, initialized: bool, enabled: bool, serial: str, since: Mapping[str, int]
-) -> list[SystemAlert]:
-    """The three alerts of one machine, red while their condition holds."""
-    conditions = [
-        (NOT_INITIALIZED, not initialized, "wait for the Smart Agent to finish starting; if it stays, restart it"),
-        (NOT_ENABLED, not enabled, f"enable it: 'smart-agent enable --instance {machine}'"),
-        (NO_SERIAL, not serial, f"generate it: 'smart-agent serial generate --instance {machine}'"),
-    ]
     return [
-        SystemAlert(
-            machine=machine,
-            alert=name,
-            state="red" if active else "green",
-            since=utc(since[name]).isoformat() if name in since else None,
-            fix=fix if active else "",
-        )
-        for name, active, fix in conditions
+        EntitlementRequest(tag=LicenseKey(n, ltype, mode).tag, count=u.current.get(n, 0))
+        for n in OFFERED.get((ltype, mode), ())
     ]

@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from agent.api import create_api
-from shared import usage
+from shared import banner
 from shared.clock import AnyClock
 from tests.conftest import MakeAgent, RunningSSM
 
@@ -69,7 +69,7 @@ async def test_non_production_banner(ssm: RunningSSM, agent_api: tuple[Any, Test
     r = await api.put("/api/v1/instances/lab-1/usage", json={"Regular Agent": 3})
     assert r.status == 200
     b = await (await api.get("/api/v1/banner")).json()
-    assert b["non_production"] == usage.NON_PRODUCTION_BANNER
+    assert b["non_production"] == banner.NON_PRODUCTION_BANNER
 
 
 async def test_consumption_summary_through_the_api(
@@ -103,16 +103,16 @@ async def test_system_alerts_raise_and_clear(ssm: RunningSSM, make_agent: MakeAg
     running = await make_agent([{"name": "nos", "generate_serial": "false"}])
     api: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, _noop))
     alerts = {a["alert"]: a for a in (await (await api.get("/api/v1/alerts")).json())["alerts"]}
-    assert alerts[usage.NO_SERIAL]["state"] == "red" and "serial generate" in alerts[usage.NO_SERIAL]["fix"]
-    assert alerts[usage.NOT_ENABLED]["state"] == "green"
-    assert alerts[usage.NOT_INITIALIZED]["state"] == "green"
+    assert alerts[banner.NO_SERIAL]["state"] == "red" and "serial generate" in alerts[banner.NO_SERIAL]["fix"]
+    assert alerts[banner.NOT_ENABLED]["state"] == "green"
+    assert alerts[banner.NOT_INITIALIZED]["state"] == "green"
     r = await api.post("/api/v1/instances/nos/register", json={"token": await ssm.token()})
     assert r.status == 409 and (await r.json())["error"] == "serial_not_generated"
     assert (await api.post("/api/v1/instances/nos/serial")).status == 200
     assert (await api.post("/api/v1/instances/nos/disable")).status == 200
     alerts = {a["alert"]: a for a in (await (await api.get("/api/v1/alerts")).json())["alerts"]}
-    assert alerts[usage.NO_SERIAL]["state"] == "green"
-    assert alerts[usage.NOT_ENABLED]["state"] == "red"
+    assert alerts[banner.NO_SERIAL]["state"] == "green"
+    assert alerts[banner.NOT_ENABLED]["state"] == "red"
     r = await api.post("/api/v1/instances/nos/register", json={"token": await ssm.token()})
     assert r.status == 409 and (await r.json())["error"] == "smart_agent_disabled"
     assert (await api.post("/api/v1/instances/nos/enable")).status == 200

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from shared import lifecycle
+from shared import lifecycle, outcomes, permits, statusview
 from shared.clock import epoch
 from shared.errors import Conflict, RemoteError, Unavailable
 from shared.lifecycle import InstanceState
 from shared.messages import Authorization, EntitlementGrant, Registered
+from shared.permits import PersonAction
 from shared.policy import DEFAULT_POLICY as P
 from shared.states import (
     AuthorizationStatus,
@@ -58,7 +59,7 @@ def registered_and_authorized(at: datetime) -> InstanceState:
         registered_at=epoch(at),
         cert_expires_at=epoch(at + P.id_cert_validity),
     )
-    s = lifecycle.on_registered(s, reply, at)
+    s = outcomes.on_registered(s, reply, at)
     auth = Authorization(
         in_reply_to="nonce-0002",
         issued_at=epoch(at),
@@ -66,7 +67,7 @@ def registered_and_authorized(at: datetime) -> InstanceState:
         expires_at=epoch(at + P.auth_expiry),
         entitlements=[GRANT],
     )
-    s = lifecycle.on_authorized(s, auth, at)
+    s = outcomes.on_authorized(s, auth, at)
     s, _ = lifecycle.tick(s, at, P)  # the shell applies the time rules after every event
     return s
 
@@ -85,7 +86,7 @@ def test_new_instance_starts_unregistered_in_evaluation() -> None:
 
 def test_status_of_an_unregistered_instance() -> None:
     """Table 2 'On Unsuccessful Registration': Unregistered, Evaluation, Not Allowed, no account, 90 days left."""
-    view = lifecycle.status_view(fresh(), T0, P)
+    view = statusview.status_view(fresh(), T0, P)
     assert view.registration_status == "Unregistered"
     assert view.license_authorization_status == "Evaluation Mode"
     assert view.export_controlled_functionality == "Not Allowed"
@@ -108,14 +109,14 @@ def test_status_of_an_unregistered_instance() -> None:
 )
 def test_evaluation_remaining_counts_down(elapsed: timedelta, remaining: str) -> None:
     """The remaining evaluation time is measured from the first start to the status time."""
-    assert lifecycle.status_view(fresh(), T0 + elapsed, P).evaluation_remaining == remaining
+    assert statusview.status_view(fresh(), T0 + elapsed, P).evaluation_remaining == remaining
 
 
 def test_status_after_registration_and_authorization() -> None:
     """Table 2 'On Successful Registration': Registered and Authorized with their times, the accounts and
     the serial number, and the renewal schedule of the policy."""
     at = T0 + 3 * DAY
-    view = lifecycle.status_view(registered_and_authorized(at), at + timedelta(hours=1), P)
+    view = statusview.status_view(registered_and_authorized(at), at + timedelta(hours=1), P)
     assert view.registration_status == "Registered"
     assert view.registration_time == at.isoformat()
     assert view.license_authorization_status == "Authorized"
@@ -137,14 +138,14 @@ def test_registration_alone_is_not_yet_authorized() -> None:
     s = registered_and_authorized(T0)
     s = msgspec.structs.replace(s, authorized_at=None)
     s, _ = lifecycle.tick(s, T0 + timedelta(minutes=1), P)
-    view = lifecycle.status_view(s, T0 + timedelta(minutes=1), P)
+    view = statusview.status_view(s, T0 + timedelta(minutes=1), P)
     assert (view.registration_status, view.license_authorization_status) == ("Registered", "Unauthorized")
     assert view.authorization_time is None
 
 
 def test_status_shows_the_effective_license_type() -> None:
     """A Rogger/Logger configured as Flex shows Perpetual, and still shows what was configured."""
-    view = lifecycle.status_view(fresh("Unified CCE Rogger/Logger"), T0, P)
+    view = statusview.status_view(fresh("Unified CCE Rogger/Logger"), T0, P)
     assert (view.license_type, view.configured_license_type) == (LicenseType.PERPETUAL, LicenseType.FLEX)
     assert fresh("Unified CCE Rogger/Logger").identity().license_type is LicenseType.PERPETUAL
 
@@ -159,8 +160,8 @@ def test_status_shows_the_effective_license_type() -> None:
 )
 def test_failure_is_shown_as_the_reason(error: Unavailable | RemoteError) -> None:
     """A failure records its code, message and fix with its time and action, and changes no status."""
-    s = lifecycle.on_failure(fresh(), error, T0 + DAY, action="register")
-    view = lifecycle.status_view(s, T0 + DAY, P)
+    s = outcomes.on_failure(fresh(), error, T0 + DAY, action="register")
+    view = statusview.status_view(s, T0 + DAY, P)
     assert view.reason == lifecycle.Failure(
         code=error.code, message=error.message, fix=error.fix, at=epoch(T0 + DAY), action="register"
     )
@@ -170,21 +171,21 @@ def test_failure_is_shown_as_the_reason(error: Unavailable | RemoteError) -> Non
 def test_success_clears_the_reason() -> None:
     """A successful authorization after a failure clears the shown reason."""
     s = registered_and_authorized(T0)
-    s = lifecycle.on_failure(s, Unavailable("down", code="ssm_unreachable"), T0 + DAY, action="renew")
-    assert lifecycle.status_view(s, T0 + DAY, P).reason is not None
+    s = outcomes.on_failure(s, Unavailable("down", code="ssm_unreachable"), T0 + DAY, action="renew")
+    assert statusview.status_view(s, T0 + DAY, P).reason is not None
     auth = Authorization(
         in_reply_to="nonce-0003",
         issued_at=epoch(T0 + 2 * DAY),
         authorized_at=epoch(T0 + 2 * DAY),
         expires_at=epoch(T0 + 92 * DAY),
     )
-    s = lifecycle.on_authorized(s, auth, T0 + 2 * DAY)
-    assert lifecycle.status_view(s, T0 + 2 * DAY, P).reason is None
+    s = outcomes.on_authorized(s, auth, T0 + 2 * DAY)
+    assert statusview.status_view(s, T0 + 2 * DAY, P).reason is None
 
 
 def test_check_can_register_passes_when_unregistered() -> None:
     """An unregistered instance may register."""
-    lifecycle.check_can_register(fresh())
+    permits.permit(fresh(), PersonAction.REGISTER)
 
 
 @pytest.mark.parametrize("registration", [RegistrationStatus.REGISTERED, RegistrationStatus.REGISTRATION_EXPIRED])
@@ -192,7 +193,7 @@ def test_check_can_register_refuses_a_registered_instance(registration: Registra
     """A registered (or expired-registration) instance is refused with Conflict already_registered (409)."""
     s = msgspec.structs.replace(registered_and_authorized(T0), registration=registration)
     with pytest.raises(Conflict) as caught:
-        lifecycle.check_can_register(s)
+        permits.permit(s, PersonAction.REGISTER)
     assert (caught.value.code, caught.value.http_status) == ("already_registered", 409)
     assert "Contact Center" in caught.value.message
     assert "reregister" in caught.value.fix
@@ -201,9 +202,9 @@ def test_check_can_register_refuses_a_registered_instance(registration: Registra
 def test_deregistering_returns_to_evaluation_of_the_first_start() -> None:
     """After deregistration the account fields are gone and evaluation counts from the first start."""
     s = registered_and_authorized(T0 + 10 * DAY)
-    s = lifecycle.on_deregistered(s, T0 + 20 * DAY)
+    s = outcomes.on_deregistered(s, T0 + 20 * DAY)
     s, _ = lifecycle.tick(s, T0 + 20 * DAY, P)
-    view = lifecycle.status_view(s, T0 + 20 * DAY, P)
+    view = statusview.status_view(s, T0 + 20 * DAY, P)
     assert (view.registration_status, view.license_authorization_status) == ("Unregistered", "Evaluation Mode")
     assert (view.smart_account, view.piid, view.entitlements) == (None, None, [])
     assert view.evaluation_remaining == "70 days"

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from shared import lifecycle
+from shared import lifecycle, outcomes, permits, statusview
 from shared.clock import epoch
 from shared.errors import Conflict, Unavailable
 from shared.lifecycle import Due, InstanceState
+from shared.permits import PersonAction
 from shared.policy import DEFAULT_POLICY as P
 from shared.states import AuthorizationStatus as A
 from shared.states import Enforcement as E
@@ -107,10 +108,10 @@ def test_tick_leaves_enforcement_when_contact_returns() -> None:
 def test_evaluation_is_never_reset() -> None:
     """Deregistering does not restart the evaluation: it counts from the first start."""
     s = registered(at_day=30)
-    s = lifecycle.on_deregistered(s, T0 + 40 * DAY)
+    s = outcomes.on_deregistered(s, T0 + 40 * DAY)
     s, _ = lifecycle.tick(s, T0 + 40 * DAY, P)
     assert s.authorization is A.EVALUATION
-    assert lifecycle.status_view(s, T0 + 40 * DAY, P).evaluation_remaining == "50 days"
+    assert statusview.status_view(s, T0 + 40 * DAY, P).evaluation_remaining == "50 days"
     s, _ = lifecycle.tick(s, T0 + 95 * DAY, P)
     assert s.authorization is A.EVALUATION_EXPIRED and s.enforcement is E.EVALUATION_EXPIRY
 
@@ -157,7 +158,7 @@ def test_backoff_doubles_to_the_cap_and_never_spins() -> None:
     assert delays[:4] == [900, 1800, 3600, 7200]
     assert max(delays) == 86400 and delays[-1] == 86400
     assert min(delays) > 0
-    s = lifecycle.on_due_failed(registered(), Due.RENEW_AUTHORIZATION, Unavailable("down", code="x"), T0 + 30 * DAY, P)
+    s = outcomes.on_due_failed(registered(), Due.RENEW_AUTHORIZATION, Unavailable("down", code="x"), T0 + 30 * DAY, P)
     assert lifecycle.due(s, T0 + 30 * DAY, P) == []  # not again until the retry instant
     assert lifecycle.due(s, T0 + 30 * DAY + timedelta(minutes=15), P) == [Due.RENEW_AUTHORIZATION]
 
@@ -165,16 +166,16 @@ def test_backoff_doubles_to_the_cap_and_never_spins() -> None:
 def test_refused_actions() -> None:
     """Register twice, license type while registered, agents in Enforcement: refused with a fix."""
     with pytest.raises(Conflict) as exc:
-        lifecycle.check_can_register(registered())
+        permits.permit(registered(), PersonAction.REGISTER)
     assert exc.value.code == "already_registered"
     with pytest.raises(Conflict) as exc:
-        lifecycle.set_license_type(registered(), LicenseType.PERPETUAL, UsageMode.PRODUCTION)
+        permits.set_license_type(registered(), LicenseType.PERPETUAL, UsageMode.PRODUCTION)
     assert exc.value.code == "deregister_first"
     expired, _ = lifecycle.tick(fresh(), T0 + 91 * DAY, P)
     with pytest.raises(Conflict) as exc:
-        lifecycle.add_agents(expired, 1)
+        permits.add_agents(expired, 1)
     assert exc.value.code == "enforcement" and "register" in exc.value.fix
-    assert lifecycle.add_agents(fresh(), 2).agents == 2
+    assert permits.add_agents(fresh(), 2).agents == 2
     with pytest.raises(Conflict) as exc:
-        lifecycle.require_registered(fresh(), "renew the authorization")
+        permits.permit(fresh(), PersonAction.RENEW_AUTHORIZATION)
     assert exc.value.code == "not_registered"

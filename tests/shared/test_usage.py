@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from shared import lifecycle, usage
+from shared.consumption import consumption
 from shared.errors import BadRequest
 from shared.lifecycle import InstanceState
 from shared.messages import EntitlementGrant
@@ -154,14 +155,14 @@ def test_table5_statuses(state: InstanceState, grant: S | None, actual: int, wai
     )
     state = msgspec.structs.replace(state, entitlements=grants)
     u = UsageState(current={"Premium Agent": actual})
-    line = next(c for c in usage.consumption(state, u, waiting=waiting) if c.license_name == "Premium Agent")
+    line = next(c for c in consumption(state, u, waiting=waiting) if c.license_name == "Premium Agent")
     assert line.status is expected
 
 
 def test_not_applicable_for_a_license_the_type_does_not_offer() -> None:
     """Flex does not offer Third-party IVR: Not Applicable."""
     u = UsageState(current={"Third-party IVR": 3})
-    line = next(c for c in usage.consumption(inst(), u) if c.license_name == "Third-party IVR")
+    line = next(c for c in consumption(inst(), u) if c.license_name == "Third-party IVR")
     assert line.status is S.NOT_APPLICABLE
 
 
