@@ -1,10 +1,11 @@
 """What the three command lines (``ssm-server``, ``smart-agent``, ``ssmlab``) share: parent parsers
 of one option, JSON output, and tables rendered by rich.
 
-``table``: columns and rows in, text out; the caller prints it. On a terminal rich styles the header and
-fits the terminal's width. Into a pipe or a file there is no colour code and no wrapping (a very
-wide console), and no trailing blank, so scripts and tests see one plain line per row. A value is
-never read as rich markup or an emoji code: ``[warning]`` and ``:x:`` print as they are.
+``table``: columns and rows in, text out; the caller prints it. On a terminal rich styles the
+header; into a pipe or a file there is no colour code. Either way no row is wrapped, folded or
+cut (a very wide console) and no line has trailing blanks, so scripts and tests see one plain
+line per row. A value is never read as rich markup or an emoji code: ``[warning]`` and ``:x:``
+print as they are.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def print_json(obj: object) -> None:
     print(json.dumps(obj, indent=2))
 
 
-#: Wide enough that no line of a listing is ever wrapped when nobody reads it on a terminal.
-PIPE_WIDTH = 10_000
+#: Wider than any line of a listing: rich never wraps or cuts one.
+WIDE = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,9 +44,11 @@ class Column:
 
 
 def _console() -> Console:
+    # As wide as any line: a value is never folded or cut to fit a terminal (a long line wraps
+    # there as it always did); colour only on a terminal.
     if sys.stdout.isatty():
-        return Console(highlight=False, markup=False, emoji=False)
-    return Console(width=PIPE_WIDTH, no_color=True, color_system=None, highlight=False, markup=False, emoji=False)
+        return Console(width=WIDE, highlight=False, markup=False, emoji=False)
+    return Console(width=WIDE, no_color=True, color_system=None, highlight=False, markup=False, emoji=False)
 
 
 def table(

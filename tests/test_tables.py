@@ -3,6 +3,11 @@ plain lines, no colour code, no wrapping, no trailing blank, values printed as t
 
 from __future__ import annotations
 
+import re
+import sys
+
+import pytest
+
 from plumbing.cmdline import Column, table
 
 
@@ -29,3 +34,12 @@ def test_options_gap_indent_and_no_header() -> None:
 def test_no_rows_and_no_header_is_no_text() -> None:
     assert table(("A", "B"), [], header=False) == ""
     assert table(("A", "B"), []) == "A  B"
+
+
+def test_on_a_terminal_nothing_is_folded_or_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A terminal gets styles, never a value shortened to fit its width."""
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    long = "a value " * 40
+    text = table((Column("PURCHASED", "right"), "NOTE"), [(100, long.strip())])
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    assert plain.splitlines()[1] == "      100  " + long.strip()
