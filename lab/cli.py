@@ -200,7 +200,7 @@ def cmd_tls(args: argparse.Namespace) -> int:
 
 
 #: The options of ``fault add`` that make the fault's specification, as the lab plane names them.
-FAULT_FIELDS = (
+FAULT_FIELDS = [
     "kind",
     "status",
     "retry_after",
@@ -212,7 +212,7 @@ FAULT_FIELDS = (
     "seed",
     "ttl",
     "times",
-)
+]
 
 
 def cmd_fault_add(args: argparse.Namespace) -> int:
