@@ -79,7 +79,9 @@ def populate(db: Path, count: int, *, batch: int = 50_000) -> None:
         )
         conn.commit()
     total = conn.execute("SELECT COALESCE(SUM(peak), 0) FROM usage_latest WHERE tag = ?", (PREMIUM,)).fetchone()[0]
-    conn.execute("UPDATE licenses SET in_use = ? WHERE tag = ? AND virtual_account_id = 1", (total, PREMIUM))
+    conn.execute(
+        "UPDATE licenses SET in_use = ?1, actual = ?1 WHERE tag = ?2 AND virtual_account_id = 1", (total, PREMIUM)
+    )
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

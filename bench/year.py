@@ -60,7 +60,7 @@ async def _run(work: Path, days: int) -> tuple[float, int]:
         started = time.perf_counter()
         await clock.advance(timedelta(days=days))
         wall = time.perf_counter() - started
-        reports = len(await store.read.reports(inst.state.piid or "", limit=10**6))
+        reports = len(await store.read(lambda u: u.usage.reports(inst.state.piid or "", limit=10**6)))
         return wall, reports
     finally:
         await agent.stop()

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server.queries import Account, VirtualAccount
-from server.store import Store
+from server.store import Store, UnitOfWork
+from server.store.rows import Account, VirtualAccount
 from shared import tokens
-from shared.catalog import OFFERED, LicenseKey
+from shared.catalog import OFFERED, LicenseKey, all_license_keys
+from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.policy import Policy
 from shared.states import LicenseType, UsageMode
@@ -55,41 +56,49 @@ class CreatedToken:
 
 async def seed_lab(store: Store, now: datetime) -> bool:
     """Create the lab Smart Account with its DEFAULT virtual account and pools, once."""
-    async with store.transaction() as tx:
-        if await tx.account_by_domain(LAB_DOMAIN) is not None:
+
+    def body(uow: UnitOfWork) -> bool:
+        if uow.accounts.by_domain(LAB_DOMAIN) is not None:
             return False
-        account_id = await tx.insert_account(domain=LAB_DOMAIN, name=LAB_ACCOUNT, export_control_allowed=True, now=now)
-        va_id = await tx.insert_virtual_account(
-            account_id=account_id,
-            name=DEFAULT_VA,
-            description="Default virtual account",
-            is_default=True,
-            now=now,
+        account_id = uow.accounts.add(domain=LAB_DOMAIN, name=LAB_ACCOUNT, export_control_allowed=True, now=now)
+        va_id = uow.accounts.add_virtual_account(
+            account_id=account_id, name=DEFAULT_VA, description="Default virtual account", is_default=True, now=now
         )
-        for (ltype, mode), names in OFFERED.items():
-            for name in names:
-                qty = LAB_QUANTITIES.get((ltype, mode), {}).get(name, 0)
-                key = LicenseKey(name, ltype, mode)
-                await tx.add_license(
-                    va_id=va_id, name=name, license_type=ltype, usage_mode=mode, tag=key.tag, quantity=qty
-                )
-        await tx.add_event(at=now, kind="account_created", message=f"Smart Account {LAB_ACCOUNT} ({LAB_DOMAIN}) seeded")
-    return True
+        for key in all_license_keys():
+            qty = LAB_QUANTITIES.get((key.license_type, key.usage_mode), {}).get(key.name, 0)
+            uow.pools.purchase(
+                va_id=va_id,
+                name=key.name,
+                license_type=key.license_type,
+                usage_mode=key.usage_mode,
+                tag=key.tag,
+                quantity=qty,
+            )
+        uow.events.add(
+            at=epoch(now), kind="account_created", message=f"Smart Account {LAB_ACCOUNT} ({LAB_DOMAIN}) seeded"
+        )
+        return True
+
+    return await store.write(body)
 
 
-async def resolve_account(store: Store, domain: str | None) -> Account:
-    """The account named by ``domain``, or the only/first account when none is given."""
+def find_account(uow: UnitOfWork, domain: str | None) -> Account:
+    """The account named by ``domain``, or the only/first account when none is given.
+
+    Raises:
+        NotFound: ``account_not_found`` naming the accounts there are.
+    """
     if domain:
-        account = await store.read.account_by_domain(domain)
+        account = uow.accounts.by_domain(domain)
         if account is None:
-            known = ", ".join(a.domain for a in await store.read.accounts()) or "none"
+            known = ", ".join(a.domain for a in uow.accounts.all()) or "none"
             raise NotFound(
                 f"no Smart Account with domain {domain!r}",
                 code="account_not_found",
                 fix=f"use one of: {known}",
             )
         return account
-    accounts = await store.read.accounts()
+    accounts = uow.accounts.all()
     if not accounts:
         raise NotFound(
             "this SSM has no Smart Account yet",
@@ -99,10 +108,15 @@ async def resolve_account(store: Store, domain: str | None) -> Account:
     return accounts[0]
 
 
-async def resolve_va(store: Store, account: Account, name: str) -> VirtualAccount:
-    va = await store.read.virtual_account_by_name(account.id, name)
+def find_va(uow: UnitOfWork, account: Account, name: str) -> VirtualAccount:
+    """The virtual account ``name`` of ``account``.
+
+    Raises:
+        NotFound: ``virtual_account_not_found`` naming the ones there are.
+    """
+    va = uow.accounts.virtual_account_named(account.id, name)
     if va is None:
-        known = ", ".join(v.name for v in await store.read.virtual_accounts(account.id)) or "none"
+        known = ", ".join(v.name for v in uow.accounts.virtual_accounts(account.id)) or "none"
         raise NotFound(
             f"no virtual account {name!r} in Smart Account {account.domain}",
             code="virtual_account_not_found",
@@ -111,28 +125,35 @@ async def resolve_va(store: Store, account: Account, name: str) -> VirtualAccoun
     return va
 
 
+async def resolve_account(store: Store, domain: str | None) -> Account:
+    """``find_account`` over a read snapshot."""
+    return await store.read(lambda uow: find_account(uow, domain))
+
+
+async def resolve_va(store: Store, account: Account, name: str) -> VirtualAccount:
+    """``find_va`` over a read snapshot."""
+    return await store.read(lambda uow: find_va(uow, account, name))
+
+
 async def create_account(
     store: Store, *, domain: str, name: str, export_control_allowed: bool, now: datetime
 ) -> Account:
     if not domain.strip() or not name.strip():
         raise BadRequest("an account needs a domain and a name", code="invalid_account")
-    async with store.transaction() as tx:
-        if await tx.account_by_domain(domain):
+
+    def body(uow: UnitOfWork) -> Account:
+        if uow.accounts.by_domain(domain):
             raise Conflict(f"a Smart Account with domain {domain!r} exists", code="account_exists")
-        account_id = await tx.insert_account(
-            domain=domain, name=name, export_control_allowed=export_control_allowed, now=now
+        account_id = uow.accounts.add(domain=domain, name=name, export_control_allowed=export_control_allowed, now=now)
+        uow.accounts.add_virtual_account(
+            account_id=account_id, name=DEFAULT_VA, description="Default virtual account", is_default=True, now=now
         )
-        await tx.insert_virtual_account(
-            account_id=account_id,
-            name=DEFAULT_VA,
-            description="Default virtual account",
-            is_default=True,
-            now=now,
-        )
-        await tx.add_event(at=now, kind="account_created", message=f"Smart Account {name} ({domain}) created")
-        account = await tx.account(account_id)
-    assert account is not None
-    return account
+        uow.events.add(at=epoch(now), kind="account_created", message=f"Smart Account {name} ({domain}) created")
+        account = uow.accounts.get(account_id)
+        assert account is not None
+        return account
+
+    return await store.write(body)
 
 
 async def create_virtual_account(
@@ -140,21 +161,24 @@ async def create_virtual_account(
 ) -> VirtualAccount:
     if not name.strip():
         raise BadRequest("a virtual account needs a name", code="invalid_virtual_account")
-    async with store.transaction() as tx:
-        if await tx.virtual_account_by_name(account.id, name):
+
+    def body(uow: UnitOfWork) -> VirtualAccount:
+        if uow.accounts.virtual_account_named(account.id, name):
             raise Conflict(f"virtual account {name!r} exists in {account.domain}", code="virtual_account_exists")
-        va_id = await tx.insert_virtual_account(
+        va_id = uow.accounts.add_virtual_account(
             account_id=account.id, name=name, description=description, is_default=False, now=now
         )
-        await tx.add_event(
-            at=now,
+        uow.events.add(
+            at=epoch(now),
             kind="virtual_account_created",
             va_id=va_id,
             message=f"virtual account {name} created in {account.domain}",
         )
-        va = await tx.virtual_account(va_id)
-    assert va is not None
-    return va
+        va = uow.accounts.virtual_account(va_id)
+        assert va is not None
+        return va
+
+    return await store.write(body)
 
 
 async def create_token(
@@ -194,50 +218,56 @@ async def create_token(
             fix="create the token without --export-controlled (the option does not exist for this "
             "account, as on software.cisco.com)",
         )
-    va = await resolve_va(store, account, va_name)
     minted = tokens.mint(expires_at=now + timedelta(days=days))
-    record = tokens.TokenRecord(
-        token_id=minted.token_id,
-        secret_hash=minted.secret_hash,
-        virtual_account_id=va.id,
-        description=description,
-        created_at=now,
-        expires_at=minted.expires_at,
-        max_uses=uses,
-        uses=0,
-        export_controlled=export_controlled,
-        revoked_at=None,
-    )
-    async with store.transaction() as tx:
-        await tx.insert_token(record, created_by=created_by)
-        await tx.add_event(
-            at=now,
+
+    def body(uow: UnitOfWork) -> CreatedToken:
+        va = find_va(uow, account, va_name)
+        record = tokens.TokenRecord(
+            token_id=minted.token_id,
+            secret_hash=minted.secret_hash,
+            virtual_account_id=va.id,
+            description=description,
+            created_at=now,
+            expires_at=minted.expires_at,
+            max_uses=uses,
+            uses=0,
+            export_controlled=export_controlled,
+            revoked_at=None,
+            created_by=created_by,
+        )
+        uow.tokens.add(record)
+        uow.events.add(
+            at=epoch(now),
             kind="token_created",
             va_id=va.id,
             message=f"registration token {minted.token_id} created in {va.name} "
             f"(expires {minted.expires_at.isoformat()}, uses {uses or 'unlimited'}, "
             f"export-controlled {'allowed' if export_controlled else 'not allowed'})",
         )
-    return CreatedToken(minted, va.name, account.domain, record)
+        return CreatedToken(minted, va.name, account.domain, record)
+
+    return await store.write(body)
 
 
 async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
-    async with store.transaction() as tx:
-        record = await tx.token(token_id)
+    def body(uow: UnitOfWork) -> None:
+        record = uow.tokens.get(token_id)
         if record is None:
             raise NotFound(
                 f"no registration token {token_id!r}",
                 code="token_not_found",
                 fix="list tokens with 'ssm-server token list'",
             )
-        if not await tx.revoke_token(token_id, now):
+        if not uow.tokens.revoke(token_id, now):
             raise Conflict(f"token {token_id} is already revoked", code="token_already_revoked")
-        await tx.add_event(
-            at=now,
+        uow.events.add(
+            at=epoch(now),
             kind="token_revoked",
             va_id=record.virtual_account_id,
             message=f"registration token {token_id} revoked",
         )
+
+    await store.write(body)
 
 
 async def add_licenses(
@@ -266,17 +296,19 @@ async def add_licenses(
         )
     if quantity < 1:
         raise BadRequest(f"a purchase adds at least 1 license, not {quantity}", code="invalid_quantity")
-    va = await resolve_va(store, account, va_name)
     key = LicenseKey(name, license_type, usage_mode)
-    async with store.transaction() as tx:
-        await tx.add_license(
+
+    def body(uow: UnitOfWork) -> int:
+        va = find_va(uow, account, va_name)
+        total = uow.pools.purchase(
             va_id=va.id, name=name, license_type=license_type, usage_mode=usage_mode, tag=key.tag, quantity=quantity
         )
-        total = next(p.quantity for p in await tx.licenses(va.id) if p.tag == key.tag)
-        await tx.add_event(
-            at=now,
+        uow.events.add(
+            at=epoch(now),
             kind="licenses_added",
             va_id=va.id,
             message=f"{quantity} {license_type} {usage_mode} {name} added to {va.name} (now {total})",
         )
-    return total
+        return total
+
+    return await store.write(body)

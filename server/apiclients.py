@@ -13,9 +13,10 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.pki_files import LabPki
-from server.queries import ApiClient
-from server.store import Store
+from server.store import Store, UnitOfWork
+from server.store.rows import ApiClient
 from shared import envelope, oauth
+from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound
 
 
@@ -23,25 +24,32 @@ async def create(store: Store, *, name: str, now: datetime) -> oauth.NewClient:
     if not name.strip():
         raise BadRequest("an API client needs a name", code="invalid_api_client", fix="pass --name NAME")
     new = oauth.new_client()
-    async with store.transaction() as tx:
-        await tx.insert_api_client(client_id=new.client_id, secret_hash=new.secret_hash, name=name, now=now)
-        await tx.add_event(at=now, kind="api_client_created", message=f"API client {new.client_id} ({name}) created")
+
+    def body(uow: UnitOfWork) -> None:
+        uow.api_clients.add(client_id=new.client_id, secret_hash=new.secret_hash, name=name, now=now)
+        uow.events.add(
+            at=epoch(now), kind="api_client_created", message=f"API client {new.client_id} ({name}) created"
+        )
+
+    await store.write(body)
     return new
 
 
 async def revoke(store: Store, client_id: str, *, now: datetime) -> None:
-    async with store.transaction() as tx:
-        if await tx.api_client(client_id) is None:
+    def body(uow: UnitOfWork) -> None:
+        if uow.api_clients.get(client_id) is None:
             raise NotFound(
                 f"no API client {client_id!r}", code="api_client_not_found", fix="list them: ssm-server api-client list"
             )
-        if not await tx.revoke_api_client(client_id, now):
+        if not uow.api_clients.revoke(client_id, now):
             raise Conflict(f"API client {client_id} is already revoked", code="api_client_revoked")
-        await tx.add_event(at=now, kind="api_client_revoked", message=f"API client {client_id} revoked")
+        uow.events.add(at=epoch(now), kind="api_client_revoked", message=f"API client {client_id} revoked")
+
+    await store.write(body)
 
 
 async def listing(store: Store) -> list[ApiClient]:
-    return await store.read.api_clients()
+    return await store.read(lambda uow: uow.api_clients.all())
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ class Authority:
         return oauth.audience(self.mode)
 
     async def token(self, store: Store, creds: oauth.ClientCredentials, now: datetime) -> oauth.Issued:
-        client = await store.read.api_client(creds.client_id)
+        client = await store.read(lambda uow: uow.api_clients.get(creds.client_id))
         oauth.check_secret(
             client.secret_hash if client else None,
             client is not None and client.revoked_at is not None,
@@ -69,8 +77,7 @@ class Authority:
             kid=envelope.thumbprint(self.lab_pki.signing.cert),
             aud=self.audience,
         )
-        async with store.transaction() as tx:
-            await tx.api_client_used(creds.client_id, now)
+        await store.write(lambda uow: uow.api_clients.used(creds.client_id, now))
         return issued
 
     def check(self, header: str | None, now: datetime) -> str:

@@ -32,6 +32,8 @@ from plumbing.body import BODY, read_body
 from plumbing.middleware import json_response
 from server import keys
 from server.admin import routing
+from server.store import UnitOfWork
+from server.store.rows import License, VirtualAccount
 from shared import callhome, clockctl, envelope, faults, tokens
 from shared.errors import BadRequest, SmartLicensingError
 from shared.logging import get_logger
@@ -274,23 +276,32 @@ async def journal(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     lab = request.app[LAB]
     store = request.app[keys.STORE]
-    vas: dict[int, str] = {}
+
+    Counts = list[tuple[str, int]]
+
+    def read(uow: UnitOfWork) -> tuple[dict[int, VirtualAccount], list[License], Counts, Counts]:
+        return (
+            uow.accounts.all_virtual_accounts(),
+            uow.pools.all(),
+            uow.instances.count_by_status(),
+            uow.events.notification_counts(),
+        )
+
+    vas, pools, statuses, kinds = await store.read(read)
     lab.pool_in_use.clear()
     lab.pool_purchased.clear()
     lab.pool_ooc.clear()
-    for p in await store.read.all_licenses():
-        if p.virtual_account_id not in vas:
-            va = await store.read.virtual_account(p.virtual_account_id)
-            vas[p.virtual_account_id] = va.name if va else "?"
-        labels = (vas[p.virtual_account_id], p.name, str(p.license_type), str(p.usage_mode))
+    for p in pools:
+        va = vas.get(p.virtual_account_id)
+        labels = (va.name if va else "?", p.name, str(p.license_type), str(p.usage_mode))
         lab.pool_in_use.labels(*labels).set(p.pool.in_use)
         lab.pool_purchased.labels(*labels).set(p.quantity)
         lab.pool_ooc.labels(*labels).set(1 if p.pool.ooc_since is not None else 0)
     lab.instances.clear()
-    for status, count in await store.read.instance_counts():
+    for status, count in statuses:
         lab.instances.labels(status).set(count)
     lab.notifications.clear()
-    for kind, count in await store.read.notification_counts():
+    for kind, count in kinds:
         lab.notifications.labels(kind).set(count)
     return web.Response(body=generate_latest(lab.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -310,7 +321,7 @@ async def info(request: web.Request) -> web.Response:
             "pki": registry.pki.fingerprints(),
             "policy": settings.policy.describe(),
             "faults": len(request.app[LAB].faults.active()),
-            "instances": await request.app[keys.STORE].read.count_instances(),
+            "instances": await request.app[keys.STORE].read(lambda uow: uow.instances.count()),
         }
     )
 

@@ -13,6 +13,7 @@ settings (the database file is 0600).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
 from dataclasses import dataclass
@@ -23,8 +24,7 @@ import aiohttp
 import msgspec
 
 from plumbing.httpclient import OverrideResolver, ReplyVerifier, client_context
-from server.queries import Queries
-from server.store import Store
+from server.store import Store, UnitOfWork
 from shared import envelope, pki, sync
 from shared.catalog import license_by_tag
 from shared.clock import epoch, utc
@@ -56,12 +56,12 @@ class Link(msgspec.Struct, kw_only=True):
 
 
 async def load_link(store: Store) -> Link | None:
-    raw = await store.read.setting(_KEY)
+    raw = await store.read(lambda uow: uow.settings.get(_KEY))
     return msgspec.json.decode(raw, type=Link) if raw else None
 
 
-async def _save(tx: Queries, link: Link) -> None:
-    await tx.set_setting(_KEY, msgspec.json.encode(link).decode())
+def _save(uow: UnitOfWork, link: Link) -> None:
+    uow.settings.set(_KEY, msgspec.json.encode(link).decode())
 
 
 async def require_link(store: Store) -> Link:
@@ -79,17 +79,18 @@ async def require_link(store: Store) -> Link:
 async def seed_onprem(store: Store, now: datetime) -> bool:
     """The On-Prem's own local account, with a DEFAULT virtual account and no licenses until the
     first synchronization brings the cloud's entitlements."""
-    async with store.transaction() as tx:
-        if await tx.accounts():
+
+    def body(uow: UnitOfWork) -> bool:
+        if uow.accounts.all():
             return False
-        account_id = await tx.insert_account(
-            domain=ONPREM_DOMAIN, name=ONPREM_ACCOUNT, export_control_allowed=True, now=now
-        )
-        await tx.insert_virtual_account(
+        account_id = uow.accounts.add(domain=ONPREM_DOMAIN, name=ONPREM_ACCOUNT, export_control_allowed=True, now=now)
+        uow.accounts.add_virtual_account(
             account_id=account_id, name="DEFAULT", description="Local virtual account", is_default=True, now=now
         )
-        await tx.add_event(at=now, kind="account_created", message=f"{ONPREM_ACCOUNT} ({ONPREM_DOMAIN}) seeded")
-    return True
+        uow.events.add(at=epoch(now), kind="account_created", message=f"{ONPREM_ACCOUNT} ({ONPREM_DOMAIN}) seeded")
+        return True
+
+    return await store.write(body)
 
 
 # -- the network ---------------------------------------------------------------------------------
@@ -179,13 +180,16 @@ async def register(
         virtual_account=reply.virtual_account,
         serial_number=serial,
     )
-    async with store.transaction() as tx:
-        await _save(tx, link)
-        await tx.add_event(
-            at=now,
+
+    def body(uow: UnitOfWork) -> None:
+        _save(uow, link)
+        uow.events.add(
+            at=epoch(now),
             kind="onprem_registered",
             message=f"registered to cloud account {link.account_domain} / {link.virtual_account} as {link.piid}",
         )
+
+    await store.write(body)
     return link
 
 
@@ -195,27 +199,32 @@ async def register(
 async def build_request(store: Store, now: datetime) -> tuple[Link, SyncRequest]:
     """The next request (its sequence is persisted first, so no two requests share one)."""
     link = await require_link(store)
-    instances = []
-    totals: dict[str, int] = {}
-    for inst in await store.read.instances():
-        va = await store.read.virtual_account(inst.virtual_account_id)
-        instances.append(
-            SatelliteInstance(
-                piid=inst.piid,
-                name=inst.name,
-                product=inst.product,
-                udi_pid=inst.udi_pid,
-                serial_number=inst.serial_number,
-                virtual_account=va.name if va else "?",
-                status=str(inst.status),
-                last_contact_at=inst.last_contact_at,
+
+    def inventory(uow: UnitOfWork) -> tuple[list[SatelliteInstance], dict[str, int]]:
+        vas = uow.accounts.all_virtual_accounts()
+        instances = []
+        totals: dict[str, int] = {}
+        for inst in uow.instances.page():
+            va = vas.get(inst.virtual_account_id)
+            instances.append(
+                SatelliteInstance(
+                    piid=inst.piid,
+                    name=inst.name,
+                    product=inst.product,
+                    udi_pid=inst.udi_pid,
+                    serial_number=inst.serial_number,
+                    virtual_account=va.name if va else "?",
+                    status=str(inst.status),
+                    last_contact_at=inst.last_contact_at,
+                )
             )
-        )
-        for row in await store.read.latest_usage(inst.piid):
-            totals[row.tag] = totals.get(row.tag, 0) + row.reported
+            for row in uow.usage.latest(inst.piid):
+                totals[row.tag] = totals.get(row.tag, 0) + row.reported
+        return instances, totals
+
+    instances, totals = await store.read(inventory)
     link = msgspec.structs.replace(link, sequence=link.sequence + 1)
-    async with store.transaction() as tx:
-        await _save(tx, link)
+    await store.write(functools.partial(_save, link=link))
     request = SyncRequest(
         sent_at=epoch(now),
         nonce=envelope.new_nonce(),
@@ -262,12 +271,13 @@ async def apply_response(store: Store, reply: SyncResponse, now: datetime) -> Li
     link = msgspec.structs.replace(
         link, applied=reply.sequence, last_sync=epoch(now), deadline=reply.deadline, last_error=""
     )
-    async with store.transaction() as tx:
-        account = await tx.account_by_domain(ONPREM_DOMAIN) or (await tx.accounts())[0]
-        va = await tx.virtual_account_by_name(account.id, "DEFAULT")
+
+    def body(uow: UnitOfWork) -> None:
+        account = uow.accounts.by_domain(ONPREM_DOMAIN) or uow.accounts.all()[0]
+        va = uow.accounts.virtual_account_named(account.id, "DEFAULT")
         assert va is not None
         for e in reply.entitlements:
-            await tx.set_quantity(
+            uow.pools.set_quantity(
                 va_id=va.id,
                 name=e.name,
                 license_type=e.license_type,
@@ -275,14 +285,16 @@ async def apply_response(store: Store, reply: SyncResponse, now: datetime) -> Li
                 tag=e.tag,
                 quantity=e.purchased,
             )
-        await _save(tx, link)
-        await tx.add_event(
-            at=now,
+        _save(uow, link)
+        uow.events.add(
+            at=epoch(now),
             kind="onprem_synchronized",
             message=f"synchronized with the cloud (sequence {reply.sequence}): "
             f"{len(reply.entitlements)} entitlement(s) applied; next deadline "
             f"{utc(reply.deadline).isoformat()}",
         )
+
+    await store.write(body)
     return link
 
 
@@ -306,8 +318,8 @@ async def sync_now(store: Store, now: datetime, *, truststore: Path) -> SyncResu
             request.nonce,
         )
     except SmartLicensingError as err:
-        async with store.transaction() as tx:
-            await _save(tx, msgspec.structs.replace(link, last_error=f"{err.code}: {err.message}"))
+        failed = msgspec.structs.replace(link, last_error=f"{err.code}: {err.message}")
+        await store.write(functools.partial(_save, link=failed))
         raise
     assert isinstance(reply, SyncResponse)
     link = await apply_response(store, reply, now)

@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from server.pki_files import LabPki
-from server.queries import License, Reservation, ReservedLicense, SyncQueries, VirtualAccount
-from server.store import Store
+from server.store import Store, UnitOfWork
+from server.store.rows import License, Reservation, ReservedLicense, VirtualAccount
 from shared import slr
+from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
+from shared.reservation import ReservationAction, ReservationStatus, transition
 from shared.states import LicenseType
 
 
@@ -59,7 +61,7 @@ def available(pool: License) -> int:
     return pool.quantity - pool.pool.in_use - pool.reserved
 
 
-def _take(tx: SyncQueries, va: VirtualAccount, wanted: Sequence[Wanted]) -> list[ReservedLicense]:
+def _take(uow: UnitOfWork, va: VirtualAccount, wanted: Sequence[Wanted]) -> list[ReservedLicense]:
     """Reserve ``wanted`` from the virtual account's pools (all or nothing: the caller's SAVEPOINT)."""
     if not wanted:
         raise BadRequest(
@@ -74,7 +76,7 @@ def _take(tx: SyncQueries, va: VirtualAccount, wanted: Sequence[Wanted]) -> list
     for w in (Wanted(tag, quantity) for tag, quantity in merged.items()):
         if w.quantity < 1:
             raise BadRequest(f"quantity {w.quantity} of {w.tag} is not positive", code="invalid_quantity")
-        pool = tx.license_by_tag(va.id, w.tag)
+        pool = uow.pools.by_tag(va.id, w.tag)
         if pool is None:
             raise NotFound(
                 f"virtual account {va.name} holds no license with entitlement tag {w.tag}",
@@ -89,16 +91,16 @@ def _take(tx: SyncQueries, va: VirtualAccount, wanted: Sequence[Wanted]) -> list
                 code="insufficient_licenses",
                 fix="reserve fewer, or add licenses ('ssm-server license add ...')",
             )
-        tx.add_reserved(pool.id, w.quantity)
+        uow.pools.reserve(pool.id, w.quantity)
         held.append(ReservedLicense(pool.tag, display_name(pool), w.quantity, cisco_license_type(pool)))
     return held
 
 
-def _release(tx: SyncQueries, va_id: int, held: Sequence[ReservedLicense]) -> None:
+def _release(uow: UnitOfWork, va_id: int, held: Sequence[ReservedLicense]) -> None:
     for lic in held:
-        pool = tx.license_by_tag(va_id, lic.tag)
+        pool = uow.pools.by_tag(va_id, lic.tag)
         if pool is not None:
-            tx.add_reserved(pool.id, -min(lic.count, pool.reserved))
+            uow.pools.reserve(pool.id, -min(lic.count, pool.reserved))
 
 
 def _sign(
@@ -110,7 +112,7 @@ def _sign(
 
 
 def _issue(
-    tx: SyncQueries,
+    uow: UnitOfWork,
     va: VirtualAccount,
     request: slr.RequestCode,
     held: Sequence[ReservedLicense],
@@ -123,7 +125,7 @@ def _issue(
 ) -> Reservation:
     """Sign an authorization code for what ``held`` reserves and record it; the event says ``what``."""
     auth = _sign(request, held, now, lab_pki, after_ms=after_ms)
-    rid = tx.insert_reservation(
+    found = uow.reservations.add(
         va_id=va.id,
         request_code=request.text,
         udi_pid=request.udi_pid,
@@ -132,16 +134,14 @@ def _issue(
         authorization_code=auth.text,
         confirmation_code=auth.confirmation_code,
         return_code=auth.return_code,
-        now=now,
+        at=epoch(now),
     )
-    tx.add_event(
-        at=now,
+    uow.events.add(
+        at=epoch(now),
         kind=kind,
         va_id=va.id,
         message=f"{what}: " + ", ".join(f"{x.count} {x.name}" for x in held),
     )
-    found = tx.reservation(rid)
-    assert found is not None
     return found
 
 
@@ -166,23 +166,23 @@ async def reserve(
             request = slr.parse_request_code(code_text)
 
             def body(
-                tx: SyncQueries, request: slr.RequestCode = request, wanted: Sequence[Wanted] = wanted
+                uow: UnitOfWork, request: slr.RequestCode = request, wanted: Sequence[Wanted] = wanted
             ) -> Reservation:
-                if tx.active_instance_by_sudi(request.udi_pid, request.serial_number) is not None:
+                if uow.instances.active_by_sudi(request.udi_pid, request.serial_number) is not None:
                     raise Conflict(
                         f"device {request.udi_pid}:{request.serial_number} is registered with Smart Licensing",
                         code="registered_device",
                         fix="deregister it first: a product instance uses Smart Licensing or a reservation, not both",
                     )
-                if tx.active_reservation(request.udi_pid, request.serial_number) is not None:
+                if uow.reservations.active(request.udi_pid, request.serial_number) is not None:
                     raise Conflict(
                         f"device {request.udi_pid}:{request.serial_number} already has a reservation",
                         code="already_reserved",
                         fix="update it (POST .../update-licenses) or return it first (remove with its return code)",
                     )
-                held = _take(tx, va, wanted)
+                held = _take(uow, va, wanted)
                 return _issue(
-                    tx,
+                    uow,
                     va,
                     request,
                     held,
@@ -192,14 +192,14 @@ async def reserve(
                     what=f"Specific License Reservation for {request.udi_pid}:{request.serial_number}",
                 )
 
-            outcomes.append(Outcome(await store.run(body), request_code=code_text))
+            outcomes.append(Outcome(await store.write(body), request_code=code_text))
         except SmartLicensingError as err:
             outcomes.append(Outcome(error=err, request_code=code_text))
     return outcomes
 
 
-def _find(tx: SyncQueries, va: VirtualAccount | None, udi_pid: str, serial: str) -> Reservation:
-    found = tx.active_reservation(udi_pid, serial)
+def _find(uow: UnitOfWork, va: VirtualAccount | None, udi_pid: str, serial: str) -> Reservation:
+    found = uow.reservations.active(udi_pid, serial)
     if found is None or (va is not None and found.virtual_account_id != va.id):
         where = f" in virtual account {va.name}" if va is not None else ""
         raise NotFound(
@@ -223,22 +223,17 @@ async def update(
     for udi_pid, serial, wanted in items:
 
         def body(
-            tx: SyncQueries, udi_pid: str = udi_pid, serial: str = serial, wanted: Sequence[Wanted] = wanted
+            uow: UnitOfWork, udi_pid: str = udi_pid, serial: str = serial, wanted: Sequence[Wanted] = wanted
         ) -> Reservation:
-            old = _find(tx, va, udi_pid, serial)
-            if old.status != "Confirmed":
-                raise Conflict(
-                    f"the last authorization code of {udi_pid}:{serial} was not confirmed",
-                    code="reservation_not_confirmed",
-                    fix="install it on the device and send its confirmation code (POST .../confirm-licenses) first",
-                )
-            _release(tx, va.id, old.licenses)
-            held = _take(tx, va, wanted)
+            old = _find(uow, va, udi_pid, serial)
+            replaced = transition(old.status, ReservationAction.UPDATE, f"{udi_pid}:{serial}")
+            _release(uow, va.id, old.licenses)
+            held = _take(uow, va, wanted)
             request = slr.parse_request_code(old.request_code)
             previous = slr.read_authorization(old.authorization_code).timestamp_ms
-            tx.replace_reservation(old.id, now)
+            uow.reservations.set_status(old.id, replaced, epoch(now))
             return _issue(
-                tx,
+                uow,
                 va,
                 request,
                 held,
@@ -250,7 +245,7 @@ async def update(
             )
 
         try:
-            outcomes.append(Outcome(await store.run(body)))
+            outcomes.append(Outcome(await store.write(body)))
         except SmartLicensingError as err:
             outcomes.append(Outcome(error=err))
     return outcomes
@@ -261,58 +256,58 @@ async def confirm(
 ) -> Reservation:
     """Accept the confirmation code a device printed after installing its authorization code."""
 
-    def body(tx: SyncQueries) -> Reservation:
-        found = _find(tx, va, udi_pid, serial)
+    def body(uow: UnitOfWork) -> Reservation:
+        found = _find(uow, va, udi_pid, serial)
         if not hmac.compare_digest(found.confirmation_code.encode(), code.strip().lower().encode()):
             raise BadRequest(
                 f"confirmation code {code!r} does not match the authorization code issued to {udi_pid}:{serial}",
                 code="confirmation_code_invalid",
                 fix="send the code the device printed after installing its latest authorization code",
             )
-        if found.status != "Confirmed":
-            tx.confirm_reservation(found.id, now)
-            tx.add_event(
-                at=now,
-                kind="reservation_confirmed",
-                va_id=found.virtual_account_id,
-                message=f"reservation of {udi_pid}:{serial} confirmed",
-            )
-        again = tx.reservation(found.id)
-        assert again is not None
-        return again
+        after = transition(found.status, ReservationAction.CONFIRM, f"{udi_pid}:{serial}")
+        if after is found.status:
+            return found
+        uow.events.add(
+            at=epoch(now),
+            kind="reservation_confirmed",
+            va_id=found.virtual_account_id,
+            message=f"reservation of {udi_pid}:{serial} confirmed",
+        )
+        return uow.reservations.set_status(found.id, after, epoch(now))
 
-    return await store.run(body)
+    return await store.write(body)
 
 
 def _matches(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.strip().encode())
 
 
-def _end(tx: SyncQueries, found: Reservation, now: datetime, kind: str, how: str) -> Reservation:
+def _end(
+    uow: UnitOfWork, found: Reservation, now: datetime, action: ReservationAction, kind: str, how: str
+) -> Reservation:
     """The reservation ends: its licenses go back to the pool, with an event saying how."""
-    _release(tx, found.virtual_account_id, found.licenses)
-    tx.return_reservation(found.id, now)
+    after = transition(found.status, action, f"{found.udi_pid}:{found.serial_number}")
+    _release(uow, found.virtual_account_id, found.licenses)
     held = ", ".join(f"{x.count} {x.name}" for x in found.licenses)
-    tx.add_event(
-        at=now,
+    uow.events.add(
+        at=epoch(now),
         kind=kind,
         va_id=found.virtual_account_id,
         message=f"reservation of {found.udi_pid}:{found.serial_number} {how}: {held} back in the pool",
     )
-    again = tx.reservation(found.id)
-    assert again is not None
-    return again
+    return uow.reservations.set_status(found.id, after, epoch(now))
 
 
 async def release(store: Store, udi_pid: str, serial: str, *, now: datetime, by: str) -> Reservation:
     """The administrator's way out when a device can no longer give its return code (it never
     installed the code, or it was lost): release the reservation without one."""
 
-    def body(tx: SyncQueries) -> Reservation:
-        found = _find(tx, None, udi_pid, serial)
-        return _end(tx, found, now, "reservation_released", f"released by {by} without a return code")
+    def body(uow: UnitOfWork) -> Reservation:
+        found = _find(uow, None, udi_pid, serial)
+        how = f"released by {by} without a return code"
+        return _end(uow, found, now, ReservationAction.RELEASE, "reservation_released", how)
 
-    return await store.run(body)
+    return await store.write(body)
 
 
 async def give_back(
@@ -320,8 +315,8 @@ async def give_back(
 ) -> Reservation:
     """Release a device's reservation with the return code it printed."""
 
-    def body(tx: SyncQueries) -> Reservation:
-        found = _find(tx, va, udi_pid, serial)
+    def body(uow: UnitOfWork) -> Reservation:
+        found = _find(uow, va, udi_pid, serial)
         if not code.strip():
             raise BadRequest(
                 f"device {udi_pid}:{serial} holds reserved licenses: its return code is required",
@@ -330,7 +325,9 @@ async def give_back(
             )
         # Until the device confirms an update it may still hold the code the update replaced.
         replaced = (
-            tx.replaced_reservations(udi_pid, serial, since=found.created_at) if found.status != "Confirmed" else []
+            uow.reservations.replaced_since(udi_pid, serial, since=found.created_at)
+            if found.status is not ReservationStatus.CONFIRMED
+            else []
         )
         if not _matches(found.return_code, code) and not any(_matches(r.return_code, code) for r in replaced):
             raise BadRequest(
@@ -338,6 +335,6 @@ async def give_back(
                 code="return_code_invalid",
                 fix="send the code the device printed when its reservation was returned",
             )
-        return _end(tx, found, now, "reservation_returned", "returned")
+        return _end(uow, found, now, ReservationAction.RETURN, "reservation_returned", "returned")
 
-    return await store.run(body)
+    return await store.write(body)

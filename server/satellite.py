@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from server import ledger
-from server.queries import Account, Instance, Satellite, SyncQueries, VirtualAccount
-from server.store import Store
-from shared import sync
+from server import books, registration
+from server.licensing import check_report
+from server.store import Store, UnitOfWork
+from server.store.rows import Account, Instance, Satellite, SatelliteInstance, VirtualAccount
+from shared import ledger, sync
 from shared.clock import epoch
 from shared.errors import Forbidden
 from shared.messages import Entitlement, SyncRequest, SyncResponse, Usage, UsageReport
 from shared.policy import Policy
 
-Remember = Callable[[SyncQueries], Instance]
+Remember = Callable[[UnitOfWork], Instance]
 
 
 def require_satellite(instance: Instance) -> None:
@@ -43,39 +44,45 @@ async def handle_sync(
     require_satellite(instance)
     t = epoch(now)
 
-    def body(tx: SyncQueries) -> tuple[VirtualAccount, Account, list[Entitlement]]:
-        inst = remember(tx)  # checked again inside the transaction (and its nonce, on the device plane)
-        va = tx.virtual_account(inst.virtual_account_id)
-        account = tx.account(va.account_id) if va else None
+    def body(uow: UnitOfWork) -> tuple[VirtualAccount, Account, list[Entitlement]]:
+        inst = remember(uow)  # checked again inside the transaction (and its nonce, on the device plane)
+        va = uow.accounts.virtual_account(inst.virtual_account_id)
+        account = uow.accounts.get(va.account_id) if va else None
         assert va is not None and account is not None
         sync.check_account(msg.account_domain, account.domain)
-        known = tx.satellite(inst.piid)
+        known = uow.satellites.get(inst.piid)
         sync.check_sequence(msg.sequence, known.sequence if known else None)
-        tx.replace_satellite_instances(
+        uow.satellites.replace_inventory(
             inst.piid,
             [
-                (i.piid, i.name, i.product, i.udi_pid, i.serial_number, i.virtual_account, i.status, i.last_contact_at)
+                SatelliteInstance(
+                    inst.piid,
+                    i.piid,
+                    i.name,
+                    i.product,
+                    i.udi_pid,
+                    i.serial_number,
+                    i.virtual_account,
+                    i.status,
+                    i.last_contact_at,
+                )
                 for i in msg.instances
             ],
         )
-        books = ledger.Books.open(tx, inst, [u.tag for u in msg.usage])
+        report_id = f"{inst.piid}:sync:{msg.sequence}"
+        loaded = books.load(uow, inst, report_ids=[report_id])
         seen = {u.tag for u in msg.usage}
         # A license the On-Prem no longer reports returns to zero.
-        missing = [Usage(tag=tag, peak=0) for tag in books.latest if tag not in seen]
-        report = UsageReport(
-            report_id=f"{inst.piid}:sync:{msg.sequence}",
-            interval_start=t - 900,
-            interval_end=t,
-            usage=[*msg.usage, *missing],
-        )
-        ledger.check_report(report, now, policy.request_max_skew)
-        ledger.apply_report(tx, books, report, now, policy)
-        books.close(tx)
-        tx.touch(inst.piid, now, next_check_at=None)
+        missing = [Usage(tag=tag, peak=0) for tag in loaded.latest if tag not in seen]
+        report = UsageReport(report_id=report_id, interval_start=t - 900, interval_end=t, usage=[*msg.usage, *missing])
+        check_report(report, now, policy.request_max_skew)
+        outcome = ledger.apply(loaded, [report], t, policy)
+        books.write(uow, outcome, piid=inst.piid, va_id=va.id, at=t)
+        uow.instances.touch(inst.piid, t, next_check_at=None)
         deadlines = sync.check_deadlines(t, frozenset(), t, policy)
-        tx.save_satellite(Satellite(inst.piid, msg.sequence, t, frozenset(), deadlines.next_check))
-        tx.add_event(
-            at=now,
+        uow.satellites.save(Satellite(inst.piid, msg.sequence, t, frozenset(), deadlines.next_check))
+        uow.events.add(
+            at=t,
             kind="onprem_synchronized",
             va_id=va.id,
             piid=inst.piid,
@@ -92,12 +99,12 @@ async def handle_sync(
                 in_use=p.pool.in_use,
                 out_of_compliance_since=p.pool.ooc_since,
             )
-            for p in tx.licenses(va.id)
+            for p in uow.pools.of(va.id)
             if p.quantity > 0 or p.pool.in_use > 0
         ]
         return va, account, entitlements
 
-    va, account, entitlements = await store.run(body)
+    va, account, entitlements = await store.write(body)
     return SyncResponse(
         in_reply_to=msg.nonce,
         issued_at=t,
@@ -110,23 +117,20 @@ async def handle_sync(
     )
 
 
-async def next_deadline(store: Store) -> int | None:
-    return await store.read.next_satellite_check()
-
-
 async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
     """Raise the sync deadline alerts due at ``now``; remove On-Prem instances past the deadline."""
     t = epoch(now)
-    raised = 0
-    for sat in await store.read.satellites_due(t):
-        verdict = sync.check_deadlines(sat.last_sync, sat.alerted, t, policy)
-        instance = await store.read.instance(sat.piid)
-        async with store.transaction() as tx:
+
+    def body(uow: UnitOfWork) -> tuple[int, list[str]]:
+        raised, remove = 0, []
+        for sat in uow.satellites.due(t):
+            verdict = sync.check_deadlines(sat.last_sync, sat.alerted, t, policy)
+            instance = uow.instances.get(sat.piid)
+            name = instance.name if instance else sat.piid
             for kind in verdict.alerts:
                 raised += 1
-                name = instance.name if instance else sat.piid
-                await tx.notify(
-                    at=now,
+                uow.events.notify(
+                    at=t,
                     kind=kind,
                     severity="critical" if kind == sync.SYNC_REMOVED else "warning",
                     va_id=instance.virtual_account_id if instance else None,
@@ -139,7 +143,7 @@ async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
                         else f"; it is removed {policy.sync_deadline.days} days after its last synchronization."
                     ),
                 )
-            await tx.save_satellite(
+            uow.satellites.save(
                 Satellite(
                     sat.piid,
                     sat.sequence,
@@ -148,8 +152,13 @@ async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
                     None if verdict.remove else verdict.next_check,
                 )
             )
-        if verdict.remove and instance is not None and instance.removed_at is None:
-            await ledger.remove_instance(store, sat.piid, now, by="the 90-day synchronization deadline")
+            if verdict.remove and instance is not None and instance.removed_at is None:
+                remove.append(sat.piid)
+        return raised, remove
+
+    raised, remove = await store.write(body)
+    for piid in remove:
+        await registration.remove_instance(store, piid, now, by="the 90-day synchronization deadline")
     return raised
 
 

@@ -14,10 +14,10 @@ _KEY = "clock"
 
 
 async def save_clock(store: Store, clock: AnyClock) -> None:
-    async with store.transaction() as tx:
-        await tx.set_setting(_KEY, dump_state(clock))
+    state = dump_state(clock)
+    await store.write(lambda uow: uow.settings.set(_KEY, state))
 
 
 async def load_clock(store: Store) -> AnyClock | None:
-    raw = await store.read.setting(_KEY)
+    raw = await store.read(lambda uow: uow.settings.get(_KEY))
     return load_state(raw) if raw is not None else None

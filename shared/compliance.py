@@ -32,7 +32,11 @@ from shared.policy import Policy
 class PoolState:
     """What the SSM keeps about one pool between reports."""
 
+    #: Reported usage of every instance in the pool (each one's peak, or its lock when higher).
     in_use: int = 0
+    #: Actual usage: the sum of the instances' peaks. When the locks are released (back In
+    #: Compliance) the pool's in-use quantity returns to this.
+    actual: int = 0
     last_interval: int | None = None  # end instant of the newest interval judged
     interval_over: bool = False  # that interval's verdict so far
     count_before: int = 0  # consecutive over-usage intervals before it

@@ -19,6 +19,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from urllib.parse import quote, unquote
 
 from shared.clock import utc
@@ -61,6 +62,28 @@ class TokenRecord:
     uses: int
     export_controlled: bool
     revoked_at: datetime | None
+    #: Who created it: ``ssm-server`` (the CLI, the lab) or ``api-client:<id>``.
+    created_by: str = "ssm-server"
+
+
+class TokenStatus(StrEnum):
+    """A token's status in the SSM's token table."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    USED_UP = "used up"
+
+
+def status(record: TokenRecord, now: datetime) -> TokenStatus:
+    """Whether the token can register one more product instance at ``now``, and if not why."""
+    if record.revoked_at is not None:
+        return TokenStatus.REVOKED
+    if now >= record.expires_at:
+        return TokenStatus.EXPIRED
+    if record.max_uses is not None and record.uses >= record.max_uses:
+        return TokenStatus.USED_UP
+    return TokenStatus.ACTIVE
 
 
 def hash_secret(secret: bytes) -> str:
@@ -132,24 +155,26 @@ def check_usable(record: TokenRecord | None, parsed: ParsedToken, now: datetime)
         )
     if int(record.expires_at.timestamp() * 1000) != parsed.expires_ms:
         raise _malformed("its expiry does not match the issued token")
-    if record.revoked_at is not None:
-        raise TokenRefused(
-            f"the registration token was revoked at {record.revoked_at.isoformat()}",
-            code="token_revoked",
-            fix="create a new token ('ssm-server token create --va NAME')",
-        )
-    if now >= record.expires_at:
-        raise TokenRefused(
-            f"the registration token expired at {record.expires_at.isoformat()}",
-            code="token_expired",
-            fix="create a new token ('ssm-server token create --va NAME --days N')",
-        )
-    if record.max_uses is not None and record.uses >= record.max_uses:
-        raise TokenRefused(
-            f"the registration token has been used {record.uses} of {record.max_uses} times",
-            code="token_used_up",
-            fix="create a new token or one with more uses ('--uses N')",
-        )
+    match status(record, now):
+        case TokenStatus.REVOKED:
+            assert record.revoked_at is not None
+            raise TokenRefused(
+                f"the registration token was revoked at {record.revoked_at.isoformat()}",
+                code="token_revoked",
+                fix="create a new token ('ssm-server token create --va NAME')",
+            )
+        case TokenStatus.EXPIRED:
+            raise TokenRefused(
+                f"the registration token expired at {record.expires_at.isoformat()}",
+                code="token_expired",
+                fix="create a new token ('ssm-server token create --va NAME --days N')",
+            )
+        case TokenStatus.USED_UP:
+            raise TokenRefused(
+                f"the registration token has been used {record.uses} of {record.max_uses} times",
+                code="token_used_up",
+                fix="create a new token or one with more uses ('--uses N')",
+            )
     return record
 
 

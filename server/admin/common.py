@@ -16,12 +16,13 @@ from datetime import datetime
 import msgspec
 from aiohttp import web
 
-from server import accounts, keys, ledger, reservations
+from server import accounts, keys, registration, reservations
 from server.admin import views
-from server.queries import Account, Reservation, SyncQueries, VirtualAccount
 from server.reservations import Outcome, Wanted, display_name
-from server.store import Store
+from server.store import Store, UnitOfWork
+from server.store.rows import Account, Reservation, VirtualAccount
 from shared import tokens
+from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
 
 
@@ -240,7 +241,7 @@ def token_info(request: web.Request, created: accounts.CreatedToken, body: Token
 async def revoke_tokens(store: Store, va: VirtualAccount, texts: Sequence[str], now: datetime) -> list[ItemResult]:
     async def revoke(text: str) -> str:
         parsed = tokens.parse(text)
-        record = await store.read.token(parsed.token_id)
+        record = await store.read(lambda uow: uow.tokens.get(parsed.token_id))
         # the token text proves the caller holds it: its id alone revokes nothing
         if (
             record is None
@@ -264,8 +265,8 @@ async def transfer_licenses(
     out = []
     for item in items:
 
-        def body(tx: SyncQueries, item: TransferItem = item) -> str:
-            target = tx.virtual_account_by_name(account.id, item.targetVirtualAccount)
+        def body(uow: UnitOfWork, item: TransferItem = item) -> str:
+            target = uow.accounts.virtual_account_named(account.id, item.targetVirtualAccount)
             if target is None:
                 raise NotFound(
                     f"no virtual account {item.targetVirtualAccount!r} in {account.domain}",
@@ -273,7 +274,7 @@ async def transfer_licenses(
                 )
             if target.id == source.id:
                 raise BadRequest("the target is the source virtual account", code="transfer_to_self")
-            pools = tx.licenses(source.id)
+            pools = uow.pools.of(source.id)
             match = [p for p in pools if item.license in (display_name(p), p.tag)] or [
                 p for p in pools if p.name == item.license
             ]
@@ -292,16 +293,24 @@ async def transfer_licenses(
                     code="insufficient_licenses",
                     fix="transfer fewer",
                 )
-            tx.move_licenses(pool.id, target.id, item.quantity)
-            tx.add_event(
-                at=now,
+            uow.pools.withdraw(pool.id, item.quantity)
+            uow.pools.purchase(
+                va_id=target.id,
+                name=pool.name,
+                license_type=pool.license_type,
+                usage_mode=pool.usage_mode,
+                tag=pool.tag,
+                quantity=item.quantity,
+            )
+            uow.events.add(
+                at=epoch(now),
                 kind="licenses_transferred",
                 va_id=source.id,
                 message=f"{item.quantity} {display_name(pool)} transferred from {source.name} to {target.name}",
             )
             return f"{item.quantity} {display_name(pool)} transferred to {target.name}"
 
-        out.append(await attempt(functools.partial(store.run, body)))
+        out.append(await attempt(functools.partial(store.write, body)))
     return out
 
 
@@ -340,17 +349,17 @@ async def remove_device(
 ) -> str:
     """Remove a product instance: a reservation needs its return code; a registered instance is
     removed as by the portal (its licenses return to the pool; it must register again)."""
-    if await store.read.active_reservation(pid, serial) is not None:
+    if await store.read(lambda uow: uow.reservations.active(pid, serial)) is not None:
         await reservations.give_back(store, va, pid, serial, return_code, now=now)
         return f"{pid}:{serial} removed; its reserved licenses returned to {va.name}"
-    inst = await store.read.active_instance_by_sudi(pid, serial)
+    inst = await store.read(lambda uow: uow.instances.active_by_sudi(pid, serial))
     if inst is None or inst.virtual_account_id != va.id:
         raise NotFound(
             f"no product instance {pid}:{serial} in virtual account {va.name}",
             code="instance_not_found",
             fix="search the devices of the virtual account for the exact udiPid and udiSerialNumber",
         )
-    await ledger.remove_instance(store, inst.piid, now, by=by)
+    await registration.remove_instance(store, inst.piid, now, by=by)
     return f"{inst.name} ({pid}:{serial}) removed; its licenses returned to {va.name}"
 
 
@@ -359,32 +368,23 @@ async def transfer_device(
 ) -> str:
     pid, serial = item.sudi.key()
 
-    def body(tx: SyncQueries) -> str:
-        inst = tx.active_instance_by_sudi(pid, serial)
+    def body(uow: UnitOfWork) -> str:
+        inst = uow.instances.active_by_sudi(pid, serial)
         if inst is None or (source is not None and inst.virtual_account_id != source.id):
-            if tx.active_reservation(pid, serial) is not None:
+            if uow.reservations.active(pid, serial) is not None:
                 raise Conflict(
                     f"{pid}:{serial} holds a license reservation",
                     code="reserved_device",
                     fix="return the reservation, then reserve in the other virtual account",
                 )
             raise NotFound(f"no registered product instance {pid}:{serial}", code="instance_not_found")
-        target = tx.virtual_account_by_name(account.id, item.targetVirtualAccount)
+        target = uow.accounts.virtual_account_named(account.id, item.targetVirtualAccount)
         if target is None:
             raise NotFound(f"no virtual account {item.targetVirtualAccount!r}", code="virtual_account_not_found")
-        rows = ledger.release(tx, inst.piid)
-        tx.move_instance(inst.piid, target.id)
-        ledger.carry(tx, rows, piid=inst.piid, va_id=target.id)
-        tx.add_event(
-            at=now,
-            kind="instance_transferred",
-            va_id=target.id,
-            piid=inst.piid,
-            message=f"{inst.name} transferred to virtual account {target.name}",
-        )
+        registration.transfer(uow, inst, target, epoch(now))
         return f"{inst.name} transferred to {target.name}"
 
-    return await store.run(body)
+    return await store.write(body)
 
 
 # -- shapes both families share ------------------------------------------------------------------

@@ -14,13 +14,15 @@ from server import keys
 from server.admin import common, views
 from server.admin.common import ItemResult
 from server.admin.routing import BACKEND, LEGACY
-from server.queries import Account, VirtualAccount
+from server.store import UnitOfWork
+from server.store.rows import Account, VirtualAccount
+from shared import tokens
 from shared.errors import SmartLicensingError
 from shared.tokens import TokenRecord
 
 
 async def accounts_v2(request: web.Request) -> web.Response:
-    accounts = await request.app[keys.STORE].read.accounts()
+    accounts = await request.app[keys.STORE].read(lambda uow: uow.accounts.all())
     return web.json_response(
         {
             "accounts": [
@@ -43,7 +45,7 @@ async def accounts_search_v1(request: web.Request) -> web.Response:
     domain, name = request.query.get("domain", ""), request.query.get("name", "")
     found = [
         a
-        for a in await request.app[keys.STORE].read.accounts()
+        for a in await request.app[keys.STORE].read(lambda uow: uow.accounts.all())
         if domain.lower() in a.domain.lower() and name.lower() in a.name.lower()
     ]
     limit = views.query_int(request, "limit", 1000)
@@ -64,8 +66,10 @@ async def accounts_search_v1(request: web.Request) -> web.Response:
 async def accounts_search_v2(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     out = []
-    for a in await store.read.accounts():
-        vas = await store.read.virtual_accounts(a.id)
+    def read(uow: UnitOfWork) -> list[tuple[Account, list[VirtualAccount]]]:
+        return [(a, uow.accounts.virtual_accounts(a.id)) for a in uow.accounts.all()]
+
+    for a, vas in await store.read(read):
         out.append(
             {
                 "account_id": str(a.id),
@@ -81,7 +85,7 @@ async def accounts_search_v2(request: web.Request) -> web.Response:
 
 async def virtual_accounts(request: web.Request) -> web.Response:
     account = await views.account_of(request)
-    vas = await request.app[keys.STORE].read.virtual_accounts(account.id)
+    vas = await request.app[keys.STORE].read(lambda uow: uow.accounts.virtual_accounts(account.id))
     return web.json_response(
         {
             "virtualAccounts": [
@@ -180,30 +184,28 @@ async def _va(request: web.Request) -> tuple[Account, VirtualAccount]:
 
 async def tokens_list(request: web.Request) -> web.Response:
     _, va = await _va(request)
-    records = await request.app[keys.STORE].read.tokens(va.id)
-    creators = await request.app[keys.STORE].read.token_creators(va.id)
+    records = await request.app[keys.STORE].read(lambda uow: uow.tokens.of(va.id))
     now = views.now_of(request)
     return web.json_response(
         {
-            "tokens": [token_row(r, now, creators.get(r.token_id, "")) for r in records],
+            "tokens": [token_row(r, now) for r in records],
             "statusMessage": "",
             "status": "SUCCESS",
         }
     )
 
 
-def token_row(r: TokenRecord, now: datetime, created_by: str) -> dict[str, object]:
+def token_row(r: TokenRecord, now: datetime) -> dict[str, object]:
     """A token as listed. Only its hash is stored, so the token text itself cannot be shown
     again: ``token`` names it by id (ssmlab), as the portal masks it."""
-    state = "Revoked" if r.revoked_at else "Expired" if r.expires_at <= now else "Active"
     return {
         "token": f"{r.token_id} (shown once at creation)",
         "tokenId": r.token_id,
         "expirationDate": views.iso(int(r.expires_at.timestamp())),
         "description": r.description,
         "exportControl": "Allowed" if r.export_controlled else "Not Allowed",
-        "createdBy": created_by,
-        "status": state,
+        "createdBy": r.created_by,
+        "status": tokens.status(r, now).title(),
         "usesAllowed": r.max_uses,
         "usesRemaining": None if r.max_uses is None else max(0, r.max_uses - r.uses),
     }

@@ -120,7 +120,7 @@ def api_middleware() -> Middleware:
             authority = request.app[keys.AUTHORITY]
             store = request.app[keys.STORE]
             client_id = authority.check(request.headers.get("Authorization"), request.app[keys.CLOCK].now())
-            client = await store.read.api_client(client_id)
+            client = await store.read(lambda uow: uow.api_clients.get(client_id))
             if client is None or client.revoked_at is not None:
                 raise OAuthError(
                     "the access token's API client was revoked",

@@ -16,7 +16,7 @@ from aiohttp import web
 from server import accounts, keys
 from server.admin import common, legacy, views
 from server.admin.routing import SOFTWARE
-from server.queries import VirtualAccount
+from server.store.rows import VirtualAccount
 from shared.errors import BadRequest, NotFound
 
 
@@ -32,7 +32,7 @@ def _va_item(v: VirtualAccount) -> dict[str, object]:
 
 async def virtual_accounts(request: web.Request) -> web.Response:
     account = await views.account_of(request)
-    vas = await request.app[keys.STORE].read.virtual_accounts(account.id)
+    vas = await request.app[keys.STORE].read(lambda uow: uow.accounts.virtual_accounts(account.id))
     return web.json_response(
         {
             "status": "SUCCESS",
@@ -69,7 +69,7 @@ async def virtual_account_create(request: web.Request) -> web.Response:
 async def virtual_account_default(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     account = await accounts.resolve_account(store, request.query.get("smartAccountDomain"))
-    va = next(v for v in await store.read.virtual_accounts(account.id) if v.is_default)
+    va = next(v for v in await store.read(lambda uow: uow.accounts.virtual_accounts(account.id)) if v.is_default)
     return web.json_response(
         {
             "id": va.id,
@@ -219,7 +219,7 @@ async def get_summary(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     account_id = _header_id(request, "X-CSW-SMART-ACCOUNT-ID")
     va_id = _header_id(request, "X-CSW-VIRTUAL-ACCOUNT-ID")
-    va = await store.read.virtual_account(va_id)
+    va = await store.read(lambda uow: uow.accounts.virtual_account(va_id))
     if va is None or va.account_id != account_id:
         raise NotFound(
             f"no virtual account {va_id} in Smart Account {account_id}",
@@ -280,7 +280,7 @@ async def get_alerts(request: web.Request) -> web.Response:
     vas = {v.id: v.name for v in await views.vas_named(store, account, body.virtualAccounts)}
     wanted = {s.lower() for s in body.severity}
     alerts = []
-    for n in await store.read.notifications(limit=10_000):
+    for n in await store.read(lambda uow: uow.events.outbox(limit=10_000)):
         if n.virtual_account_id not in vas:
             continue
         severity = "major" if n.severity == "critical" else "minor"

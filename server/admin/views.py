@@ -17,11 +17,12 @@ from aiohttp import web
 from plumbing.body import read_body
 from server import keys
 from server.accounts import resolve_account, resolve_va
-from server.queries import Account, Instance, License, Reservation, VirtualAccount
 from server.reservations import available, cisco_license_type, display_name
-from server.store import Store
+from server.store import Store, UnitOfWork
+from server.store.rows import Account, Instance, License, Reservation, VirtualAccount
 from shared.clock import utc
 from shared.errors import BadRequest, NotFound
+from shared.reservation import device_status
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -84,7 +85,7 @@ async def va_named(request: web.Request, account: Account, name: str | None) -> 
 
 async def vas_named(store: Store, account: Account, names: Sequence[str]) -> list[VirtualAccount]:
     """The virtual accounts named (all of them for an empty list)."""
-    every = await store.read.virtual_accounts(account.id)
+    every = await store.read(lambda uow: uow.accounts.virtual_accounts(account.id))
     if not names:
         return every
     by_name = {v.name: v for v in every}
@@ -133,12 +134,16 @@ class LicenseRow:
 
 async def license_rows(store: Store, vas: Sequence[VirtualAccount]) -> list[LicenseRow]:
     """Every pool that holds, uses or reserves licenses, in the virtual accounts given."""
-    rows = []
-    for va in vas:
-        for pool in await store.read.licenses(va.id):
-            if pool.quantity or pool.pool.in_use or pool.reserved:
-                rows.append(LicenseRow(va, pool))
-    return rows
+
+    def body(uow: UnitOfWork) -> list[LicenseRow]:
+        return [
+            LicenseRow(va, pool)
+            for va in vas
+            for pool in uow.pools.of(va.id)
+            if pool.quantity or pool.pool.in_use or pool.reserved
+        ]
+
+    return await store.read(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +186,7 @@ class DeviceRow:
     @property
     def status(self) -> str:
         if self.reservation is not None:
-            return "Reserved Licenses" if self.reservation.status == "Confirmed" else "Reservation Pending"
+            return device_status(self.reservation.status)
         assert self.instance is not None
         return str(self.instance.status)
 
@@ -202,19 +207,23 @@ class DeviceRow:
 
 
 async def device_rows(store: Store, vas: Sequence[VirtualAccount], instance_name: str | None = None) -> list[DeviceRow]:
-    rows: list[DeviceRow] = []
-    for va in vas:
-        names = {p.tag: display_name(p) for p in await store.read.licenses(va.id)}
-        for inst in await store.read.instances(va.id):
-            if instance_name and instance_name not in (inst.name, inst.hostname):
-                continue
-            usage = [(names.get(x.tag, x.tag), x.reported) for x in await store.read.latest_usage(inst.piid)]
-            rows.append(DeviceRow(va, inst, None, usage))
-        for res in await store.read.reservations(va.id):
-            if instance_name and instance_name != f"{res.udi_pid}:{res.serial_number}":
-                continue
-            rows.append(DeviceRow(va, None, res, [(x.name, x.count) for x in res.licenses]))
-    return rows
+
+    def body(uow: UnitOfWork) -> list[DeviceRow]:
+        rows: list[DeviceRow] = []
+        for va in vas:
+            names = {p.tag: display_name(p) for p in uow.pools.of(va.id)}
+            for inst in uow.instances.page(va.id):
+                if instance_name and instance_name not in (inst.name, inst.hostname):
+                    continue
+                usage = [(names.get(x.tag, x.tag), x.reported) for x in uow.usage.latest(inst.piid)]
+                rows.append(DeviceRow(va, inst, None, usage))
+            for res in uow.reservations.of(va.id):
+                if instance_name and instance_name != f"{res.udi_pid}:{res.serial_number}":
+                    continue
+                rows.append(DeviceRow(va, None, res, [(x.name, x.count) for x in res.licenses]))
+        return rows
+
+    return await store.read(body)
 
 
 def now_of(request: web.Request) -> datetime:

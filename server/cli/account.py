@@ -6,8 +6,7 @@ import argparse
 from datetime import datetime
 
 from plumbing.cmdline import print_json, table
-from server import accounts
-from server.cli import reads
+from server import accounts, views
 from server.cli.common import Parents, SubParsers, admin
 from server.store import Store
 from shared.policy import DEFAULT_POLICY
@@ -102,7 +101,7 @@ async def _token_list(store: Store, now: datetime, args: argparse.Namespace) -> 
     if args.va:
         account = await accounts.resolve_account(store, args.account)
         va_id = (await accounts.resolve_va(store, account, args.va)).id
-    rows = await reads.tokens(store, now, va_id)
+    rows = await views.tokens(store, now, va_id=va_id)
     if args.json:
         print_json(rows)
         return
@@ -141,7 +140,7 @@ async def _account_create(store: Store, now: datetime, args: argparse.Namespace)
 
 
 async def _account_list(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    rows = await reads.accounts(store)
+    rows = await views.accounts(store)
     if args.json:
         print_json(rows)
         return

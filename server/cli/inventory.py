@@ -9,7 +9,7 @@ from plumbing.cmdline import Column, print_json, table
 from server import accounts, views
 from server.cli import reads
 from server.cli.common import Parents, SubParsers, admin
-from server.ledger import remove_instance
+from server.registration import remove_instance
 from server.store import Store
 from shared.states import LicenseType, UsageMode
 

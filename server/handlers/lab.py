@@ -26,7 +26,8 @@ async def events(request: web.Request) -> web.Response:
         limit = max(1, min(1000, int(request.query.get("limit", "100"))))
     except ValueError:
         limit = 100
-    rows = await request.app[keys.STORE].read.events(limit=limit, piid=request.query.get("piid"))
+    piid = request.query.get("piid")
+    rows = await request.app[keys.STORE].read(lambda uow: uow.events.recent(limit=limit, piid=piid))
     return json_response(
         [{"at": utc(e.at).isoformat(), "kind": e.kind, "piid": e.piid, "message": e.message} for e in rows]
     )
@@ -38,7 +39,8 @@ async def outbox(request: web.Request) -> web.Response:
         limit = max(1, min(1000, int(request.query.get("limit", "100"))))
     except ValueError:
         limit = 100
-    rows = await request.app[keys.STORE].read.notifications(limit=limit, kind=request.query.get("kind"))
+    kind = request.query.get("kind")
+    rows = await request.app[keys.STORE].read(lambda uow: uow.events.outbox(limit=limit, kind=kind))
     return json_response(
         [
             {
@@ -66,7 +68,12 @@ async def instances(request: web.Request) -> web.Response:
         ) from None
     page = await views.instances(store, include_removed=request.query.get("removed") == "1", limit=limit, offset=offset)
     return json_response(
-        {"total": await store.read.count_instances(), "limit": limit, "offset": offset, "instances": page}
+        {
+            "total": await store.read(lambda uow: uow.instances.count()),
+            "limit": limit,
+            "offset": offset,
+            "instances": page,
+        }
     )
 
 

@@ -68,7 +68,7 @@ def view(switch: TlsSwitch) -> dict[str, object]:
 
 async def restore(store: Store, switch: TlsSwitch) -> None:
     """Serve the mode saved by a previous run (a drill survives a restart)."""
-    saved = await store.read.setting(SETTING)
+    saved = await store.read(lambda uow: uow.settings.get(SETTING))
     if saved and saved != switch.mode:
         try:
             switch.serve(switch.prepare(parse_mode(saved)))
@@ -88,8 +88,7 @@ async def set_tls(request: web.Request) -> web.Response:
     mode = parse_mode(body.mode)
     switch = request.app[keys.TLS]
     drill = switch.prepare(mode)
-    async with request.app[keys.STORE].transaction() as tx:
-        await tx.set_setting(SETTING, str(mode))
+    await request.app[keys.STORE].write(lambda uow: uow.settings.set(SETTING, str(mode)))
     switch.serve(drill)
     # Kept-alive connections were set up with the old certificate: close them, so that the very
     # next request of every client makes a new handshake with the new one.

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from agent.api import create_api
 from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
-from server.ledger import remove_instance
+from server.registration import remove_instance
 from shared.clock import AnyClock
 from shared.errors import Conflict
 from shared.states import (
@@ -40,8 +40,8 @@ async def test_deregister_releases_on_the_ssm_and_returns_to_evaluation(ssm: Run
     assert result.status.registration_status is RegistrationStatus.UNREGISTERED
     assert result.status.license_authorization_status is AuthorizationStatus.EVALUATION
     assert result.status.evaluation_remaining == "60 days"
-    assert await ssm.store.read.instances() == []
-    removed = await ssm.store.read.instance(piid or "")
+    assert await ssm.store.read(lambda u: u.instances.page()) == []
+    removed = await ssm.store.read(lambda u: u.instances.get(piid or ""))
     assert removed is not None and removed.removed_reason == "deregistered"
     assert inst.key is None
     stored = await running.store.load(inst.name)
@@ -73,9 +73,9 @@ async def test_deregister_with_the_ssm_unreachable_is_local_and_says_what_to_do(
     assert not result.removed_on_ssm
     assert piid in result.message and "ssm-server instance remove" in result.message
     assert result.status.registration_status is RegistrationStatus.UNREGISTERED
-    assert [i.piid for i in await ssm.store.read.instances()] == [piid]  # still on the SSM
+    assert [i.piid for i in await ssm.store.read(lambda u: u.instances.page())] == [piid]  # still on the SSM
     await remove_instance(ssm.store, piid, ssm.clock.now(), by="test")
-    assert await ssm.store.read.instances() == []
+    assert await ssm.store.read(lambda u: u.instances.page()) == []
     with pytest.raises(Conflict) as exc:
         await remove_instance(ssm.store, piid, ssm.clock.now(), by="test")
     assert exc.value.code == "instance_already_removed"
@@ -123,11 +123,11 @@ async def test_reregister_with_a_token_of_another_virtual_account_moves_the_inst
     view = await inst.register(await ssm.token(va="CVP-Lab"), force=True)
     assert view.virtual_account == "CVP-Lab"
     assert view.piid != old
-    active = await ssm.store.read.instances()
+    active = await ssm.store.read(lambda u: u.instances.page())
     assert [i.piid for i in active] == [view.piid]
-    va = await ssm.store.read.virtual_account(active[0].virtual_account_id)
+    va = await ssm.store.read(lambda u: u.accounts.virtual_account(active[0].virtual_account_id))
     assert va is not None and va.name == "CVP-Lab"
-    events = [e.message for e in await ssm.store.read.events(limit=50)]
+    events = [e.message for e in await ssm.store.read(lambda u: u.events.recent(limit=50))]
     assert any("moved to virtual account CVP-Lab" in m for m in events)
 
 
@@ -168,7 +168,7 @@ async def test_rogger_logger_forces_perpetual(ssm: RunningSSM, make_agent: MakeA
     view = await inst.register(await ssm.token())
     assert view.configured_license_type is LicenseType.FLEX
     assert view.license_type is LicenseType.PERPETUAL
-    stored = (await ssm.store.read.instances())[0]
+    stored = (await ssm.store.read(lambda u: u.instances.page()))[0]
     assert stored.license_type is LicenseType.PERPETUAL
 
 

@@ -68,7 +68,7 @@ async def test_a_year_of_renewals_then_an_outage_then_recovery(
     assert view.enforcement is None
     assert (await inst.add_agents(2)).agents == 2
 
-    outbox = await ssm.store.read.notifications(limit=100)
+    outbox = await ssm.store.read(lambda u: u.events.outbox(limit=100))
     kinds = [n.kind for n in outbox]
     assert FAILED_TO_RENEW in kinds and FAILED_TO_CONNECT in kinds
     connect = next(n for n in outbox if n.kind == FAILED_TO_CONNECT)
@@ -163,13 +163,13 @@ async def test_manual_renewals(ssm: RunningSSM, make_agent: MakeAgent) -> None:
     view = await inst.renew_authorization()
     assert view.authorization_time == ssm.clock.now().isoformat()
     assert view.next_authorization_renewal == (ssm.clock.now() + timedelta(days=30)).isoformat()
-    old_piid_cert = (await ssm.store.read.instance(view.piid or "")).cert_serial  # type: ignore[union-attr]
+    old_piid_cert = (await ssm.store.read(lambda u: u.instances.get(view.piid or ""))).cert_serial  # type: ignore[union-attr]
     view = await inst.renew_registration()
     assert view.registration_expires == (ssm.clock.now() + timedelta(days=365)).isoformat()
-    assert (await ssm.store.read.instance(view.piid or "")).cert_serial != old_piid_cert  # type: ignore[union-attr]
+    assert (await ssm.store.read(lambda u: u.instances.get(view.piid or ""))).cert_serial != old_piid_cert  # type: ignore[union-attr]
     # the new key works: the next request verifies and the SSM forgets the old key
     await inst.renew_authorization()
-    assert (await ssm.store.read.instance(view.piid or "")).prev_public_key is None  # type: ignore[union-attr]
+    assert (await ssm.store.read(lambda u: u.instances.get(view.piid or ""))).prev_public_key is None  # type: ignore[union-attr]
 
 
 async def test_manual_actions_refused_when_not_registered(ssm: RunningSSM, make_agent: MakeAgent) -> None:

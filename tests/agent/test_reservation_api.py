@@ -39,9 +39,9 @@ async def test_request_install_return_over_the_local_api(
     assert status["registration_status"] == "Reservation In Progress"
     assert "Reservation In Progress" in render_status(status)
 
-    va = await ssm.store.read.virtual_account(1)
+    va = await ssm.store.read(lambda u: u.accounts.virtual_account(1))
     assert va is not None
-    pool = next(p for p in await ssm.store.read.licenses(1) if p.name == "Premium Agent" and p.quantity)
+    pool = next(p for p in await ssm.store.read(lambda u: u.pools.of(1)) if p.name == "Premium Agent" and p.quantity)
     [outcome] = await reservations.reserve(
         ssm.store, va, [(code, "SPECIFIC", [Wanted(pool.tag, 4)])], now=ssm.clock.now(), lab_pki=lab_pki
     )
@@ -68,7 +68,7 @@ async def test_request_install_return_over_the_local_api(
     await reservations.give_back(
         ssm.store, va, state.udi_pid, state.serial_number, returned["return_code"], now=ssm.clock.now()
     )
-    again = await ssm.store.read.license_by_tag(1, pool.tag)
+    again = await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))
     assert again is not None and again.reserved == 0
 
 

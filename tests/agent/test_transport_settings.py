@@ -51,7 +51,7 @@ async def test_registration_and_usage_report_over_call_home(
     assert not inst.usage.queue  # the interval was reported and acknowledged
     assert sent and all(s == (CALL_HOME_URL, callhome.CONTENT_TYPE) for s in sent)
     assert len(sent) >= 3  # register, authorize, report_usage
-    rows = await ssm.store.read.instances()
+    rows = await ssm.store.read(lambda u: u.instances.page())
     assert [r.piid for r in rows] == [view.piid]
     listed = [u for u in (await _ssm_usage(ssm)) if u["license"] == "Premium Agent"]
     assert listed and listed[0]["reported"] == 42

@@ -34,7 +34,7 @@ async def buy(ssm: RunningSSM, quantity: int, name: str = PREMIUM) -> int:
 async def pool(ssm: RunningSSM, name: str = PREMIUM):  # type: ignore[no-untyped-def]
     return next(
         p
-        for p in await ssm.store.read.all_licenses()
+        for p in await ssm.store.read(lambda u: u.pools.all())
         if p.name == name and p.license_type is LicenseType.FLEX and p.usage_mode is UsageMode.PRODUCTION
     )
 
@@ -60,7 +60,7 @@ async def test_scenario_1_locked_usage_until_the_deficit_is_purchased(ssm: Runni
     assert view.license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE
     assert view.out_of_compliance_since == (t0 + 5 * Q).isoformat()
     assert line(inst).status is EntitlementStatus.OUT_OF_COMPLIANCE
-    outbox = await ssm.store.read.notifications()
+    outbox = await ssm.store.read(lambda u: u.events.outbox())
     assert [n.kind for n in outbox] == ["Insufficient Licenses"]
 
     await inst.set_usage({PREMIUM: 90})
@@ -128,7 +128,7 @@ async def test_two_cvps_share_a_pool(ssm: RunningSSM, make_agent: MakeAgent) -> 
     assert all(c.status().license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE for c in cvps)
     p = await pool(ssm)
     assert (p.pool.in_use, p.quantity) == (120, 100)
-    assert len(await ssm.store.read.notifications()) == 1  # one pool, one alert
+    assert len(await ssm.store.read(lambda u: u.events.outbox())) == 1  # one pool, one alert
 
 
 async def test_out_of_compliance_for_ninety_days_is_enforcement(ssm: RunningSSM, make_agent: MakeAgent) -> None:
@@ -164,8 +164,8 @@ async def test_outage_queues_reports_and_delivers_them_in_order(
     await netcut.restore()
     await ssm.clock.advance(timedelta(hours=4))
     assert inst.usage.queue == []
-    rows = await ssm.store.read.reports(inst.state.piid or "", limit=100)
-    ends = sorted(r["interval_end"] for r in rows)
+    rows = await ssm.store.read(lambda u: u.usage.reports(inst.state.piid or "", limit=100))
+    ends = sorted(r.interval_end for r in rows)
     assert ends[:12] == [epoch(t0 + k * Q) for k in range(1, 13)]
     assert len(ends) == len(set(ends))
     assert (await pool(ssm)).pool.ooc_since == epoch(t0 + 5 * Q)
@@ -179,12 +179,12 @@ async def test_idle_instances_send_no_reports(ssm: RunningSSM, make_agent: MakeA
     inst = running.agent.runner(None)
     await inst.register(await ssm.token())
     await ssm.clock.advance(timedelta(hours=2))
-    assert await ssm.store.read.reports(inst.state.piid or "") == []
+    assert await ssm.store.read(lambda u: u.usage.reports(inst.state.piid or "")) == []
     await inst.set_usage({PREMIUM: 5})
     await ssm.clock.advance(Q)
     await inst.set_usage({PREMIUM: 0})
     await ssm.clock.advance(3 * Q)
-    rows = await ssm.store.read.reports(inst.state.piid or "")
+    rows = await ssm.store.read(lambda u: u.usage.reports(inst.state.piid or ""))
     assert len(rows) == 3  # 5 (interval 1), 5 (interval 2: its peak), 0 (interval 3), then nothing
     assert (await pool(ssm)).pool.in_use == 0
 
@@ -210,7 +210,7 @@ async def test_not_applicable_licenses_are_never_reported(ssm: RunningSSM, make_
     await inst.set_usage({"Third-party IVR": 4})
     await ssm.clock.advance(2 * Q)
     assert line(inst, "Third-party IVR").status is EntitlementStatus.NOT_APPLICABLE
-    assert await ssm.store.read.reports(inst.state.piid or "") == []
+    assert await ssm.store.read(lambda u: u.usage.reports(inst.state.piid or "")) == []
 
 
 async def test_evaluation_usage_shows_evaluation(ssm: RunningSSM, make_agent: MakeAgent) -> None:

@@ -131,7 +131,7 @@ async def test_accounts_and_virtual_accounts(api: Api) -> None:
 
 async def test_licenses_filter_and_page(api: Api) -> None:
     await api.login()
-    pools = [p for p in await api.ssm.store.read.licenses(1) if p.quantity]
+    pools = [p for p in await api.ssm.store.read(lambda u: u.pools.of(1)) if p.quantity]
     _, every = await api.call(
         "POST", f"{LEGACY}/v1/accounts/{LAB_DOMAIN}/licenses", json={"virtualAccounts": [], "limit": 100, "offset": 0}
     )
@@ -156,7 +156,7 @@ async def test_tokens_create_then_list_and_register_with_it(api: Api) -> None:
     _, listed = await api.call("GET", path)
     row = next(t for t in listed["tokens"] if t["description"] == "api")
     assert row["status"] == "Active" and token not in str(listed)  # only a hash is stored: never listed
-    record = next(r for r in await api.ssm.store.read.tokens(1) if r.description == "api")
+    record = next(r for r in await api.ssm.store.read(lambda u: u.tokens.of(1)) if r.description == "api")
     assert (record.expires_at - api.ssm.clock.now()).days == 365
 
 
@@ -166,7 +166,9 @@ async def test_license_transfer_between_virtual_accounts(api: Api) -> None:
     east = await create_virtual_account(
         api.ssm.store, account=account, name="East", description="", now=api.ssm.clock.now()
     )
-    premium = next(p for p in await api.ssm.store.read.licenses(1) if p.name == "Premium Agent" and p.quantity)
+    premium = next(
+        p for p in await api.ssm.store.read(lambda u: u.pools.of(1)) if p.name == "Premium Agent" and p.quantity
+    )
     items = [
         {
             "license": f"{premium.name} ({premium.license_type}, {premium.usage_mode})",
@@ -183,8 +185,8 @@ async def test_license_transfer_between_virtual_accounts(api: Api) -> None:
     )
     assert got == 200 and body["status"] == "WARNING"
     assert [s["status"] for s in body["licensesTransferStatus"]] == ["SUCCESS", "ERROR"]
-    moved = await api.ssm.store.read.license_by_tag(east.id, premium.tag)
-    left = await api.ssm.store.read.license_by_tag(1, premium.tag)
+    moved = await api.ssm.store.read(lambda u: u.pools.by_tag(east.id, premium.tag))
+    left = await api.ssm.store.read(lambda u: u.pools.by_tag(1, premium.tag))
     assert moved is not None and moved.quantity == 30 and left is not None and left.quantity == premium.quantity - 30
     too_many = [{"license": premium.tag, "quantity": 10_000, "targetVirtualAccount": "East"}]
     got, body = await api.call(
@@ -253,7 +255,7 @@ async def test_bad_bodies_are_refused_and_change_nothing(api: Api, payload: byte
 )
 async def test_bad_token_requests_create_nothing(api: Api, payload: bytes, error: str) -> None:
     await api.login()
-    before = await api.ssm.store.read.tokens()
+    before = await api.ssm.store.read(lambda u: u.tokens.of())
     got, body = await api.call(
         "POST",
         f"{LEGACY}/v1/accounts/{LAB_DOMAIN}/virtual-accounts/DEFAULT/tokens",
@@ -261,7 +263,7 @@ async def test_bad_token_requests_create_nothing(api: Api, payload: bytes, error
         headers={"Content-Type": "application/json"},
     )
     assert got == 400 and body["error"] == error, body
-    assert await api.ssm.store.read.tokens() == before
+    assert await api.ssm.store.read(lambda u: u.tokens.of()) == before
 
 
 async def test_oversized_body_is_refused(api: Api) -> None:

@@ -31,7 +31,7 @@ async def test_register_over_call_home_answers_an_xml_envelope(ssm: RunningSSM, 
     chain = envelope.reply_chain(env.payload)
     reply = decode_reply(envelope.verify(env.payload, chain[0].public_key()))  # type: ignore[arg-type]
     assert isinstance(reply, Registered) and reply.virtual_account == "DEFAULT"
-    assert [i.piid for i in await ssm.store.read.instances()] == [reply.piid]
+    assert [i.piid for i in await ssm.store.read(lambda u: u.instances.page())] == [reply.piid]
 
 
 @pytest.mark.parametrize(

@@ -118,9 +118,9 @@ async def test_snapshot_save_change_load(ssm: RunningSSM, pki_dir: Path, make_ag
     assert (await call(ssm, pki_dir, "POST", "/_lab/snapshot", {"name": "before"}))[0] == 200
     running = await make_agent()
     await running.agent.runner(None).register(await ssm.token())
-    assert len(await ssm.store.read.instances()) == 1
+    assert len(await ssm.store.read(lambda u: u.instances.page())) == 1
     assert (await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "before"}))[0] == 200
-    assert await ssm.store.read.instances() == []
+    assert await ssm.store.read(lambda u: u.instances.page()) == []
     status, err, _ = await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "../etc"})
     assert status == 400 and err["error"] == "invalid_snapshot_name"
     status, err, _ = await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "never"})
@@ -138,11 +138,11 @@ async def test_reset_everything_or_one_account(ssm: RunningSSM, pki_dir: Path, m
     await running.agent.runner(None).register(await ssm.token())
     status, body, _ = await call(ssm, pki_dir, "POST", "/_lab/reset", {"account": "other.example"})
     assert status == 200 and body["rows_removed"] > 0
-    assert [a.domain for a in await ssm.store.read.accounts()] == ["lab.ssmlab.example"]
-    assert len(await ssm.store.read.instances()) == 1
+    assert [a.domain for a in await ssm.store.read(lambda u: u.accounts.all())] == ["lab.ssmlab.example"]
+    assert len(await ssm.store.read(lambda u: u.instances.page())) == 1
     await call(ssm, pki_dir, "POST", "/_lab/reset", {})
-    assert [a.domain for a in await ssm.store.read.accounts()] == ["lab.ssmlab.example"]
-    assert await ssm.store.read.instances() == []
+    assert [a.domain for a in await ssm.store.read(lambda u: u.accounts.all())] == ["lab.ssmlab.example"]
+    assert await ssm.store.read(lambda u: u.instances.page()) == []
     status, _, _ = await call(ssm, pki_dir, "POST", "/_lab/reset", {"account": "nobody.example"})
     assert status == 404
 

@@ -56,7 +56,7 @@ async def test_token_usage_and_reservation(client: Licensing, ssm: RunningSSM) -
     usage = await asyncio.to_thread(client.smart_license_usage, LAB_DOMAIN, 50, 0, "DEFAULT")
     assert usage["success"] is True, usage
     body = usage["response"]
-    store_pools = [p for p in await ssm.store.read.licenses(1) if p.quantity]
+    store_pools = [p for p in await ssm.store.read(lambda u: u.pools.of(1)) if p.quantity]
     assert body["totalRecords"] == len(store_pools)
     by_tag = {row["entitlementTag"]: row for row in body["licenses"]}
     premium = next(p for p in store_pools if p.name == "Premium Agent" and p.license_type == "Flex")
@@ -79,7 +79,7 @@ async def test_token_usage_and_reservation(client: Licensing, ssm: RunningSSM) -
     assert [(e.tag, e.count) for e in auth.entitlements] == [(premium.tag, 7)]
 
     # the store holds the reservation and the pool counts it
-    pool = await ssm.store.read.license_by_tag(premium.virtual_account_id, premium.tag)
+    pool = await ssm.store.read(lambda u: u.pools.by_tag(premium.virtual_account_id, premium.tag))
     assert pool is not None and pool.reserved == 7 and reservations.available(pool) == premium.quantity - 7
     after = await asyncio.to_thread(client.smart_license_usage, LAB_DOMAIN, 50, 0, "DEFAULT")
     row = {r["entitlementTag"]: r for r in after["response"]["licenses"]}[premium.tag]

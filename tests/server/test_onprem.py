@@ -102,7 +102,7 @@ async def onprem_token(op: OnPrem, ssm: RunningSSM) -> str:
 async def cloud_pool(ssm: RunningSSM, name: str = "Premium Agent") -> int:
     return next(
         p.pool.in_use
-        for p in await ssm.store.read.all_licenses()
+        for p in await ssm.store.read(lambda u: u.pools.all())
         if p.name == name and p.license_type.value == "Flex" and p.virtual_account_id == 1
     )
 
@@ -125,7 +125,9 @@ async def test_connected_sync_carries_usage_up_and_entitlements_down(
     assert link.account_domain == LAB_DOMAIN
     result = await onprem.sync_now(site.store, ssm.clock.now(), truststore=pki_dir / "truststore.pem")
     assert result.sequence == 1 and result.entitlements > 0
-    local = {p.name: p.quantity for p in await site.store.read.all_licenses() if p.license_type.value == "Flex"}
+    local = {
+        p.name: p.quantity for p in await site.store.read(lambda u: u.pools.all()) if p.license_type.value == "Flex"
+    }
     assert local["Premium Agent"] == 100
 
     running = await agent_on(make_agent, site)
@@ -137,8 +139,8 @@ async def test_connected_sync_carries_usage_up_and_entitlements_down(
     assert await cloud_pool(ssm) == 0  # nothing flows until the next synchronization
     await onprem.sync_now(site.store, ssm.clock.now(), truststore=pki_dir / "truststore.pem")
     assert await cloud_pool(ssm) == 30
-    seen = await ssm.store.read.satellite_instances(link.piid)
-    assert [r["name"] for r in seen] == ["ucce-1"]
+    seen = await ssm.store.read(lambda u: u.satellites.inventory(link.piid))
+    assert [r.name for r in seen] == ["ucce-1"]
 
 
 async def test_disconnected_files_carried_by_hand(
@@ -250,14 +252,14 @@ async def test_ninety_days_without_sync_removes_the_onprem(
     await onprem.sync_now(site.store, ssm.clock.now(), truststore=pki_dir / "truststore.pem")
     assert await cloud_pool(ssm) == 7
     await ssm.clock.advance(timedelta(days=31))
-    kinds = [n.kind for n in await ssm.store.read.notifications()]
+    kinds = [n.kind for n in await ssm.store.read(lambda u: u.events.outbox())]
     assert sync.SYNC_OVERDUE in kinds and sync.SYNC_DEADLINE not in kinds
     await ssm.clock.advance(timedelta(days=30))
-    assert sync.SYNC_DEADLINE in [n.kind for n in await ssm.store.read.notifications()]
+    assert sync.SYNC_DEADLINE in [n.kind for n in await ssm.store.read(lambda u: u.events.outbox())]
     await ssm.clock.advance(timedelta(days=30))
-    kinds = [n.kind for n in await ssm.store.read.notifications()]
+    kinds = [n.kind for n in await ssm.store.read(lambda u: u.events.outbox())]
     assert sync.SYNC_REMOVED in kinds
-    removed = await ssm.store.read.instance(link.piid)
+    removed = await ssm.store.read(lambda u: u.instances.get(link.piid))
     assert removed is not None and removed.removed_at is not None
     assert await cloud_pool(ssm) == 0
     with pytest.raises(SmartLicensingError) as exc:

@@ -76,7 +76,7 @@ async def test_register_shows_table2_on_success(ssm: RunningSSM, make_agent: Mak
     assert view.product_instance_name == "ucce-1"
     assert view.serial_number == runner.state.serial_number
     assert view.reason is None
-    rows = await ssm.store.read.instances()
+    rows = await ssm.store.read(lambda u: u.instances.page())
     assert [(r.piid, r.serial_number) for r in rows] == [(view.piid, view.serial_number)]
     assert rows[0].authorized_at == epoch(ssm.clock.now())
 

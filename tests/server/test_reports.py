@@ -83,7 +83,9 @@ async def test_a_report_is_stored_and_counted(
     assert status == 200 and isinstance(reply, UsageAccepted)
     assert len(reply.accepted) == 1 and reply.duplicates == []
     assert [g.status for g in reply.entitlements] == [EntitlementStatus.IN_COMPLIANCE]
-    pool = next(p for p in await ssm.store.read.all_licenses() if p.tag == PREMIUM_TAG and p.virtual_account_id == 1)
+    pool = next(
+        p for p in await ssm.store.read(lambda u: u.pools.all()) if p.tag == PREMIUM_TAG and p.virtual_account_id == 1
+    )
     assert pool.pool.in_use == 42
 
 
@@ -121,11 +123,11 @@ async def test_an_unknown_tag_is_invalid_and_not_counted(
     """A tag the SSM does not know: Invalid Tag in the answer, no pool touched."""
     piid, key = registered
     bogus = "regid.2099-01.com.example.NOT_A_LICENSE,1.0_00000000-0000-0000-0000-000000000000"
-    pools_before = [(p.tag, p.pool.in_use) for p in await ssm.store.read.all_licenses()]
+    pools_before = [(p.tag, p.pool.in_use) for p in await ssm.store.read(lambda u: u.pools.all())]
     status, reply = await send(ssm, pki_dir, body(ssm, piid, report(ssm, piid, tag=bogus)), key, piid)
     assert status == 200 and isinstance(reply, UsageAccepted)
     assert [g.status for g in reply.entitlements] == [EntitlementStatus.INVALID_TAG]
-    assert [(p.tag, p.pool.in_use) for p in await ssm.store.read.all_licenses()] == pools_before
+    assert [(p.tag, p.pool.in_use) for p in await ssm.store.read(lambda u: u.pools.all())] == pools_before
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,11 @@ SW = "/v1/software/apis/licensing"
 
 
 async def premium(ssm: RunningSSM):  # type: ignore[no-untyped-def]
-    return next(p for p in await ssm.store.read.licenses(1) if p.name == "Premium Agent" and p.license_type == "Flex")
+    return next(
+        p
+        for p in await ssm.store.read(lambda u: u.pools.of(1))
+        if p.name == "Premium Agent" and p.license_type == "Flex"
+    )
 
 
 async def reserve(api: Api, code: str, tag: str, quantity: int, *, version: str = "v2") -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -57,7 +61,7 @@ async def test_reservation_lifecycle(ssm: RunningSSM, make_agent: MakeAgent, api
     assert status == 200 and body["status"] == "SUCCESS", body
     item = body["authorizationCodes"][0]
     assert item["reservationCode"] == code and item["licenses"][0]["quantity"] == 10
-    after = await ssm.store.read.license_by_tag(1, pool.tag)
+    after = await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))
     assert after is not None and after.reserved == 10  # reserved licenses count against the pool
 
     view = await runner.reservation_install(item["authorizationCode"])
@@ -79,7 +83,7 @@ async def test_reservation_lifecycle(ssm: RunningSSM, make_agent: MakeAgent, api
     # nothing expires and nothing is sent: a year later it is still reserved
     await ssm.clock.advance(timedelta(days=365))
     assert runner.status().license_authorization_status is AuthorizationStatus.AUTHORIZED_RESERVED
-    assert await ssm.store.read.instances() == []
+    assert await ssm.store.read(lambda u: u.instances.page()) == []
     await api.login()  # the API token's hour is long over
 
     # update is refused until the code was confirmed; a wrong confirmation code is refused
@@ -120,12 +124,12 @@ async def test_reservation_lifecycle(ssm: RunningSSM, make_agent: MakeAgent, api
     wrong = {"productInstacesRemoveRequests": [{"sudi": sudi, "returnCode": "aaaaaa-bbbbbb-cccccc-dddddd"}]}
     got, body = await api.call("POST", remove, json=wrong)
     assert got == 400 and body["removeProductInstancesStatus"][0]["status"] == "ERROR"
-    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 10  # type: ignore[union-attr]
+    assert (await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))).reserved == 10  # type: ignore[union-attr]
     right = {"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]}
     got, body = await api.call("POST", remove, json=right)
     assert got == 200 and body["status"] == "SUCCESS", body
-    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]
-    assert await ssm.store.read.reservations() == []
+    assert (await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))).reserved == 0  # type: ignore[union-attr]
+    assert await ssm.store.read(lambda u: u.reservations.of()) == []
 
 
 async def test_agent_refuses_bad_foreign_tampered_and_untrusted_codes(
@@ -205,9 +209,13 @@ async def test_reserved_licenses_are_not_available_to_usage(ssm: RunningSSM, mak
     await runner.register(await ssm.token())
     await runner.set_usage({"Premium Agent": 10})
     await ssm.clock.advance(timedelta(hours=3))
-    judged = await ssm.store.read.license_by_tag(1, pool.tag)
+    judged = await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))
     assert judged is not None and judged.pool.in_use == 10 and judged.pool.ooc_since is not None
-    events = [e.message for e in await ssm.store.read.events(limit=200) if e.kind == "pool_out_of_compliance"]
+    events = [
+        e.message
+        for e in await ssm.store.read(lambda u: u.events.recent(limit=200))
+        if e.kind == "pool_out_of_compliance"
+    ]
     assert events and "5 purchased for usage" in events[-1] and f"{pool.quantity - 5} more reserved" in events[-1]
 
 
@@ -257,7 +265,7 @@ async def test_an_older_code_cannot_replace_an_update(ssm: RunningSSM, make_agen
     got, body = await api.call("POST", f"{VA}/update-licenses", json=upd)
     assert got == 200, body
     second = body["authorizationCodes"][0]["authorizationCode"]
-    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 5  # type: ignore[union-attr]
+    assert (await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))).reserved == 5  # type: ignore[union-attr]
     view = await runner.reservation_install(second)
     assert [e.reported for e in view.entitlements] == [5]
     with pytest.raises(Conflict) as info:
@@ -270,7 +278,7 @@ async def test_an_older_code_cannot_replace_an_update(ssm: RunningSSM, make_agen
     got, _ = await api.call(
         "POST", remove, json={"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]}
     )
-    assert got == 200 and (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]
+    assert got == 200 and (await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))).reserved == 0  # type: ignore[union-attr]
 
 
 async def test_duplicate_tags_are_one_license(ssm: RunningSSM, api: Api) -> None:
@@ -290,7 +298,7 @@ async def test_duplicate_tags_are_one_license(ssm: RunningSSM, api: Api) -> None
     assert [(x["entitlementTag"], x["quantity"]) for x in answer["authorizationCodes"][0]["licenses"]] == [
         (pool.tag, 3)
     ]
-    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 3  # type: ignore[union-attr]
+    assert (await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))).reserved == 3  # type: ignore[union-attr]
 
 
 async def test_a_device_that_never_installed_an_update_can_still_return(
@@ -319,7 +327,7 @@ async def test_a_device_that_never_installed_an_update_can_still_return(
         "POST", remove, json={"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": return_code}]}
     )
     assert got == 200, body
-    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]
+    assert (await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))).reserved == 0  # type: ignore[union-attr]
 
 
 async def test_an_administrator_can_release_a_lost_reservation(ssm: RunningSSM, api: Api) -> None:
@@ -330,9 +338,9 @@ async def test_an_administrator_can_release_a_lost_reservation(ssm: RunningSSM, 
     assert (await reserve(api, code.text, pool.tag, 6))[0] == 200
     released = await reservations.release(ssm.store, "UCCE", "SN-LOST", now=ssm.clock.now(), by="test")
     assert released.status == "Returned"
-    assert (await ssm.store.read.license_by_tag(1, pool.tag)).reserved == 0  # type: ignore[union-attr]
+    assert (await ssm.store.read(lambda u: u.pools.by_tag(1, pool.tag))).reserved == 0  # type: ignore[union-attr]
     assert (await reserve(api, slr.new_request_code("UCCE", "SN-LOST").text, pool.tag, 1))[0] == 200
-    events = [e.kind for e in await ssm.store.read.events(limit=50)]
+    events = [e.kind for e in await ssm.store.read(lambda u: u.events.recent(limit=50))]
     assert "reservation_released" in events
 
 

@@ -46,7 +46,7 @@ async def world(ssm: RunningSSM, make_agent: MakeAgent, api: Api) -> dict[str, A
     await runner.set_usage({"Premium Agent": 120})  # 100 purchased: Out of Compliance, an alert
     await ssm.clock.advance(timedelta(hours=2))
     await api.login()
-    pool = next(p for p in await ssm.store.read.licenses(1) if p.name == "Standard Agent" and p.quantity)
+    pool = next(p for p in await ssm.store.read(lambda u: u.pools.of(1)) if p.name == "Standard Agent" and p.quantity)
     code = slr.new_request_code("UCCE", "SN-SCHEMA")
     return {"runner": runner, "pool": pool, "code": code.text}
 
@@ -203,7 +203,7 @@ async def test_software_api_answers_fit_ciscos_schemas(api: Api, world: dict[str
     assert summary["summary"][0]["reserved"] == 3
 
     # update and confirm (the reservation of SN-SCHEMA), transfer and remove the registered device
-    res = await ssm.store.read.active_reservation("UCCE", "SN-SCHEMA")
+    res = await ssm.store.read(lambda u: u.reservations.active("UCCE", "SN-SCHEMA"))
     assert res is not None
     ssudi = {"udiPid": "UCCE", "udiSerialNumber": "SN-SCHEMA"}
     confirm = {"reservationConfirmationRequests": [{"sudi": ssudi, "confirmationCode": res.confirmation_code}]}
@@ -220,7 +220,7 @@ async def test_software_api_answers_fit_ciscos_schemas(api: Api, world: dict[str
     got, body = await api.call("POST", f"{BASE}/licensing/v1/account/{d}/virtual-account/{va}/update-slr", json=update)
     assert got == 200, body
     check("POST", "/licensing/v1/account/{smartAccountDomain}/virtual-account/{virtualAccountName}/update-slr", body)
-    new = await ssm.store.read.active_reservation("UCCE", "SN-SCHEMA")
+    new = await ssm.store.read(lambda u: u.reservations.active("UCCE", "SN-SCHEMA"))
     assert new is not None and new.licenses[0].count == 4
     confirm = {"reservationConfirmationRequests": [{"sudi": ssudi, "confirmationCode": new.confirmation_code}]}
     got, body = await api.call(
@@ -242,8 +242,11 @@ async def test_software_api_answers_fit_ciscos_schemas(api: Api, world: dict[str
     check(
         "POST", "/licensing/v1/account/{smartAccountDomain}/virtual-account/{virtualAccountName}/device/transfer", body
     )
-    inst = await ssm.store.read.active_instance_by_sudi(sudi["udiPid"], sudi["udiSerialNumber"])
-    assert inst is not None and (await ssm.store.read.virtual_account(inst.virtual_account_id)).name == "East"  # type: ignore[union-attr]
+    inst = await ssm.store.read(lambda u: u.instances.active_by_sudi(sudi["udiPid"], sudi["udiSerialNumber"]))
+    assert (
+        inst is not None
+        and (await ssm.store.read(lambda u: u.accounts.virtual_account(inst.virtual_account_id))).name == "East"
+    )  # type: ignore[union-attr]
     back = {"productInstances": [{"sudi": sudi, "targetVirtualAccount": va}]}
     got, body = await api.call(
         "POST", f"{BASE}/licensing/v2/accounts/{d}/devices/transfer", params={"virtualAccountName": "East"}, json=back
@@ -256,9 +259,9 @@ async def test_software_api_answers_fit_ciscos_schemas(api: Api, world: dict[str
     )
     assert got == 200, body
     check("POST", "/licensing/v1/account/{smartAccountDomain}/virtual-account/{virtualAccountName}/device/remove", body)
-    assert await ssm.store.read.active_instance_by_sudi(sudi["udiPid"], sudi["udiSerialNumber"]) is None
+    assert await ssm.store.read(lambda u: u.instances.active_by_sudi(sudi["udiPid"], sudi["udiSerialNumber"])) is None
 
-    second = await ssm.store.read.active_reservation("UCCE", "SN-SCHEMA-2")
+    second = await ssm.store.read(lambda u: u.reservations.active("UCCE", "SN-SCHEMA-2"))
     assert second is not None
     gone = {
         "productInstancesRemoveRequests": [

@@ -122,7 +122,7 @@ async def test_mode_is_saved_before_it_is_served_and_restored(ssm: RunningSSM, l
     """The mode is committed to the store when acknowledged, and an SSM started on that store
     serves it again."""
     await set_mode(ssm, "cn-only")
-    assert await ssm.store.read.setting("tls_mode") == "cn-only"
+    assert await ssm.store.read(lambda u: u.settings.get("tls_mode")) == "cn-only"
     app = create_app(ServerSettings(db_path=ssm.db_path), clock=ssm.clock, lab_pki=lab_pki, store=ssm.store)
     assert app[keys.TLS].mode is DrillMode.GOOD
     server = TestServer(app)

@@ -181,3 +181,27 @@ def test_validate_days(days: int, ok: bool) -> None:
         with pytest.raises(BadRequest) as caught:
             tokens.validate_days(days, minimum=1, maximum=365)
         assert caught.value.code == "token_days_out_of_range"
+
+
+@pytest.mark.parametrize(
+    ("changes", "at", "status", "refusal"),
+    [
+        ({}, NOW, tokens.TokenStatus.ACTIVE, None),
+        ({"revoked_at": NOW}, NOW, tokens.TokenStatus.REVOKED, "token_revoked"),
+        ({}, EXPIRES, tokens.TokenStatus.EXPIRED, "token_expired"),
+        ({"max_uses": 2, "uses": 2}, NOW, tokens.TokenStatus.USED_UP, "token_used_up"),
+        ({"revoked_at": NOW, "max_uses": 1, "uses": 1}, EXPIRES, tokens.TokenStatus.REVOKED, "token_revoked"),
+    ],
+)
+def test_one_status_for_the_listing_and_the_registration(
+    changes: dict[str, object], at: datetime, status: tokens.TokenStatus, refusal: str | None
+) -> None:
+    """The token table's status and registration's refusal come from the same rule."""
+    rec = record(**changes)
+    assert tokens.status(rec, at) is status
+    if refusal is None:
+        assert check_usable(rec, parse(minted().text), at) == rec
+    else:
+        with pytest.raises(TokenRefused) as exc:
+            check_usable(rec, parse(minted().text), at)
+        assert exc.value.code == refusal

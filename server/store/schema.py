@@ -194,4 +194,13 @@ CREATE UNIQUE INDEX reservations_sudi ON reservations (udi_pid, serial_number) W
 CREATE INDEX reservations_va ON reservations (virtual_account_id)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+#: The pure ledger (``shared.ledger``) keeps each pool's actual usage (the sum of the peaks) beside
+#: its reported usage, so that releasing the locks needs no sum over the pool's lines.
+V3 = """
+ALTER TABLE licenses ADD COLUMN actual INTEGER NOT NULL DEFAULT 0;
+UPDATE licenses SET actual = COALESCE((
+    SELECT SUM(u.peak) FROM usage_latest u JOIN instances i ON i.piid = u.piid AND i.removed_at IS NULL
+    WHERE u.virtual_account_id = licenses.virtual_account_id AND u.tag = licenses.tag), 0)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)

@@ -1,18 +1,16 @@
 """The SSM's embedded store: SQLite in WAL mode through aiosqlite, schema versioned.
 
-Two connections: one writer, and one reader, which in WAL mode sees only committed data. Writes
-happen two ways, both under one asyncio lock and committed before the caller acknowledges
-anything:
+Two connections, each with its unit of work (``server.store.uow``):
 
-- ``run(body)``: ``body`` is a synchronous function of ``SyncQueries`` holding a whole
-  transaction; it runs in the writer's thread in one hand-off. Bodies queued while a batch is
-  being written are committed together (group commit: one fsync for many requests), each inside
-  a SAVEPOINT, so one body's error rolls back that body alone.
-- ``transaction()``: an async block of ``Queries`` calls (one hand-off per statement), for code
-  that is not on a hot path.
+- ``read(fn)``: ``fn(uow)`` runs in the reader's thread inside one read transaction, so it sees
+  one committed snapshot; one hand-off from the event loop whatever it reads.
+- ``write(fn)``: ``fn(uow)`` holds a whole write transaction and runs in the writer's thread.
+  Bodies queued while a batch is being written are committed together (group commit: one fsync
+  for many requests), each inside a SAVEPOINT, so one body's error rolls back that body alone.
+  It returns once the body is committed: every change is durable before it is acknowledged.
 
-Domain time is stored as integer epoch seconds; SQLite's own clock is never used. Typed queries
-live in ``server.queries``; this module owns connections, the schema and the commits.
+Domain time is stored as integer epoch seconds; SQLite's own clock is never used. This module owns
+the connections, the schema's migrations and the commits; SQL lives in the repositories.
 """
 
 from __future__ import annotations
@@ -21,19 +19,19 @@ import asyncio
 import functools
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
 from plumbing.sqlite import run_in_connection, transaction
-from server.queries import Queries, SyncQueries
-from server.schema import MIGRATIONS
+from server.store.schema import MIGRATIONS
+from server.store.uow import UnitOfWork
 from shared.errors import NotFound
 
 T = TypeVar("T")
+Body = Callable[[UnitOfWork], T]
 
 
 class StoreError(Exception):
@@ -49,6 +47,10 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return conn
 
 
+def _uow(conn: aiosqlite.Connection) -> UnitOfWork:
+    return UnitOfWork(conn._conn)
+
+
 class Store:
     """Connections to one SSM database file."""
 
@@ -56,9 +58,10 @@ class Store:
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._write_uow = _uow(writer)
+        self._read_uow = _uow(reader)
         self._lock = asyncio.Lock()
-        self.read = Queries(reader)
-        self._pending: list[tuple[Callable[[SyncQueries], Any], asyncio.Future[Any]]] = []
+        self._pending: list[tuple[Body[Any], asyncio.Future[Any]]] = []
         self._pump: asyncio.Task[None] | None = None
         self.batches = 0  # group commits done (a figure for the benchmark)
         self.batched = 0  # bodies committed in them
@@ -86,6 +89,48 @@ class Store:
             await asyncio.gather(self._pump, return_exceptions=True)
         await self._reader.close()
         await self._writer.close()
+
+    async def read(self, fn: Body[T]) -> T:
+        """``fn(uow)`` over one committed snapshot, in the reader's thread."""
+        uow = self._read_uow
+
+        def snapshot(raw: sqlite3.Connection) -> T:
+            raw.execute("BEGIN")
+            try:
+                return fn(uow)
+            finally:
+                raw.execute("COMMIT")
+
+        return await run_in_connection(self._reader, snapshot)
+
+    async def write(self, fn: Body[T]) -> T:
+        """Run ``fn(uow)`` as one transaction in the writer's thread; return once it is committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, future))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:_BATCH_MAX], self._pending[_BATCH_MAX:]
+            bodies = [b for b, _ in batch]
+            async with self._lock:
+                try:
+                    outcomes = await run_in_connection(
+                        self._writer, functools.partial(_commit_batch, uow=self._write_uow, bodies=bodies)
+                    )
+                except BaseException as exc:  # the COMMIT itself failed: nothing of the batch stands
+                    outcomes = [(False, exc)] * len(batch)
+            self.batches += 1
+            self.batched += len(batch)
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the database (SQLite's backup API), mode 0600."""
@@ -131,50 +176,10 @@ class Store:
                     code="account_not_found",
                     fix="list them: ssm-server account list",
                 )
-            steps = _ACCOUNT_RESET
-            return sum(raw.execute(sql, (row[0],)).rowcount for sql in steps)
+            return sum(raw.execute(sql, (row[0],)).rowcount for sql in _ACCOUNT_RESET)
 
         async with self._lock:
             return await run_in_connection(self._writer, lambda raw: transaction(raw, wipe))
-
-    async def run(self, body: Callable[[SyncQueries], T]) -> T:
-        """Run ``body`` as one transaction in the writer's thread; return once it is committed."""
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((body, future))
-        if self._pump is None or self._pump.done():
-            self._pump = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[:_BATCH_MAX], self._pending[_BATCH_MAX:]
-            bodies = [b for b, _ in batch]
-            async with self._lock:
-                try:
-                    outcomes = await run_in_connection(self._writer, functools.partial(_commit_batch, bodies=bodies))
-                except BaseException as exc:  # the COMMIT itself failed: nothing of the batch stands
-                    outcomes = [(False, exc)] * len(batch)
-            self.batches += 1
-            self.batched += len(batch)
-            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Queries]:
-        """A write transaction: committed when the block ends, rolled back if it raises."""
-        async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield Queries(self._writer)
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            await self._writer.execute("COMMIT")
 
 
 _BATCH_MAX = 256
@@ -216,16 +221,15 @@ _ACCOUNT_RESET = (
 )
 
 
-def _commit_batch(raw: sqlite3.Connection, *, bodies: list[Callable[[SyncQueries], Any]]) -> list[tuple[bool, Any]]:
+def _commit_batch(raw: sqlite3.Connection, *, uow: UnitOfWork, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
     """One transaction for many bodies, each in its own SAVEPOINT; one COMMIT (one fsync)."""
     outcomes: list[tuple[bool, Any]] = []
-    queries = SyncQueries(raw)
     raw.execute("BEGIN IMMEDIATE")
     try:
         for body in bodies:
             raw.execute("SAVEPOINT body")
             try:
-                value = body(queries)
+                value = body(uow)
             except Exception as exc:
                 raw.execute("ROLLBACK TO body")
                 raw.execute("RELEASE body")

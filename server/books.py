@@ -1,0 +1,93 @@
+"""The ledger's IO: load the books a decision needs, write the outcome it returns.
+
+``load`` reads what ``shared.ledger`` needs about one product instance (every pool of its virtual
+account, its latest lines, the report ids already stored); ``write`` persists an ``Outcome`` in
+the caller's write transaction. Between the two the caller calls one pure function of
+``shared.ledger``: load -> decide -> write, one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from server.store import UnitOfWork
+from server.store.rows import Instance, Latest, License, StoredReport
+from shared import ledger
+
+
+def as_pool(row: License) -> ledger.Pool:
+    return ledger.Pool(
+        row.tag, row.name, row.license_type, row.usage_mode, row.quantity, row.reserved, row.pool, exists=True
+    )
+
+
+def load(uow: UnitOfWork, instance: Instance, *, report_ids: Iterable[str] = ()) -> ledger.Books:
+    """The books of ``instance`` in its virtual account."""
+    va_id = instance.virtual_account_id
+    va = uow.accounts.virtual_account(va_id)
+    ids = list(report_ids)
+    return ledger.Books(
+        piid=instance.piid,
+        name=instance.name,
+        va_name=va.name if va else "?",
+        license_type=instance.license_type,
+        usage_mode=instance.usage_mode,
+        ooc_since=instance.ooc_since,
+        pools={p.tag: as_pool(p) for p in uow.pools.of(va_id)},
+        latest={r.tag: ledger.Line(r.tag, r.interval_end, r.peak, r.locked) for r in uow.usage.latest(instance.piid)},
+        seen=frozenset(uow.usage.seen(ids)) if ids else frozenset(),
+    )
+
+
+def write(uow: UnitOfWork, outcome: ledger.Outcome, *, piid: str, va_id: int, at: int) -> None:
+    """Persist what the ledger decided (pools, lines, locks, reports, alerts and events)."""
+    if outcome.reports:
+        uow.usage.store(
+            [
+                StoredReport(
+                    r.report_id,
+                    piid,
+                    r.interval_start,
+                    r.interval_end,
+                    at,
+                    json.dumps([{"tag": x.tag, "name": x.name, "peak": x.peak} for x in r.lines]),
+                )
+                for r in outcome.reports
+            ]
+        )
+    if outcome.drop_lines:
+        uow.usage.drop(piid)
+    for pool in outcome.pools.values():
+        if not pool.exists:
+            uow.pools.ensure(
+                va_id=va_id, name=pool.name, license_type=pool.license_type, usage_mode=pool.usage_mode, tag=pool.tag
+            )
+    for tag, lock in outcome.locking:
+        if lock:
+            uow.usage.lock(va_id, tag)
+        else:
+            uow.usage.unlock(va_id, tag)
+    if outcome.lines:
+        uow.usage.save([Latest(piid, x.tag, va_id, x.interval_end, x.peak, x.locked) for x in outcome.lines.values()])
+    for pool in outcome.pools.values():
+        uow.pools.save_state(va_id, pool.tag, pool.state)
+    for n in outcome.notices:
+        uow.events.notify(
+            at=at, kind=n.kind, severity=n.severity, subject=n.subject, body=n.body, va_id=va_id, piid=n.piid
+        )
+    for e in outcome.notes:
+        uow.events.add(at=at, kind=e.kind, message=e.message, va_id=va_id, piid=e.piid)
+
+
+def release(uow: UnitOfWork, instance: Instance, at: int) -> list[ledger.Line]:
+    """The instance's usage returns to its pools (deregistered, removed, moving); its lines, released."""
+    loaded = load(uow, instance)
+    write(uow, ledger.release(loaded), piid=instance.piid, va_id=instance.virtual_account_id, at=at)
+    return list(loaded.latest.values())
+
+
+def carry(uow: UnitOfWork, lines: Iterable[ledger.Line], instance: Instance, at: int) -> None:
+    """Released lines counted again for ``instance`` in its (possibly new) virtual account."""
+    outcome = ledger.carry(lines, load(uow, instance))
+    write(uow, outcome, piid=instance.piid, va_id=instance.virtual_account_id, at=at)

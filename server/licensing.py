@@ -1,0 +1,114 @@
+"""Authorization and usage reports on the SSM: load the books, let ``shared.ledger`` decide, write.
+
+Each request is one transaction, committed before the reply is signed: the instance is checked
+again and the request's nonce recorded (``Identity.remember``), its books loaded
+(``server.books.load``), the ledger's outcome written (``server.books.write``) with the
+instance's new contact and verdict.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from server import books
+from server.context import Context
+from server.identity import Authenticated
+from server.store import UnitOfWork
+from shared import ledger
+from shared.clock import epoch, utc
+from shared.errors import BadRequest
+from shared.messages import Authorization, Authorize, ReportUsage, UsageAccepted, UsageReport
+
+
+def check_report(report: UsageReport, now: datetime, window: timedelta) -> None:
+    """Refuse a report that cannot describe a closed interval.
+
+    Raises:
+        BadRequest: ``invalid_report`` naming the problem.
+    """
+    problem = None
+    if report.interval_end <= report.interval_start:
+        problem = "its interval ends before it starts"
+    elif report.interval_end - report.interval_start > 86400:
+        problem = "its interval is longer than a day"
+    elif report.interval_end > epoch(now + window):
+        problem = f"its interval ends in the future ({utc(report.interval_end).isoformat()})"
+    elif len({u.tag for u in report.usage}) != len(report.usage):
+        problem = "it names a license twice"
+    if problem:
+        raise BadRequest(
+            f"usage report {report.report_id} is invalid: {problem}",
+            code="invalid_report",
+            fix="report each closed interval once, with each license once, oldest first",
+        )
+
+
+async def authorize(ctx: Context, auth: Authenticated) -> Authorization:
+    """Renew the authorization: each entitlement's status and the instance's verdict."""
+    msg = auth.msg
+    assert isinstance(msg, Authorize)
+    now = ctx.clock.now()
+    t = epoch(now)
+    expires = now + ctx.policy.auth_expiry
+
+    def body(uow: UnitOfWork) -> ledger.Outcome:
+        inst = ctx.identity.remember(uow, auth)
+        outcome = ledger.authorize(books.load(uow, inst), [(e.tag, e.count) for e in msg.entitlements], t)
+        assert outcome.verdict is not None
+        uow.instances.record_authorization(
+            inst.piid,
+            t,
+            status=outcome.verdict.status,
+            ooc_since=outcome.verdict.since,
+            next_check_at=ctx.next_check(registered_at=inst.registered_at, authorized_at=t, contact=t),
+        )
+        outcome.notes.append(
+            ledger.Note("instance_authorized", f"{inst.name} authorized until {expires.isoformat()}", inst.piid)
+        )
+        books.write(uow, outcome, piid=inst.piid, va_id=inst.virtual_account_id, at=t)
+        return outcome
+
+    outcome = await ctx.store.write(body)
+    ctx.clock.poke(ctx.watch_changed)
+    assert outcome.verdict is not None
+    return Authorization(
+        in_reply_to=msg.nonce,
+        issued_at=t,
+        authorized_at=t,
+        expires_at=epoch(expires),
+        entitlements=outcome.grants,
+        out_of_compliance_since=outcome.verdict.since,
+        compliance_reason=outcome.verdict.reason,
+    )
+
+
+async def report_usage(ctx: Context, auth: Authenticated) -> UsageAccepted:
+    """Store closed intervals (idempotently, by report id) and judge each pool they touch."""
+    msg = auth.msg
+    assert isinstance(msg, ReportUsage)
+    now = ctx.clock.now()
+    t = epoch(now)
+    window = ctx.policy.skew_window(ctx.clock.rate)
+    for report in msg.reports:
+        check_report(report, now, window)
+
+    def body(uow: UnitOfWork) -> ledger.Outcome:
+        inst = ctx.identity.remember(uow, auth)
+        loaded = books.load(uow, inst, report_ids=[r.report_id for r in msg.reports])
+        outcome = ledger.report(loaded, msg.reports, t, ctx.policy)
+        assert outcome.verdict is not None
+        uow.instances.record_report(inst.piid, t, status=outcome.verdict.status, ooc_since=outcome.verdict.since)
+        books.write(uow, outcome, piid=inst.piid, va_id=inst.virtual_account_id, at=t)
+        return outcome
+
+    outcome = await ctx.store.write(body)
+    assert outcome.verdict is not None
+    return UsageAccepted(
+        in_reply_to=msg.nonce,
+        issued_at=t,
+        accepted=outcome.accepted,
+        duplicates=outcome.duplicates,
+        entitlements=outcome.grants,
+        out_of_compliance_since=outcome.verdict.since,
+        compliance_reason=outcome.verdict.reason,
+    )

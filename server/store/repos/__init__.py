@@ -1,0 +1,1 @@
+"""One small repository per aggregate of the SSM's store; ``server.store.uow`` gathers them."""

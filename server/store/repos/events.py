@@ -1,0 +1,53 @@
+"""The SSM's event log and its outbox of notifications (the e-mails it would send)."""
+
+from __future__ import annotations
+
+from server.store.repos.base import Repository
+from server.store.rows import Event, Notification
+
+
+class Events(Repository):
+    __slots__ = ()
+
+    def add(self, *, at: int, kind: str, message: str, va_id: int | None = None, piid: str | None = None) -> None:
+        self._exec(
+            "INSERT INTO events (at, kind, virtual_account_id, piid, message) VALUES (?, ?, ?, ?, ?)",
+            (at, kind, va_id, piid, message),
+        )
+
+    def recent(self, *, limit: int = 100, piid: str | None = None) -> list[Event]:
+        """The latest ``limit`` events (of one instance), oldest first."""
+        rows = self._all(
+            "SELECT * FROM events WHERE (?1 IS NULL OR piid = ?1) ORDER BY at DESC, id DESC LIMIT ?2", (piid, limit)
+        )
+        return [Event(**dict(r)) for r in reversed(rows)]
+
+    # -- the outbox ----------------------------------------------------------------------------------
+    def notify(
+        self,
+        *,
+        at: int,
+        kind: str,
+        severity: str,
+        subject: str,
+        body: str,
+        va_id: int | None = None,
+        piid: str | None = None,
+    ) -> None:
+        self._exec(
+            "INSERT INTO notifications (at, kind, severity, virtual_account_id, piid, subject, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (at, kind, severity, va_id, piid, subject, body),
+        )
+
+    def outbox(self, *, limit: int = 100, kind: str | None = None) -> list[Notification]:
+        """The latest ``limit`` notifications (of one kind), oldest first."""
+        rows = self._all(
+            "SELECT * FROM notifications WHERE (?1 IS NULL OR kind = ?1) ORDER BY at DESC, id DESC LIMIT ?2",
+            (kind or None, limit),
+        )
+        return [Notification(**dict(r)) for r in reversed(rows)]
+
+    def notification_counts(self) -> list[tuple[str, int]]:
+        rows = self._all("SELECT kind, COUNT(*) AS n FROM notifications GROUP BY kind")
+        return [(str(r["kind"]), int(r["n"])) for r in rows]
