@@ -26,12 +26,14 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
 from lab import demo, proxy, view
 from lab.processes import Lab
+from plumbing.cmdline import Column, option, print_json, table
 from plumbing.labclient import LabError
 
 #: 90 domain days in 60 real seconds.
@@ -127,23 +129,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_clock(args: argparse.Namespace) -> int:
+def cmd_clock(verb: str, args: argparse.Namespace) -> int:
     lab = _lab(args)
     endpoints = list(lab.endpoints())
     if args.ssm:
         endpoints[0] = lockstep.Endpoint("ssm", args.ssm, args.cacert)
     if args.agent:
         endpoints[1] = lockstep.Endpoint("agent", args.agent)
-    if args.clock_verb == "advance":
+    if verb == "advance":
         target, steps = lockstep.advance(endpoints, args.duration)
         print(f"advanced to {target.isoformat()} in {steps} step(s)")
         for line in demo.run_due(lab) if "demo_start" in lab.state else []:
             print(f"ssmlab: {line}")
-    elif args.clock_verb == "rate":
+    elif verb == "rate":
         lockstep.set_rate(endpoints, args.rate)
+    rows = []
     for name, v in lockstep.show(endpoints):
         nxt = f", next timer {v['next_deadline']}" if v.get("next_deadline") else ""
-        print(f"{name:<6} {v['now']}  ({v['kind']} clock, rate {v['rate']:g}{nxt})")
+        rows.append((name, v["now"], f"({v['kind']} clock, rate {v['rate']:g}{nxt})"))
+    print(table(("SIDE", "NOW", "CLOCK"), rows, header=False))
     for e in endpoints:
         e.close()
     lab.close()
@@ -186,78 +190,115 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_tls(args: argparse.Namespace) -> int:
     lab = _lab(args)
     if args.mode in (None, "list"):
-        for m in lab.ssm("GET", "/_lab/tls")["modes"]:
-            mark = "*" if m.get("current") else " "
-            print(f"{mark} {m['mode']:<18} {m.get('description', '')}")
+        modes = lab.ssm("GET", "/_lab/tls")["modes"]
+        rows = ((f"{'*' if m.get('current') else ' '} {m['mode']}", m.get("description", "")) for m in modes)
+        print(table(("MODE", "DESCRIPTION"), rows, header=False))
         return 0
     result = lab.ssm("POST", "/_lab/tls", {"mode": args.mode})
     print(f"the SSM now serves the {result.get('mode', args.mode)} certificate")
     return 0
 
 
-def cmd_fault(args: argparse.Namespace) -> int:
-    lab = _lab(args)
-    if args.fault_verb == "list":
-        faults = lab.ssm("GET", "/_lab/faults")
-        for f in faults:
-            print(json.dumps(f))
-        if not faults:
-            print("no faults")
-    elif args.fault_verb == "clear":
-        print(lab.ssm("DELETE", "/_lab/faults"))
-    elif args.fault_verb == "remove":
-        print(json.dumps(lab.ssm("DELETE", f"/_lab/faults/{args.id}")))
-    else:
-        spec = {
-            k: v
-            for k, v in vars(args).items()
-            if k
-            in (
-                "kind",
-                "status",
-                "retry_after",
-                "latency_ms",
-                "path",
-                "piid",
-                "token_id",
-                "probability",
-                "seed",
-                "ttl",
-                "times",
-            )
-            and v is not None
-        }
-        print(json.dumps(lab.ssm("POST", "/_lab/faults", spec)))
+#: The options of ``fault add`` that make the fault's specification, as the lab plane names them.
+FAULT_FIELDS = [
+    "kind",
+    "status",
+    "retry_after",
+    "latency_ms",
+    "path",
+    "piid",
+    "token_id",
+    "probability",
+    "seed",
+    "ttl",
+    "times",
+]
+
+
+def cmd_fault_add(args: argparse.Namespace) -> int:
+    given = vars(args)
+    spec = {k: given[k] for k in FAULT_FIELDS if given[k] is not None}
+    print(json.dumps(_lab(args).ssm("POST", "/_lab/faults", spec)))
+    return 0
+
+
+def cmd_fault_list(args: argparse.Namespace) -> int:
+    faults = _lab(args).ssm("GET", "/_lab/faults")
+    for f in faults:
+        print(json.dumps(f))
+    if not faults:
+        print("no faults")
+    return 0
+
+
+def cmd_fault_clear(args: argparse.Namespace) -> int:
+    print(_lab(args).ssm("DELETE", "/_lab/faults"))
+    return 0
+
+
+def cmd_fault_remove(args: argparse.Namespace) -> int:
+    print(json.dumps(_lab(args).ssm("DELETE", f"/_lab/faults/{args.id}")))
     return 0
 
 
 def cmd_journal(args: argparse.Namespace) -> int:
-    for e in _lab(args).ssm("GET", f"/_lab/journal?limit={args.limit}"):
-        fault = f" fault {e['fault']}" if e.get("fault") else ""
-        print(
-            f"{e['at'][:19]} {e['method']:<6} {e['path']:<22} {e['kind']:<14} {e['status']!s:<6} "
-            f"{e['ms']:>7} ms {e.get('tls') or '':<8} {e.get('piid') or ''}{fault}"
+    rows = (
+        (
+            e["at"][:19],
+            e["method"],
+            e["path"],
+            e["kind"],
+            e["status"],
+            f"{e['ms']} ms",
+            e.get("tls") or "",
+            (e.get("piid") or "") + (f" fault {e['fault']}" if e.get("fault") else ""),
         )
+        for e in _lab(args).ssm("GET", f"/_lab/journal?limit={args.limit}")
+    )
+    columns = ("AT", "METHOD", "PATH", "KIND", "STATUS", Column("TIME", "right"), "TLS", "INSTANCE")
+    listing = table(columns, rows, header=False, gap=1)
+    if listing:
+        print(listing)
     return 0
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
-    for e in view.timeline(_lab(args), limit=args.limit):
-        print(f"{e['at'][:19]}  {e['side']:<8} {e['kind']:<30} {e['message']}")
+    rows = ((e["at"][:19], e["side"], e["kind"], e["message"]) for e in view.timeline(_lab(args), limit=args.limit))
+    listing = table(("AT", "SIDE", "KIND", "MESSAGE"), rows, header=False)
+    if listing:
+        print(listing)
     return 0
 
 
-def cmd_scenario(args: argparse.Namespace) -> int:
+def cmd_scenario_list(args: argparse.Namespace) -> int:
     from lab import scenario
 
-    if args.scenario_verb == "list":
-        for name, description in scenario.builtin():
-            print(f"{name:<28} {description}")
-        return 0
+    print(table(("NAME", "DESCRIPTION"), scenario.builtin(), header=False, gap=1))
+    return 0
+
+
+def cmd_scenario_run(args: argparse.Namespace) -> int:
+    from lab import scenario
+
     report = scenario.run(args.target, certs=args.certs, progress=not args.json)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_json(report)
     return 0 if report["passed"] else 1
+
+
+def _bring_up_options() -> argparse.ArgumentParser:
+    """The options of the verbs that bring the lab up (``run``, ``up``)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--fresh", action="store_true", help="discard the persisted lab and start over")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEMO_RATE,
+        help=f"domain seconds per real second (default {DEMO_RATE:g}: the demo's 90 days in a minute)",
+    )
+    parser.add_argument("--ssm-port", type=int)
+    parser.add_argument("--agent-port", type=int)
+    return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -265,44 +306,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, default=Path("var/lab"), help="the lab folder (default var/lab)")
     p.add_argument("--certs", type=Path, default=Path("certs"))
     sub = p.add_subparsers(dest="verb", required=True)
-    for verb, help_ in (
-        ("run", "the demo: bring the lab up with a live view until Ctrl-C"),
-        ("up", "bring the lab up in the background"),
-    ):
-        sp = sub.add_parser(verb, help=help_)
-        sp.add_argument("--fresh", action="store_true", help="discard the persisted lab and start over")
-        sp.add_argument(
-            "--rate",
-            type=float,
-            default=DEMO_RATE,
-            help=f"domain seconds per real second (default {DEMO_RATE:g}: the demo's 90 days in a minute)",
-        )
-        sp.add_argument("--ssm-port", type=int)
-        sp.add_argument("--agent-port", type=int)
-        if verb == "run":
-            sp.add_argument("--headless", action="store_true", help="log lines instead of the live view")
-    sub.add_parser("down", help="stop the lab (its state is kept)")
-    st = sub.add_parser("status", help="one screen of the lab")
-    st.add_argument("--limit", type=int, default=10)
+    bring_up = _bring_up_options()
+    run = sub.add_parser("run", help="the demo: bring the lab up with a live view until Ctrl-C", parents=[bring_up])
+    run.add_argument("--headless", action="store_true", help="log lines instead of the live view")
+    run.set_defaults(func=cmd_run)
+    sub.add_parser("up", help="bring the lab up in the background", parents=[bring_up]).set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the lab (its state is kept)").set_defaults(func=cmd_down)
+    sub.add_parser(
+        "status", help="one screen of the lab", parents=[option("--limit", type=int, default=10)]
+    ).set_defaults(func=cmd_status)
+
     ck = sub.add_parser("clock", help="both clocks together")
     ck.add_argument("--ssm", help="the SSM's URL (default: the lab's)")
     ck.add_argument("--agent", help="the agent's local API URL (default: the lab's)")
     ck.add_argument("--cacert", type=Path, help="the CA that signed the SSM's certificate (with --ssm)")
     cks = ck.add_subparsers(dest="clock_verb", required=True)
-    cks.add_parser("show")
+    cks.add_parser("show").set_defaults(func=partial(cmd_clock, "show"))
     cka = cks.add_parser("advance")
     cka.add_argument("duration", help="e.g. 30d, 36h, 15m, 1y, P90D")
+    cka.set_defaults(func=partial(cmd_clock, "advance"))
     ckr = cks.add_parser("rate")
     ckr.add_argument("rate", type=float)
+    ckr.set_defaults(func=partial(cmd_clock, "rate"))
+
     rs = sub.add_parser("reset", help="start over: everything, or one Smart Account on the SSM")
     rs.add_argument("--account")
+    rs.set_defaults(func=cmd_reset)
     sn = sub.add_parser("snapshot", help="save, load or list snapshots of both sides")
     sn.add_argument("snapshot_verb", choices=["save", "load", "list"])
     sn.add_argument("name", nargs="?")
+    sn.set_defaults(func=cmd_snapshot)
     tl = sub.add_parser("tls", help="list the TLS drills, or switch the SSM's certificate")
     tl.add_argument("mode", nargs="?")
-    fa = sub.add_parser("fault", help="injected faults")
-    fas = fa.add_subparsers(dest="fault_verb", required=True)
+    tl.set_defaults(func=cmd_tls)
+
+    fas = sub.add_parser("fault", help="injected faults").add_subparsers(dest="fault_verb", required=True)
     fadd = fas.add_parser("add")
     fadd.add_argument("--kind", required=True, choices=["status", "latency", "drop", "reset"])
     fadd.add_argument("--status", type=int)
@@ -315,45 +353,36 @@ def build_parser() -> argparse.ArgumentParser:
     fadd.add_argument("--seed", type=int)
     fadd.add_argument("--ttl", help="domain-time duration, e.g. 2h")
     fadd.add_argument("--times", type=int)
-    fas.add_parser("list")
-    fas.add_parser("clear")
+    fadd.set_defaults(func=cmd_fault_add)
+    fas.add_parser("list").set_defaults(func=cmd_fault_list)
+    fas.add_parser("clear").set_defaults(func=cmd_fault_clear)
     frm = fas.add_parser("remove")
     frm.add_argument("id", type=int)
-    jo = sub.add_parser("journal", help="the SSM's last requests")
-    jo.add_argument("--limit", type=int, default=30)
-    ti = sub.add_parser("timeline", help="SSM and agent events in domain-time order")
-    ti.add_argument("--limit", type=int, default=50)
-    sc = sub.add_parser("scenario", help="graded scenarios on a private virtual-clock lab")
-    scs = sc.add_subparsers(dest="scenario_verb", required=True)
-    scs.add_parser("list")
-    scr = scs.add_parser("run")
+    frm.set_defaults(func=cmd_fault_remove)
+
+    sub.add_parser(
+        "journal", help="the SSM's last requests", parents=[option("--limit", type=int, default=30)]
+    ).set_defaults(func=cmd_journal)
+    sub.add_parser(
+        "timeline", help="SSM and agent events in domain-time order", parents=[option("--limit", type=int, default=50)]
+    ).set_defaults(func=cmd_timeline)
+
+    scs = sub.add_parser("scenario", help="graded scenarios on a private virtual-clock lab").add_subparsers(
+        dest="scenario_verb", required=True
+    )
+    scs.add_parser("list").set_defaults(func=cmd_scenario_list)
+    scr = scs.add_parser("run", parents=[option("--json", action="store_true", help="a JSON report (for graders)")])
     scr.add_argument("target", help="a built-in scenario name or a TOML file")
-    scr.add_argument("--json", action="store_true", help="a JSON report (for graders)")
-    proxy.add_parser(sub)
+    scr.set_defaults(func=cmd_scenario_run)
+    proxy.add_parser(sub)  # sets its own handler
     return p
-
-
-COMMANDS = {
-    "run": cmd_run,
-    "up": cmd_up,
-    "down": cmd_down,
-    "status": cmd_status,
-    "clock": cmd_clock,
-    "reset": cmd_reset,
-    "snapshot": cmd_snapshot,
-    "tls": cmd_tls,
-    "fault": cmd_fault,
-    "journal": cmd_journal,
-    "timeline": cmd_timeline,
-    "scenario": cmd_scenario,
-    "proxy": proxy.run,
-}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.verb](args)
+        status: int = args.func(args)
+        return status
     except BrokenPipeError:  # 'ssmlab timeline | head': the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return 0

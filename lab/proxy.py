@@ -147,6 +147,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="the proxy's own resolution, e.g. smartreceiver.cisco.com:443=127.0.0.1:8443",
     )
     px.add_argument("--refuse", action="store_true", help="answer every CONNECT with 403")
+    px.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

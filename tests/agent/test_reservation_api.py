@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from agent import cli
 from agent.api import create_api
+from agent.cli.render import render_status
+from agent.cli.reservation import code_arg
+from agent.client import ApiError
 from server import reservations
 from server.reservations import Wanted
 from shared import slr
@@ -35,7 +37,7 @@ async def test_request_install_return_over_the_local_api(
     status = await (await api.post(f"{base}/request")).json()
     code = status["reservation_request_code"]
     assert status["registration_status"] == "Reservation In Progress"
-    assert "Reservation In Progress" in cli.render_status(status)
+    assert "Reservation In Progress" in render_status(status)
 
     va = await ssm.store.read(lambda u: u.accounts.virtual_account(1))
     assert va is not None
@@ -74,10 +76,10 @@ def test_code_argument_reads_a_file_or_refuses(tmp_path: Path) -> None:
     code = "<specificPLR><authorizationCode/></specificPLR>"
     f = tmp_path / "auth.txt"
     f.write_text(code + "\n")
-    assert cli._code_arg(str(f)) == code
-    assert cli._code_arg(code) == code
-    with pytest.raises(cli.ApiError) as info:
-        cli._code_arg(str(tmp_path / "missing.txt"))
+    assert code_arg(str(f)) == code
+    assert code_arg(code) == code
+    with pytest.raises(ApiError) as info:
+        code_arg(str(tmp_path / "missing.txt"))
     assert info.value.code == "invalid_authorization_code"
 
 

@@ -4,67 +4,16 @@ status --json — each a real subprocess of the installed console scripts, over 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
+from tests.e2e.running import cli, start_ssm, stop, wait_for_file
+
 pytestmark = pytest.mark.e2e
-
-
-def cli(name: str) -> str:
-    path = BIN / name
-    if not path.exists():
-        pytest.skip(f"{name} is not installed in this environment (run 'make test')")
-    return str(path)
-
-
-def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        if proc.poll() is not None:
-            raise AssertionError(f"process exited early: {proc.communicate()[1]}")
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Iterator[Path]:
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    yield tmp_path
-    os.chdir(old)
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    """SIGTERM, wait, and return what the process wrote to stderr."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        _, err = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-    return err or ""
-
-
-def start_ssm() -> subprocess.Popen[str]:
-    """``ssm-server run`` on a free port (written to ssm.port), database var/ssm.db, certs/."""
-    return subprocess.Popen(
-        [cli("ssm-server"), "run", "--listen", "127.0.0.1:0", "--port-file", "ssm.port", "--db", "var/ssm.db",
-         "--certs", "certs", "--log-format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
 
 
 def test_register_end_to_end_with_the_command_line(workdir: Path) -> None:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli_e2e import cli, start_ssm, stop, wait_for_file, workdir  # noqa: F401 - fixture
+from tests.e2e.running import cli, start_ssm, stop, wait_for_file
 
 pytestmark = pytest.mark.e2e
 
 
-def test_untrusted_root_drill_and_transport_verbs(workdir: Path) -> None:  # noqa: F811
+def test_untrusted_root_drill_and_transport_verbs(workdir: Path) -> None:
     """tls list/set, a failing register with its code, diagnose (table and --json, exit 1), the
     printed 'smart-agent trust import' run as printed, then register succeeds; transport set
     refuses a rule-breaking URL and switches to Call Home; SmartAgent.log has the failure."""

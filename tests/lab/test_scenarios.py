@@ -94,3 +94,45 @@ def test_bad_scenario_files_are_refused_with_the_step_named(text: str, message: 
 def test_an_unknown_scenario_is_a_clear_error(pki_dir: Path) -> None:
     report = scenario.run("no-such-scenario", certs=pki_dir, progress=False)
     assert report["passed"] is False and "ssmlab scenario list" in report["error"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[[step]]\nnote = 'x'\n[[step]]\nbuy = 'Premium Agent'\nquantity = '30'\n",
+            "step 2 (buy): quantity: expected `int`",
+        ),
+        ("[[step]]\nusage = 'ucce-1'\nset = { 'Premium Agent' = 'many' }\n", "step 1 (usage): set"),
+        ("[[step]]\nexpect = 'ucce-1'\nenforcement = 'no'\n", "step 1 (expect): enforcement: expected `bool`"),
+        ("[[step]]\napply_fix = 'yes'\n", "step 1 (apply_fix): apply_fix: expected `bool`"),
+        ("[[step]]\nrenew = 'auth'\n", "step 1 (renew): 'authorization' or 'registration', not 'auth'"),
+        ("[[step]]\nexpect_event = 'ssm'\n", "step 1 (expect_event): missing ['kind']"),
+    ],
+)
+def test_wrong_types_and_values_are_refused_when_the_file_loads(text: str, message: str) -> None:
+    with pytest.raises(scenario.ScenarioError) as exc:
+        scenario.parse(text, "bad.toml")
+    assert message in str(exc.value)
+
+
+def test_each_kind_of_step_is_typed_and_has_its_handler() -> None:
+    """The player's table covers every kind the loader knows, and every built-in file decodes
+    into those kinds (their arguments typed: counts are ints, expectations bools or strings)."""
+    from lab.player import HANDLERS
+    from lab.steps import STEPS, Buy, Expect
+
+    assert set(HANDLERS) == set(STEPS.values())
+    loaded = [scenario.load(name) for name in BUILTIN]
+    kinds = {type(step) for s in loaded for step in s.steps}
+    assert kinds <= set(STEPS.values())
+    one = scenario.load("scenario-1")
+    buy = next(s for s in one.steps if isinstance(s, Buy))
+    assert (buy.buy, buy.quantity, buy.type) == ("Premium Agent", 30, "Flex")
+    expect = next(s for s in one.steps if isinstance(s, Expect) and s.usage_count is not None)
+    assert expect.usage_count == 130 and expect.given() == {
+        "authorization": "Out of Compliance",
+        "license": "Premium Agent",
+        "usage_count": 130,
+        "actual_usage": 90,
+    }

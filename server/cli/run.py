@@ -1,0 +1,122 @@
+"""``ssm-server run``: the SSM itself, cloud or On-Prem, until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from plumbing import serve
+from server import keys
+from server.app import create_app
+from server.cli.common import Parents, SubParsers
+from server.pki_files import load_lab_pki
+from server.settings import ServerSettings
+from server.store import Store
+from server.timekeeping import load_clock
+from shared.clock import AnyClock, choose_clock
+from shared.clockctl import parse_instant
+from shared.logging import configure_logging
+from shared.policy import DEFAULT_POLICY, Policy
+
+
+def _listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def add_parsers(sub: SubParsers, parents: Parents) -> None:
+    run = sub.add_parser("run", help="run the SSM", parents=[parents.db, parents.certs])
+    run.add_argument("--mode", choices=["cloud", "onprem"], default="cloud")
+    run.add_argument("--admin-listen", type=_listen, help="On-Prem: the admin listener HOST:PORT (8443-style)")
+    run.add_argument(
+        "--sync",
+        choices=["connected", "disconnected"],
+        default="connected",
+        help="On-Prem: synchronize with the cloud on a schedule, or by files carried by hand",
+    )
+    run.add_argument("--listen", type=_listen, default=("127.0.0.1", 8443), help="HOST:PORT (port 0: any free port)")
+    run.add_argument("--port-file", type=Path, help="write the bound port here once listening")
+    run.add_argument("--clock", choices=["scaled", "virtual", "system"])
+    run.add_argument("--rate", type=float, help="domain seconds per real second (scaled clock)")
+    run.add_argument("--epoch", help="domain time at the anchor (ISO 8601)")
+    run.add_argument("--anchor", type=float, help="real epoch seconds the domain epoch is pinned to")
+    run.add_argument("--policy", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    run.add_argument("--log-level", default="info")
+    run.set_defaults(func=lambda args: asyncio.run(_run(args)))
+
+
+def _policy(pairs: Sequence[str]) -> Policy:
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"ssm-server: --policy takes NAME=VALUE, got {pair!r}")
+        overrides[name.strip()] = value.strip()
+    try:
+        return DEFAULT_POLICY.with_overrides(overrides)
+    except ValueError as exc:
+        raise SystemExit(f"ssm-server: {exc}") from None
+
+
+def _clock(args: argparse.Namespace, saved: AnyClock | None) -> AnyClock:
+    return choose_clock(
+        kind=args.clock,
+        rate=args.rate,
+        start=parse_instant(args.epoch) if args.epoch else None,
+        anchor=args.anchor,
+        saved=saved,
+    )
+
+
+def _log_json(fmt: str) -> bool:
+    return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+
+
+async def _run(args: argparse.Namespace) -> int:
+    lab_pki = load_lab_pki(args.certs)
+    store = await Store.open(args.db)
+    try:
+        clock = _clock(args, await load_clock(store))
+        configure_logging(clock=clock, json=_log_json(args.log_format), level=args.log_level)
+        host, port = args.listen
+        admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
+        settings = ServerSettings(
+            mode=args.mode,
+            host=host,
+            port=port,
+            db_path=args.db,
+            certs=args.certs,
+            policy=_policy(args.policy),
+            admin_host=admin_host,
+            admin_port=admin_port,
+            sync=args.sync,
+        )
+        app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
+        also = (admin_host, admin_port) if admin_port is not None else None
+        runner, bound = await serve.start(app, host, port, ssl_context=app[keys.TLS].context, also=also)
+        ports = serve.bound_ports(runner)
+        app[keys.LISTENERS].device = ports[0]
+        if also is not None:
+            app[keys.LISTENERS].admin = ports[1]
+            print(f"ssm-server: admin listener on https://{admin_host}:{ports[1]}", file=sys.stderr, flush=True)
+        if args.port_file:
+            args.port_file.write_text(" ".join(map(str, ports)))
+        print(
+            f"ssm-server: {args.mode} SSM listening on https://{host}:{bound} "
+            f"(db {args.db}, clock {clock.state().kind} rate {clock.rate:g}, "
+            f"now {clock.now().isoformat(timespec='seconds')})",
+            file=sys.stderr,
+            flush=True,
+        )
+        await serve.wait_for_signal()
+        print("ssm-server: shutting down", file=sys.stderr, flush=True)
+        await runner.cleanup()
+    finally:
+        await store.close()
+    return 0
