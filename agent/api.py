@@ -36,9 +36,9 @@ from agent import labapi
 from agent.daemon import Agent, new_serial_number
 from agent.diagnose import as_json
 from agent.instance import InstanceRunner
-from plumbing.clockroutes import Persist, clock_routes
-from plumbing.middleware import json_response, request_context
-from plumbing.routes import Body, Plane, Route, install
+from plumbing.web.clock import Persist, clock_routes
+from plumbing.web.middleware import json_response, request_context
+from plumbing.web.routes import Body, Plane, Route, install
 from shared import banner
 from shared.clock import utc
 from shared.errors import BadRequest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plumbing.labclient import LabError, call
+from plumbing.clients.lab import LabError, call
 
 
 class ApiError(Exception):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
-from plumbing.httpclient import OverrideResolver, ReplyVerifier, client_context
+from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
 from shared import envelope, pki
 from shared.catalog import LicenseKey
 from shared.errors import RemoteError

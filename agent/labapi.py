@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.daemon import Agent
-from plumbing.middleware import json_response
-from plumbing.routes import Body, Plane, Route
+from plumbing.web.middleware import json_response
+from plumbing.web.routes import Body, Plane, Route
 from shared import banner, clockctl
 from shared.errors import BadRequest
 

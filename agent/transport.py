@@ -30,7 +30,7 @@ from cryptography import x509
 
 from agent.certcheck import examine, failure_of
 from agent.truststore import TrustStore
-from plumbing.httpclient import OverrideResolver, ReplyVerifier, client_context
+from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
 from shared import callhome, envelope
 from shared.codes import ErrorCode
 from shared.errors import BadRequest, RemoteError, SmartLicensingError, Unavailable

@@ -183,7 +183,7 @@ async def reference_load(url: str, fleet: Fleet, seconds: float, connections: in
     """The same generator (same signed reports) against a reference server."""
     import aiohttp
 
-    from plumbing.httpclient import client_context
+    from plumbing.clients.device import client_context
 
     n = len(fleet.sims)
     base = interval_base() + 10_000 * 900

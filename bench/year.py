@@ -12,7 +12,7 @@ from pathlib import Path
 from agent.config import parse_config
 from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
-from plumbing import serve
+from plumbing.web import serve
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
 from server.app import create_app
 from server.pki_files import load_lab_pki

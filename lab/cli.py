@@ -33,8 +33,8 @@ from typing import Any
 from lab import clock as lockstep
 from lab import demo, proxy, view
 from lab.processes import Lab
+from plumbing.clients.lab import LabError
 from plumbing.cmdline import Column, option, print_json, table
-from plumbing.labclient import LabError
 
 #: 90 domain days in 60 real seconds.
 DEMO_RATE = 90 * 86400 / 60

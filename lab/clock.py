@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from plumbing.labclient import Session
+from plumbing.clients.lab import Session
 from shared.durations import parse_duration
 
 

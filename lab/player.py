@@ -16,7 +16,7 @@ from typing import Any
 from lab import clock as lockstep
 from lab import steps
 from lab.processes import Lab
-from plumbing.labclient import LabError
+from plumbing.clients.lab import LabError
 from shared import slr
 
 #: The lab account's DEFAULT virtual account in the legacy admin API.

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
-from plumbing.labclient import LabError, call
+from plumbing.clients.lab import LabError, call
 
 AGENT_TOML = """\
 # Written by ssmlab. Edit freely; 'ssmlab run --fresh' writes it again.

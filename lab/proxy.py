@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from plumbing.httpclient import parse_overrides
+from plumbing.clients.device import parse_overrides
 
 _MAX_HEAD = 16 * 1024
 

@@ -44,7 +44,7 @@ from typing import Any
 from lab.player import Player
 from lab.processes import Lab
 from lab.steps import ScenarioError, Step, decode
-from plumbing.labclient import LabError
+from plumbing.clients.lab import LabError
 
 __all__ = ["Scenario", "ScenarioError", "builtin", "load", "parse", "run"]
 

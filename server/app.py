@@ -3,7 +3,7 @@
 No globals: everything a handler needs is reached through ``request.app[keys.X]``. Resources
 (the store, background tasks) are owned by cleanup contexts.
 
-Planes are route tables (``plumbing.routes``): the device plane (``server.device``), the admin
+Planes are route tables (``plumbing.web.routes``): the device plane (``server.device``), the admin
 API (``server.admin``), the lab plane (``server.lab`` and the clock). A listener serves a set of
 planes: a cloud SSM all of them on one; an SSM On-Prem the device plane on its device listener and
 the rest on its admin listener (``LISTENER_PLANES``), decided by each route's declared plane.
@@ -22,11 +22,11 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from plumbing import routes as plumbing_routes
-from plumbing import serve
-from plumbing.clockroutes import clock_routes
-from plumbing.middleware import request_context
-from plumbing.routes import Plane
+from plumbing.web import routes as plumbing_routes
+from plumbing.web import serve
+from plumbing.web.clock import clock_routes
+from plumbing.web.middleware import request_context
+from plumbing.web.routes import Plane
 from server import admin, device, keys, lab, onprem
 from server.accounts import seed_lab
 from server.admin import routing

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from plumbing.body import read_body, require_type
-from plumbing.routes import Plane, Route
+from plumbing.web.body import read_body, require_type
+from plumbing.web.routes import Plane, Route
 from server import keys
 from shared import callhome, envelope
 from shared.errors import BadRequest

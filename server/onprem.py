@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from plumbing.httpclient import OverrideResolver, ReplyVerifier, client_context
+from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
 from server.store import Store, UnitOfWork
 from shared import envelope, pki, sync
 from shared.catalog import license_by_tag

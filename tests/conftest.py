@@ -17,7 +17,7 @@ from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from agent.transport import Transport
 from lab.proxy import pipe
-from plumbing import serve
+from plumbing.web import serve
 from server import keys
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
 from server.app import create_app

@@ -42,7 +42,7 @@ from agent.cli import connection, lifecycle, reservation, run, views
 from agent.cli.common import Parents, SubParsers, api_url
 from agent.client import ApiError
 from agent.config import ConfigError
-from plumbing.labclient import clock_command
+from plumbing.clients.lab import clock_command
 from shared.errors import SmartLicensingError
 
 DEFAULT_CONFIG = "agent.toml"

@@ -15,7 +15,7 @@ from agent.cli.common import Parents, SubParsers
 from agent.config import AgentConfig, ClockConfig, ConfigError, load_config
 from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
-from plumbing import serve
+from plumbing.web import serve
 from shared.clock import AnyClock, ScaledClock, choose_clock, dump_state, load_state
 from shared.clockctl import parse_instant
 from shared.logging import configure_logging

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from plumbing.routes import Route
+from plumbing.web.routes import Route
 from server.admin import legacy, oauth, openapi, swapi
 
 ROUTES: list[Route] = [*oauth.ROUTES, *legacy.ROUTES, *swapi.ROUTES, *openapi.ROUTES]

@@ -16,7 +16,7 @@ from datetime import datetime
 import msgspec
 from aiohttp import web
 
-from plumbing.routes import Body, Handler, Plane, Route
+from plumbing.web.routes import Body, Handler, Plane, Route
 from server import accounts, keys, registration, reservations
 from server.admin import views
 from server.reservations import Outcome, Wanted, display_name

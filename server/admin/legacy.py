@@ -10,7 +10,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from plumbing.routes import Route
+from plumbing.web.routes import Route
 from server import keys
 from server.admin import common, views
 from server.admin.common import ItemResult, api

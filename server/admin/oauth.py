@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from plumbing.body import read_body
-from plumbing.routes import Plane, Route
+from plumbing.web.body import read_body
+from plumbing.web.routes import Plane, Route
 from server import keys
 from shared import oauth, wire
 from shared.errors import BadRequest

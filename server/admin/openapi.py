@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from plumbing.routes import TABLE, Plane, Route
+from plumbing.web.routes import TABLE, Plane, Route
 
 _PARAM = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
 

@@ -21,7 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 from aiohttp.web_urldispatcher import AbstractResource, ResourceRoute, UrlDispatcher
 from yarl import URL
 
-from plumbing.routes import route_of
+from plumbing.web.routes import route_of
 from server import keys
 from shared.errors import SmartLicensingError
 from shared.oauth import OAuthError

@@ -13,7 +13,7 @@ import functools
 import msgspec
 from aiohttp import web
 
-from plumbing.routes import Route
+from plumbing.web.routes import Route
 from server import accounts, keys
 from server.admin import common, legacy, views
 from server.admin.common import api

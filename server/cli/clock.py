@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from plumbing.labclient import clock_command
+from plumbing.clients.lab import clock_command
 from server.cli.common import Parents, SubParsers
 
 

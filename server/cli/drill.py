@@ -10,8 +10,8 @@ import argparse
 import sys
 from typing import Any
 
+from plumbing.clients.lab import LabError, call
 from plumbing.cmdline import print_json, table
-from plumbing.labclient import LabError, call
 from server.cli.common import Parents, SubParsers
 from server.tlsdrills import DrillMode
 

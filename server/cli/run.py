@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from plumbing import serve
+from plumbing.web import serve
 from server import keys
 from server.app import create_app
 from server.cli.common import Parents, SubParsers

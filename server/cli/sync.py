@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from plumbing.httpclient import parse_overrides
+from plumbing.clients.device import parse_overrides
 from server import onprem
 from server.cli.common import Parents, SubParsers, admin
 from server.pki_files import load_lab_pki

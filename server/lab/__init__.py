@@ -7,12 +7,12 @@
 - ``shortcuts``: a registration token, a purchase;
 - ``tls``: the TLS drill switch.
 
-``ROUTES`` is the plane's route table (the clock's routes come from ``plumbing.clockroutes``).
+``ROUTES`` is the plane's route table (the clock's routes come from ``plumbing.web.clock``).
 """
 
 from __future__ import annotations
 
-from plumbing.routes import Body, Plane, Route
+from plumbing.web.routes import Body, Plane, Route
 from server.lab import faults, journal, metrics, shortcuts, snapshots, tls, views
 from shared.faults import FaultSpec
 

@@ -8,7 +8,7 @@ import struct
 
 from aiohttp import web
 
-from plumbing.middleware import json_response
+from plumbing.web.middleware import json_response
 from server import keys
 from server.lab.state import LAB
 from shared import faults

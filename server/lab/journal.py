@@ -17,9 +17,9 @@ import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from plumbing.body import BODY, read_body
-from plumbing.middleware import json_response
-from plumbing.routes import Plane, Route, route_of
+from plumbing.web.body import BODY, read_body
+from plumbing.web.middleware import json_response
+from plumbing.web.routes import Plane, Route, route_of
 from server import keys
 from server.lab.faults import inject
 from server.lab.state import JOURNAL_SIZE, LAB

@@ -7,7 +7,7 @@ from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from plumbing.middleware import json_response
+from plumbing.web.middleware import json_response
 from server import keys
 from server.lab.state import LAB, VERSION
 from server.store import UnitOfWork

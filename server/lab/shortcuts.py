@@ -6,7 +6,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from plumbing.middleware import json_response
+from plumbing.web.middleware import json_response
 from server import accounts, keys
 from shared.states import LicenseType, UsageMode
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 from aiohttp import web
 
-from plumbing.middleware import json_response
+from plumbing.web.middleware import json_response
 from server import accounts, keys, onprem
 from server.lab.state import LAB
 from shared.errors import BadRequest

@@ -12,8 +12,8 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from plumbing import serve
-from plumbing.middleware import json_response
+from plumbing.web import serve
+from plumbing.web.middleware import json_response
 from server import keys
 from server.store import Store
 from server.tls import TlsSwitch

@@ -1,6 +1,6 @@
 """What the lab plane shows of the SSM: health, the event log, the outbox, product instances and
 pools; the "remove product instance" action; an On-Prem's link to the cloud and "synchronize now".
-(The clock is served by ``plumbing.clockroutes``.)"""
+(The clock is served by ``plumbing.web.clock``.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 import msgspec
 from aiohttp import web
 
-from plumbing.middleware import json_response
+from plumbing.web.middleware import json_response
 from server import keys, onprem, views
 from server.lab.state import VERSION
 from shared.clock import utc

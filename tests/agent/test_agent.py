@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from agent.api import create_api
 from agent.config import ConfigError, parse_config
-from plumbing import serve
+from plumbing.web import serve
 from server.app import create_app
 from server.pki_files import LabPki, init_lab_pki
 from server.settings import ServerSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from plumbing.httpclient import ReplyVerifier
+from plumbing.clients.device import ReplyVerifier
 from server.pki_files import LabPki
 from shared import envelope
 from shared.errors import Unauthorized

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from plumbing.labclient import _error
+from plumbing.clients.lab import _error
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from plumbing import serve
+from plumbing.web import serve
 from server import apiclients, onprem
 from server.accounts import LAB_DOMAIN, create_account, create_token, resolve_account
 from server.app import create_app

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from plumbing import serve
-from plumbing.routes import TABLE, Plane
+from plumbing.web import serve
+from plumbing.web.routes import TABLE, Plane
 from server import keys
 from server.app import ADMIN_PLANES, DEVICE_PLANES, create_app
 from server.pki_files import LabPki

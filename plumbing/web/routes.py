@@ -2,7 +2,7 @@
 
 A plane module lists its routes (``Route``): method, path, handler, plane, and the types of its
 body and query. ``install`` registers the routes of the planes a process serves; the body and the
-query are decoded before the handler is called (``plumbing.body.decode_body``, the one decoder),
+query are decoded before the handler is called (``plumbing.web.body.decode_body``, the one decoder),
 so a handler receives typed values and never sees malformed input. What the table says about a
 request is found from the matched route (``route_of``), never from its path: which listener
 serves it, whether the journal and faults see it, whether it needs a bearer token, and what the
@@ -21,7 +21,7 @@ import msgspec
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from plumbing.body import JSON, decode_body
+from plumbing.web.body import JSON, decode_body
 from shared.errors import BadRequest
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from plumbing.middleware import json_response
-from plumbing.routes import Body, Plane, Route
+from plumbing.web.middleware import json_response
+from plumbing.web.routes import Body, Plane, Route
 from shared import clockctl
 from shared.clock import AnyClock
 
