@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from server.store import Store, UnitOfWork
 from server.store.rows import Account, VirtualAccount
 from shared import tokens
-from shared.catalog import OFFERED, LicenseKey, all_license_keys
+from shared.catalog import OFFERED, LicenseKey, all_license_keys, lab_quantity
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.policy import Policy
@@ -21,30 +21,6 @@ from shared.states import LicenseType, UsageMode
 LAB_DOMAIN = "lab.ssmlab.example"
 LAB_ACCOUNT = "ssmlab Lab Account"
 DEFAULT_VA = "DEFAULT"
-
-#: Purchased quantities of the seeded lab account, per (type, mode, license).
-LAB_QUANTITIES: dict[tuple[LicenseType, UsageMode], dict[str, int]] = {
-    (LicenseType.FLEX, UsageMode.PRODUCTION): {
-        "Standard Agent": 100,
-        "Premium Agent": 100,
-        "Dialer Ports": 50,
-        "Server License": 10,
-    },
-    (LicenseType.PERPETUAL, UsageMode.PRODUCTION): {
-        "Premium Agent": 100,
-        "Dialer Ports": 50,
-        "Server License": 10,
-        "Regular Agent": 100,
-        "Third-party IVR": 50,
-    },
-    (LicenseType.PERPETUAL, UsageMode.NON_PRODUCTION): {
-        "Regular Agent": 20,
-        "Premium Agent": 20,
-        "Dialer Ports": 10,
-        "Server License": 2,
-    },
-}
-
 
 @dataclass(frozen=True, slots=True)
 class CreatedToken:
@@ -65,7 +41,7 @@ async def seed_lab(store: Store, now: datetime) -> bool:
             account_id=account_id, name=DEFAULT_VA, description="Default virtual account", is_default=True, now=now
         )
         for key in all_license_keys():
-            qty = LAB_QUANTITIES.get((key.license_type, key.usage_mode), {}).get(key.name, 0)
+            qty = lab_quantity(key)
             uow.pools.purchase(
                 va_id=va_id,
                 name=key.name,

@@ -20,10 +20,10 @@ from server.pki_files import LabPki
 from server.store import Store, UnitOfWork
 from server.store.rows import License, Reservation, ReservedLicense, VirtualAccount
 from shared import slr
+from shared.catalog import CISCO_LICENSE_TYPE
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
 from shared.reservation import ReservationAction, ReservationStatus, transition
-from shared.states import LicenseType
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +48,8 @@ class Outcome:
 
 
 def cisco_license_type(pool: License) -> str:
-    """Cisco's licenseType for a pool: Flex is a subscription (TERM), Perpetual is PERPETUAL."""
-    return "TERM" if pool.license_type is LicenseType.FLEX else "PERPETUAL"
+    """Cisco's licenseType for a pool (``shared.catalog.CISCO_LICENSE_TYPE``)."""
+    return CISCO_LICENSE_TYPE[pool.license_type]
 
 
 def display_name(pool: License) -> str:

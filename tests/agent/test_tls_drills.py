@@ -15,7 +15,6 @@ from shared.errors import Unavailable
 from shared.states import ConnectionMode, RegistrationStatus
 from shared.transportsettings import TransportSettings
 from tests.conftest import MakeAgent, RunningAgent, RunningSSM
-from tests.server.test_tls_drills import set_mode
 
 #: mode -> (the agent's URL, the diagnosis code, what the fix does)
 DRILLS = {
@@ -53,7 +52,7 @@ async def apply_fix(fix: str, kind: str, running: RunningAgent, ssm: RunningSSM)
             await agent.set_transport(TransportSettings())
         return m.group(0)
     assert "ssm-server tls set good" in fix, fix
-    await set_mode(ssm, "good")
+    await ssm.set_tls("good")
     return "ssm-server tls set good"
 
 
@@ -65,7 +64,7 @@ async def test_drill_is_diagnosed_and_its_printed_fix_works(ssm: RunningSSM, mak
     extra = f'url = "{url.format(port=ssm.port)}"' if url else ""
     running = await make_agent(extra=extra, data=f"agent-{mode}")
     inst = running.agent.runner(None)
-    await set_mode(ssm, mode)
+    await ssm.set_tls(mode)
     token = await ssm.token()
 
     with pytest.raises(Unavailable) as exc:
@@ -92,7 +91,7 @@ async def test_drill_is_diagnosed_and_its_printed_fix_works(ssm: RunningSSM, mak
 async def test_good_mode_needs_no_fix_and_diagnose_passes_every_step(ssm: RunningSSM, make_agent: MakeAgent) -> None:
     """In the good mode registration succeeds and every diagnose step is OK, the chain shown."""
     running = await make_agent()
-    await set_mode(ssm, "good")
+    await ssm.set_tls("good")
     await running.agent.runner(None).register(await ssm.token())
     report = await running.agent.diagnose()
     assert report.ok
@@ -107,7 +106,7 @@ async def test_cn_only_by_name_works_with_a_warning(ssm: RunningSSM, make_agent:
     """A CN-only certificate reached by its CN name is accepted (as Java and OpenSSL do); diagnose
     warns that it has no SAN."""
     running = await make_agent()
-    await set_mode(ssm, "cn-only")
+    await ssm.set_tls("cn-only")
     await running.agent.runner(None).register(await ssm.token())
     report = await running.agent.diagnose()
     assert report.ok
