@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint certs clean install bench
+.PHONY: run test lint certs clean install bench browsers
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ssmlab run $(ARGS)
 
-## test: the whole test suite
-test: $(STAMP)
+## test: the whole test suite (with the browser tests: see browsers)
+test: $(STAMP) browsers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## browsers: Debian's Chromium for the page tests, installed when run as root on Debian
+browsers:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: no chromium: the browser tests skip (install Debian's chromium; with CI set they fail)"; fi; }
 
 ## bench: the performance figures (several minutes); writes bench/RESULTS.md
 bench: $(STAMP)
