@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
+from markupsafe import escape
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
@@ -42,14 +43,17 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _when(value: datetime | str | None) -> str:
+    """An instant as the pages show it (domain time, UTC, to the minute)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            instant = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return value.strftime("%Y-%m-%d %H:%M UTC")
+    else:
+        instant = value
+    return instant.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def setup(app: web.Application, templates: Path, *, globals_: Mapping[str, Any] | None = None) -> None:
@@ -114,8 +118,8 @@ STATIC_ROUTES: list[Route] = [Route("GET", "/static/{name}", static, Plane.WEB)]
 def _refused(status: int, code: str, message: str, fix: str) -> web.Response:
     page = (
         "<!doctype html><html lang=en><meta charset=utf-8><title>Refused</title>"
-        f"<h1>{status} {code}</h1><p>{jinja2.utils.markupsafe.escape(message)}</p>"
-        f"<p><strong>Fix:</strong> {jinja2.utils.markupsafe.escape(fix)}</p></html>"
+        f"<h1>{status} {code}</h1><p>{escape(message)}</p>"
+        f"<p><strong>Fix:</strong> {escape(fix)}</p></html>"
     )
     return web.Response(text=page, status=status, content_type="text/html")
 
