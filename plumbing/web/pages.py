@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
-from markupsafe import escape
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from markupsafe import escape
 
 from plumbing.web.routes import Plane, Route, route_of
 
