@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import socket
 import string
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,9 @@ import aiohttp
 import msgspec
 
 from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
+from server import deployment
+from server.deployment import ONPREM_ACCOUNT as ONPREM_ACCOUNT  # re-exported: the On-Prem's local account
+from server.deployment import ONPREM_DOMAIN, Kind, SyncMode
 from server.store import Store, UnitOfWork
 from shared import envelope, pki, sync
 from shared.catalog import license_by_tag
@@ -33,8 +37,6 @@ from shared.messages import Identity, Register, Registered, SatelliteInstance, S
 from shared.states import LicenseType, UsageMode
 
 _KEY = "onprem.link"
-ONPREM_DOMAIN = "onprem.ssmlab.example"
-ONPREM_ACCOUNT = "SSM On-Prem Account"
 
 
 class Link(msgspec.Struct, kw_only=True):
@@ -53,6 +55,10 @@ class Link(msgspec.Struct, kw_only=True):
     last_sync: int | None = None
     deadline: int | None = None
     last_error: str = ""
+    last_error_code: str = ""
+    last_error_at: int | None = None
+    #: The name it registered under at the cloud (links written before it had one: "ssm-onprem").
+    name: str = "ssm-onprem"
 
 
 async def load_link(store: Store) -> Link | None:
@@ -64,7 +70,21 @@ def _save(uow: UnitOfWork, link: Link) -> None:
     uow.settings.set(_KEY, msgspec.json.encode(link).decode())
 
 
-async def require_link(store: Store) -> Link:
+#: The fix of a verb of the On-Prem run on a cloud database.
+_ON_THE_CLOUD = (
+    "give the On-Prem's database (--db); on the cloud, 'ssm-server sync status' lists the On-Prems registered "
+    "to it and 'ssm-server sync import REQUEST --out RESPONSE' answers a Disconnected one's file"
+)
+
+
+async def require_link(store: Store, *, doing: str = "'sync status'") -> Link:
+    """This On-Prem's link to the cloud.
+
+    Raises:
+        Conflict: ``cloud_database`` (``doing`` on a cloud SSM's database).
+        NotFound: ``onprem_not_registered``.
+    """
+    await deployment.require(store, Kind.ONPREM, doing=doing, fix=_ON_THE_CLOUD)
     link = await load_link(store)
     if link is None:
         raise NotFound(
@@ -76,21 +96,9 @@ async def require_link(store: Store) -> Link:
     return link
 
 
-async def seed_onprem(store: Store, now: datetime) -> bool:
-    """The On-Prem's own local account, with a DEFAULT virtual account and no licenses until the
-    first synchronization brings the cloud's entitlements."""
-
-    def body(uow: UnitOfWork) -> bool:
-        if uow.accounts.all():
-            return False
-        account_id = uow.accounts.add(domain=ONPREM_DOMAIN, name=ONPREM_ACCOUNT, export_control_allowed=True, now=now)
-        uow.accounts.add_virtual_account(
-            account_id=account_id, name="DEFAULT", description="Local virtual account", is_default=True, now=now
-        )
-        uow.events.add(at=epoch(now), kind="account_created", message=f"{ONPREM_ACCOUNT} ({ONPREM_DOMAIN}) seeded")
-        return True
-
-    return await store.write(body)
+async def seed_onprem(store: Store, now: datetime) -> None:
+    """The On-Prem's own local account (``server.deployment``: the store becomes an On-Prem's)."""
+    await deployment.claim(store, Kind.ONPREM, now)
 
 
 # -- the network ---------------------------------------------------------------------------------
@@ -132,6 +140,39 @@ def _serial() -> str:
     return "OPM" + "".join(secrets.choice(alnum) for _ in range(8))
 
 
+def default_name(hostname: str, serial: str) -> str:
+    """The name an On-Prem registers under when none is given: its host's and its serial number
+    (several On-Prems of one lab machine stay apart)."""
+    host = hostname.split(".")[0] or "ssm"
+    return f"{host}-onprem-{serial[-5:].lower()}"
+
+
+#: The cloud's refusals that mean this On-Prem's registration there is gone: it registers again.
+GONE = frozenset({"instance_removed", "signer_unknown", "registration_expired"})
+
+
+def stale(link: Link, t: int) -> str:
+    """Why the link no longer stands at the cloud ('' while it may): the cloud refused the last
+    synchronization as removed or unknown, the synchronization deadline passed (the cloud removes
+    an On-Prem 90 days after its last synchronization), or the ID certificate expired."""
+    if link.last_error_code in GONE:
+        return f"the cloud refused its last synchronization ({link.last_error_code})"
+    if link.deadline is not None and t >= link.deadline:
+        return f"its synchronization deadline passed at {utc(link.deadline).isoformat()}"
+    expires = pki.load_cert(link.cert_pem.encode()).not_valid_after_utc
+    if t >= epoch(expires):
+        return f"its ID certificate expired at {expires.isoformat()}"
+    return ""
+
+
+def again(cloud_url: str) -> str:
+    """The fix that registers this On-Prem again."""
+    return (
+        "register this On-Prem again with a new token of the cloud's virtual account: "
+        f"'ssm-server onprem register TOKEN --cloud {cloud_url}'"
+    )
+
+
 async def register(
     store: Store,
     now: datetime,
@@ -140,33 +181,59 @@ async def register(
     cloud_url: str,
     truststore: Path,
     resolve: dict[str, str],
-    hostname: str = "ssm-onprem.lab.local",
+    name: str | None = None,
+    force: bool = False,
+    hostname: str | None = None,
 ) -> Link:
-    """Bind this On-Prem to the cloud account of ``token``."""
-    if await load_link(store) is not None:
+    """Bind this On-Prem to the cloud account of ``token`` under ``name``.
+
+    A registered On-Prem registers again when its link went stale (``stale``), or with ``force``:
+    under the same serial number, so the cloud replaces a registration it still holds (carrying
+    its usage) and registers anew one it removed; the new link replaces the old with an event.
+
+    Raises:
+        Conflict: ``onprem_already_registered`` (a link that still stands), ``cloud_database``.
+    """
+    await deployment.claim(
+        store,
+        Kind.ONPREM,
+        now,
+        doing="'onprem register'",
+        fix="an On-Prem has a database of its own: --db var/onprem/ssm.db (new, or made by "
+        "'ssm-server run --mode onprem')",
+    )
+    old = await load_link(store)
+    why = stale(old, epoch(now)) if old is not None else ""
+    if old is not None and not why and not force:
+        synced = f"last synchronized {utc(old.last_sync).isoformat()}" if old.last_sync else "never synchronized"
         raise Conflict(
-            "this SSM On-Prem is already registered to a cloud SSM",
+            f"this SSM On-Prem is already registered to cloud account {old.account_domain} / "
+            f"{old.virtual_account} as {old.name} ({old.piid}; {synced})",
             code="onprem_already_registered",
-            fix="use another --db for another On-Prem",
+            fix="synchronize it ('ssm-server sync now'; Disconnected: sync export / import); to bind it anew "
+            "(another account or cloud), add --force; another On-Prem needs its own --db",
         )
+    host = hostname or socket.gethostname()
+    serial = old.serial_number if old is not None else _serial()
+    label = name or (old.name if old is not None and old.name != "ssm-onprem" else default_name(host, serial))
     key = pki.new_key()
-    serial = _serial()
-    csr = pki.make_csr(key, common_name="ssm-onprem", serial_number=serial)
+    csr = pki.make_csr(key, common_name=label, serial_number=serial)
     msg = Register(
         sent_at=epoch(now),
         nonce=envelope.new_nonce(),
         token=token,
         csr=csr.decode(),
         identity=Identity(
-            instance_name="ssm-onprem",
+            instance_name=label,
             product=sync.ONPREM_PRODUCT,
             udi_pid=sync.ONPREM_PID,
             serial_number=serial,
-            hostname=hostname,
+            hostname=host,
             deployment_type=sync.ONPREM_PRODUCT,
             license_type=LicenseType.PERPETUAL,
             usage_mode=UsageMode.PRODUCTION,
         ),
+        force=old is not None,
     )
     reply = await _post(cloud_url, resolve, truststore, encode(msg), "application/json", msg.nonce)
     assert isinstance(reply, Registered)
@@ -179,15 +246,21 @@ async def register(
         account_domain=reply.smart_account_domain,
         virtual_account=reply.virtual_account,
         serial_number=serial,
+        name=label,
     )
+    where = f"cloud account {link.account_domain} / {link.virtual_account} as {link.name} ({link.piid})"
 
     def body(uow: UnitOfWork) -> None:
         _save(uow, link)
-        uow.events.add(
-            at=epoch(now),
-            kind="onprem_registered",
-            message=f"registered to cloud account {link.account_domain} / {link.virtual_account} as {link.piid}",
-        )
+        if old is None:
+            uow.events.add(at=epoch(now), kind="onprem_registered", message=f"registered to {where}")
+        else:
+            uow.events.add(
+                at=epoch(now),
+                kind="onprem_reregistered",
+                message=f"registered again to {where}, replacing {old.piid} "
+                f"({why or 'forced'}); synchronizations start over",
+            )
 
     await store.write(body)
     return link
@@ -198,7 +271,7 @@ async def register(
 
 async def build_request(store: Store, now: datetime) -> tuple[Link, SyncRequest]:
     """The next request (its sequence is persisted first, so no two requests share one)."""
-    link = await require_link(store)
+    link = await require_link(store, doing="a synchronization")
 
     def inventory(uow: UnitOfWork) -> tuple[list[SatelliteInstance], dict[str, int]]:
         vas = uow.accounts.all_virtual_accounts()
@@ -269,7 +342,12 @@ async def apply_response(store: Store, reply: SyncResponse, now: datetime) -> Li
             fix="carry the response to the latest request (or export a new one and start the round again)",
         )
     link = msgspec.structs.replace(
-        link, applied=reply.sequence, last_sync=epoch(now), deadline=reply.deadline, last_error=""
+        link,
+        applied=reply.sequence,
+        last_sync=epoch(now),
+        deadline=reply.deadline,
+        last_error="",
+        last_error_code="",
     )
 
     def body(uow: UnitOfWork) -> None:
@@ -306,7 +384,21 @@ class SyncResult:
 
 
 async def sync_now(store: Store, now: datetime, *, truststore: Path) -> SyncResult:
-    """Connected mode: one synchronization over the network."""
+    """Connected mode: one synchronization over the network.
+
+    Raises:
+        Conflict: ``sync_disconnected`` (a Disconnected On-Prem carries files instead),
+            ``cloud_database``; and the refusals of the exchange.
+    """
+    found = await deployment.require(store, Kind.ONPREM, doing="a synchronization over the network", fix=_ON_THE_CLOUD)
+    if found.sync is SyncMode.DISCONNECTED:
+        raise Conflict(
+            "this SSM On-Prem is in Disconnected mode: it never synchronizes over the network",
+            code="sync_disconnected",
+            fix="carry files: 'ssm-server sync export --out request.json' here, 'ssm-server sync import request.json "
+            "--out response.json' on the cloud, then 'ssm-server sync import response.json' here; or run it with "
+            "--sync connected",
+        )
     link, request = await build_request(store, now)
     try:
         reply = await _post(
@@ -317,13 +409,31 @@ async def sync_now(store: Store, now: datetime, *, truststore: Path) -> SyncResu
             envelope.CONTENT_TYPE,
             request.nonce,
         )
+        assert isinstance(reply, SyncResponse)
+        await apply_response(store, reply, now)
     except SmartLicensingError as err:
-        failed = msgspec.structs.replace(link, last_error=f"{err.code}: {err.message}")
-        await store.write(functools.partial(_save, link=failed))
+        await store.write(functools.partial(_failed, link=link, err=err, t=epoch(now)))
+        if err.code in GONE:  # the cloud's fix speaks to a product instance; this is an On-Prem
+            raise RemoteError(
+                err.message, code=err.code, fix=again(link.cloud_url), remote_status=getattr(err, "remote_status", 0)
+            ) from err
         raise
-    assert isinstance(reply, SyncResponse)
-    link = await apply_response(store, reply, now)
     return SyncResult(reply.sequence, len(reply.entitlements), utc(reply.deadline).isoformat())
+
+
+def _failed(uow: UnitOfWork, *, link: Link, err: SmartLicensingError, t: int) -> None:
+    """A synchronization that failed: kept on the link (``sync status``) and in the event log."""
+    _save(
+        uow,
+        msgspec.structs.replace(
+            link, last_error=f"{err.code}: {err.message}", last_error_code=err.code, last_error_at=t
+        ),
+    )
+    uow.events.add(
+        at=t,
+        kind="onprem_sync_failed",
+        message=f"synchronization {link.sequence} with the cloud failed: {err.code}: {err.message}",
+    )
 
 
 async def export_request(store: Store, now: datetime) -> bytes:
@@ -341,7 +451,7 @@ async def export_request(store: Store, now: datetime) -> bytes:
 async def import_response(store: Store, now: datetime, data: bytes, *, truststore: Path) -> Link:
     """Disconnected mode: apply the response file the cloud wrote (signature checked first)."""
     f = sync.read_file(data, expect="response")
-    link = await require_link(store)
+    link = await require_link(store, doing="importing a sync response")
     sync.check_account(f.account_domain, link.account_domain)
     reply = ReplyVerifier.from_file(truststore).verify(f.jws, None)
     if not isinstance(reply, SyncResponse) or reply.sequence != f.sequence:

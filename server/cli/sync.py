@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from plumbing.clients.device import parse_overrides
-from server import onprem
+from server import deployment, onprem
 from server.cli.common import Parents, SubParsers, admin
 from server.pki_files import load_lab_pki
 from server.registry import Registry
@@ -35,6 +35,15 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         help="the cloud SSM's device URL, e.g. https://smartreceiver.cisco.com/licservice/license",
     )
     opr.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT=ADDR:PORT")
+    opr.add_argument(
+        "--name",
+        help="the name the cloud lists it under (default: its host name and serial number, or the name it had)",
+    )
+    opr.add_argument(
+        "--force",
+        action="store_true",
+        help="register again though the link still stands (a stale one, removed by the cloud, needs no --force)",
+    )
     opr.set_defaults(func=admin(_onprem_register))
 
     sy = sub.add_parser("sync", help="SSM On-Prem synchronization with the cloud").add_subparsers(
@@ -69,7 +78,6 @@ def _resolve_map(pairs: Sequence[str]) -> dict[str, str]:
 
 
 async def _onprem_register(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    await onprem.seed_onprem(store, now)
     link = await onprem.register(
         store,
         now,
@@ -77,8 +85,13 @@ async def _onprem_register(store: Store, now: datetime, args: argparse.Namespace
         cloud_url=args.cloud,
         truststore=args.certs / "truststore.pem",
         resolve=_resolve_map(args.resolve),
+        name=args.name,
+        force=args.force,
     )
-    print(f"SSM On-Prem registered to cloud account {link.account_domain} / {link.virtual_account} as {link.piid}")
+    print(
+        f"SSM On-Prem registered to cloud account {link.account_domain} / {link.virtual_account} "
+        f"as {link.name} ({link.piid})"
+    )
     print("next: synchronize ('ssm-server sync now', or run with --sync connected; Disconnected: sync export)")
 
 
@@ -112,7 +125,8 @@ async def _sync_export(store: Store, now: datetime, args: argparse.Namespace) ->
 
 async def _sync_import(store: Store, now: datetime, args: argparse.Namespace) -> None:
     data = args.file.read_bytes()
-    if await onprem.load_link(store) is not None:
+    found = await deployment.load(store)
+    if found is not None and found.kind is deployment.Kind.ONPREM:
         link = await onprem.import_response(store, now, data, truststore=args.certs / "truststore.pem")
         print(
             f"sync response applied (sequence {link.applied}); next deadline "
