@@ -89,6 +89,7 @@ async def handle_sync(
             message=f"SSM On-Prem {inst.name} synchronized (sequence {msg.sequence}): "
             f"{len(msg.instances)} product inst(s), {sum(u.peak for u in msg.usage)} licenses in use",
         )
+        mine = {row.tag: row.reported for row in uow.usage.latest(inst.piid)}
         entitlements = [
             Entitlement(
                 tag=p.tag,
@@ -98,6 +99,7 @@ async def handle_sync(
                 purchased=p.quantity,
                 in_use=p.pool.in_use,
                 out_of_compliance_since=p.pool.ooc_since,
+                onprem_in_use=mine.get(p.tag, 0),
             )
             for p in uow.pools.of(va.id)
             if p.quantity > 0 or p.pool.in_use > 0
