@@ -65,7 +65,7 @@ async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) 
 
     print(
         table(
-            ("PIID", "NAME", "PRODUCT", "SERIAL", "VIRTUAL ACCOUNT", "STATUS", "LAST CONTACT", "USAGE"),
+            ("PIID", "NAME", "PRODUCT", "SERIAL", "VIRTUAL ACCOUNT", "STATUS", "LAST CONTACT", "USAGE", "ON-PREM"),
             (
                 (
                     r["piid"],
@@ -76,6 +76,7 @@ async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) 
                     r["status"],
                     f"last contact {r['last_contact_at']}",
                     usage(r),
+                    f"behind SSM On-Prem {r['onprem']['name']}" if r["onprem"] else "",
                 )
                 for r in rows
             ),

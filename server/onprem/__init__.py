@@ -19,7 +19,7 @@ from server.onprem.exchange import (
     import_response,
     sync_now,
 )
-from server.onprem.link import Link, load_link, require_link, seed_onprem, stale
+from server.onprem.link import Link, again, load_link, require_link, seed_onprem, stale
 from server.onprem.registration import default_name, register
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ONPREM_DOMAIN",
     "Link",
     "SyncResult",
+    "again",
     "apply_response",
     "build_request",
     "default_name",

@@ -4,7 +4,9 @@ the same virtual clock, and what the On-Prem tests do with it (the ``site`` fixt
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from plumbing.web import serve
-from server import onprem
+from server import cli, onprem
 from server.accounts import create_token, resolve_account
 from server.app import create_app
 from server.pki_files import LabPki
@@ -114,3 +116,16 @@ async def agent_on(make_agent: MakeAgent, op: OnPrem):  # type: ignore[no-untype
         TransportSettings(connection=ConnectionMode.GATEWAY, url="https://smartreceiver.cisco.com/SmartTransport")
     )
     return running
+
+
+#: A log line of the in-process servers (they log to the same stdout as the verbs print to).
+LOG = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[")
+
+
+async def ssm_server(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``ssm-server ARGV`` as typed (its own event loop, in a thread): its exit status, what it
+    printed (without the in-process servers' log lines) and its errors."""
+    capsys.readouterr()
+    status = await asyncio.to_thread(cli.main, list(argv))
+    out = capsys.readouterr()
+    return status, "\n".join(line for line in out.out.splitlines() if not LOG.match(line)), out.err

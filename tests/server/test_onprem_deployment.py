@@ -4,7 +4,6 @@ Disconnected On-Prem never synchronizes over the network."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import ssl
@@ -13,19 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from server import cli, deployment, onprem
+from server import deployment, onprem
 from server.accounts import LAB_DOMAIN
 from server.store import Store
 from shared.errors import SmartLicensingError
 from tests.conftest import RunningSSM
-from tests.server.onprem_site import OnPrem, bind
-
-
-async def ssm_server(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """``ssm-server ARGV`` as typed (its own event loop, in a thread), with what it printed."""
-    status = await asyncio.to_thread(cli.main, list(argv))
-    out = capsys.readouterr()
-    return status, out.out, out.err
+from tests.server.onprem_site import OnPrem, bind, ssm_server
 
 
 async def test_verbs_on_an_onprem_database_act_as_the_onprem(
