@@ -58,7 +58,8 @@ def unknown(piid: str) -> Unauthorized:
 #: An SSM On-Prem registers with its own verb, not the agent's.
 _ONPREM_AGAIN = (
     "register the SSM On-Prem again with a new token of this virtual account: on the On-Prem, "
-    "'ssm-server onprem register TOKEN --cloud URL'"
+    "'ssm-server onprem register TOKEN --cloud URL --force' (--force: a Disconnected On-Prem cannot know "
+    "the cloud removed it)"
 )
 
 

@@ -116,7 +116,7 @@ async def _sync_status(store: Store, now: datetime, args: argparse.Namespace) ->
     if args.json:
         print_json(info)
         return
-    print(f"SSM On-Prem:      {link.name} ({info['mode']} mode)")
+    print(f"SSM On-Prem:      {link.name} ({str(info['mode']).title()} mode)")
     print(f"cloud:            {link.cloud_url}")
     print(f"registered as:    {link.piid} in {link.account_domain} / {link.virtual_account}")
     print(f"sequence:         {link.sequence} built, {link.applied} applied")
