@@ -411,3 +411,12 @@ def carry(lines: Iterable[Line], books: Books) -> Outcome:
         out._set_pool(dataclasses.replace(pool, state=state))
         out._set_line(Line(line.tag, line.interval_end, line.peak, None))
     return out
+
+
+def rejudge(books: Books, t: int) -> Outcome:
+    """Judge an instance again without a report of its own, after its pools changed under it (an
+    On-Prem's synchronization brought the cloud's verdict): its verdict, with an event when it
+    changed."""
+    out = Outcome(books)
+    _judge_instance(out, t)
+    return out
