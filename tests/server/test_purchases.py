@@ -8,12 +8,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from server import onprem
+from server import onprem, reservations
 from server.accounts import LAB_DOMAIN, add_licenses, create_virtual_account, resolve_account
+from shared import slr
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
 from tests.conftest import MakeAgent, RunningSSM
 from tests.server.conftest import Api
 from tests.server.onprem_site import CONNECTED, OnPrem, agent_on, bind, onprem_token
+from tests.server.test_reservation import reserve
 
 Q = timedelta(minutes=15)
 PREMIUM = "Premium Agent"
@@ -103,3 +105,18 @@ async def test_an_onprem_synchronization_rejudges_its_pools(
     local = await premium(site.store)
     assert (local.quantity, local.pool.ooc_since) == (105, None)
     assert (await inst.renew_authorization()).license_authorization_status is AuthorizationStatus.AUTHORIZED
+
+
+async def test_a_reservation_given_back_counts_for_usage_at_once(api: Api, make_agent: MakeAgent) -> None:
+    """95 of 100 reserved, 10 in use then none: locked Out of Compliance; the administrator releases
+    the reservation: the pool is back In Compliance without waiting for a report."""
+    ssm = api.ssm
+    await api.login()
+    pool = await premium(ssm.store)
+    got, _ = await reserve(api, slr.new_request_code("UCCE", "SN-R").text, pool.tag, 95)
+    assert got == 200
+    inst = (await make_agent()).agent.runner(None)
+    await inst.register(await ssm.token())
+    await go_idle_out_of_compliance(ssm.clock, inst, over=10)
+    await reservations.release(ssm.store, "UCCE", "SN-R", now=ssm.clock.now(), by="test")
+    assert (await premium(ssm.store)).pool.ooc_since is None
