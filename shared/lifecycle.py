@@ -266,18 +266,16 @@ def _apply(s: InstanceState, phase: Phase, t: int) -> tuple[InstanceState, list[
         )
         events.append((t, "registration_" + phase.registration.name.lower(), f"{phase.registration}: {msg}"))
     if phase.authorization is not s.authorization:
-        events.append(
-            (
-                t,
-                "authorization_" + phase.authorization.name.lower(),
-                f"{phase.authorization}: {_MESSAGES.get(phase.authorization, '')}",
-            )
-        )
+        message = _MESSAGES.get(phase.authorization, "")
+        if phase.registration is RegistrationStatus.REGISTRATION_EXPIRED:
+            message = message.replace("renew the authorization", "reregister the product instance")
+        events.append((t, "authorization_" + phase.authorization.name.lower(), f"{phase.authorization}: {message}"))
     if phase.enforcement is not s.enforcement:
         if phase.enforcement is None:
             events.append((t, "enforcement_ended", "left the Enforcement state"))
         else:
-            events.append((t, "enforcement", f"Enforcement ({phase.enforcement}): {way_out(phase.enforcement)}"))
+            way = way_out(phase.enforcement, phase.registration)
+            events.append((t, "enforcement", f"Enforcement ({phase.enforcement}): {way}"))
     return (
         msgspec.structs.replace(
             s,
@@ -302,8 +300,21 @@ def tick(s: InstanceState, now: datetime, p: Policy) -> tuple[InstanceState, lis
     return s, events + ev
 
 
-def way_out(kind: Enforcement) -> str:
-    """What a person does to leave Enforcement (the seed's "Enforcement State")."""
+#: The way out of Registration Expired (seed "License States": "Reregister the Product Instance"):
+#: the expired ID certificate signs nothing, so no renewal can succeed.
+REREGISTER = (
+    "reregister the product instance with a new token ('smart-agent reregister TOKEN'); its ID certificate "
+    "expired, so it can renew nothing"
+)
+
+
+def way_out(kind: Enforcement, registration: RegistrationStatus = RegistrationStatus.REGISTERED) -> str:
+    """What a person does to leave Enforcement (the seed's "Enforcement State"); with the
+    registration expired, every way out goes through reregistering."""
+    if registration is RegistrationStatus.REGISTRATION_EXPIRED:
+        if kind is Enforcement.OUT_OF_COMPLIANCE_EXPIRY:
+            return f"purchase the missing licenses ('ssm-server license add ...') and {REREGISTER}"
+        return REREGISTER
     return {
         Enforcement.EVALUATION_EXPIRY: "register the product instance with the SSM ('smart-agent register TOKEN')",
         Enforcement.AUTHORIZATION_EXPIRY: "restore the connection to the SSM and renew the authorization "

@@ -179,3 +179,43 @@ def test_refused_actions() -> None:
     with pytest.raises(Conflict) as exc:
         permits.permit(fresh(), PersonAction.RENEW_AUTHORIZATION)
     assert exc.value.code == "not_registered"
+
+
+@pytest.mark.parametrize("ooc_day", [None, 60])
+def test_registration_expired_shows_reregister_never_renew(ooc_day: int | None) -> None:
+    """Issue 16.2: status, the Enforcement event and the 'agents add' refusal say to reregister
+    (seed: "Reregister the Product Instance"); renewing is refused anyway. The status shows the
+    registration's expiry date (issue 16.3)."""
+    day = 366  # a year silent: authorization expired, Enforcement, then the registration expired
+    s, events = lifecycle.tick(registered(ooc_day=ooc_day), T0 + day * DAY, P)
+    assert (s.registration, s.enforcement) == (R.REGISTRATION_EXPIRED, E.AUTHORIZATION_EXPIRY)
+    view = statusview.status_view(s, T0 + day * DAY, P)
+    assert view.way_out is not None and "smart-agent reregister" in view.way_out
+    assert "smart-agent renew" not in view.way_out
+    assert view.registration_time == (T0 + 365 * DAY).isoformat()  # the expiry, not the registration
+    with pytest.raises(Conflict) as exc:
+        permits.add_agents(s, 1)
+    assert "smart-agent reregister" in exc.value.fix and "renew auth" not in exc.value.fix
+    enforced = [m for _, kind, m in events if kind == "enforcement"]
+    # Enforcement began (day 180) before the registration expired (day 365): its way out then was
+    # to renew; once expired, every way out shown now is to reregister.
+    assert enforced and "renew the authorization" in enforced[0]
+
+
+@pytest.mark.parametrize("kind", list(E))
+def test_every_way_out_of_an_expired_registration_reregisters(kind: E) -> None:
+    text = lifecycle.way_out(kind, R.REGISTRATION_EXPIRED)
+    assert "smart-agent reregister TOKEN" in text and "smart-agent renew" not in text
+    assert "smart-agent reregister" not in lifecycle.way_out(kind)
+
+
+def test_registration_expired_without_enforcement_still_shows_the_way_out() -> None:
+    """Renewals of the authorization kept working (contact) but the ID certificate was not renewed
+    for 12 months: Registration Expired, not in Enforcement; the way out is reregister."""
+    s = msgspec.structs.replace(
+        registered(), last_contact_at=epoch(T0 + 360 * DAY), authorized_at=epoch(T0 + 360 * DAY)
+    )
+    s, _ = lifecycle.tick(s, T0 + 366 * DAY, P)
+    assert (s.registration, s.enforcement) == (R.REGISTRATION_EXPIRED, None)
+    view = statusview.status_view(s, T0 + 366 * DAY, P)
+    assert view.way_out == lifecycle.REREGISTER
