@@ -4,7 +4,9 @@
   at each interval end the peaks are closed into a report with an idempotent id and queued.
   Only licenses in use are reported, plus a zero line for one that just stopped being used, so
   an idle instance stays silent. The queue is bounded and persisted; it drains oldest first.
-- Intervals are aligned on multiples of the report interval (…:00, :15, :30, :45).
+- Intervals are aligned on multiples of the report interval (…:00, :15, :30, :45) and half-open,
+  [start, end): a change exactly at a boundary counts in the interval it opens (as the interval
+  rows of Unified CCE's reporting are stamped with their start), never in the one it closes.
 
 What a person reads of it (the consumption summary, the banner, the alerts) is in
 ``shared.consumption`` and ``shared.banner``.
@@ -27,7 +29,7 @@ from shared.durations import parse_duration
 from shared.errors import BadRequest
 from shared.lifecycle import InstanceState, Retry, backoff
 from shared.messages import EntitlementRequest, Usage, UsageReport
-from shared.policy import Policy
+from shared.policy import MissedIntervals, Policy
 from shared.states import RegistrationStatus
 
 # -- input -----------------------------------------------------------------------------------------
@@ -163,12 +165,19 @@ def _interval(t: int, policy: Policy) -> int:
 
 
 def set_current(u: UsageState, values: Mapping[str, int], now: datetime, policy: Policy) -> UsageState:
-    """New in-use counts from now on: the interval's peak keeps the highest seen."""
+    """New in-use counts from now on: the interval's peak keeps the highest seen.
+
+    Intervals are half-open, [start, end): a change exactly at a boundary counts in the interval
+    it opens, where it replaces the count carried over (which never held inside that interval),
+    never in the one it closes. The caller closes the intervals that ended by ``now`` first
+    (``close_due``)."""
     u = roll_open(u, now, policy)
+    assert u.interval_end is not None and u.interval_end > epoch(now), "close the due intervals first"
+    at_start = epoch(now) == u.interval_end - int(policy.report_interval.total_seconds())
     current = {**u.current, **values}
     peak = dict(u.peak)
     for name, value in current.items():
-        peak[name] = max(peak.get(name, 0), value)
+        peak[name] = value if at_start and name in values else max(peak.get(name, 0), value)
     return msgspec.structs.replace(u, current=current, peak=peak)
 
 
@@ -187,8 +196,10 @@ def idle(u: UsageState) -> bool:
 def close_due(u: UsageState, s: InstanceState, now: datetime, policy: Policy) -> tuple[UsageState, list[UsageReport]]:
     """Close every interval that ended by ``now``; queue their reports when registered.
 
-    An agent that was down measured nothing meanwhile: after the interval open at shutdown is
-    closed, the next one opened is the one containing ``now``.
+    Intervals not closed on time (the agent was not running, or its timer was idle) follow the
+    policy ``missed_intervals``: ``skip`` (default) — nothing was sampled meanwhile, so after the
+    interval open at shutdown is closed, the next one opened is the one containing ``now``;
+    ``hold`` — each missed interval is reported with the usage in effect when it stopped.
     """
     t = epoch(now)
     step = int(policy.report_interval.total_seconds())
@@ -213,7 +224,8 @@ def close_due(u: UsageState, s: InstanceState, now: datetime, policy: Policy) ->
             closed.append(
                 UsageReport(report_id=f"{s.piid}:{end}", interval_start=end - step, interval_end=end, usage=lines)
             )
-        next_end = end + step if t < end + step else _interval(t, policy)
+        held = policy.missed_intervals is MissedIntervals.HOLD and any(u.current.values())
+        next_end = end + step if t < end + step or held else _interval(t, policy)
         u = msgspec.structs.replace(
             u, interval_end=next_end, peak=dict(u.current), nonzero=reported_nonzero if lines else u.nonzero
         )

@@ -36,8 +36,9 @@ class Automatic(Engine):
 
     def _woke(self) -> Flow:
         now = self._now
-        u = usage.apply_profile(self.usage, self.profile, self.state.first_started_at, now, self.policy)
-        u, _closed = usage.close_due(u, self.state, now, self.policy)
+        # Close first: a profile step exactly at a boundary counts in the interval it opens.
+        u, _closed = usage.close_due(self.usage, self.state, now, self.policy)
+        u = usage.apply_profile(u, self.profile, self.state.first_started_at, now, self.policy)
         ticked, transitions = lifecycle.tick(self.state, now, self.policy)
         dues = lifecycle.due(ticked, now, self.policy)
         at = usage.report_due_at(u, ticked)

@@ -240,7 +240,8 @@ async def test_idle_instances_send_no_reports(ssm: RunningSSM, make_agent: MakeA
     await inst.set_usage({PREMIUM: 0})
     await ssm.clock.advance(3 * Q)
     rows = await ssm.store.read(lambda u: u.usage.reports(inst.state.piid or ""))
-    assert len(rows) == 3  # 5 (interval 1), 5 (interval 2: its peak), 0 (interval 3), then nothing
+    # 5 (interval 1), 0 (interval 2: set to 0 exactly at its start, issue 16.6), then nothing
+    assert len(rows) == 2
     assert (await pool(ssm)).pool.in_use == 0
 
 

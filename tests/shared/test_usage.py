@@ -15,6 +15,7 @@ from shared.errors import BadRequest
 from shared.lifecycle import InstanceState
 from shared.messages import EntitlementGrant
 from shared.policy import DEFAULT_POLICY as P
+from shared.policy import MissedIntervals, Policy
 from shared.states import AuthorizationStatus as A
 from shared.states import EntitlementStatus as S
 from shared.states import LicenseType, RegistrationStatus, UsageMode
@@ -181,3 +182,56 @@ def test_parse_assignments() -> None:
         with pytest.raises(BadRequest) as exc:
             usage.parse_assignments(bad)
         assert exc.value.code == code
+
+
+# -- issue 16.6: the boundary, and intervals an agent missed ------------------------------------------
+
+
+@pytest.mark.parametrize(("before", "after"), [(80, 130), (130, 80), (0, 5), (5, 0)])
+def test_a_change_exactly_on_a_boundary_counts_in_the_interval_it_opens(before: int, after: int) -> None:
+    """Intervals are [start, end): a change at 09:15:00 belongs to 09:15-09:30, never to 09:00-09:15;
+    and the count before it, which never held inside 09:15-09:30, is not that interval's peak."""
+    u = usage.set_current(UsageState(), {"Premium Agent": before}, T0 + timedelta(minutes=5), P)
+    u, _ = usage.close_due(u, inst(), T0 + Q, P)  # the caller closes first, then the change
+    u = usage.set_current(u, {"Premium Agent": after}, T0 + Q, P)
+    u, _ = usage.close_due(u, inst(), T0 + 2 * Q, P)
+    peaks = [[x.peak for x in r.usage] for r in u.queue]
+    # the interval it closes keeps the count before (none is reported for an idle one); the
+    # interval it opens reports the count after
+    assert peaks == ([[before]] if before else []) + [[after]]
+
+
+def test_a_change_on_a_boundary_cannot_reach_the_interval_it_closes() -> None:
+    """Closing the due intervals first is the caller's duty; forgetting it is a bug, not a count."""
+    u = usage.set_current(UsageState(), {"Premium Agent": 1}, T0, P)
+    with pytest.raises(AssertionError, match="close the due intervals first"):
+        usage.set_current(u, {"Premium Agent": 2}, T0 + Q, P)
+
+
+@pytest.mark.parametrize(
+    ("policy", "peaks"),
+    [
+        (P, [[130]]),  # skip: the interval open at shutdown, then nothing was sampled
+        (dataclasses.replace(P, missed_intervals=MissedIntervals.HOLD), [[130]] * 4),
+    ],
+    ids=["skip", "hold"],
+)
+def test_intervals_missed_while_the_agent_was_down(policy: Policy, peaks: list[list[int]]) -> None:
+    """Down from 09:05 to 10:02: the 09:00 interval closes at restart; with ``hold`` the three
+    missed ones (09:15, 09:30, 09:45) are reported at the usage in effect when it stopped."""
+    u = usage.set_current(UsageState(), {"Premium Agent": 130}, T0 + timedelta(minutes=5), policy)
+    u, closed = usage.close_due(u, inst(), T0 + 4 * Q + timedelta(minutes=2), policy)
+    assert [[x.peak for x in r.usage] for r in closed] == peaks
+    assert [r.interval_end for r in closed] == [int((T0 + k * Q).timestamp()) for k in range(1, len(peaks) + 1)]
+    assert u.interval_end == int((T0 + 5 * Q).timestamp())
+
+
+def test_hold_does_not_fill_an_idle_gap() -> None:
+    """Nothing in use when it stopped: nothing to hold (a zero line once, then silence)."""
+    hold = dataclasses.replace(P, missed_intervals=MissedIntervals.HOLD)
+    u = usage.set_current(UsageState(), {"Premium Agent": 3}, T0, hold)
+    u, _ = usage.close_due(u, inst(), T0 + Q, hold)
+    u = usage.set_current(u, {"Premium Agent": 0}, T0 + Q + timedelta(minutes=1), hold)
+    u, closed = usage.close_due(u, inst(), T0 + 40 * Q, hold)
+    assert [[x.peak for x in r.usage] for r in closed] == [[3]]  # its peak; the zero comes next
+    assert u.interval_end == int((T0 + 41 * Q).timestamp())
