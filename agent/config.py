@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from shared.catalog import DEPLOYMENT_TYPES
+from shared.catalog import DEPLOYMENT_TYPES, LICENSE_NAMES
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
 from shared.transportsettings import TransportSettings, initial_settings
@@ -63,6 +63,9 @@ class InstanceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     usage_profile: list[ProfileStep] = []
     #: Repeat the profile every this long (e.g. "1d").
     usage_repeat: str | None = None
+    #: Entitlement tags to send instead of the catalog's, by license name: a product release whose
+    #: tags the SSM does not know ("Invalid Tag"), e.g. {"Premium Agent" = "regid.2099-01.com.cisco.X,9.0_..."}.
+    entitlement_tags: dict[str, Annotated[str, msgspec.Meta(min_length=1, max_length=512)]] = {}
 
     def profile(self) -> Profile | None:
         steps = list(self.usage_profile)
@@ -134,6 +137,12 @@ def _check(cfg: AgentConfig) -> AgentConfig:
             raise ConfigError(
                 f"instance {inst.name}: usage: {exc.message}" + (f" ({exc.fix})" if exc.fix else "")
             ) from None
+        unknown = sorted(set(inst.entitlement_tags) - set(LICENSE_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"instance {inst.name}: entitlement_tags: {', '.join(map(repr, unknown))} is no Unified CCE license; "
+                f"use one of: {', '.join(LICENSE_NAMES)}"
+            )
         if inst.deployment_type not in DEPLOYMENT_TYPES:
             raise ConfigError(
                 f"instance {inst.name}: unknown deployment_type {inst.deployment_type!r}; "

@@ -81,6 +81,20 @@ def _iso(ts: int | None) -> str | None:
     return utc(ts).isoformat() if ts is not None else None
 
 
+_AUTHORIZED = (
+    AuthorizationStatus.AUTHORIZED,
+    AuthorizationStatus.NO_LICENSE_IN_USE,
+    AuthorizationStatus.OUT_OF_COMPLIANCE,
+)
+
+
+def _authorization_time(s: InstanceState) -> str | None:
+    """When it was authorized (Table 2: "Authorized (Date and time of authorization)")."""
+    if s.reservation is not None and s.authorization is AuthorizationStatus.AUTHORIZED_RESERVED:
+        return _iso(s.reservation.installed_at)
+    return _iso(s.authorized_at) if s.authorization in _AUTHORIZED else None
+
+
 def _way_out(s: InstanceState) -> str | None:
     """How to leave Enforcement, or Registration Expired (seed: "Reregister the Product Instance")."""
     if s.enforcement is Enforcement.EVALUATION_EXPIRY and s.registration is RegistrationStatus.RESERVATION_IN_PROGRESS:
@@ -105,11 +119,7 @@ def status_view(s: InstanceState, now: datetime, p: Policy) -> StatusView:
         registration_status=s.registration,
         registration_time=_iso(s.cert_expires_at if expired else s.registered_at) if registered else None,
         license_authorization_status=s.authorization,
-        authorization_time=_iso(s.reservation.installed_at)
-        if s.reservation is not None and s.authorization is AuthorizationStatus.AUTHORIZED_RESERVED
-        else _iso(s.authorized_at)
-        if s.authorization in (AuthorizationStatus.AUTHORIZED, AuthorizationStatus.OUT_OF_COMPLIANCE)
-        else None,
+        authorization_time=_authorization_time(s),
         export_controlled_functionality=s.export_controlled,
         smart_account=s.smart_account if registered else None,
         virtual_account=s.virtual_account if registered else None,

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import msgspec
 
-from shared.catalog import LICENSE_NAMES, OFFERED, LicenseKey
+from shared.catalog import LICENSE_NAMES, OFFERED
 from shared.clock import epoch
 from shared.codes import ErrorCode
 from shared.durations import parse_duration
@@ -217,7 +217,7 @@ def close_due(u: UsageState, s: InstanceState, now: datetime, policy: Policy) ->
             if name not in offered:
                 continue  # Not Applicable to this license type: never reported
             if peak > 0 or name in u.nonzero:
-                lines.append(Usage(tag=LicenseKey(name, ltype, mode).tag, peak=peak, name=name))
+                lines.append(Usage(tag=s.tag_of(name), peak=peak, name=name))
             if peak > 0:
                 reported_nonzero.append(name)
         if lines and s.piid is not None and s.registration is RegistrationStatus.REGISTERED:
@@ -289,8 +289,5 @@ def apply_profile(u: UsageState, profile: Profile | None, base: int, now: dateti
 
 def entitlement_requests(s: InstanceState, u: UsageState) -> list[EntitlementRequest]:
     """What an authorization request asks for: each license the instance's type offers, in use now."""
-    ltype, mode = s.effective_license_type, s.usage_mode
-    return [
-        EntitlementRequest(tag=LicenseKey(n, ltype, mode).tag, count=u.current.get(n, 0))
-        for n in OFFERED.get((ltype, mode), ())
-    ]
+    offered = OFFERED.get((s.effective_license_type, s.usage_mode), ())
+    return [EntitlementRequest(tag=s.tag_of(n), count=u.current.get(n, 0)) for n in offered]

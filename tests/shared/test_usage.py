@@ -235,3 +235,41 @@ def test_hold_does_not_fill_an_idle_gap() -> None:
     u, closed = usage.close_due(u, inst(), T0 + 40 * Q, hold)
     assert [[x.peak for x in r.usage] for r in closed] == [[3]]  # its peak; the zero comes next
     assert u.interval_end == int((T0 + 41 * Q).timestamp())
+
+
+# -- issue 16.3: the Table 5 statuses that need a path of their own ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "grant", "expected"),
+    [
+        (inst(enabled=False), S.IN_COMPLIANCE, S.DISABLED),  # 'smart-agent disable'
+        (inst(enabled=False), None, S.DISABLED),
+        (inst(refused_at=0), S.IN_COMPLIANCE, S.INVALID),  # the SSM refused the last report
+        (inst(refused_at=0, authorization=A.UNAUTHORIZED), None, S.NOT_AUTHORIZED),
+    ],
+)
+def test_disabled_and_invalid(state: InstanceState, grant: S | None, expected: S) -> None:
+    grants = [EntitlementGrant(tag="t", name="Premium Agent", status=grant, requested=5, reported=5)] if grant else []
+    state = msgspec.structs.replace(state, entitlements=grants)
+    line = next(
+        c for c in consumption(state, UsageState(current={"Premium Agent": 5})) if c.license_name == "Premium Agent"
+    )
+    assert line.status is expected
+
+
+def test_an_unknown_tag_is_matched_by_tag() -> None:
+    """An instance sending a tag of its own ('entitlement_tags'): the SSM's grant, which may have no
+    name, is the line of that license; the catalog's tag is not sent."""
+    bogus = "regid.2099-01.com.cisco.X,9.0_0"
+    s = inst(
+        entitlement_tags={"Premium Agent": bogus},
+        entitlements=[EntitlementGrant(tag=bogus, name="", status=S.INVALID_TAG)],
+    )
+    assert s.tag_of("Premium Agent") == bogus and s.tag_of("Dialer Ports") != bogus
+    lines = {c.license_name: c.status for c in consumption(s, UsageState(current={"Premium Agent": 2}))}
+    assert lines["Premium Agent"] is S.INVALID_TAG and "" not in lines
+    assert [r.tag for r in usage.entitlement_requests(s, UsageState()) if r.tag == bogus] == [bogus]
+    u = usage.set_current(UsageState(), {"Premium Agent": 2}, T0, P)
+    _, closed = usage.close_due(u, s, T0 + Q, P)
+    assert [x.tag for x in closed[0].usage] == [bogus]
