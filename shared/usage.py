@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 import msgspec
 
@@ -76,10 +77,18 @@ def check_usage(values: Mapping[str, int]) -> dict[str, int]:
 
 
 class ProfileStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """From ``after`` (a duration since the instance's first start) on, these counts."""
+    """From ``after`` (a duration since the profile's anchor) on, these counts."""
 
     after: str
     set: dict[str, int]
+
+
+class ProfileAnchor(StrEnum):
+    """What a profile's ``after`` counts from: the instance's first start, or 00:00 UTC (domain
+    time) of its day, so that with ``usage_repeat = "1d"`` the steps are times of day."""
+
+    FIRST_START = "first-start"
+    MIDNIGHT = "midnight"
 
 
 @dataclass(frozen=True)
@@ -88,9 +97,16 @@ class Profile:
 
     steps: tuple[tuple[int, dict[str, int]], ...]  # (offset seconds, counts), sorted
     repeat: int | None = None
+    anchor: ProfileAnchor = ProfileAnchor.FIRST_START
+
+    def base(self, first_start: int) -> int:
+        """The instant the offsets count from, for an instance first started at ``first_start``."""
+        return first_start - first_start % 86400 if self.anchor is ProfileAnchor.MIDNIGHT else first_start
 
     @classmethod
-    def build(cls, steps: Sequence[ProfileStep], repeat: str | None = None) -> Profile:
+    def build(
+        cls, steps: Sequence[ProfileStep], repeat: str | None = None, anchor: ProfileAnchor = ProfileAnchor.FIRST_START
+    ) -> Profile:
         parsed = []
         for step in steps:
             try:
@@ -101,7 +117,7 @@ class Profile:
         period = int(parse_duration(repeat).total_seconds()) if repeat else None
         if period is not None and period <= 0:
             raise BadRequest("usage_repeat must be positive", code=ErrorCode.INVALID_PROFILE)
-        return cls(tuple(sorted(parsed, key=lambda s: s[0])), period)
+        return cls(tuple(sorted(parsed, key=lambda s: s[0])), period, anchor)
 
     def _offset(self, base: int, t: int) -> int:
         off = t - base
@@ -271,11 +287,14 @@ def forget_queue(u: UsageState) -> UsageState:
     return msgspec.structs.replace(u, queue=[], nonzero=[], interval_end=None, peak=dict(u.current), retry=None)
 
 
-def apply_profile(u: UsageState, profile: Profile | None, base: int, now: datetime, policy: Policy) -> UsageState:
-    """Apply the profile's step in effect at ``now`` (from ``base``, the first start), once per
-    step: a person's ``usage set`` in between lasts until the next step."""
+def apply_profile(
+    u: UsageState, profile: Profile | None, first_start: int, now: datetime, policy: Policy
+) -> UsageState:
+    """Apply the profile's step in effect at ``now`` (counted from its anchor), once per step: a
+    person's ``usage set`` in between lasts until the next step."""
     if profile is None:
         return u
+    base = profile.base(first_start)
     t = epoch(now)
     values = profile.at(base, t)
     if values is None:

@@ -60,7 +60,8 @@ class Automatic(Engine):
     def _next_wakeup(self) -> datetime:
         now = self._now
         candidates = [lifecycle.next_wakeup(self.state, now, self.policy)]
-        profile_next = self.profile.next_change(self.state.first_started_at, epoch(now)) if self.profile else None
+        first = self.state.first_started_at
+        profile_next = self.profile.next_change(self.profile.base(first), epoch(now)) if self.profile else None
         u_next = usage.next_wakeup(self.usage, self.state, now, profile_next)
         if u_next is not None:
             candidates.append(utc(u_next))

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 
+from lab import demo
+from lab.processes import instance_toml
 from shared.clock import epoch
 from tests.conftest import MakeAgent, RunningSSM
 
@@ -62,3 +64,24 @@ async def test_intervals_missed_while_the_agent_was_down(
     assert after_restart == [epoch(t0 + k * Q) for k in range(2, 2 + reported)]
     assert all(peaks[end] == 130 for end in after_restart)
     assert again.agent.runner(None).usage.queue == []
+
+
+async def test_the_demo_is_busy_from_nine_to_five_domain_time(ssm: RunningSSM, make_agent: MakeAgent) -> None:
+    """Issue 16.5: the demo's ucce-1 (its agent.toml as 'ssmlab' writes it) uses 70 from 9:00 to
+    17:00 domain time and 40 otherwise, whenever it first started (here at 09:00, when a profile
+    counted from the first start would be busy from 18:00)."""
+    spec = next(i for i in demo.INSTANCES if i["name"] == "ucce-1")
+    lines = instance_toml(spec).splitlines()[2:]  # after the [[instances]] header
+    raw = dict(line.split(" = ", 1) for line in lines)
+    plain = ("name", "product", "deployment_type", "license_type", "usage_mode")
+    inst_cfg = {k: (json.loads(v) if k in plain else v) for k, v in raw.items()}
+    assert inst_cfg["usage_anchor"] == '"midnight"'
+    t0 = ssm.clock.now()
+    assert t0.hour == 9 and t0.minute == 0
+    inst = (await make_agent([inst_cfg])).agent.runner(None)
+    await inst.register(await ssm.token())
+    await ssm.clock.advance(timedelta(hours=8, minutes=30))
+    peaks = await stored_peaks(ssm, inst.state.piid or "")
+    busy = [peaks[epoch(t0 + k * Q)] for k in range(1, 33)]  # 09:15 .. 17:00
+    assert set(busy) == {70}
+    assert peaks[epoch(t0 + 33 * Q)] == 40  # 17:00-17:15

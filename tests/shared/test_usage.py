@@ -273,3 +273,37 @@ def test_an_unknown_tag_is_matched_by_tag() -> None:
     u = usage.set_current(UsageState(), {"Premium Agent": 2}, T0, P)
     _, closed = usage.close_due(u, s, T0 + Q, P)
     assert [x.tag for x in closed[0].usage] == [bogus]
+
+
+# -- issue 16.5: a profile by the time of day ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("anchor", "at_start", "next_step"),
+    [
+        (usage.ProfileAnchor.MIDNIGHT, 70, "17:00"),  # first start 14:02: busy hours already
+        (usage.ProfileAnchor.FIRST_START, 40, "23:02"),  # counted from the first start: 9h after it
+    ],
+)
+def test_a_daily_profile_anchored_at_midnight_follows_the_time_of_day(
+    anchor: usage.ProfileAnchor, at_start: int, next_step: str
+) -> None:
+    p = usage.Profile.build(
+        [
+            usage.ProfileStep(after="0h", set={"Premium Agent": 40}),
+            usage.ProfileStep(after="9h", set={"Premium Agent": 70}),
+            usage.ProfileStep(after="17h", set={"Premium Agent": 40}),
+        ],
+        repeat="1d",
+        anchor=anchor,
+    )
+    first = int(datetime(2026, 12, 15, 14, 2, tzinfo=UTC).timestamp())
+    base = p.base(first)
+    assert p.at(base, first) == {"Premium Agent": at_start}
+    change = p.next_change(base, first)
+    assert change is not None and datetime.fromtimestamp(change, UTC).strftime("%H:%M") == next_step
+    if anchor is usage.ProfileAnchor.MIDNIGHT:
+        day2 = first + 86400
+        assert [p.at(base, day2 - 14 * 3600 + h * 3600) for h in (8, 9, 16, 17)] == [
+            {"Premium Agent": v} for v in (40, 70, 70, 40)
+        ]
