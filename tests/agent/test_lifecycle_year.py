@@ -137,8 +137,8 @@ async def test_restart_never_resets_evaluation(ssm: RunningSSM, make_agent: Make
 async def test_registration_expires_after_twelve_months_without_renewal(
     ssm: RunningSSM, make_agent: MakeAgent, netcut: NetCut
 ) -> None:
-    """Cut off for a year: Registration Expired when the ID certificate's 12 months end; renewals
-    are refused with the way out (reregister); reregistering recovers."""
+    """Cut off for a year: Registration Expired when the ID certificate's 12 months end; status and
+    renewals show the way out (reregister); reregistering recovers."""
     running = await make_agent(port=netcut.port)
     inst = running.agent.runner(None)
     t0 = ssm.clock.now()
@@ -147,6 +147,16 @@ async def test_registration_expires_after_twelve_months_without_renewal(
     await ssm.clock.advance(timedelta(days=366))
     assert await kinds_at(running, "registration_registration_expired") == [t0 + timedelta(days=365)]
     assert inst.status().registration_status is RegistrationStatus.REGISTRATION_EXPIRED
+    # issue 16.2, 16.3: "Registration Expired (its expiry date)", the way out is to reregister,
+    # and 'agents add' (refused in Enforcement) says the same
+    view = inst.status()
+    assert view.way_out is not None and "smart-agent reregister" in view.way_out and "renew auth" not in view.way_out
+    text = render_status(msgspec.to_builtins(view))
+    assert f"Registration Expired ({(t0 + timedelta(days=365)):%Y-%m-%d %H:%M:%S} UTC)" in text
+    with pytest.raises(Conflict) as refused:
+        await inst.add_agents(1)
+    assert refused.value.code == "enforcement" and "smart-agent reregister" in refused.value.fix
+    assert "renew auth" not in refused.value.fix
     await netcut.restore()
     with pytest.raises(Conflict) as exc:
         await inst.renew_authorization()
@@ -154,28 +164,6 @@ async def test_registration_expires_after_twelve_months_without_renewal(
     view = await inst.register(await ssm.token(), force=True)
     assert view.registration_status is RegistrationStatus.REGISTERED
     assert view.license_authorization_status is AuthorizationStatus.AUTHORIZED
-
-
-async def test_registration_expired_shows_the_way_out_reregister(
-    ssm: RunningSSM, make_agent: MakeAgent, netcut: NetCut
-) -> None:
-    """Issue 16.2 and 16.3: a year cut off, the status shows "Registration Expired (its expiry
-    date)" and the way out "reregister"; 'agents add' is refused with the same way out."""
-    running = await make_agent(port=netcut.port)
-    inst = running.agent.runner(None)
-    t0 = ssm.clock.now()
-    await inst.register(await ssm.token())
-    await netcut.cut()
-    await ssm.clock.advance(timedelta(days=366))
-    view = inst.status()
-    assert view.registration_status is RegistrationStatus.REGISTRATION_EXPIRED
-    assert view.way_out is not None and "smart-agent reregister" in view.way_out and "renew auth" not in view.way_out
-    text = render_status(msgspec.to_builtins(view))
-    assert f"Registration Expired ({(t0 + timedelta(days=365)):%Y-%m-%d %H:%M:%S} UTC)" in text
-    with pytest.raises(Conflict) as exc:
-        await inst.add_agents(1)
-    assert exc.value.code == "enforcement" and "smart-agent reregister" in exc.value.fix
-    assert "renew auth" not in exc.value.fix
 
 
 async def test_manual_renewals(ssm: RunningSSM, make_agent: MakeAgent) -> None:

@@ -39,6 +39,15 @@ async def pool(ssm: RunningSSM, name: str = PREMIUM):  # type: ignore[no-untyped
     )
 
 
+async def go_idle_out_of_compliance(ssm: RunningSSM, inst, over: int = 101) -> None:  # type: ignore[no-untyped-def]
+    """Over the pool for five intervals, then nothing in use (reported once): locked, then silent."""
+    await inst.set_usage({PREMIUM: over})
+    await ssm.clock.advance(5 * Q)
+    await inst.set_usage({PREMIUM: 0})
+    await ssm.clock.advance(2 * Q)
+    assert inst.status().license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE
+
+
 def line(runner, name: str = PREMIUM):  # type: ignore[no-untyped-def]
     return next(c for c in runner.consumption() if c.license_name == name)
 
@@ -150,14 +159,9 @@ async def test_a_purchase_reaches_an_idle_out_of_compliance_instance(ssm: Runnin
     """Issue 16.1: usage falls to 0 and is reported once; licenses bought later put the pool and the
     instance back In Compliance on the SSM at once; the instance learns it at its next contact (here
     a renewal) and never reaches Enforcement."""
-    running = await make_agent()
-    inst = running.agent.runner(None)
+    inst = (await make_agent()).agent.runner(None)
     await inst.register(await ssm.token())
-    await inst.set_usage({PREMIUM: 101})
-    await ssm.clock.advance(5 * Q)
-    await inst.set_usage({PREMIUM: 0})
-    await ssm.clock.advance(3 * Q)  # the zero reported once, then silence
-    assert inst.status().license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE
+    await go_idle_out_of_compliance(ssm, inst)
     assert (await pool(ssm)).pool.in_use == 101  # locked
 
     await buy(ssm, 1)
@@ -178,13 +182,9 @@ async def test_a_purchase_reaches_an_idle_out_of_compliance_instance(ssm: Runnin
 async def test_a_renewal_rejudges_a_pool_covered_behind_its_back(ssm: RunningSSM, make_agent: MakeAgent) -> None:
     """A pool whose quantity was raised without a re-judgement (an SSM before issue 16, a restored
     snapshot): the next automatic renewal finds it covered and the instance In Compliance."""
-    running = await make_agent()
-    inst = running.agent.runner(None)
+    inst = (await make_agent()).agent.runner(None)
     await inst.register(await ssm.token())
-    await inst.set_usage({PREMIUM: 101})
-    await ssm.clock.advance(5 * Q)
-    await inst.set_usage({PREMIUM: 0})
-    await ssm.clock.advance(2 * Q)
+    await go_idle_out_of_compliance(ssm, inst)
     p = await pool(ssm)
     await ssm.store.write(
         lambda u: u.pools.set_quantity(

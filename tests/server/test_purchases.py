@@ -9,9 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from server import onprem, reservations
-from server.accounts import LAB_DOMAIN, add_licenses, create_virtual_account, resolve_account
+from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
 from shared import slr
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
+from tests.agent.test_usage_compliance import buy, go_idle_out_of_compliance
 from tests.conftest import MakeAgent, RunningSSM
 from tests.server.conftest import Api
 from tests.server.onprem_site import CONNECTED, OnPrem, agent_on, bind, onprem_token
@@ -30,20 +31,11 @@ async def premium(store, va_id: int = 1):  # type: ignore[no-untyped-def]
     )
 
 
-async def go_idle_out_of_compliance(clock, inst, over: int = 101) -> None:  # type: ignore[no-untyped-def]
-    """Over the pool for five intervals, then nothing in use (reported once): locked, silent."""
-    await inst.set_usage({PREMIUM: over})
-    await clock.advance(5 * Q)
-    await inst.set_usage({PREMIUM: 0})
-    await clock.advance(2 * Q)
-    assert inst.status().license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE
-
-
 async def test_the_lab_purchase_rejudges_the_pool(api: Api, make_agent: MakeAgent) -> None:
     ssm = api.ssm
     inst = (await make_agent()).agent.runner(None)
     await inst.register(await ssm.token())
-    await go_idle_out_of_compliance(ssm.clock, inst)
+    await go_idle_out_of_compliance(ssm, inst)
     status, body = await api.call("POST", "/_lab/licenses", json={"name": PREMIUM, "quantity": 1})
     assert status == 201 and body["purchased"] == 101
     assert (await premium(ssm.store)).pool.ooc_since is None
@@ -87,20 +79,10 @@ async def test_an_onprem_synchronization_rejudges_its_pools(
     await onprem.sync_now(site.store, ssm.clock.now(), truststore=trust)
     inst = (await agent_on(make_agent, site)).agent.runner(None)
     await inst.register(await onprem_token(site, ssm))
-    await go_idle_out_of_compliance(ssm.clock, inst)
+    await go_idle_out_of_compliance(ssm, inst)
     assert (await premium(site.store)).pool.ooc_since is not None
 
-    cloud = await resolve_account(ssm.store, LAB_DOMAIN)
-    await add_licenses(
-        ssm.store,
-        account=cloud,
-        va_name="DEFAULT",
-        license_type=LicenseType.FLEX,
-        usage_mode=UsageMode.PRODUCTION,
-        name=PREMIUM,
-        quantity=5,
-        now=ssm.clock.now(),
-    )
+    await buy(ssm, 5)  # on the cloud
     await onprem.sync_now(site.store, ssm.clock.now(), truststore=trust)
     local = await premium(site.store)
     assert (local.quantity, local.pool.ooc_since) == (105, None)
@@ -117,6 +99,6 @@ async def test_a_reservation_given_back_counts_for_usage_at_once(api: Api, make_
     assert got == 200
     inst = (await make_agent()).agent.runner(None)
     await inst.register(await ssm.token())
-    await go_idle_out_of_compliance(ssm.clock, inst, over=10)
+    await go_idle_out_of_compliance(ssm, inst, over=10)
     await reservations.release(ssm.store, "UCCE", "SN-R", now=ssm.clock.now(), by="test")
     assert (await premium(ssm.store)).pool.ooc_since is None

@@ -5,36 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import msgspec
 import pytest
 
-from shared import banner, lifecycle
+from shared import banner
 from shared.lifecycle import InstanceState
 from shared.policy import DEFAULT_POLICY as P
 from shared.states import AuthorizationStatus as A
 from shared.states import Enforcement as E
-from shared.states import LicenseType, UsageMode
 from shared.states import RegistrationStatus as R
 from shared.usage import UsageState
+from tests.shared.test_usage import inst as registered
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def inst(name: str, **kw: object) -> InstanceState:
-    s = lifecycle.new_instance(
-        name=name,
-        product="Unified CCE",
-        udi_pid="UCCE",
-        serial_number="SN",
-        hostname="h",
-        deployment_type="Unified CCE 2000 Agents",
-        license_type=LicenseType.FLEX,
-        usage_mode=UsageMode.PRODUCTION,
-        now=T0,
-    )
-    base: dict[str, object] = {"registration": R.REGISTERED, "authorization": A.AUTHORIZED, "piid": "p"}
-    base.update(kw)
-    return msgspec.structs.replace(s, **base)
+    return registered(name=name, **kw)
 
 
 OK = inst("ok")
