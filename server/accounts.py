@@ -23,6 +23,7 @@ LAB_DOMAIN = "lab.ssmlab.example"
 LAB_ACCOUNT = "ssmlab Lab Account"
 DEFAULT_VA = "DEFAULT"
 
+
 @dataclass(frozen=True, slots=True)
 class CreatedToken:
     minted: tokens.MintedToken

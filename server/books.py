@@ -56,17 +56,26 @@ def load(uow: UnitOfWork, instance: Instance, *, report_ids: Iterable[str] = ())
     return _books(instance, _va_name(uow, va_id), pools, uow.usage.latest(instance.piid), seen)
 
 
-def load_account(uow: UnitOfWork, va_id: int) -> rejudge.Account:
+def load_account(uow: UnitOfWork, va_id: int, *, out_of_compliance_only: bool = False) -> rejudge.Account:
     """A virtual account's pools and the books of each product instance registered in it (an SSM
-    On-Prem registered to the cloud counts in the pools but has no verdict of its own)."""
+    On-Prem registered to the cloud counts in the pools but has no verdict of its own).
+
+    ``out_of_compliance_only``: only the instances Out of Compliance (an authorization renewal:
+    with the quantities unchanged, a re-judgement can only bring instances back In Compliance), so
+    a renewal never reads a whole large account."""
     name = _va_name(uow, va_id)
     pools = {p.tag: as_pool(p) for p in uow.pools.of(va_id)}
-    lines: dict[str, list[Latest]] = {}
-    for line in uow.usage.in_account(va_id):
-        lines.setdefault(line.piid, []).append(line)
+    if out_of_compliance_only:
+        found = uow.instances.out_of_compliance(va_id)
+        lines = {inst.piid: uow.usage.latest(inst.piid) for inst in found}
+    else:
+        found = uow.instances.page(va_id)
+        lines = {}
+        for line in uow.usage.in_account(va_id):
+            lines.setdefault(line.piid, []).append(line)
     members = {
         inst.piid: _books(inst, name, pools, lines.get(inst.piid, ()))
-        for inst in uow.instances.page(va_id)
+        for inst in found
         if inst.product != ONPREM_PRODUCT
     }
     return rejudge.Account(name, pools, members)

@@ -55,7 +55,8 @@ async def authorize(ctx: Context, auth: Authenticated) -> Authorization:
     def body(uow: UnitOfWork) -> ledger.Outcome:
         inst = ctx.identity.remember(uow, auth)
         requests = [(e.tag, e.count) for e in msg.entitlements]
-        outcome = rejudge.renewal(books.load_account(uow, inst.virtual_account_id), books.load(uow, inst), requests, t)
+        account = books.load_account(uow, inst.virtual_account_id, out_of_compliance_only=True)
+        outcome = rejudge.renewal(account, books.load(uow, inst), requests, t)
         assert outcome.verdict is not None
         uow.instances.record_authorization(
             inst.piid,

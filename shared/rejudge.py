@@ -32,7 +32,8 @@ from shared.states import AuthorizationStatus
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """A virtual account's books: its pools and the books of each registered instance in it."""
+    """A virtual account's books: its pools and the books of the registered instances in it whose
+    verdict may change (all of them for new quantities; those Out of Compliance for a renewal)."""
 
     va_name: str
     pools: Mapping[str, Pool]

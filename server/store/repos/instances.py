@@ -77,6 +77,11 @@ class Instances(Repository):
         sql = "SELECT * FROM instances WHERE product = ? AND (? OR removed_at IS NULL) ORDER BY registered_at, piid"
         return [_instance(r) for r in self._all(sql, (product, int(include_removed)))]
 
+    def out_of_compliance(self, va_id: int) -> list[Instance]:
+        """The instances of a virtual account whose last verdict is Out of Compliance."""
+        sql = "SELECT * FROM instances WHERE virtual_account_id = ? AND removed_at IS NULL AND ooc_since IS NOT NULL"
+        return [_instance(r) for r in self._all(sql + " ORDER BY registered_at, piid", (va_id,))]
+
     def count(self, va_id: int | None = None, *, include_removed: bool = False) -> int:
         sql = (
             "SELECT COUNT(*) FROM instances "
