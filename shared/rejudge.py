@@ -93,22 +93,28 @@ def rejudge(account: Account, t: int, *, skip: str | None = None) -> Rejudgement
                 f"({pool.state.in_use} in use, {pool.purchased_text()})",
             )
         )
-    for piid, member in account.members.items():
-        if piid != skip:
-            _judge_member(out, piid, member, t)
+    _judge_members(out, t, skip)
     return out
 
 
-def _judge_member(out: Rejudgement, piid: str, member: Books, t: int) -> None:
-    v = ledger.verdict(out.books_of(member), t)
-    status = stored_status(member.status, v)
-    if v.since == member.ooc_since and status is member.status:
-        return
-    out.verdicts[piid] = (v, status)
-    if v.since is None and member.ooc_since is not None:
-        out.notes.append(Note("instance_in_compliance", f"{member.name} is back In Compliance", piid))
-    elif v.since is not None and member.ooc_since is None:
-        out.notes.append(Note("instance_out_of_compliance", f"{member.name} is Out of Compliance: {v.reason}", piid))
+def verdicts(account: Account, t: int) -> Rejudgement:
+    """Every instance of the account judged again against its pools as they are (an SSM On-Prem's
+    pools after a synchronization brought the cloud's verdict on them: ``shared.onprempools``)."""
+    out = Rejudgement(account)
+    _judge_members(out, t, None)
+    return out
+
+
+def _judge_members(out: Rejudgement, t: int, skip: str | None) -> None:
+    for piid, member in out.account.members.items():
+        if piid == skip:
+            continue
+        judged = ledger.rejudge(out.books_of(member), t)
+        assert judged.verdict is not None
+        status = stored_status(member.status, judged.verdict)
+        if judged.verdict.since != member.ooc_since or status is not member.status:
+            out.verdicts[piid] = (judged.verdict, status)
+            out.notes += judged.notes
 
 
 def purchase(account: Account, quantities: Mapping[str, int], t: int) -> Rejudgement:

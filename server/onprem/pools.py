@@ -3,8 +3,8 @@
 The On-Prem's pools (of its local ``DEFAULT`` virtual account) become the pools it shares with the
 cloud (``shared.onprempools.share``: the cloud's purchased quantities, in-use totals and
 Out-of-Compliance dates); then each of its product instances is judged again against them by its
-own ledger (``shared.ledger.rejudge``), so its instances go Out of Compliance when the shared pool
-is, and back when it is not. One transaction, in the caller's.
+own ledger (``shared.rejudge.verdicts``), so its instances go Out of Compliance when the shared
+pool is, and back when it is not. One transaction, in the caller's.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ from __future__ import annotations
 from server import books
 from server.deployment import ONPREM_DOMAIN
 from server.store import UnitOfWork
-from shared import ledger
+from shared import rejudge
 from shared.messages import Entitlement
 from shared.onprempools import CloudPool, LocalUsage, share
-from shared.states import AuthorizationStatus
-
-#: The statuses a verdict moves between; another (Authorization Expired, ...) is kept as it is.
-_JUDGED = frozenset({AuthorizationStatus.AUTHORIZED, AuthorizationStatus.OUT_OF_COMPLIANCE})
 
 
 def apply(uow: UnitOfWork, entitlements: list[Entitlement], t: int) -> int:
@@ -64,14 +60,6 @@ def apply(uow: UnitOfWork, entitlements: list[Entitlement], t: int) -> int:
             uow.usage.unlock(va.id, tag)
     for note in shared.notes:
         uow.events.add(at=t, kind=note.kind, message=note.message, va_id=va.id)
-    changed = 0
-    for inst in instances:
-        outcome = ledger.rejudge(books.load(uow, inst), t)
-        assert outcome.verdict is not None
-        if outcome.verdict.since == inst.ooc_since:
-            continue
-        changed += 1
-        status = outcome.verdict.status if inst.status in _JUDGED else inst.status
-        uow.instances.set_compliance(inst.piid, status=status, ooc_since=outcome.verdict.since)
-        books.write(uow, outcome, piid=inst.piid, va_id=va.id, at=t)
-    return changed
+    rejudged = rejudge.verdicts(books.load_account(uow, va.id), t)
+    books.write_rejudgement(uow, rejudged, va_id=va.id, at=t)
+    return len(rejudged.verdicts)

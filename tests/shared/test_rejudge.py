@@ -155,3 +155,14 @@ def test_an_authorization_renewal_rejudges_the_account_first() -> None:
     assert set(out.rejudged.verdicts) == {"idle"}  # the renewing instance is judged by authorize
     assert [n.kind for n in out.notes] == ["instance_in_compliance"]
     assert out.books.pools[PREMIUM.tag].state.ooc_since is None
+
+
+def test_verdicts_judge_the_instances_against_the_pools_as_they_are() -> None:
+    """An SSM On-Prem's pools carry the cloud's verdict: they are not judged again locally, only
+    each instance against them."""
+    acct = idle_out_of_compliance(purchased=200)  # covered here, but the cloud says Out of Compliance
+    out = rejudge.verdicts(
+        dataclasses.replace(acct, members={**acct.members, "new": member("new", ledger.Line(PREMIUM.tag, Q, 5))}), T
+    )
+    assert out.pools == {} and out.unlocked == []
+    assert set(out.verdicts) == {"new"} and out.verdicts["new"][0].since == 5 * Q
