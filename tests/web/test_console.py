@@ -23,6 +23,8 @@ from aiohttp import web
 from cryptography import x509
 
 from lab.processes import Lab
+from lab.web.runner import Run
+from plumbing.clients.lab import LabError
 from plumbing.web.serve import start
 from tests.lab.test_launcher import free_port, port_closed, ssmlab
 from tests.web.conftest import SHOTS, Shoot
@@ -144,6 +146,21 @@ def test_up_and_status_print_the_three_pages(up: Up, pki_dir: Path) -> None:
     assert up.pages in up.said
     status = subprocess.run(ssmlab(up.lab.folder, pki_dir, "status"), capture_output=True, text=True, timeout=60)
     assert up.pages in status.stdout
+
+
+def test_a_run_stops_at_its_next_step() -> None:
+    """What the runner's Stop does: the player's next report raises, which ends the run there (its
+    lab stopped and kept); the page then says 'stopped', not 'failed'."""
+    run = Run("tls-expired", "", total=9, started=0.0)
+    run.watch(1, "2027-01-04T08:00:00+00:00", "register ucce-1: done", [])
+    assert run.state == "running" and run.steps[0].passed is None
+    run.stop.set()
+    assert run.state == "stopping"
+    with pytest.raises(LabError) as stopped:
+        run.watch(2, "2027-01-04T08:00:00+00:00", "the SSM serves the expired certificate", [])
+    assert stopped.value.code == "stopped" and len(run.steps) == 2
+    run.report = {"passed": False, "error": "step 2: stopped from the lab console"}
+    assert run.state == "stopped" and not run.running
 
 
 # -- in Chromium ---------------------------------------------------------------------------------------
