@@ -7,6 +7,8 @@ this listener's, a state-changing request must come from the page with its CSRF 
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -77,6 +79,18 @@ async def unreachable(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.Response(text=page, status=502, content_type="text/html")
 
 
+def csrf_token(folder: Path) -> str:
+    """The pages' CSRF token, kept in the lab folder (mode 0600): a tab left open while the lab
+    restarts still works, instead of every button failing on a token it cannot know is stale."""
+    path = folder / "console-csrf"
+    token = path.read_text().strip() if path.exists() else ""
+    if len(token) < 32:
+        token = secrets.token_urlsafe(32)
+        with os.fdopen(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as f:
+            f.write(token)
+    return token
+
+
 def create_app(lab: Lab, *, certs: Path | None = None) -> web.Application:
     """The console of ``lab`` (its scenarios' private labs use ``certs``, by default the lab's)."""
     app = web.Application(
@@ -85,6 +99,7 @@ def create_app(lab: Lab, *, certs: Path | None = None) -> web.Application:
     )
     pages.setup(app, TEMPLATES)
     aiohttp_jinja2.get_env(app).filters["rate"] = cards.rate_words
+    app[pages.CSRF] = csrf_token(lab.folder)
     app[BACKEND] = Backend(lab)
     app[RUNNER] = Runner(certs or lab.certs)
 

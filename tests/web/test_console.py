@@ -22,7 +22,10 @@ import pytest
 from aiohttp import web
 from cryptography import x509
 
+from lab.player import Check
 from lab.processes import Lab
+from lab.web.app import create_app
+from lab.web.keys import RUNNER
 from lab.web.runner import Run
 from plumbing.clients.lab import LabError
 from plumbing.web.serve import start
@@ -133,6 +136,14 @@ async def test_refusals_change_nothing(lab: Lab, url: str) -> None:
     assert not (lab.folder / "outside").exists() and not (lab.folder / "snapshots" / "never-saved").exists()
 
 
+async def test_the_form_token_outlives_a_restart(lab: Lab, url: str) -> None:
+    """Kept in the lab folder, readable by its owner only: a tab open across a restart still works."""
+    kept = lab.folder / "console-csrf"
+    async with aiohttp.ClientSession() as s:
+        assert await token_of(s, url) == kept.read_text()
+    assert kept.stat().st_mode & 0o777 == 0o600
+
+
 def test_the_console_listens_on_loopback_only(lab: Lab) -> None:
     port = int(lab.state["console_port"])
     with socket.socket() as s:
@@ -161,6 +172,21 @@ def test_a_run_stops_at_its_next_step() -> None:
     assert stopped.value.code == "stopped" and len(run.steps) == 2
     run.report = {"passed": False, "error": "step 2: stopped from the lab console"}
     assert run.state == "stopped" and not run.running
+
+
+async def test_a_failed_check_shows_red_with_what_was_found(lab: Lab, aiohttp_client: Any) -> None:
+    app = create_app(lab)
+    runner = app[RUNNER]
+    runner.current = run = Run("wrong", "expects what does not happen", total=2, started=0.0)
+    failed = Check(2, "ucce-1 authorization", "Out of Compliance", "Authorized", "2027-01-04T08:15:00+00:00")
+    run.watch(1, "2027-01-04T08:00:00+00:00", "register ucce-1: done", [])
+    run.watch(2, "2027-01-04T08:15:00+00:00", "expect ucce-1: authorization=Out of Compliance", [failed])
+    run.report = {"passed": False, "error": None, "checks": [failed.view()], "lab": "/tmp/kept"}
+    client = await aiohttp_client(app)
+    html = await (await client.get("/live/run")).text()
+    assert '<span class="pill failed">failed</span>' in html and '<li class="failed">' in html
+    assert "expected <code>Out of Compliance</code>, found <code>Authorized</code>" in html
+    assert '<span class="checks-count">0/1 check(s) passed</span>' in html and "/tmp/kept" in html
 
 
 # -- in Chromium ---------------------------------------------------------------------------------------
@@ -285,7 +311,8 @@ async def test_a_snapshot_is_saved_and_loaded(lab: Lab, url: str, page: Any, sho
     await page.click("#open-reset")
     await expect(page.locator("#reset-dialog")).to_be_visible()
     await expect(page.locator("#reset-account")).to_be_focused()
-    await page.screenshot(path=str(SHOTS / "console-reset-dialog.png"))  # the viewport: the dialog's backdrop
+    # The viewport only: a full-page screenshot shows the dialog's backdrop over part of the page.
+    await page.screenshot(path=str(SHOTS / "test_a_snapshot_is_saved_and_loaded-reset-dialog.png"))
     await page.click("#reset-dialog button.danger")
     await expect(page.locator("#snapshots-card .notice")).to_contain_text("the lab was reset")
     await expect(page.locator("#reset-dialog")).to_be_hidden()
