@@ -27,6 +27,11 @@ def timeline(lab: Lab, limit: int = 50) -> list[dict[str, str]]:
     return sorted(ssm + agent, key=lambda e: (datetime.fromisoformat(e["at"]), e["side"]))[-limit:]
 
 
+def pages_line(lab: Lab) -> str:
+    """The web pages' addresses, on one line."""
+    return "pages: " + "   ".join(f"{name} {url}" for name, url in lab.pages())
+
+
 def _short(text: str | None, width: int) -> str:
     text = text or "-"
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -44,6 +49,7 @@ def screen(lab: Lab, *, events: int = 8) -> str:
     lines = [
         f"ssmlab — {now:%Y-%m-%d %H:%M} (domain time; {clock['kind']} clock at {clock['rate']:g}x)   "
         f"SSM {lab.ssm_url}   agent {lab.agent_url}",
+        pages_line(lab),
         "",
         f"{'INSTANCE':<10} {'REGISTRATION':<22} {'AUTHORIZATION':<36} {'ENFORCEMENT':<26} USAGE",
     ]
