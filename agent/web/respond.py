@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
+import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
@@ -92,10 +93,12 @@ async def read_form(request: web.Request, type_: type[T]) -> T:
 
 
 async def run(action: Callable[[], Awaitable[Flash]]) -> Flash:
-    """The action's flash, or its refusal (nothing changed: the agent's methods commit or raise)."""
+    """The action's flash, or its refusal (nothing changed: the agent's methods commit or raise).
+    A refusal's code goes into the request's log line even when htmx is answered 200."""
     try:
         return await action()
     except SmartLicensingError as err:
+        structlog.contextvars.bind_contextvars(refused=err.code)
         return Flash(error=err)
 
 

@@ -78,6 +78,10 @@ async def test_register_refusal_out_of_compliance_and_deregister(
     await expect(page.locator("#registration-status")).to_contain_text("Unregistered")
     await expect(page.locator("#evaluation-remaining")).to_have_text("90 days")
     await shoot(page, "1-evaluation")
+    controls = page.locator("input:not([type=hidden]), textarea, select")
+    assert await controls.count() > 15
+    unlabeled = await controls.evaluate_all("els => els.filter(e => e.labels.length === 0).map(e => e.outerHTML)")
+    assert unlabeled == []  # every control of the page and its dialogs has a label
 
     # Transport Settings: a Smart Call Home path while the mode is Smart Transport is refused by the
     # rule 'path fits the mode', with the URL to use; "Use this URL" saves it.
@@ -206,6 +210,9 @@ async def test_connection_truststore_diagnose_and_a_tls_drill(
     await expect(steps).to_contain_text("hostname")
     await expect(page.locator("#diagnosis h2")).to_contain_text("OK")
     await shoot(page, "1-connection-ok")
+    await page.get_by_role("button", name="Remove customer-root from the truststore").click()
+    await expect(page.locator("#truststore .notice")).to_contain_text("customer-root removed from the truststore")
+    await expect(page.locator("#trust-entries")).not_to_contain_text("Customer Root CA")
 
     await ssm.set_tls("wrong-host")
     await page.goto(site.url + "/instances/ucce-1")
@@ -267,7 +274,10 @@ async def test_picker_escaping_and_reservation(
         box = await open_dialog(page, "Specific License Reservation", "dlg-slr")
         await box.get_by_role("button", name="Request a reservation code").click()
         code = box.locator("#slr-request-code")
-        await expect(code).to_have_value(running.agent.runner("cvp-1").state.reservation.request_code)  # type: ignore[union-attr]
+        await expect(box).to_contain_text("Reservation In Progress")
+        reservation = running.agent.runner("cvp-1").state.reservation
+        assert reservation is not None
+        await expect(code).to_have_value(reservation.request_code)
         await snap(page, shoot, "2-reservation-requested")
 
         va = await ssm.store.read(lambda u: u.accounts.virtual_account(1))
@@ -291,5 +301,13 @@ async def test_picker_escaping_and_reservation(
         await snap(page, shoot, "4-reservation-returned")
         await box.get_by_role("button", name="Close").click()
         await expect(page.locator("#flash")).to_contain_text("Reservation returned")
+
+        # 91 days unregistered: Enforcement (evaluation expiry), its way out, adding agents refused.
+        await ssm.clock.advance(timedelta(days=91))
+        await expect(page.locator("#banner .banner.enforcement")).to_contain_text("Enforcement")
+        await expect(page.locator("#enforcement")).to_contain_text("Evaluation expiry")
+        await page.get_by_role("button", name="Add agents").click()
+        await expect(page.locator("#flash .error")).to_contain_text("enforcement")
+        await shoot(page, "5-enforcement")
     finally:
         await runner.cleanup()

@@ -173,3 +173,12 @@ async def test_deregister_offline_says_to_remove_it_on_the_ssm(
     assert r.status == 200 and 'class="notice warn"' in html and "WARNING: Deregistered locally" in html
     assert f"Remove product instance {piid} from the SSM by hand" in html
     assert inst.state.registration == "Unregistered"
+
+
+async def test_the_non_production_banner(make_agent: MakeAgent, aiohttp_client: Any) -> None:
+    running = await make_agent([{"name": "lab-1", "license_type": "Perpetual", "usage_mode": "Non-Production"}])
+    api: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, no_persist))
+    assert "You are using a Non-Production System" not in await (await api.get("/instances/lab-1")).text()
+    await running.agent.runner(None).set_usage({"Regular Agent": 3})
+    html = await (await api.get("/instances/lab-1/live")).text()
+    assert 'class="banner non-production"' in html and "You are using a Non-Production System" in html
