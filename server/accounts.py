@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from server import books
 from server.store import Store, UnitOfWork
 from server.store.rows import Account, VirtualAccount
-from shared import tokens
+from shared import rejudge, tokens
 from shared.catalog import OFFERED, LicenseKey, all_license_keys, lab_quantity
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -21,6 +22,7 @@ from shared.states import LicenseType, UsageMode
 LAB_DOMAIN = "lab.ssmlab.example"
 LAB_ACCOUNT = "ssmlab Lab Account"
 DEFAULT_VA = "DEFAULT"
+
 
 @dataclass(frozen=True, slots=True)
 class CreatedToken:
@@ -257,7 +259,9 @@ async def add_licenses(
     quantity: int,
     now: datetime,
 ) -> int:
-    """Purchase ``quantity`` licenses into a virtual account's pool; returns the new total.
+    """Purchase ``quantity`` licenses into a virtual account's pool; returns the new total. The
+    account is re-judged at once (``shared.rejudge.purchase``): a pool the purchase covers is back
+    In Compliance, and so is each instance consuming it (it learns it at its next contact).
 
     Raises:
         BadRequest: ``unknown_license`` (not in the catalog for that type and mode) or a
@@ -276,15 +280,17 @@ async def add_licenses(
 
     def body(uow: UnitOfWork) -> int:
         va = find_va(uow, account, va_name)
-        total = uow.pools.purchase(
-            va_id=va.id, name=name, license_type=license_type, usage_mode=usage_mode, tag=key.tag, quantity=quantity
-        )
+        loaded = books.load_account(uow, va.id)
+        pool = loaded.pools.get(key.tag)
+        total = (pool.purchased if pool else 0) + quantity
+        outcome = rejudge.purchase(loaded, {key.tag: total}, epoch(now))
         uow.events.add(
             at=epoch(now),
             kind="licenses_added",
             va_id=va.id,
             message=f"{quantity} {license_type} {usage_mode} {name} added to {va.name} (now {total})",
         )
+        books.write_rejudgement(uow, outcome, va_id=va.id, at=epoch(now))
         return total
 
     return await store.write(body)

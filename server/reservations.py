@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from server import books
 from server.pki_files import LabPki
 from server.store import Store, UnitOfWork
 from server.store.rows import License, Reservation, ReservedLicense, VirtualAccount
-from shared import slr
+from shared import rejudge, slr
 from shared.catalog import CISCO_LICENSE_TYPE
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
@@ -295,6 +296,9 @@ def _end(
         va_id=found.virtual_account_id,
         message=f"reservation of {found.udi_pid}:{found.serial_number} {how}: {held} back in the pool",
     )
+    # Licenses back in the pool count for usage at once, as a purchase does (shared.rejudge).
+    va_id, t = found.virtual_account_id, epoch(now)
+    books.write_rejudgement(uow, rejudge.rejudge(books.load_account(uow, va_id), t), va_id=va_id, at=t)
     return uow.reservations.set_status(found.id, after, epoch(now))
 
 

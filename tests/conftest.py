@@ -259,11 +259,12 @@ async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIte
         truststore: Path | None = None,
         port: int | None = None,
         extra: str = "",
+        policy: Policy | None = None,
     ) -> RunningAgent:
         cfg = agent_config(tmp_path, pki_dir, port or ssm.port, instances, data, truststore=truststore, extra=extra)
         store = await AgentStore.open(cfg.data_path / "agent.db")
         transport = await open_transport(cfg, store)
-        agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=ssm.policy)
+        agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=policy or ssm.policy)
         await agent.start()
         running = RunningAgent(agent, store, transport)
         opened.append(running)

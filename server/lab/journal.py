@@ -95,7 +95,7 @@ def middleware() -> Middleware:
                 body = b""  # the handler reads the limit error itself
                 request.pop(BODY, None)
             piid, token_id, kind = peek(body, request.content_type)
-        fault = lab.faults.match(faults.Target(request.path, piid, token_id), clock.now()) if device else None
+        fault = lab.faults.match(faults.Target(request.path, piid, token_id, kind), clock.now()) if device else None
         status: int | str = 0
         try:
             if fault is not None and fault.spec.kind == "latency":
