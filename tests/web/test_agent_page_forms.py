@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from agent.api import create_api
 from plumbing.web import pages
+from shared import banner
 from tests.conftest import MakeAgent, NetCut, RunningAgent, RunningSSM, no_persist
 
 HTMX = {"HX-Request": "true"}
@@ -33,6 +34,8 @@ async def test_a_refusal_shows_the_code_and_fix_of_the_local_api_and_changes_not
     running, api, csrf = page_api
     inst = running.agent.runner(None)
     await inst.register(await ssm.token())
+    report = await (await api.get("/compliance")).text()
+    assert 'id="banner-note"' in report and banner.ALL_CLEAR in report  # no banner: the report says why
     before = inst.state
     r = await api.put(
         "/api/v1/instances/ucce-1/license-type", json={"license_type": "Perpetual", "usage_mode": "Production"}
