@@ -21,6 +21,7 @@ POST /api/v1/trust                                {"alias": "...", "data": "<bas
 DELETE /api/v1/trust/{alias}
 POST /api/v1/diagnose                             {"url": null | "https://..."}: the diagnosis report
 GET  /_lab/health, GET|POST /_lab/clock, GET /_lab/events
+GET  /                                            the Smart License Management page (agent/web)
 """
 
 from __future__ import annotations
@@ -33,19 +34,19 @@ import msgspec
 from aiohttp import web
 
 from agent import labapi
+from agent import web as agent_web
 from agent.daemon import Agent, new_serial_number
 from agent.diagnose import as_json
 from agent.instance import InstanceRunner
+from agent.keys import AGENT
+from plumbing.web import pages
 from plumbing.web.clock import Persist, clock_routes
 from plumbing.web.middleware import json_response, request_context
 from plumbing.web.routes import Body, Plane, Route, install
-from shared import banner
 from shared.clock import utc
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
 from shared.transportsettings import TransportSettings
-
-AGENT = web.AppKey("agent", Agent)
 
 
 class RegisterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -174,19 +175,11 @@ async def serial(request: web.Request) -> web.Response:
 
 
 async def get_banner(request: web.Request) -> web.Response:
-    agent = request.app[AGENT]
-    states = [(r.state, r.usage) for r in agent.runners.values()]
-    return json_response(banner.banner(states, agent.clock.now(), agent.policy))
+    return json_response(request.app[AGENT].banner())
 
 
 async def get_alerts(request: web.Request) -> web.Response:
-    agent = request.app[AGENT]
-    out = []
-    for r in agent.runners.values():
-        out += banner.system_alerts(
-            r.name, initialized=r.initialized, enabled=r.state.enabled, serial=r.state.serial_number, since={}
-        )
-    return json_response({"alerts": out})
+    return json_response({"alerts": request.app[AGENT].alerts()})
 
 
 def _transport_view(agent: Agent) -> dict[str, object]:
@@ -316,7 +309,13 @@ ROUTES: list[Route] = [
 
 
 def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
-    app = web.Application(middlewares=[request_context("agent.api")], client_max_size=64 * 1024)
+    """The local API, its lab plane, and the Smart License Management page at ``/``."""
+    host, _port = agent.config.api_address
+    app = web.Application(
+        middlewares=[request_context("agent.api"), *agent_web.middlewares(host)], client_max_size=64 * 1024
+    )
     app[AGENT] = agent
-    install(app, [*ROUTES, *clock_routes(agent.clock, persist_clock), *labapi.routes(agent)], limit=16384)
+    agent_web.setup(app)
+    routes = [*ROUTES, *clock_routes(agent.clock, persist_clock), *labapi.routes(agent)]
+    install(app, [*routes, *agent_web.ROUTES, *pages.STATIC_ROUTES], limit=16384)
     return app

@@ -23,6 +23,8 @@ from agent.store import AgentStore
 from agent.transport import Transport
 from agent.truststore import Entry, TrustStore
 from shared import lifecycle, permits, pki
+from shared.banner import Banner, SystemAlert, system_alerts
+from shared.banner import banner as compose_banner
 from shared.clock import AnyClock, epoch
 from shared.codes import ErrorCode
 from shared.errors import NotFound
@@ -192,6 +194,21 @@ class Agent:
                 policy=self.policy,
                 log=self.log,
             )
+
+    # -- what the Administration portal shows above every page --------------------------------
+    def banner(self) -> Banner:
+        """The aggregate banner and the License Compliance report of every instance, now."""
+        return compose_banner([(r.state, r.usage) for r in self.runners.values()], self.clock.now(), self.policy)
+
+    def alerts(self) -> list[SystemAlert]:
+        """The system alerts of every machine (instance), red while their condition holds."""
+        return [
+            alert
+            for r in self.runners.values()
+            for alert in system_alerts(
+                r.name, initialized=r.initialized, enabled=r.state.enabled, serial=r.state.serial_number, since={}
+            )
+        ]
 
     # -- Transport Settings, truststore, diagnosis ---------------------------------------------
     async def set_transport(self, settings: TransportSettings) -> TransportSettings:

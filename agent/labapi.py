@@ -14,7 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from agent.daemon import Agent
 from plumbing.web.middleware import json_response
 from plumbing.web.routes import Body, Plane, Route
-from shared import banner, clockctl
+from shared import clockctl
 from shared.errors import BadRequest
 
 VERSION = "0.1.0"
@@ -102,18 +102,7 @@ def routes(agent: Agent) -> list[Route]:
             {
                 "reset": "everything",
                 "rows_removed": removed,
-                "alerts": [
-                    a.alert
-                    for r in agent.runners.values()
-                    for a in banner.system_alerts(
-                        r.name,
-                        initialized=r.initialized,
-                        enabled=r.state.enabled,
-                        serial=r.state.serial_number,
-                        since={},
-                    )
-                    if a.state == "red"
-                ],
+                "alerts": [a.alert for a in agent.alerts() if a.state == "red"],
             }
         )
 

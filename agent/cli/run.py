@@ -95,6 +95,7 @@ async def _run(cfg: AgentConfig) -> int:
             file=sys.stderr,
             flush=True,
         )
+        print(f"smart-agent: Smart License Management page {url}/", file=sys.stderr, flush=True)
         try:
             await serve.wait_for_signal()
         finally:

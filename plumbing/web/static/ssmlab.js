@@ -44,9 +44,16 @@
       e.preventDefault();
     }
   });
-  // A form answered by htmx closes its dialog when the answer carries no error.
+  // A form answered by htmx closes its dialog when the answer carries no error (nor asks to stay
+  // open with data-keep-open: a code to copy).
   document.addEventListener("htmx:afterSwap", function (e) {
     var d = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("dialog");
-    if (d && !d.querySelector(".error")) { d.close(); }
+    if (d && !d.querySelector(".error, [data-keep-open]")) { d.close(); }
+  });
+  // A menu (details.menu) closes once a choice is made in it, or on a click elsewhere.
+  document.addEventListener("click", function (e) {
+    document.querySelectorAll("details.menu[open]").forEach(function (m) {
+      if (!m.contains(e.target) || e.target.closest(".menu-items button")) { m.removeAttribute("open"); }
+    });
   });
 })();
