@@ -54,6 +54,15 @@ class License:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolSample:
+    """A pool's in-use and purchased quantities from instant ``at`` on (its history)."""
+
+    at: int
+    in_use: int
+    purchased: int
+
+
+@dataclass(frozen=True, slots=True)
 class Latest:
     """An instance's latest reported usage of one license."""
 

@@ -203,4 +203,17 @@ UPDATE licenses SET actual = COALESCE((
     WHERE u.virtual_account_id = licenses.virtual_account_id AND u.tag = licenses.tag), 0)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+#: The portal's chart of usage against purchased (issue 17): each pool's (in use, purchased) at the
+#: domain instants its books changed, one row per change (``Pools.save_state`` appends it).
+V4 = """
+CREATE TABLE pool_history (
+    id INTEGER PRIMARY KEY,
+    license_id INTEGER NOT NULL REFERENCES licenses(id),
+    at INTEGER NOT NULL,
+    in_use INTEGER NOT NULL,
+    purchased INTEGER NOT NULL
+);
+CREATE INDEX pool_history_license ON pool_history (license_id, at)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)

@@ -15,10 +15,12 @@ class Events(Repository):
             (at, kind, va_id, piid, message),
         )
 
-    def recent(self, *, limit: int = 100, piid: str | None = None) -> list[Event]:
-        """The latest ``limit`` events (of one instance), oldest first."""
+    def recent(self, *, limit: int = 100, piid: str | None = None, va_id: int | None = None) -> list[Event]:
+        """The latest ``limit`` events (of one instance, of one virtual account), oldest first."""
         rows = self._all(
-            "SELECT * FROM events WHERE (?1 IS NULL OR piid = ?1) ORDER BY at DESC, id DESC LIMIT ?2", (piid, limit)
+            "SELECT * FROM events WHERE (?1 IS NULL OR piid = ?1) AND (?3 IS NULL OR virtual_account_id = ?3) "
+            "ORDER BY at DESC, id DESC LIMIT ?2",
+            (piid, limit, va_id),
         )
         return [Event(**dict(r)) for r in reversed(rows)]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 
 from server.store.repos.base import Repository
-from server.store.rows import License
+from server.store.rows import License, PoolSample
 from shared.compliance import PoolState
 from shared.states import LicenseType, UsageMode
 
@@ -90,7 +90,7 @@ class Pools(Repository):
 
     def save_state(self, va_id: int, tag: str, pool: PoolState) -> None:
         """The pool's compliance state after a decision (Enforcement is notified again after a new
-        Out-of-Compliance period)."""
+        Out-of-Compliance period), and a sample of its history when its quantities changed."""
         self._exec(
             "UPDATE licenses SET in_use = ?, actual = ?, last_interval = ?, interval_over = ?, count_before = ?, "
             "ooc_since = ?, enforcement_notified = CASE WHEN ? IS NULL THEN 0 ELSE enforcement_notified END "
@@ -107,6 +107,30 @@ class Pools(Repository):
                 tag,
             ),
         )
+        self._sample(va_id, tag)
+
+    # -- history (the portal's chart) ---------------------------------------------------------------
+    def _sample(self, va_id: int, tag: str) -> None:
+        """Append (in use, purchased) at the pool's last reporting interval, unless the pool's last
+        sample says the same: a pool at rest costs no row."""
+        self._exec(
+            "INSERT INTO pool_history (license_id, at, in_use, purchased) "
+            "SELECT l.id, l.last_interval, l.in_use, l.quantity FROM licenses l "
+            "WHERE l.virtual_account_id = ? AND l.tag = ? AND l.last_interval IS NOT NULL AND NOT EXISTS ("
+            "SELECT 1 FROM (SELECT in_use, purchased FROM pool_history WHERE license_id = l.id "
+            "ORDER BY at DESC, id DESC LIMIT 1) h WHERE h.in_use = l.in_use AND h.purchased = l.quantity)",
+            (va_id, tag),
+        )
+
+    def history(self, license_id: int, *, since: int | None = None, limit: int = 2000) -> list[PoolSample]:
+        """A pool's samples, oldest first: the last ``limit`` ones, with the one in force at ``since``."""
+        rows = self._all(
+            "SELECT at, in_use, purchased FROM pool_history WHERE license_id = ?1 AND at >= COALESCE(("
+            "SELECT MAX(at) FROM pool_history WHERE license_id = ?1 AND at <= ?2), ?2, 0) "
+            "ORDER BY at DESC, id DESC LIMIT ?3",
+            (license_id, since, limit),
+        )
+        return [PoolSample(r["at"], r["in_use"], r["purchased"]) for r in reversed(rows)]
 
     # -- Enforcement (Out-of-Compliance expiry) -----------------------------------------------------
     def entering_enforcement(self, t: int, grace: int) -> list[License]:
