@@ -21,13 +21,16 @@ def _iso(t: int | None) -> str | None:
     return utc(t).isoformat() if t is not None else None
 
 
-async def pools(store: Store, *, va_name: str | None = None, policy_intervals: int = 5) -> list[dict[str, Any]]:
-    """Per virtual account and license: purchased, in use, balance (surplus or deficit), status."""
+async def pools(
+    store: Store, *, va_name: str | None = None, va_id: int | None = None, policy_intervals: int = 5
+) -> list[dict[str, Any]]:
+    """Per virtual account and license: purchased, in use, balance (surplus or deficit), status
+    (of the virtual accounts named ``va_name``, or of the one ``va_id``)."""
 
     def body(uow: UnitOfWork) -> list[dict[str, Any]]:
         vas = uow.accounts.all_virtual_accounts()
         out = []
-        for lic in uow.pools.all():
+        for lic in uow.pools.all() if va_id is None else uow.pools.of(va_id):
             va = vas.get(lic.virtual_account_id)
             if va is None or (va_name and va.name != va_name):
                 continue
@@ -51,6 +54,7 @@ async def pools(store: Store, *, va_name: str | None = None, policy_intervals: i
                     "balance": compliance.balance(lic.for_usage, p.in_use),
                     "status": status,
                     "out_of_compliance_since": _iso(p.ooc_since),
+                    "enforcement": lic.enforcement_notified,
                     "last_interval": _iso(p.last_interval),
                 }
             )
@@ -60,17 +64,22 @@ async def pools(store: Store, *, va_name: str | None = None, policy_intervals: i
 
 
 async def instances(
-    store: Store, *, include_removed: bool = False, limit: int | None = None, offset: int = 0
+    store: Store,
+    *,
+    include_removed: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+    va_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Product instances with last contact, status and latest usage per license, then those of the
     SSM On-Prems registered here (``onprem``: which On-Prem they are behind); a page of them when
-    ``limit`` is given."""
+    ``limit`` is given; of one virtual account when ``va_id`` is."""
 
     def body(uow: UnitOfWork) -> list[dict[str, Any]]:
         vas = uow.accounts.all_virtual_accounts()
         names: dict[tuple[int, str], str] = {}
         out = []
-        for i in uow.instances.page(include_removed=include_removed, limit=limit, offset=offset):
+        for i in uow.instances.page(va_id, include_removed=include_removed, limit=limit, offset=offset):
             va = vas.get(i.virtual_account_id)
             usage = []
             for row in uow.usage.latest(i.piid):
@@ -110,8 +119,8 @@ async def instances(
         # synchronization listed them (the page goes on across both).
         more = None if limit is None else limit - len(out)
         if more is None or more > 0:
-            skip = max(0, offset - uow.instances.count(include_removed=include_removed))
-            for b in uow.satellites.behind(include_removed=include_removed, limit=more, offset=skip):
+            skip = max(0, offset - uow.instances.count(va_id, include_removed=include_removed))
+            for b in uow.satellites.behind(va_id=va_id, include_removed=include_removed, limit=more, offset=skip):
                 out.append(_behind(b, vas))
         return out
 

@@ -1,8 +1,8 @@
 """The request journal and fault injection: a middleware that sees every request.
 
-Every request is journalled (method, path, instance, status, latency, TLS version, fault). Device
-plane requests — those whose declared route is of the device plane, never guessed from the path —
-are also counted in the metrics and may be hit by an injected fault (``server.lab.faults``).
+Every request but the portal's pages is journalled (method, path, instance, status, latency, TLS
+version, fault). Device plane requests — those whose declared route is of the device plane, never
+guessed from the path — are also counted in the metrics and may be hit by an injected fault (``server.lab.faults``).
 ``GET /_lab/journal`` shows the last ones.
 """
 
@@ -81,12 +81,15 @@ def middleware() -> Middleware:
 
     @web.middleware
     async def journal(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_of(request)
+        if route is not None and route.plane is Plane.WEB:
+            return await handler(request)  # the portal's pages (polled every second) are no lab traffic
         lab = request.app[LAB]
         clock = request.app[keys.CLOCK]
         started = time.perf_counter()
         piid = token_id = None
         kind = "lab"
-        device = _is_device(route_of(request))
+        device = _is_device(route)
         if device and request.method == "POST":
             settings = request.app[keys.SETTINGS]
             try:
