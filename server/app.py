@@ -4,7 +4,8 @@ No globals: everything a handler needs is reached through ``request.app[keys.X]`
 (the store, background tasks) are owned by cleanup contexts.
 
 Planes are route tables (``plumbing.web.routes``): the device plane (``server.device``), the admin
-API (``server.admin``), the lab plane (``server.lab`` and the clock). A listener serves a set of
+API (``server.admin``), the lab plane (``server.lab`` and the clock), the portal's pages
+(``server.web``). A listener serves a set of
 planes: a cloud SSM all of them on one; an SSM On-Prem the device plane on its device listener and
 the rest on its admin listener (``LISTENER_PLANES``), decided by each route's declared plane.
 
@@ -22,12 +23,13 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from plumbing.web import pages, serve
 from plumbing.web import routes as plumbing_routes
-from plumbing.web import serve
 from plumbing.web.clock import clock_routes
 from plumbing.web.middleware import request_context
 from plumbing.web.routes import Plane
 from server import admin, deployment, device, keys, lab, onprem
+from server import web as portal
 from server.admin import routing
 from server.apiclients import Authority
 from server.lab import journal
@@ -65,6 +67,7 @@ def create_app(
     middlewares = [request_context("ssm.http")]
     if settings.admin_port is not None:
         middlewares.append(_plane_guard(listeners))
+    middlewares.append(pages.guard(portal.hosts(settings, lab_pki)))
     middlewares.append(journal.middleware())
     middlewares.append(routing.api_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body)
@@ -121,7 +124,9 @@ def create_app(
         *(lab.ONPREM_ROUTES if settings.mode == "onprem" else ()),
         *clock_routes(clock, persist_clock),
         *admin.ROUTES,
+        *portal.ROUTES,
     ]
+    portal.setup(app)
     plumbing_routes.install(app, routes, limit=settings.max_body)
     routing.install(app)
     return app

@@ -1,0 +1,90 @@
+"""A cloud SSM (and its portal) shared by a test module, with agents started on its clock: one
+SSM per module keeps the browser tests quick; each test works in virtual accounts of its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest_asyncio
+
+from agent.daemon import Agent, open_transport
+from agent.store import AgentStore
+from plumbing.web import serve
+from server import keys
+from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
+from server.app import create_app
+from server.pki_files import LabPki
+from server.settings import ServerSettings
+from server.store import Store
+from shared.clock import VirtualClock
+from shared.policy import DEFAULT_POLICY
+from tests.conftest import NO_VERIFY, START, RunningAgent, RunningSSM, agent_config
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cloud(tmp_path_factory: Any, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
+    """A cloud SSM over TLS on a virtual clock, for the whole module."""
+    tmp = tmp_path_factory.mktemp("portal")
+    clock = VirtualClock(START)
+    db = tmp / "ssm.db"
+    store = await Store.open(db)
+    settings = ServerSettings(db_path=db, policy=DEFAULT_POLICY)
+    app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
+    runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
+    try:
+        yield RunningSSM(
+            f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"
+        )
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+async def new_va(ssm: RunningSSM, name: str, description: str = "") -> None:
+    account = await resolve_account(ssm.store, LAB_DOMAIN)
+    await create_virtual_account(ssm.store, account=account, name=name, description=description, now=ssm.clock.now())
+
+
+async def start_agent(
+    ssm: RunningSSM, tmp: Path, pki_dir: Path, instances: list[dict[str, str]] | None = None
+) -> RunningAgent:
+    """An in-process agent on the SSM's clock (close it at the end of the test)."""
+    cfg = agent_config(tmp, pki_dir, ssm.port, instances)
+    store = await AgentStore.open(cfg.data_path / "agent.db")
+    transport = await open_transport(cfg, store)
+    agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=ssm.policy)
+    await agent.start()
+    return RunningAgent(agent, store, transport)
+
+
+class Client:
+    """The portal as a script sees it: pages, and forms posted with the page's CSRF token."""
+
+    def __init__(self, ssm: RunningSSM, session: aiohttp.ClientSession) -> None:
+        self.ssm = ssm
+        self.session = session
+        self.csrf = ""
+
+    async def get(self, path: str, **kw: Any) -> tuple[int, str]:
+        async with self.session.get(self.ssm.url + path, ssl=NO_VERIFY, **kw) as r:
+            text = await r.text()
+            if 'name="csrf-token"' in text:
+                self.csrf = text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+            return r.status, text
+
+    async def post(self, path: str, data: Any = None, *, token: bool = True, **kw: Any) -> tuple[int, str]:
+        if token and not self.csrf:
+            await self.get("/inventory/general")
+        headers = {"X-CSRF-Token": self.csrf, "HX-Request": "true"} if token else {}
+        headers.update(kw.pop("headers", {}))
+        async with self.session.post(self.ssm.url + path, data=data, headers=headers, ssl=NO_VERIFY, **kw) as r:
+            return r.status, await r.text()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(cloud: RunningSSM) -> AsyncIterator[Client]:
+    async with aiohttp.ClientSession() as session:
+        yield Client(cloud, session)
