@@ -121,7 +121,11 @@ async def create_account(
 
     def body(uow: UnitOfWork) -> Account:
         if uow.accounts.by_domain(domain):
-            raise Conflict(f"a Smart Account with domain {domain!r} exists", code="account_exists")
+            raise Conflict(
+                f"a Smart Account with domain {domain!r} exists",
+                code="account_exists",
+                fix="choose another domain (list them: 'ssm-server account list')",
+            )
         account_id = uow.accounts.add(domain=domain, name=name, export_control_allowed=export_control_allowed, now=now)
         uow.accounts.add_virtual_account(
             account_id=account_id, name=DEFAULT_VA, description="Default virtual account", is_default=True, now=now
@@ -138,11 +142,17 @@ async def create_virtual_account(
     store: Store, *, account: Account, name: str, description: str, now: datetime
 ) -> VirtualAccount:
     if not name.strip():
-        raise BadRequest("a virtual account needs a name", code="invalid_virtual_account")
+        raise BadRequest(
+            "a virtual account needs a name", code="invalid_virtual_account", fix="give the virtual account a name"
+        )
 
     def body(uow: UnitOfWork) -> VirtualAccount:
         if uow.accounts.virtual_account_named(account.id, name):
-            raise Conflict(f"virtual account {name!r} exists in {account.domain}", code="virtual_account_exists")
+            raise Conflict(
+                f"virtual account {name!r} exists in {account.domain}",
+                code="virtual_account_exists",
+                fix="choose another name, or use the existing virtual account",
+            )
         va_id = uow.accounts.add_virtual_account(
             account_id=account.id, name=name, description=description, is_default=False, now=now
         )
@@ -237,7 +247,11 @@ async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
                 fix="list tokens with 'ssm-server token list'",
             )
         if not uow.tokens.revoke(token_id, now):
-            raise Conflict(f"token {token_id} is already revoked", code="token_already_revoked")
+            raise Conflict(
+                f"token {token_id} is already revoked",
+                code="token_already_revoked",
+                fix="nothing to do: no product instance can register with it",
+            )
         uow.events.add(
             at=epoch(now),
             kind="token_revoked",
@@ -275,7 +289,11 @@ async def add_licenses(
             fix=f"use one of: {', '.join(offered) or '(none: this type and mode offer no licenses)'}",
         )
     if quantity < 1:
-        raise BadRequest(f"a purchase adds at least 1 license, not {quantity}", code="invalid_quantity")
+        raise BadRequest(
+            f"a purchase adds at least 1 license, not {quantity}",
+            code="invalid_quantity",
+            fix="buy 1 license or more",
+        )
     key = LicenseKey(name, license_type, usage_mode)
 
     def body(uow: UnitOfWork) -> int:

@@ -247,6 +247,16 @@ class RunningAgent:
 MakeAgent = Callable[..., Awaitable[RunningAgent]]
 
 
+async def open_agent(cfg: AgentConfig, ssm: RunningSSM, policy: Policy | None = None) -> RunningAgent:
+    """Start an in-process agent of ``cfg`` on the SSM's clock, with the SSM's policy unless
+    another is given (close it after use)."""
+    store = await AgentStore.open(cfg.data_path / "agent.db")
+    transport = await open_transport(cfg, store)
+    agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=policy or ssm.policy)
+    await agent.start()
+    return RunningAgent(agent, store, transport)
+
+
 @pytest.fixture
 async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIterator[MakeAgent]:
     """Start (or restart: same data dir) an in-process agent pointed at the test SSM."""
@@ -262,11 +272,7 @@ async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIte
         policy: Policy | None = None,
     ) -> RunningAgent:
         cfg = agent_config(tmp_path, pki_dir, port or ssm.port, instances, data, truststore=truststore, extra=extra)
-        store = await AgentStore.open(cfg.data_path / "agent.db")
-        transport = await open_transport(cfg, store)
-        agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=policy or ssm.policy)
-        await agent.start()
-        running = RunningAgent(agent, store, transport)
+        running = await open_agent(cfg, ssm, policy)
         opened.append(running)
         return running
 

@@ -29,6 +29,13 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _url_host(host: str) -> str:
+    """A bound address as a browser reaches it (a wildcard by loopback; IPv6 in brackets)."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming a wildcard bind, not binding one
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def add_parsers(sub: SubParsers, parents: Parents) -> None:
     run = sub.add_parser("run", help="run the SSM", parents=[parents.db, parents.certs])
     run.add_argument(
@@ -115,14 +122,20 @@ async def _run(args: argparse.Namespace) -> int:
         runner, bound = await serve.start(app, host, port, ssl_context=app[keys.TLS].context, also=also)
         ports = serve.bound_ports(runner)
         app[keys.LISTENERS].device = ports[0]
+        portal = f"https://{_url_host(host)}:{bound}/"
         if also is not None:
             app[keys.LISTENERS].admin = ports[1]
-            print(f"ssm-server: admin listener on https://{admin_host}:{ports[1]}", file=sys.stderr, flush=True)
+            portal = f"https://{_url_host(admin_host)}:{ports[1]}/"
+            print(
+                f"ssm-server: admin listener on https://{_url_host(admin_host)}:{ports[1]} (portal {portal})",
+                file=sys.stderr,
+                flush=True,
+            )
         if args.port_file:
             args.port_file.write_text(" ".join(map(str, ports)))
         print(
             f"ssm-server: {mode} SSM listening on https://{host}:{bound} "
-            f"(db {args.db}, clock {clock.state().kind} rate {clock.rate:g}, "
+            f"(portal {portal}, db {args.db}, clock {clock.state().kind} rate {clock.rate:g}, "
             f"now {clock.now().isoformat(timespec='seconds')})",
             file=sys.stderr,
             flush=True,

@@ -1,5 +1,7 @@
-"""A cloud SSM (and its portal) shared by a test module, with agents started on its clock: one
-SSM per module keeps the browser tests quick; each test works in virtual accounts of its own."""
+"""A cloud SSM (and its portal) shared by a test module, with agents started on its clock, and one
+Chromium for every portal test: one SSM per module and one browser per session keep the browser
+tests quick; each test works in virtual accounts of its own. The portal's tests run in the
+session's event loop (``LOOP``), where the shared browser lives."""
 
 from __future__ import annotations
 
@@ -8,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
-from agent.daemon import Agent, open_transport
-from agent.store import AgentStore
 from plumbing.web import serve
 from server import keys
 from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
@@ -21,10 +22,52 @@ from server.settings import ServerSettings
 from server.store import Store
 from shared.clock import VirtualClock
 from shared.policy import DEFAULT_POLICY
-from tests.conftest import NO_VERIFY, START, RunningAgent, RunningSSM, agent_config
+from tests.conftest import NO_VERIFY, START, RunningAgent, RunningSSM, agent_config, open_agent
+from tests.web.conftest import CHROMIUM, FLAGS, _require_browser
+
+#: The event loop of the portal's tests (the shared browser lives in it).
+LOOP = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Any]:
+    _require_browser()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(chromium: Any) -> AsyncIterator[Any]:
+    """A fresh page at 1280x800 (the lab CA is not in Chromium's store: the certificate is not
+    checked by the browser; the tests' own clients check it). A confirm() (hx-confirm) is
+    accepted; an alert() or a script error fails the test (an injected script would show one)."""
+    context = await chromium.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True)
+    pg = await context.new_page()
+    errors: list[str] = []
+
+    async def on_dialog(d: Any) -> None:
+        if d.type == "confirm":
+            await d.accept()
+        else:
+            errors.append(f"unexpected {d.type}: {d.message}")
+            await d.dismiss()
+
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("dialog", on_dialog)
+    try:
+        yield pg
+    finally:
+        await context.close()
+    assert errors == []
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cloud(tmp_path_factory: Any, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
     """A cloud SSM over TLS on a virtual clock, for the whole module."""
     tmp = tmp_path_factory.mktemp("portal")
@@ -52,12 +95,7 @@ async def start_agent(
     ssm: RunningSSM, tmp: Path, pki_dir: Path, instances: list[dict[str, str]] | None = None
 ) -> RunningAgent:
     """An in-process agent on the SSM's clock (close it at the end of the test)."""
-    cfg = agent_config(tmp, pki_dir, ssm.port, instances)
-    store = await AgentStore.open(cfg.data_path / "agent.db")
-    transport = await open_transport(cfg, store)
-    agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=ssm.policy)
-    await agent.start()
-    return RunningAgent(agent, store, transport)
+    return await open_agent(agent_config(tmp, pki_dir, ssm.port, instances), ssm)
 
 
 class Client:
@@ -84,7 +122,7 @@ class Client:
             return r.status, await r.text()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def client(cloud: RunningSSM) -> AsyncIterator[Client]:
     async with aiohttp.ClientSession() as session:
         yield Client(cloud, session)

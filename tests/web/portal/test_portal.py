@@ -5,60 +5,19 @@ updating by themselves, escaping, and a phone-width look. Screenshots go to var/
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_asyncio
-
 from server.accounts import LAB_DOMAIN
 from shared import slr
 from tests.conftest import RunningSSM
-from tests.web.conftest import CHROMIUM, FLAGS, Shoot, _require_browser
-from tests.web.portal_site import cloud, new_va, start_agent  # noqa: F401 - the module's SSM fixture
+from tests.web.conftest import Shoot
+from tests.web.portal.conftest import LOOP, new_va, start_agent
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = LOOP
 Q = timedelta(minutes=15)
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def chromium() -> AsyncIterator[Any]:
-    _require_browser()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def page(chromium: Any) -> AsyncIterator[Any]:
-    """A fresh page at 1280x800 (the lab CA is not in Chromium's store: the certificate is not
-    checked by the browser; the tests' own clients check it)."""
-    context = await chromium.new_context(viewport={"width": 1280, "height": 800}, ignore_https_errors=True)
-    pg = await context.new_page()
-    errors: list[str] = []
-
-    async def on_dialog(d: Any) -> None:
-        if d.type == "confirm":  # hx-confirm's question before a revoke
-            await d.accept()
-        else:  # an alert() would be a script someone injected
-            errors.append(f"unexpected {d.type}: {d.message}")
-            await d.dismiss()
-
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("dialog", on_dialog)
-    try:
-        yield pg
-    finally:
-        await context.close()
-    assert errors == []
 
 
 def at(ssm: RunningSSM, path: str, va: str = "DEFAULT") -> str:
@@ -67,29 +26,8 @@ def at(ssm: RunningSSM, path: str, va: str = "DEFAULT") -> str:
     return f"{ssm.url}{path}?{urlencode({'sa': LAB_DOMAIN, 'va': va})}"
 
 
-async def test_a_tour_of_every_page(cloud: RunningSSM, page: Any, shoot: Shoot) -> None:  # noqa: F811
-    from playwright.async_api import expect
-
-    for name, path in [
-        ("general", "/inventory/general"),
-        ("licenses", "/inventory/licenses"),
-        ("instances", "/inventory/instances"),
-        ("events", "/inventory/events"),
-        ("alerts", "/alerts"),
-        ("virtual-accounts", "/virtual-accounts"),
-        ("reservations", "/reservations"),
-        ("reserve-wizard", "/reservations/new"),
-        ("onprem-sync", "/synchronization"),
-    ]:
-        await page.goto(at(cloud, path))
-        await expect(page.locator("h1")).to_be_visible()
-        await shoot(page, name)
-    await page.goto(cloud.url + "/")
-    await expect(page).to_have_url(cloud.url + "/inventory/general")
-
-
 async def test_new_token_dialog_shows_the_token_once_and_lists_it(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     page: Any,
     shoot: Shoot,
 ) -> None:
@@ -130,7 +68,7 @@ async def test_new_token_dialog_shows_the_token_once_and_lists_it(
 
 
 async def test_a_pool_over_its_purchase_turns_red_and_a_purchase_brings_it_back(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     page: Any,
     shoot: Shoot,
     tmp_path: Path,
@@ -200,7 +138,7 @@ async def test_a_pool_over_its_purchase_turns_red_and_a_purchase_brings_it_back(
 
 
 async def test_instance_details_transfer_and_remove(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     page: Any,
     shoot: Shoot,
     tmp_path: Path,
@@ -244,9 +182,10 @@ async def test_instance_details_transfer_and_remove(
         await expect(page).to_have_url(re.compile(r"va=landing"))
         await expect(page.locator("#instance")).to_contain_text("landing")
         moved = await cloud.store.read(lambda uow: uow.instances.page(None))
-        assert next(i for i in moved if i.name == "cvp-7").virtual_account_id == (
-            await cloud.store.read(lambda uow: uow.accounts.virtual_account_named(1, "landing"))
-        ).id
+        assert (
+            next(i for i in moved if i.name == "cvp-7").virtual_account_id
+            == (await cloud.store.read(lambda uow: uow.accounts.virtual_account_named(1, "landing"))).id
+        )
 
         await page.get_by_role("button", name="Remove...").click()
         dialog = page.get_by_role("dialog", name="Confirm Remove Product Instance")
@@ -260,12 +199,18 @@ async def test_instance_details_transfer_and_remove(
         await shoot(page, "removed")
         await page.goto(at(cloud, "/inventory/instances", "landing"))
         await expect(page.locator("#instances")).to_contain_text("No product instance is registered")
+        await page.get_by_role("link", name="Event Log").click()
+        await expect(page.locator("#events")).to_contain_text("cvp-7 removed by the SSM portal")
+        await page.get_by_label("Filter the events").fill("transferred")
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page.locator("#events tbody tr")).to_have_count(1)
+        await shoot(page, "event-log")
     finally:
         await running.close()
 
 
 async def test_specific_license_reservation_reserve_confirm_and_return(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     page: Any,
     shoot: Shoot,
 ) -> None:
@@ -326,7 +271,7 @@ async def test_specific_license_reservation_reserve_confirm_and_return(
 
 
 async def test_a_virtual_account_called_script_renders_as_text(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     page: Any,
     shoot: Shoot,
 ) -> None:
@@ -348,6 +293,12 @@ async def test_a_virtual_account_called_script_renders_as_text(
     await link.click()
     await expect(page.locator("h1")).to_have_text(f"Inventory: {evil}")
     await expect(page.locator("#pick-va")).to_have_value(evil)
+    # the picker: another virtual account, kept in the URL
+    await page.get_by_label("Virtual Account").select_option("DEFAULT")
+    await page.get_by_role("button", name="Show").click()
+    await expect(page.locator("h1")).to_have_text("Inventory: DEFAULT")
+    await expect(page).to_have_url(re.compile(r"/inventory/general\?pick=1&sa=lab\.ssmlab\.example&va=DEFAULT$"))
+    await page.go_back()
     assert await page.locator("img[src=x]").count() == 0 and await page.locator("main script").count() == 0
     await shoot(page, "script-va-inventory")
     # the page fixture fails the test on any alert() the page would show
@@ -363,7 +314,7 @@ async def test_a_virtual_account_called_script_renders_as_text(
     await shoot(page, "va-exists")
 
 
-async def test_every_page_on_a_phone(cloud: RunningSSM, page: Any, shoot: Shoot) -> None:  # noqa: F811
+async def test_every_page_on_a_phone(cloud: RunningSSM, page: Any, shoot: Shoot) -> None:
     from playwright.async_api import expect
 
     await page.set_viewport_size(PHONE)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 import pytest_asyncio
 
 from plumbing.web import serve
@@ -23,10 +22,9 @@ from server.store import Store
 from shared.policy import DEFAULT_POLICY
 from tests.conftest import NO_VERIFY, RunningSSM
 from tests.web.conftest import Shoot
-from tests.web.portal_site import cloud  # noqa: F401 - the module's cloud SSM
-from tests.web.test_portal import chromium, page  # noqa: F401 - the module's browser
+from tests.web.portal.conftest import LOOP
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = LOOP
 CLOUD_URL = "https://smartreceiver.cisco.com/licservice/license"
 
 
@@ -43,9 +41,9 @@ class Site:
 Start = Callable[[str, str], Any]
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def start_onprem(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     tmp_path: Path,
     lab_pki: LabPki,
     pki_dir: Path,
@@ -57,12 +55,15 @@ async def start_onprem(
         db = tmp_path / f"{name}.db"
         store = await Store.open(db)
         settings = ServerSettings(
-            mode="onprem", db_path=db, policy=DEFAULT_POLICY, sync=sync, certs=pki_dir, admin_port=0  # type: ignore[arg-type]
+            mode="onprem",
+            db_path=db,
+            policy=DEFAULT_POLICY,
+            sync=sync,
+            certs=pki_dir,
+            admin_port=0,  # type: ignore[arg-type]
         )
         app = create_app(settings, clock=cloud.clock, lab_pki=lab_pki, store=store)
-        runner, _ = await serve.start(
-            app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context, also=("127.0.0.1", 0)
-        )
+        runner, _ = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context, also=("127.0.0.1", 0))
         device, admin = serve.bound_ports(runner)
         app[keys.LISTENERS].device, app[keys.LISTENERS].admin = device, admin
         running.append((runner, store))
@@ -74,7 +75,7 @@ async def start_onprem(
         await store.close()
 
 
-async def register(site: Site, cloud: RunningSSM, pki_dir: Path) -> None:  # noqa: F811
+async def register(site: Site, cloud: RunningSSM, pki_dir: Path) -> None:
     await onprem.register(
         site.store,
         cloud.clock.now(),
@@ -86,9 +87,9 @@ async def register(site: Site, cloud: RunningSSM, pki_dir: Path) -> None:  # noq
 
 
 async def test_disconnected_round_trip_through_both_portals(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     start_onprem: Start,
-    page: Any,  # noqa: F811
+    page: Any,
     shoot: Shoot,
     pki_dir: Path,
     tmp_path: Path,
@@ -145,9 +146,9 @@ async def test_disconnected_round_trip_through_both_portals(
 
 
 async def test_connected_synchronize_now(
-    cloud: RunningSSM,  # noqa: F811
+    cloud: RunningSSM,
     start_onprem: Start,
-    page: Any,  # noqa: F811
+    page: Any,
     shoot: Shoot,
     pki_dir: Path,
 ) -> None:
