@@ -3,8 +3,9 @@
 On an SSM On-Prem: its link to the cloud, the last synchronization and its result, the deadlines
 (synchronization overdue, the cloud's 90-day deadline), and the mode's actions: Connected,
 "Synchronize now" and the schedule; Disconnected, download the signed request file and upload
-the cloud's response file. On a cloud SSM: the other half of Disconnected mode, a request file
-in and the signed response file out (``Registry.import_sync_file``).
+the cloud's response file. On a cloud SSM: the On-Prems registered to it (last synchronization,
+deadline, instances) and the other half of Disconnected mode, a request file in and the signed
+response file out (``Registry.import_sync_file``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 
 from plumbing.web import pages
-from server import keys, onprem
+from server import keys, onprem, views
 from server.web.common import Scope, action, done, download_headers, layout, now, page, scope_of
 from shared.errors import BadRequest, SmartLicensingError
 
@@ -28,8 +29,15 @@ def _seconds(delta: timedelta) -> int:
 async def _status(request: web.Request, scope: Scope) -> dict[str, Any]:
     settings = request.app[keys.SETTINGS]
     policy = settings.policy
-    ctx: dict[str, Any] = {"scope": scope, "mode": settings.sync, "interval": policy.sync_interval}
-    if settings.mode != "onprem":
+    onprem_side = settings.mode == "onprem"
+    ctx: dict[str, Any] = {
+        "scope": scope,
+        "mode": settings.sync,
+        "interval": policy.sync_interval,
+        "onprem": onprem_side,
+    }
+    if not onprem_side:  # the cloud: the On-Prems registered to it
+        ctx["onprems"] = await views.onprems(request.app[keys.STORE], policy)
         return ctx
     try:
         link: onprem.Link | None = await onprem.require_link(request.app[keys.STORE])

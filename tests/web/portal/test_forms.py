@@ -155,7 +155,7 @@ async def test_sync_refusals(cloud: RunningSSM, client: Client) -> None:
     got, html = await unchanged(cloud, client.post("/synchronization/response" + q(), data={"other": "x"}))
     refused(got, html, "sync_file_missing", 400)
     got, html = await unchanged(cloud, client.post("/synchronization/now" + q()))
-    refused(got, html, "onprem_not_registered", 404)
+    refused(got, html, "cloud_database", 409)  # as the CLI says on a cloud database
 
 
 async def test_the_guards(cloud: RunningSSM, client: Client) -> None:

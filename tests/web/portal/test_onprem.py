@@ -131,7 +131,14 @@ async def test_disconnected_round_trip_through_both_portals(
     await expect(page.locator("#sync .deadline")).to_contain_text("UTC")
     link = await onprem.require_link(site.store)
     assert link.applied == 1 and link.deadline is not None
+    await expect(page.locator("#sync")).to_contain_text(link.name)
     await shoot(page, "synchronized")
+    # the cloud lists the On-Prem with its last synchronization and its deadline
+    await page.goto(f"{cloud.url}/synchronization")
+    row = page.locator("#sync tbody tr", has_text=link.name)
+    await expect(row).to_contain_text("registered")
+    await expect(row.locator("td").nth(3)).not_to_have_text("—")
+    await shoot(page, "cloud-lists-onprems")
     # the cloud's entitlements are the On-Prem's licenses now
     await page.goto(site.at("/inventory/licenses"))
     await expect(page.locator("#licenses tbody tr").first).to_be_visible()
