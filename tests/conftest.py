@@ -4,6 +4,7 @@ TLS on loopback, and agents pointed at it through a resolve override (never /etc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -151,7 +152,15 @@ class RunningSSM:
 
 @pytest.fixture
 async def ssm(tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
-    db = tmp_path / "ssm.db"
+    async with serve_ssm(tmp_path, clock, lab_pki, pki_dir) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serve_ssm(folder: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
+    """A cloud SSM over TLS on loopback, its store in ``folder`` (the ``ssm`` fixture's, or a
+    module's shared one)."""
+    db = folder / "ssm.db"
     store = await Store.open(db)
     settings = ServerSettings(db_path=db, policy=DEFAULT_POLICY)
     try:

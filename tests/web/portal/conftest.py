@@ -13,16 +13,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from plumbing.web import serve
-from server import keys
 from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
-from server.app import create_app
 from server.pki_files import LabPki
-from server.settings import ServerSettings
-from server.store import Store
 from shared.clock import VirtualClock
-from shared.policy import DEFAULT_POLICY
-from tests.conftest import NO_VERIFY, START, RunningAgent, RunningSSM, agent_config, open_agent
+from tests.conftest import NO_VERIFY, START, RunningAgent, RunningSSM, agent_config, open_agent, serve_ssm
 from tests.web.conftest import CHROMIUM, FLAGS, _require_browser
 
 #: The event loop of the portal's tests (the shared browser lives in it).
@@ -70,20 +64,8 @@ async def page(chromium: Any) -> AsyncIterator[Any]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def cloud(tmp_path_factory: Any, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
     """A cloud SSM over TLS on a virtual clock, for the whole module."""
-    tmp = tmp_path_factory.mktemp("portal")
-    clock = VirtualClock(START)
-    db = tmp / "ssm.db"
-    store = await Store.open(db)
-    settings = ServerSettings(db_path=db, policy=DEFAULT_POLICY)
-    app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
-    runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
-    try:
-        yield RunningSSM(
-            f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"
-        )
-    finally:
-        await runner.cleanup()
-        await store.close()
+    async with serve_ssm(tmp_path_factory.mktemp("portal"), VirtualClock(START), lab_pki, pki_dir) as running:
+        yield running
 
 
 async def new_va(ssm: RunningSSM, name: str, description: str = "") -> None:
