@@ -27,9 +27,7 @@ async def create(store: Store, *, name: str, now: datetime) -> oauth.NewClient:
 
     def body(uow: UnitOfWork) -> None:
         uow.api_clients.add(client_id=new.client_id, secret_hash=new.secret_hash, name=name, now=now)
-        uow.events.add(
-            at=epoch(now), kind="api_client_created", message=f"API client {new.client_id} ({name}) created"
-        )
+        uow.events.add(at=epoch(now), kind="api_client_created", message=f"API client {new.client_id} ({name}) created")
 
     await store.write(body)
     return new
@@ -42,7 +40,11 @@ async def revoke(store: Store, client_id: str, *, now: datetime) -> None:
                 f"no API client {client_id!r}", code="api_client_not_found", fix="list them: ssm-server api-client list"
             )
         if not uow.api_clients.revoke(client_id, now):
-            raise Conflict(f"API client {client_id} is already revoked", code="api_client_revoked")
+            raise Conflict(
+                f"API client {client_id} is already revoked",
+                code="api_client_revoked",
+                fix="nothing to do; create a new one with 'ssm-server api-client create'",
+            )
         uow.events.add(at=epoch(now), kind="api_client_revoked", message=f"API client {client_id} revoked")
 
     await store.write(body)

@@ -226,7 +226,11 @@ async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) ->
                 fix="list instances with 'ssm-server instance list'",
             )
         if instance.removed_at is not None:
-            raise Conflict(f"product instance {piid} was already removed", code="instance_already_removed")
+            raise Conflict(
+                f"product instance {piid} was already removed",
+                code="instance_already_removed",
+                fix="nothing to do; list instances with 'ssm-server instance list'",
+            )
         uow.instances.mark_removed(piid, t, "removed")
         books.release(uow, instance, t)
         uow.events.add(

@@ -75,7 +75,11 @@ def _take(uow: UnitOfWork, va: VirtualAccount, wanted: Sequence[Wanted]) -> list
     held: list[ReservedLicense] = []
     for w in (Wanted(tag, quantity) for tag, quantity in merged.items()):
         if w.quantity < 1:
-            raise BadRequest(f"quantity {w.quantity} of {w.tag} is not positive", code="invalid_quantity")
+            raise BadRequest(
+                f"quantity {w.quantity} of {w.tag} is not positive",
+                code="invalid_quantity",
+                fix="reserve a quantity of 1 or more of each license",
+            )
         pool = uow.pools.by_tag(va.id, w.tag)
         if pool is None:
             raise NotFound(
