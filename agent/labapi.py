@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import msgspec
@@ -13,29 +12,30 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.daemon import Agent
 from plumbing.web.middleware import json_response
-from plumbing.web.routes import Body, Plane, Route
+from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from shared import banner, clockctl
 from shared.errors import BadRequest
+from shared.limits import SNAPSHOT_FIX, SnapshotName
 
 VERSION = "0.1.0"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class NameBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
+    name: SnapshotName
 
 
 def _folder(agent: Agent, name: str) -> Path:
-    if not _NAME.match(name):
-        raise BadRequest(
-            f"snapshot name {name!r} is not a plain name",
-            code="invalid_snapshot_name",
-            fix="letters, digits, '.', '_' and '-' only",
-        )
     return agent.config.data_path / "snapshots" / name
 
 
-NAME = Body(NameBody, limit=1024, types=None, malformed="invalid_body", fix='send {"name": "before-demo"}')
+NAME = Body(
+    NameBody,
+    limit=1024,
+    types=LAB_TYPES,
+    malformed="invalid_body",
+    invalid="invalid_snapshot_name",
+    fix='send {"name": "before-demo"}; ' + SNAPSHOT_FIX,
+)
 
 
 def routes(agent: Agent) -> list[Route]:

@@ -15,12 +15,15 @@ from shared import tokens
 from shared.catalog import OFFERED, LicenseKey, all_license_keys
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.limits import COUNT_MAX, DOMAIN_PATTERN, Domain, check, check_count, check_name, check_text
 from shared.policy import Policy
 from shared.states import LicenseType, UsageMode
 
 LAB_DOMAIN = "lab.ssmlab.example"
 LAB_ACCOUNT = "ssmlab Lab Account"
 DEFAULT_VA = "DEFAULT"
+#: The most uses a registration token may allow.
+MAX_USES = 1_000_000
 
 #: Purchased quantities of the seeded lab account, per (type, mode, license).
 LAB_QUANTITIES: dict[tuple[LicenseType, UsageMode], dict[str, int]] = {
@@ -138,12 +141,22 @@ async def resolve_va(store: Store, account: Account, name: str) -> VirtualAccoun
 async def create_account(
     store: Store, *, domain: str, name: str, export_control_allowed: bool, now: datetime
 ) -> Account:
-    if not domain.strip() or not name.strip():
-        raise BadRequest("an account needs a domain and a name", code="invalid_account")
+    check(
+        domain,
+        Domain,
+        what="the account domain",
+        code="invalid_account",
+        fix=f"use a DNS-like domain ({DOMAIN_PATTERN}), e.g. example.com",
+    )
+    check_name(name, "the account name")
 
     def body(uow: UnitOfWork) -> Account:
         if uow.accounts.by_domain(domain):
-            raise Conflict(f"a Smart Account with domain {domain!r} exists", code="account_exists")
+            raise Conflict(
+                f"a Smart Account with domain {domain!r} exists",
+                code="account_exists",
+                fix="use another domain, or use the existing account ('ssm-server account list')",
+            )
         account_id = uow.accounts.add(domain=domain, name=name, export_control_allowed=export_control_allowed, now=now)
         uow.accounts.add_virtual_account(
             account_id=account_id, name=DEFAULT_VA, description="Default virtual account", is_default=True, now=now
@@ -159,12 +172,16 @@ async def create_account(
 async def create_virtual_account(
     store: Store, *, account: Account, name: str, description: str, now: datetime
 ) -> VirtualAccount:
-    if not name.strip():
-        raise BadRequest("a virtual account needs a name", code="invalid_virtual_account")
+    check_name(name, "the virtual account name")
+    check_text(description)
 
     def body(uow: UnitOfWork) -> VirtualAccount:
         if uow.accounts.virtual_account_named(account.id, name):
-            raise Conflict(f"virtual account {name!r} exists in {account.domain}", code="virtual_account_exists")
+            raise Conflict(
+                f"virtual account {name!r} exists in {account.domain}",
+                code="virtual_account_exists",
+                fix="choose another name, or use the existing virtual account",
+            )
         va_id = uow.accounts.add_virtual_account(
             account_id=account.id, name=name, description=description, is_default=False, now=now
         )
@@ -205,12 +222,13 @@ async def create_token(
         minimum=policy.token_min_days,
         maximum=policy.token_max_days,
     )
-    if uses is not None and uses < 1:
+    if uses is not None and not 1 <= uses <= MAX_USES:
         raise BadRequest(
-            f"a token allows at least 1 use, not {uses}",
+            f"a token allows 1 to {MAX_USES} uses, not {uses}",
             code="token_uses_out_of_range",
-            fix="pass --uses 1 or more, or leave it out for unlimited uses",
+            fix=f"pass --uses from 1 to {MAX_USES}, or leave it out for unlimited uses",
         )
+    check_text(description, "the token description")
     if export_controlled and not account.export_control_allowed:
         raise Forbidden(
             f"Smart Account {account.domain} is not permitted to use Export-Controlled functionality",
@@ -259,7 +277,11 @@ async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
                 fix="list tokens with 'ssm-server token list'",
             )
         if not uow.tokens.revoke(token_id, now):
-            raise Conflict(f"token {token_id} is already revoked", code="token_already_revoked")
+            raise Conflict(
+                f"token {token_id} is already revoked",
+                code="token_already_revoked",
+                fix="nothing to do; list tokens with 'ssm-server token list'",
+            )
         uow.events.add(
             at=epoch(now),
             kind="token_revoked",
@@ -268,6 +290,22 @@ async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
         )
 
     await store.write(body)
+
+
+def check_pool_room(uow: UnitOfWork, va: VirtualAccount, tag: str, adding: int) -> None:
+    """A pool never holds more than the codec carries (``shared.limits.COUNT_MAX``): a larger one
+    could not go down to an SSM On-Prem in a synchronization.
+
+    Raises:
+        BadRequest: ``quantity_out_of_range``.
+    """
+    held = next((p.quantity for p in uow.pools.of(va.id) if p.tag == tag), 0)
+    if held + adding > COUNT_MAX:
+        raise BadRequest(
+            f"{va.name} would hold {held + adding} of this license; a pool holds at most {COUNT_MAX}",
+            code="quantity_out_of_range",
+            fix=f"add at most {max(0, COUNT_MAX - held)}",
+        )
 
 
 async def add_licenses(
@@ -295,11 +333,17 @@ async def add_licenses(
             fix=f"use one of: {', '.join(offered) or '(none: this type and mode offer no licenses)'}",
         )
     if quantity < 1:
-        raise BadRequest(f"a purchase adds at least 1 license, not {quantity}", code="invalid_quantity")
+        raise BadRequest(
+            f"a purchase adds at least 1 license, not {quantity}",
+            code="invalid_quantity",
+            fix="pass a quantity of 1 or more",
+        )
+    check_count(quantity, "the quantity", minimum=1)
     key = LicenseKey(name, license_type, usage_mode)
 
     def body(uow: UnitOfWork) -> int:
         va = find_va(uow, account, va_name)
+        check_pool_room(uow, va, key.tag, quantity)
         total = uow.pools.purchase(
             va_id=va.id, name=name, license_type=license_type, usage_mode=usage_mode, tag=key.tag, quantity=quantity
         )
