@@ -37,6 +37,7 @@ from agent.daemon import Agent, new_serial_number
 from agent.diagnose import as_json
 from agent.instance import InstanceRunner
 from plumbing.web.clock import Persist, clock_routes
+from plumbing.web.guard import LabAccess, lab_guard
 from plumbing.web.middleware import json_response, request_context
 from plumbing.web.routes import Body, Plane, Route, install
 from shared import banner
@@ -316,7 +317,9 @@ ROUTES: list[Route] = [
 
 
 def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
-    app = web.Application(middlewares=[request_context("agent.api")], client_max_size=64 * 1024)
+    # The local API listens on loopback only (agent.toml's api); its lab plane is guarded all the same.
+    access = LabAccess(flag="a loopback 'api' address in agent.toml (the agent's lab plane is never exposed)")
+    app = web.Application(middlewares=[request_context("agent.api"), lab_guard(access)], client_max_size=64 * 1024)
     app[AGENT] = agent
     install(app, [*ROUTES, *clock_routes(agent.clock, persist_clock), *labapi.routes(agent)], limit=16384)
     return app
