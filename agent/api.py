@@ -36,6 +36,7 @@ from agent import labapi
 from agent.daemon import Agent, new_serial_number
 from agent.diagnose import as_json
 from agent.instance import InstanceRunner
+from plumbing.web import openapi
 from plumbing.web.clock import Persist, clock_routes
 from plumbing.web.guard import LabAccess, lab_guard
 from plumbing.web.middleware import json_response, request_context
@@ -310,6 +311,15 @@ ROUTES: list[Route] = [
         post_diagnose,
         A,
         body=_json(DiagnoseBody, '{"url": "https://smartreceiver.cisco.com/licservice/license"}', empty=b"{}"),
+    ),
+    openapi.document_route(
+        "/api/v1/openapi.json",
+        A,
+        openapi.Style(
+            title="Smart Agent local API",
+            description="The License Management page as JSON (loopback only): status, consumption, banner, "
+            "alerts, and the actions on each product instance.",
+        ),
     ),
     Route("GET", "/_lab/health", health, Plane.PROBE),
     Route("GET", "/_lab/events", events, Plane.LAB),

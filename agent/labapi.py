@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.daemon import Agent
+from plumbing.web import openapi
 from plumbing.web.middleware import json_response
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from shared import banner, clockctl
@@ -119,8 +120,9 @@ def routes(agent: Agent) -> list[Route]:
 
     return [
         Route("GET", "/_lab/info", info, Plane.LAB),
-        Route("GET", "/metrics", metrics, Plane.LAB),
+        Route("GET", "/metrics", metrics, Plane.LAB, media="text/plain"),
         Route("POST", "/_lab/snapshot", snapshot, Plane.LAB, body=NAME),
         Route("POST", "/_lab/restore", restore, Plane.LAB, body=NAME),
         Route("POST", "/_lab/reset", reset, Plane.LAB),
+        openapi.document_route("/_lab/openapi.json", Plane.LAB, openapi.LAB_STYLE, documents=(Plane.LAB, Plane.PROBE)),
     ]

@@ -82,6 +82,8 @@ class Route:
     summary: str = ""
     #: the success answer's JSON schema, when it is not the plane's usual one (OpenAPI)
     answer: dict[str, Any] | None = field(default=None, hash=False)
+    #: the success answer's media type (OpenAPI)
+    media: str = "application/json"
     #: a form body the handler reads itself, described for OpenAPI (a token request)
     form: dict[str, Any] | None = field(default=None, hash=False)
 

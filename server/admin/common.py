@@ -252,6 +252,7 @@ class ItemResult:
     ok: bool
     message: str
     code: str = ""
+    fix: str = ""
 
     @property
     def status(self) -> str:
@@ -259,7 +260,7 @@ class ItemResult:
 
 
 def failed(err: SmartLicensingError) -> ItemResult:
-    return ItemResult(False, f"{err.message}" + (f" (fix: {err.fix})" if err.fix else ""), err.code)
+    return ItemResult(False, f"{err.message}" + (f" (fix: {err.fix})" if err.fix else ""), err.code, err.fix)
 
 
 async def attempt(call: Callable[[], Awaitable[str]]) -> ItemResult:
@@ -516,5 +517,9 @@ def batch_answer(results: Sequence[ItemResult] | Sequence[Outcome], noun: str, *
     body: dict[str, object] = {"status": status, "statusMessage": message, **extra}
     if status == "ERROR":
         first = results[0]
-        body["error"] = first.code if isinstance(first, ItemResult) else first.error.code if first.error else "error"
+        error = first.error if not isinstance(first, ItemResult) else None
+        body["error"] = first.code if isinstance(first, ItemResult) else error.code if error else "error"
+        body["fix"] = (first.fix if isinstance(first, ItemResult) else error.fix if error else "") or (
+            "see each item's statusMessage"
+        )
     return web.json_response(body, status=400 if status == "ERROR" else 200)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from plumbing.web import openapi
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from server.lab import faults, journal, metrics, shortcuts, snapshots, tls, views
 from shared.faults import FaultSpec
@@ -79,7 +80,7 @@ ROUTES: list[Route] = [
     Route("DELETE", "/_lab/faults/{id}", faults.delete_fault, LAB),
     Route("GET", "/_lab/journal", journal.show, LAB),
     Route("GET", "/_lab/info", metrics.info, LAB),
-    Route("GET", "/metrics", metrics.metrics, LAB),
+    Route("GET", "/metrics", metrics.metrics, LAB, media="text/plain"),
     Route(
         "POST",
         "/_lab/reset",
@@ -111,7 +112,8 @@ ROUTES: list[Route] = [
         LAB,
         body=Body(tls.ModeBody, limit=_SMALL, types=LAB_TYPES, fix='send {"mode": "expired"}'),
     ),
-    Route("GET", "/_lab/tls/ca.pem", tls.ca_pem, LAB),
+    Route("GET", "/_lab/tls/ca.pem", tls.ca_pem, LAB, media="application/x-pem-file"),
+    openapi.document_route("/_lab/openapi.json", LAB, openapi.LAB_STYLE, documents=(LAB, Plane.PROBE)),
 ]
 
 #: An On-Prem's link to the cloud (served by an On-Prem only).
