@@ -22,9 +22,10 @@ from server.accounts import LAB_DOMAIN
 from shared import envelope, pki
 from shared.clock import epoch
 from shared.messages import Authorize, RenewRegistration, ReportUsage, Request, SyncRequest
-from tests.conftest import MakeAgent, RunningSSM
+from tests.conftest import RunningSSM
 from tests.fuzzing import examples
 from tests.server.conftest import Api
+from tests.server.test_reports import registered  # noqa: F401 (a fixture)
 from tests.strategies import documents
 
 PATH_VALUES = {"domain": LAB_DOMAIN, "va": "DEFAULT", "version": "v2", "type": "CUSTOMER", "piid": "nobody", "id": "1"}
@@ -83,16 +84,6 @@ async def test_every_body_route_refuses_cleanly(ssm: RunningSSM, api: Api, pki_d
         unchanged(before, ssm)
 
 
-@pytest.fixture
-async def instance(ssm: RunningSSM, make_agent: MakeAgent) -> tuple[str, pki.PrivateKey]:
-    running = await make_agent()
-    runner = running.agent.runner(None)
-    await runner.register(await ssm.token())
-    await running.agent.stop()  # passive: the test sends its requests
-    assert runner.key is not None and runner.state.piid is not None
-    return runner.state.piid, runner.key
-
-
 SIGNED = [Authorize, ReportUsage, RenewRegistration, SyncRequest]
 
 
@@ -100,11 +91,14 @@ SIGNED = [Authorize, ReportUsage, RenewRegistration, SyncRequest]
 @SETTINGS
 @given(data=st.data())
 async def test_every_device_message_refuses_cleanly(
-    ssm: RunningSSM, pki_dir: Path, instance: tuple[str, pki.PrivateKey], data: st.DataObject
+    ssm: RunningSSM,
+    pki_dir: Path,
+    registered: tuple[str, pki.PrivateKey],  # noqa: F811 (the fixture)
+    data: st.DataObject,
 ) -> None:
     """Register documents as they come; signed messages of every kind, signed by a registered
     instance, mostly fresh and speaking for it (so the checks past the signature are reached)."""
-    piid, key = instance
+    piid, key = registered
     if data.draw(st.booleans(), label="signed"):
         kind = data.draw(st.sampled_from(SIGNED), label="kind")
         doc = data.draw(documents(kind, mutate=True), label="message")
