@@ -44,6 +44,7 @@ from plumbing.web.routes import Body, Plane, Route, install
 from shared import banner
 from shared.clock import utc
 from shared.errors import BadRequest
+from shared.limits import Int64
 from shared.states import LicenseType, UsageMode
 from shared.transportsettings import TransportSettings
 
@@ -51,11 +52,11 @@ AGENT = web.AppKey("agent", Agent)
 
 
 class RegisterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    token: str
+    token: Annotated[str, msgspec.Meta(max_length=4096)]
 
 
 class InstallBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: str
+    code: Annotated[str, msgspec.Meta(max_length=16384)]
 
 
 class LicenseTypeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -68,13 +69,17 @@ class AgentsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TrustBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    alias: str
+    alias: Annotated[str, msgspec.Meta(max_length=128)]
     #: The certificate file (PEM or DER), base64.
-    data: str
+    data: Annotated[str, msgspec.Meta(max_length=16384)]
 
 
 class DiagnoseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    url: str | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+
+#: In-use counts by license name (names and counts are checked by shared.usage.check_usage).
+UsageBody = dict[Annotated[str, msgspec.Meta(max_length=128)], Int64]
 
 
 def _json(type_: type, example: str, *, empty: bytes | None = None) -> Body:
@@ -284,7 +289,7 @@ ROUTES: list[Route] = [
     Route("POST", ONE + "/reservation/cancel", reservation_cancel, A),
     Route("POST", ONE + "/agents", add_agents, A, body=_json(AgentsBody, '{"count": 1}')),
     Route("GET", ONE + "/consumption", get_consumption, A),
-    Route("PUT", ONE + "/usage", put_usage, A, body=_json(dict[str, int], '{"Premium Agent": 130}')),
+    Route("PUT", ONE + "/usage", put_usage, A, body=_json(UsageBody, '{"Premium Agent": 130}')),
     Route("POST", ONE + "/enable", enable, A),
     Route("POST", ONE + "/disable", disable, A),
     Route("POST", ONE + "/serial", serial, A),
