@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint certs clean install bench test-tools
+.PHONY: run test fuzz lint certs clean install bench test-tools
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test-tools:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "note: missing$$missing: those tests skip (install them; with CI set they fail)"; fi; \
 	fi
+
+## fuzz: the property and schemathesis suites with many more examples (SSMLAB_FUZZ_EXAMPLES, default 500)
+fuzz: $(STAMP)
+	SSMLAB_FUZZ_EXAMPLES=$${SSMLAB_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -p no:cacheprovider \
+		tests/shared/test_codec_properties.py tests/server/test_plane_properties.py \
+		tests/server/test_openapi_fuzz.py tests/agent/test_api_fuzz.py $(PYTEST_ARGS)
 
 ## bench: the performance figures (several minutes); writes bench/RESULTS.md
 bench: $(STAMP) test-tools

@@ -39,22 +39,24 @@ from agent.daemon import Agent, new_serial_number
 from agent.diagnose import as_json
 from agent.instance import InstanceRunner
 from agent.keys import AGENT
-from plumbing.web import pages
+from plumbing.web import openapi, pages
 from plumbing.web.clock import Persist, clock_routes
+from plumbing.web.guard import LabAccess, lab_guard
 from plumbing.web.middleware import json_response, request_context
 from plumbing.web.routes import Body, Plane, Route, install
 from shared.clock import utc
 from shared.errors import BadRequest
+from shared.limits import Int64
 from shared.states import LicenseType, UsageMode
 from shared.transportsettings import TransportSettings
 
 
 class RegisterBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    token: str
+    token: Annotated[str, msgspec.Meta(max_length=4096)]
 
 
 class InstallBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    code: str
+    code: Annotated[str, msgspec.Meta(max_length=16384)]
 
 
 class LicenseTypeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -67,13 +69,17 @@ class AgentsBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TrustBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    alias: str
+    alias: Annotated[str, msgspec.Meta(max_length=128)]
     #: The certificate file (PEM or DER), base64.
-    data: str
+    data: Annotated[str, msgspec.Meta(max_length=16384)]
 
 
 class DiagnoseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    url: str | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+
+#: In-use counts by license name (names and counts are checked by shared.usage.check_usage).
+UsageBody = dict[Annotated[str, msgspec.Meta(max_length=128)], Int64]
 
 
 def _json(type_: type, example: str, *, empty: bytes | None = None) -> Body:
@@ -275,7 +281,7 @@ ROUTES: list[Route] = [
     Route("POST", ONE + "/reservation/cancel", reservation_cancel, A),
     Route("POST", ONE + "/agents", add_agents, A, body=_json(AgentsBody, '{"count": 1}')),
     Route("GET", ONE + "/consumption", get_consumption, A),
-    Route("PUT", ONE + "/usage", put_usage, A, body=_json(dict[str, int], '{"Premium Agent": 130}')),
+    Route("PUT", ONE + "/usage", put_usage, A, body=_json(UsageBody, '{"Premium Agent": 130}')),
     Route("POST", ONE + "/enable", enable, A),
     Route("POST", ONE + "/disable", disable, A),
     Route("POST", ONE + "/serial", serial, A),
@@ -303,6 +309,15 @@ ROUTES: list[Route] = [
         A,
         body=_json(DiagnoseBody, '{"url": "https://smartreceiver.cisco.com/licservice/license"}', empty=b"{}"),
     ),
+    openapi.document_route(
+        "/api/v1/openapi.json",
+        A,
+        openapi.Style(
+            title="Smart Agent local API",
+            description="The License Management page as JSON (loopback only): status, consumption, banner, "
+            "alerts, and the actions on each product instance.",
+        ),
+    ),
     Route("GET", "/_lab/health", health, Plane.PROBE),
     Route("GET", "/_lab/events", events, Plane.LAB),
 ]
@@ -311,8 +326,11 @@ ROUTES: list[Route] = [
 def create_api(agent: Agent, persist_clock: Persist) -> web.Application:
     """The local API, its lab plane, and the Smart License Management page at ``/``."""
     host, _port = agent.config.api_address
+    # The local API listens on loopback only (agent.toml's api); its lab plane is guarded all the same.
+    access = LabAccess(flag="a loopback 'api' address in agent.toml (the agent's lab plane is never exposed)")
     app = web.Application(
-        middlewares=[request_context("agent.api"), *agent_web.middlewares(host)], client_max_size=64 * 1024
+        middlewares=[request_context("agent.api"), lab_guard(access), *agent_web.middlewares(host)],
+        client_max_size=64 * 1024,
     )
     app[AGENT] = agent
     agent_web.setup(app)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import msgspec
@@ -12,30 +11,32 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agent.daemon import Agent
+from plumbing.web import openapi
 from plumbing.web.middleware import json_response
-from plumbing.web.routes import Body, Plane, Route
+from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from shared import clockctl
 from shared.errors import BadRequest
+from shared.limits import SNAPSHOT_FIX, SnapshotName
 
 VERSION = "0.1.0"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class NameBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
+    name: SnapshotName
 
 
 def _folder(agent: Agent, name: str) -> Path:
-    if not _NAME.match(name):
-        raise BadRequest(
-            f"snapshot name {name!r} is not a plain name",
-            code="invalid_snapshot_name",
-            fix="letters, digits, '.', '_' and '-' only",
-        )
     return agent.config.data_path / "snapshots" / name
 
 
-NAME = Body(NameBody, limit=1024, types=None, malformed="invalid_body", fix='send {"name": "before-demo"}')
+NAME = Body(
+    NameBody,
+    limit=1024,
+    types=LAB_TYPES,
+    malformed="invalid_body",
+    invalid="invalid_snapshot_name",
+    fix='send {"name": "before-demo"}; ' + SNAPSHOT_FIX,
+)
 
 
 def routes(agent: Agent) -> list[Route]:
@@ -108,8 +109,9 @@ def routes(agent: Agent) -> list[Route]:
 
     return [
         Route("GET", "/_lab/info", info, Plane.LAB),
-        Route("GET", "/metrics", metrics, Plane.LAB),
+        Route("GET", "/metrics", metrics, Plane.LAB, media="text/plain"),
         Route("POST", "/_lab/snapshot", snapshot, Plane.LAB, body=NAME),
         Route("POST", "/_lab/restore", restore, Plane.LAB, body=NAME),
         Route("POST", "/_lab/reset", reset, Plane.LAB),
+        openapi.document_route("/_lab/openapi.json", Plane.LAB, openapi.LAB_STYLE, documents=(Plane.LAB, Plane.PROBE)),
     ]

@@ -34,7 +34,7 @@ from lab import clock as lockstep
 from lab import demo, proxy, view
 from lab.processes import Lab
 from plumbing.clients.lab import LabError
-from plumbing.cmdline import Column, option, print_json, table
+from plumbing.cmdline import FILE_ERRORS, Column, file_error, option, print_json, table
 
 #: 90 domain days in 60 real seconds.
 DEMO_RATE = 90 * 86400 / 60
@@ -291,6 +291,8 @@ def cmd_scenario_run(args: argparse.Namespace) -> int:
     report = scenario.run(args.target, certs=args.certs, progress=not args.json)
     if args.json:
         print_json(report)
+    elif report.get("error") and not report.get("checks"):
+        print(f"ssmlab: {report['error']}", file=sys.stderr)
     return 0 if report["passed"] else 1
 
 
@@ -402,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # 'ssmlab timeline | head': the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return 0
+    except FILE_ERRORS as exc:
+        return file_error("ssmlab", exc)
     except LabError as exc:
         print(f"ssmlab: {exc.message}", file=sys.stderr)
         if exc.fix:

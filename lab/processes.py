@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
+from plumbing import labtoken
 from plumbing.clients.lab import LabError, call
 
 AGENT_TOML = """\
@@ -156,7 +157,8 @@ class Lab:
         # The lab plane on loopback is reached without verifying the SSM's certificate: a TLS
         # drill breaks that certificate on purpose, and the lab must still be driven.
         headers = {"Authorization": f"Bearer {self.api_token()}"} if api else None
-        return call(self.ssm_url + path, method, body, insecure=True, timeout=timeout, headers=headers)
+        token = labtoken.find(self.folder)  # an SSM of this folder started with --lab-exposed
+        return call(self.ssm_url + path, method, body, insecure=True, timeout=timeout, headers=headers, token=token)
 
     def new_api_client(self) -> None:
         """Create the lab's admin API client with the SSM's own command and keep it (mode 0600)."""

@@ -81,3 +81,22 @@ def table(
         console.print(grid)
     pad = " " * indent
     return "\n".join(pad + line.rstrip() for line in captured.get().splitlines())
+
+
+#: What a command line reports in one line rather than a traceback: a path that cannot be used.
+FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
+
+
+def file_error(prog: str, exc: OSError) -> int:
+    """Print a file error as one line and its fix (never a traceback); the exit status 2."""
+    where = f" {exc.filename}" if exc.filename else ""
+    print(f"{prog}: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+    fixes = {
+        FileNotFoundError: "check the path (relative paths start from the current folder)",
+        IsADirectoryError: "name a file, not a folder",
+        NotADirectoryError: "check each folder of the path",
+        PermissionError: "check the file's permissions, or run as its owner",
+        FileExistsError: "remove it first, or choose another path",
+    }
+    print(f"  fix: {next((f for t, f in fixes.items() if isinstance(exc, t)), 'check the path')}", file=sys.stderr)
+    return 2

@@ -16,12 +16,15 @@ from shared import rejudge, tokens
 from shared.catalog import OFFERED, LicenseKey, all_license_keys, lab_quantity
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
+from shared.limits import COUNT_MAX, DOMAIN_PATTERN, Domain, check, check_count, check_name, check_text
 from shared.policy import Policy
 from shared.states import LicenseType, UsageMode
 
 LAB_DOMAIN = "lab.ssmlab.example"
 LAB_ACCOUNT = "ssmlab Lab Account"
 DEFAULT_VA = "DEFAULT"
+#: The most uses a registration token may allow.
+MAX_USES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +119,21 @@ async def resolve_va(store: Store, account: Account, name: str) -> VirtualAccoun
 async def create_account(
     store: Store, *, domain: str, name: str, export_control_allowed: bool, now: datetime
 ) -> Account:
-    if not domain.strip() or not name.strip():
-        raise BadRequest("an account needs a domain and a name", code="invalid_account")
+    check(
+        domain,
+        Domain,
+        what="the account domain",
+        code="invalid_account",
+        fix=f"use a DNS-like domain ({DOMAIN_PATTERN}), e.g. example.com",
+    )
+    check_name(name, "the account name")
 
     def body(uow: UnitOfWork) -> Account:
         if uow.accounts.by_domain(domain):
             raise Conflict(
                 f"a Smart Account with domain {domain!r} exists",
                 code="account_exists",
-                fix="choose another domain (list them: 'ssm-server account list')",
+                fix="use another domain, or use the existing account ('ssm-server account list')",
             )
         account_id = uow.accounts.add(domain=domain, name=name, export_control_allowed=export_control_allowed, now=now)
         uow.accounts.add_virtual_account(
@@ -141,10 +150,8 @@ async def create_account(
 async def create_virtual_account(
     store: Store, *, account: Account, name: str, description: str, now: datetime
 ) -> VirtualAccount:
-    if not name.strip():
-        raise BadRequest(
-            "a virtual account needs a name", code="invalid_virtual_account", fix="give the virtual account a name"
-        )
+    check_name(name, "the virtual account name")
+    check_text(description)
 
     def body(uow: UnitOfWork) -> VirtualAccount:
         if uow.accounts.virtual_account_named(account.id, name):
@@ -193,12 +200,13 @@ async def create_token(
         minimum=policy.token_min_days,
         maximum=policy.token_max_days,
     )
-    if uses is not None and uses < 1:
+    if uses is not None and not 1 <= uses <= MAX_USES:
         raise BadRequest(
-            f"a token allows at least 1 use, not {uses}",
+            f"a token allows 1 to {MAX_USES} uses, not {uses}",
             code="token_uses_out_of_range",
-            fix="pass --uses 1 or more, or leave it out for unlimited uses",
+            fix=f"pass --uses from 1 to {MAX_USES}, or leave it out for unlimited uses",
         )
+    check_text(description, "the token description")
     if export_controlled and not account.export_control_allowed:
         raise Forbidden(
             f"Smart Account {account.domain} is not permitted to use Export-Controlled functionality",
@@ -250,7 +258,7 @@ async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
             raise Conflict(
                 f"token {token_id} is already revoked",
                 code="token_already_revoked",
-                fix="nothing to do: no product instance can register with it",
+                fix="nothing to do; list tokens with 'ssm-server token list'",
             )
         uow.events.add(
             at=epoch(now),
@@ -260,6 +268,22 @@ async def revoke_token(store: Store, token_id: str, now: datetime) -> None:
         )
 
     await store.write(body)
+
+
+def check_pool_room(uow: UnitOfWork, va: VirtualAccount, tag: str, adding: int) -> None:
+    """A pool never holds more than the codec carries (``shared.limits.COUNT_MAX``): a larger one
+    could not go down to an SSM On-Prem in a synchronization.
+
+    Raises:
+        BadRequest: ``quantity_out_of_range``.
+    """
+    held = next((p.quantity for p in uow.pools.of(va.id) if p.tag == tag), 0)
+    if held + adding > COUNT_MAX:
+        raise BadRequest(
+            f"{va.name} would hold {held + adding} of this license; a pool holds at most {COUNT_MAX}",
+            code="quantity_out_of_range",
+            fix=f"add at most {max(0, COUNT_MAX - held)}",
+        )
 
 
 async def add_licenses(
@@ -292,12 +316,14 @@ async def add_licenses(
         raise BadRequest(
             f"a purchase adds at least 1 license, not {quantity}",
             code="invalid_quantity",
-            fix="buy 1 license or more",
+            fix="pass a quantity of 1 or more",
         )
+    check_count(quantity, "the quantity", minimum=1)
     key = LicenseKey(name, license_type, usage_mode)
 
     def body(uow: UnitOfWork) -> int:
         va = find_va(uow, account, va_name)
+        check_pool_room(uow, va, key.tag, quantity)
         loaded = books.load_account(uow, va.id)
         pool = loaded.pools.get(key.tag)
         total = (pool.purchased if pool else 0) + quantity

@@ -40,7 +40,11 @@ async def revoke(store: Store, client_id: str, *, now: datetime) -> None:
                 f"no API client {client_id!r}", code="api_client_not_found", fix="list them: ssm-server api-client list"
             )
         if not uow.api_clients.revoke(client_id, now):
-            raise Conflict(f"API client {client_id} is already revoked", code="api_client_revoked")
+            raise Conflict(
+                f"API client {client_id} is already revoked",
+                code="api_client_revoked",
+                fix="nothing to do; create a new one with 'ssm-server api-client create'",
+            )
         uow.events.add(at=epoch(now), kind="api_client_revoked", message=f"API client {client_id} revoked")
 
     await store.write(body)

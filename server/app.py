@@ -26,6 +26,7 @@ from aiohttp.typedefs import Handler, Middleware
 from plumbing.web import pages, serve
 from plumbing.web import routes as plumbing_routes
 from plumbing.web.clock import clock_routes
+from plumbing.web.guard import LabAccess, lab_guard
 from plumbing.web.middleware import request_context
 from plumbing.web.routes import Plane
 from server import admin, deployment, device, keys, lab, onprem
@@ -64,7 +65,7 @@ def create_app(
     ``settings.db_path`` when the app starts and closed when it stops. Serve it with
     ``app[keys.TLS].context``: the TLS drills switch that context's certificate."""
     listeners = keys.Listeners(settings.port, settings.admin_port)
-    middlewares = [request_context("ssm.http")]
+    middlewares = [request_context("ssm.http"), lab_guard(LabAccess(settings.lab_token))]
     if settings.admin_port is not None:
         middlewares.append(_plane_guard(listeners))
     middlewares.append(pages.guard(portal.hosts(settings, lab_pki)))

@@ -9,6 +9,7 @@ virtual account (``shared.rejudge.renewal``): a purchase reaches every instance,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from server import books
@@ -17,18 +18,23 @@ from server.identity import Authenticated
 from server.store import UnitOfWork
 from shared import ledger, rejudge
 from shared.clock import epoch, utc
-from shared.errors import BadRequest
+from shared.errors import BadRequest, Forbidden
 from shared.messages import Authorization, Authorize, ReportUsage, UsageAccepted, UsageReport
 
 
-def check_report(report: UsageReport, now: datetime, window: timedelta) -> None:
-    """Refuse a report that cannot describe a closed interval.
+def check_report(report: UsageReport, now: datetime, window: timedelta, *, registered_at: int = 0) -> None:
+    """Refuse a report that cannot describe a closed interval of this registration.
 
     Raises:
         BadRequest: ``invalid_report`` naming the problem.
     """
     problem = None
-    if report.interval_end <= report.interval_start:
+    if report.interval_end < registered_at:
+        problem = (
+            f"its interval ended at {utc(report.interval_end).isoformat()}, before the product instance "
+            f"registered ({utc(registered_at).isoformat()})"
+        )
+    elif report.interval_end <= report.interval_start:
         problem = "its interval ends before it starts"
     elif report.interval_end - report.interval_start > 86400:
         problem = "its interval is longer than a day"
@@ -41,6 +47,41 @@ def check_report(report: UsageReport, now: datetime, window: timedelta) -> None:
             f"usage report {report.report_id} is invalid: {problem}",
             code="invalid_report",
             fix="report each closed interval once, with each license once, oldest first",
+        )
+
+
+_FOREIGN_FIX = "name each report PIID:..., with the signer's own piid (the Smart Agent sends PIID:INTERVAL_END)"
+
+
+def check_ids(reports: Sequence[UsageReport], piid: str) -> None:
+    """Report ids are the signer's own: ``PIID:...``. An id naming another instance is refused,
+    so it can never be stored and make that instance's own report a "duplicate".
+
+    Raises:
+        Forbidden: ``report_id_foreign``.
+    """
+    for r in reports:
+        if not r.report_id.startswith(piid + ":"):
+            raise Forbidden(
+                f"usage report id {r.report_id} does not belong to product instance {piid}",
+                code="report_id_foreign",
+                fix=_FOREIGN_FIX,
+            )
+
+
+def check_owner(owners: dict[str, str], piid: str) -> None:
+    """An id already stored for another instance (a store older than ``check_ids``) is refused
+    rather than taken for a duplicate.
+
+    Raises:
+        Forbidden: ``report_id_foreign``.
+    """
+    foreign = sorted(rid for rid, owner in owners.items() if owner != piid)
+    if foreign:
+        raise Forbidden(
+            f"usage report id {foreign[0]} was stored for another product instance",
+            code="report_id_foreign",
+            fix=_FOREIGN_FIX,
         )
 
 
@@ -92,12 +133,15 @@ async def report_usage(ctx: Context, auth: Authenticated) -> UsageAccepted:
     now = ctx.clock.now()
     t = epoch(now)
     window = ctx.policy.skew_window(ctx.clock.rate)
+    check_ids(msg.reports, msg.piid)
     for report in msg.reports:
-        check_report(report, now, window)
+        check_report(report, now, window, registered_at=auth.instance.registered_at)
 
     def body(uow: UnitOfWork) -> ledger.Outcome:
         inst = ctx.identity.remember(uow, auth)
-        loaded = books.load(uow, inst, report_ids=[r.report_id for r in msg.reports])
+        ids = [r.report_id for r in msg.reports]
+        check_owner(uow.usage.seen(ids), inst.piid)
+        loaded = books.load(uow, inst, report_ids=ids)
         outcome = ledger.report(loaded, msg.reports, t, ctx.policy)
         assert outcome.verdict is not None
         uow.instances.record_report(inst.piid, t, status=outcome.verdict.status, ooc_since=outcome.verdict.since)

@@ -21,7 +21,7 @@ from server.store import Store, UnitOfWork
 from server.store.rows import Account, Instance, VirtualAccount
 from shared import envelope, ledger, pki, tokens
 from shared.clock import epoch
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, Unauthorized
 from shared.logging import get_logger
 from shared.messages import Deregister, Deregistered, Register, Registered, RegistrationRenewed, RenewRegistration
 from shared.states import ExportControl
@@ -62,6 +62,14 @@ async def register(ctx: Context, msg: Register) -> Registered:
     t = epoch(now)
 
     def body(uow: UnitOfWork) -> tuple[TokenRecord, VirtualAccount, Account]:
+        # A register request is replay-protected like a signed one: its nonce is remembered (per
+        # token) with the registration, so a captured request sent again is refused.
+        if not uow.instances.remember_nonce(f"register:{parsed.token_id}", msg.nonce, msg.sent_at):
+            raise Unauthorized(
+                f"register request nonce {msg.nonce} was already used (a replay)",
+                code="request_replayed",
+                fix="send each request once with a fresh nonce",
+            )
         record = tokens.check_usable(uow.tokens.get(parsed.token_id), parsed, now)
         va = uow.accounts.virtual_account(record.virtual_account_id)
         account = uow.accounts.get(va.account_id) if va else None
@@ -226,7 +234,11 @@ async def remove_instance(store: Store, piid: str, now: datetime, *, by: str) ->
                 fix="list instances with 'ssm-server instance list'",
             )
         if instance.removed_at is not None:
-            raise Conflict(f"product instance {piid} was already removed", code="instance_already_removed")
+            raise Conflict(
+                f"product instance {piid} was already removed",
+                code="instance_already_removed",
+                fix="nothing to do; list instances with 'ssm-server instance list'",
+            )
         uow.instances.mark_removed(piid, t, "removed")
         books.release(uow, instance, t)
         uow.events.add(

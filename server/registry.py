@@ -106,12 +106,13 @@ class Registry:
         f = sync.read_file(data, expect="request")
         auth = await self.ctx.identity.authenticate(f.jws, fresh=False)
         instance, msg = auth.instance, auth.msg
-        if not isinstance(msg, SyncRequest) or msg.sequence != f.sequence or msg.piid != f.onprem:
+        if not isinstance(msg, SyncRequest):
             raise BadRequest(
-                "the file's envelope does not match its signed content",
+                f"the file carries a {msg.__class__.__name__} request, not a synchronization",
                 code="sync_file_tampered",
                 fix="carry the file exactly as 'ssm-server sync export' wrote it",
             )
+        sync.check_envelope(f, account_domain=msg.account_domain, onprem=msg.piid, sequence=msg.sequence)
         piid = instance.piid
 
         def live(uow: UnitOfWork) -> Instance:

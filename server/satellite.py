@@ -19,6 +19,7 @@ from server.store.rows import Account, Instance, Satellite, SatelliteInstance, V
 from shared import ledger, sync
 from shared.clock import epoch
 from shared.errors import Forbidden
+from shared.limits import COUNT_MAX
 from shared.messages import Entitlement, SyncRequest, SyncResponse, Usage, UsageReport
 from shared.policy import Policy
 
@@ -96,8 +97,10 @@ async def handle_sync(
                 name=p.name,
                 license_type=p.license_type,
                 usage_mode=p.usage_mode,
-                purchased=p.quantity,
-                in_use=p.pool.in_use,
+                # A pool stored before the limit existed may exceed the codec: clamped, so the
+                # On-Prem can still read the response (a purchase past COUNT_MAX is refused).
+                purchased=min(p.quantity, COUNT_MAX),
+                in_use=min(max(0, p.pool.in_use), COUNT_MAX),
                 out_of_compliance_since=p.pool.ooc_since,
                 onprem_in_use=mine.get(p.tag, 0),
             )

@@ -27,3 +27,6 @@ class ServerSettings:
     max_device_body: int = 64 * 1024
     #: Largest body of any other request (bytes).
     max_body: int = 1024 * 1024
+    #: ``--lab-exposed``: the lab plane answers non-loopback peers that send this token (None:
+    #: loopback only). See ``plumbing.web.guard``.
+    lab_token: str | None = None

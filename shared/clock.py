@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from shared.limits import EPOCH_MAX
+
 ClockKind = Literal["system", "scaled", "virtual"]
 
 #: How long ``advance`` waits (real seconds) for woken work to settle before it moves on anyway.
@@ -38,6 +40,10 @@ SETTLE_TIMEOUT = 30.0
 
 class ClockError(Exception):
     """A clock was asked to do something it cannot (go backwards, be advanced when it is real)."""
+
+
+class ClockRangeError(ClockError):
+    """A clock was asked to move past the end of the domain-time window (``shared.limits``)."""
 
 
 @runtime_checkable
@@ -213,11 +219,20 @@ class ScaledClock:
         """Move time forward by ``delta``, running due work in deadline order."""
         if delta < timedelta(0):
             raise ClockError(f"clocks do not go backwards (asked to advance by {delta})")
-        await self.advance_to(utc(self._now_ts() + delta.total_seconds()))
+        target = self._now_ts() + delta.total_seconds()
+        if target >= EPOCH_MAX:
+            raise ClockRangeError(
+                f"advancing by {delta} passes the end of domain time ({utc(EPOCH_MAX).date().isoformat()})"
+            )
+        await self.advance_to(utc(target))
 
     async def advance_to(self, target: datetime) -> None:
         """Move time forward to ``target``, running due work in deadline order."""
         target_ts = target.timestamp()
+        if target_ts >= EPOCH_MAX:
+            raise ClockRangeError(
+                f"clocks stop before {utc(EPOCH_MAX).date().isoformat()}: asked for {target.isoformat()}"
+            )
         # A flowing clock moves on while the caller computes its target: allow a second of it.
         if target_ts < self._now_ts() - max(1e-3, self._rate):
             raise ClockError(

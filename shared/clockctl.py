@@ -7,20 +7,22 @@ Pure apart from driving the given clock.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import msgspec
 
 from shared import wire
-from shared.clock import AnyClock, ClockError, ScaledClock
+from shared.clock import AnyClock, ClockError, ClockRangeError, ScaledClock
 from shared.durations import parse_duration
 from shared.errors import BadRequest, Conflict
+from shared.limits import WINDOW_FIX, check_instant
 
 
 class ClockCommand(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Exactly one of: advance by a duration, advance to an instant, or set the rate."""
 
-    advance: str | None = None
-    to: str | None = None
+    advance: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    to: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     rate: float | None = None
 
 
@@ -57,7 +59,7 @@ def parse_instant(text: str) -> datetime:
         ) from None
     if when.tzinfo is None:
         raise BadRequest(f"the instant {text!r} has no timezone", code="invalid_instant", fix="add +00:00 (UTC)")
-    return when
+    return check_instant(when)
 
 
 async def apply(clock: AnyClock, cmd: ClockCommand) -> ClockView:
@@ -85,7 +87,7 @@ async def apply(clock: AnyClock, cmd: ClockCommand) -> ClockView:
             try:
                 delta = parse_duration(cmd.advance)
             except ValueError as exc:
-                raise BadRequest(str(exc), code="invalid_duration") from None
+                raise BadRequest(str(exc), code="invalid_duration", fix="e.g. 30d, 36h, 15m, 6mo, 1y or P90D") from None
             await clock.advance(delta)
         elif cmd.to is not None:
             target = parse_instant(cmd.to)
@@ -102,6 +104,8 @@ async def apply(clock: AnyClock, cmd: ClockCommand) -> ClockView:
                     fix="use 0 (frozen) to 10000000 domain seconds per real second",
                 )
             clock.set_rate(cmd.rate)
+    except ClockRangeError as exc:
+        raise BadRequest(str(exc), code="instant_out_of_range", fix=WINDOW_FIX) from None
     except ClockError as exc:
         raise Conflict(str(exc), code="clock_backwards", fix="clocks only move forward; use a later instant") from None
     return view(clock)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from shared.limits import DURATION_MAX
+
 _UNITS = {
     "s": 1,
     "sec": 1,
@@ -33,14 +35,24 @@ def parse_duration(text: str) -> timedelta:
     A month is 30 days and a year 365 days, the way the licensing rules count them.
 
     Raises:
-        ValueError: with the accepted forms, when ``text`` is none of them.
+        ValueError: with the accepted forms, when ``text`` is none of them, or when it is longer
+            than ``shared.limits.DURATION_MAX`` (100 years).
     """
+    return _bounded(text, _parse(text))
+
+
+def _bounded(text: str, seconds: float) -> timedelta:
+    if not seconds <= DURATION_MAX.total_seconds():  # also refuses inf
+        raise ValueError(f"the duration {text.strip()[:40]!r} is longer than {DURATION_MAX.days // 365} years")
+    return timedelta(seconds=seconds)
+
+
+def _parse(text: str) -> float:
     raw = text.strip()
     iso = _ISO.match(raw.upper()) if raw.isascii() else None
     if iso and raw.upper() not in ("P", "PT") and not raw.upper().endswith("T"):
         parts = {k: float(v) for k, v in iso.groupdict().items() if v}
-        seconds = sum(parts.get(k, 0.0) * _UNITS[k] for k in ("y", "mo", "w", "d", "h", "m", "s"))
-        return timedelta(seconds=seconds)
+        return sum(parts.get(k, 0.0) * _UNITS[k] for k in ("y", "mo", "w", "d", "h", "m", "s"))
     pos, seconds = 0, 0.0
     compact = raw.replace(" ", "")
     for m in _SIMPLE.finditer(compact):
@@ -49,9 +61,9 @@ def parse_duration(text: str) -> timedelta:
         seconds += float(m.group(1)) * _UNITS[m.group(2).lower()]
         pos = m.end()
     if pos == len(compact) and pos > 0:
-        return timedelta(seconds=seconds)
+        return seconds
     if _SECONDS.match(compact):
-        return timedelta(seconds=float(compact))
+        return float(compact)
     raise ValueError(
         f"cannot read the duration {text!r}: use a number of seconds, units like 90d, 36h, 15m, "
         "1d12h, 6mo, 1y, or ISO 8601 like P90D"

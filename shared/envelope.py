@@ -160,6 +160,7 @@ def reply_chain(token: str) -> list[x509.Certificate]:
         raise Unauthorized(
             f"the SSM reply's signing certificate is unreadable: {exc}",
             code="reply_unsigned",
+            fix="point the agent at an SSM that signs its replies",
         ) from exc
 
 

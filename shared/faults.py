@@ -24,6 +24,7 @@ import msgspec
 
 from shared.durations import parse_duration
 from shared.errors import BadRequest, NotFound
+from shared.limits import Int64
 
 Kind = Literal["status", "latency", "drop", "reset"]
 #: The kinds of device message a fault can target (as the request journal names them).
@@ -35,14 +36,14 @@ class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     status: Annotated[int, msgspec.Meta(ge=400, le=599)] = 503
     retry_after: Annotated[int, msgspec.Meta(ge=0, le=86400)] | None = None
     latency_ms: Annotated[int, msgspec.Meta(ge=0, le=120_000)] = 0
-    path: str | None = None
-    piid: str | None = None
-    token_id: str | None = None
+    path: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
+    piid: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    token_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     message: Message | None = None
     probability: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
-    seed: int | None = None
-    ttl: str | None = None
-    times: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    seed: Int64 | None = None
+    ttl: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    times: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] | None = None
 
 
 @dataclass
@@ -91,7 +92,7 @@ class FaultTable:
             try:
                 expires = now + parse_duration(spec.ttl)
             except ValueError as exc:
-                raise BadRequest(f"ttl: {exc}", code="invalid_fault") from None
+                raise BadRequest(f"ttl: {exc}", code="invalid_fault", fix='e.g. "ttl": "2h"') from None
         fault = Fault(next(self._ids), spec, now, expires, spec.times, rng=random.Random(spec.seed))  # noqa: S311
         self._faults[fault.id] = fault
         return fault

@@ -15,6 +15,7 @@ from typing import Annotated, TypeVar
 import msgspec
 
 from shared import wire
+from shared.limits import Count, Epoch, SyncSequence
 from shared.states import (
     EntitlementStatus,
     ExportControl,
@@ -27,8 +28,6 @@ Text = Annotated[str, msgspec.Meta(max_length=1024)]
 Nonce = Annotated[str, msgspec.Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 Pem = Annotated[str, msgspec.Meta(min_length=64, max_length=16384)]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=1024)]
-Epoch = Annotated[int, msgspec.Meta(ge=0, le=32503680000)]
-Count = Annotated[int, msgspec.Meta(ge=0, le=10_000_000)]
 Piid = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
 
@@ -130,7 +129,7 @@ class SyncRequest(_Request, tag="sync_request", frozen=True):
     """
 
     piid: Piid
-    sequence: Annotated[int, msgspec.Meta(ge=1)]
+    sequence: SyncSequence
     account_domain: Name
     instances: Annotated[list[SatelliteInstance], msgspec.Meta(max_length=100_000)] = []
     usage: Annotated[list[Usage], msgspec.Meta(max_length=256)] = []
@@ -220,7 +219,7 @@ class SyncResponse(_Reply, tag="sync_response", frozen=True):
     """The cloud's answer to a synchronization: entitlements come down (signed by the cloud)."""
 
     piid: Piid
-    sequence: Annotated[int, msgspec.Meta(ge=1)]
+    sequence: SyncSequence
     account_domain: Name
     virtual_account: Name
     #: Without a synchronization by then, the cloud removes the On-Prem instance.

@@ -18,12 +18,14 @@ Pure: no IO, no clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from shared import wire
 from shared.errors import BadRequest, Conflict
+from shared.limits import SyncSequence
+from shared.messages import Name, Piid
 from shared.policy import Policy
 
 FORMAT = "ssmlab-sync/1"
@@ -38,15 +40,20 @@ ONPREM_PRODUCT = "SSM On-Prem"
 ONPREM_PID = "SSM-ONPREM"
 
 
-class SyncFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """A Disconnected-mode file: a signed message and what it is for."""
+#: The largest sync file read (100,000 product instances fit several times over).
+MAX_FILE = 64 * 1024 * 1024
 
-    format: str
+
+class SyncFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A Disconnected-mode file: a signed message and what it is for. Every field outside ``jws``
+    repeats what the signed message says, and the receiver compares them (``check_envelope``)."""
+
+    format: Annotated[str, msgspec.Meta(max_length=32)]
     direction: Direction
-    account_domain: str
-    onprem: str  # the On-Prem instance's piid at the cloud
-    sequence: int
-    jws: str
+    account_domain: Name
+    onprem: Piid  # the On-Prem instance's piid at the cloud
+    sequence: SyncSequence
+    jws: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FILE)]
 
 
 def write_file(*, direction: Direction, account_domain: str, onprem: str, sequence: int, jws: str) -> bytes:
@@ -69,9 +76,15 @@ def read_file(data: bytes, *, expect: Direction) -> SyncFile:
     """Parse a sync file and check it goes this way.
 
     Raises:
-        BadRequest: ``sync_file_malformed`` (truncated, not JSON, wrong shape or format).
+        BadRequest: ``sync_file_malformed`` (truncated, not JSON, wrong shape or format, too large).
         Conflict: ``sync_file_wrong_direction``.
     """
+    if len(data) > MAX_FILE:
+        raise BadRequest(
+            f"the file has {len(data)} bytes; a sync file has at most {MAX_FILE}",
+            code="sync_file_malformed",
+            fix="carry the file exactly as written by 'ssm-server sync export' (or by the cloud's import)",
+        )
     f = wire.decode(
         data,
         SyncFile,
@@ -94,6 +107,20 @@ def read_file(data: bytes, *, expect: Direction) -> SyncFile:
             fix=f"import it on {other}",
         )
     return f
+
+
+def check_envelope(f: SyncFile, *, account_domain: str, onprem: str, sequence: int) -> None:
+    """The file's outer fields must say what its signed message says (they are not signed).
+
+    Raises:
+        BadRequest: ``sync_file_tampered``.
+    """
+    if (f.account_domain, f.onprem, f.sequence) != (account_domain, onprem, sequence):
+        raise BadRequest(
+            "the file's envelope does not match its signed content",
+            code="sync_file_tampered",
+            fix="carry the file exactly as it was written",
+        )
 
 
 def check_sequence(sequence: int, last: int | None) -> None:

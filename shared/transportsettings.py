@@ -210,8 +210,8 @@ class TransportSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
 
     mode: TransportMode = TransportMode.SMART_TRANSPORT
     connection: ConnectionMode = ConnectionMode.DIRECT
-    url: str | None = None
-    proxy_host: str | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    proxy_host: Annotated[str, msgspec.Meta(max_length=253)] | None = None
     proxy_port: Port | None = None
 
     @property

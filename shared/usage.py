@@ -53,7 +53,11 @@ def parse_assignments(items: Sequence[str]) -> dict[str, int]:
         try:
             value = int(count.strip())
         except ValueError:
-            raise BadRequest(f"{item!r}: the count must be a whole number", code=ErrorCode.INVALID_USAGE) from None
+            raise BadRequest(
+                f"{item!r}: the count must be a whole number",
+                code=ErrorCode.INVALID_USAGE,
+                fix='e.g. "Premium Agent=130"',
+            ) from None
         out[name.strip()] = value
     return check_usage(out)
 
@@ -74,6 +78,9 @@ def check_usage(values: Mapping[str, int]) -> dict[str, int]:
                 fix='e.g. "Premium Agent=130"',
             )
     return dict(values)
+
+
+PROFILE_FIX = 'e.g. usage_profile = [{ after = "0m", set = { "Premium Agent" = 80 } }], usage_repeat = "1d"'
 
 
 class ProfileStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -112,11 +119,14 @@ class Profile:
             try:
                 offset = int(parse_duration(step.after).total_seconds())
             except ValueError as exc:
-                raise BadRequest(str(exc), code=ErrorCode.INVALID_PROFILE) from None
+                raise BadRequest(str(exc), code=ErrorCode.INVALID_PROFILE, fix=PROFILE_FIX) from None
             parsed.append((offset, check_usage(step.set)))
-        period = int(parse_duration(repeat).total_seconds()) if repeat else None
+        try:
+            period = int(parse_duration(repeat).total_seconds()) if repeat else None
+        except ValueError as exc:
+            raise BadRequest(f"usage_repeat: {exc}", code=ErrorCode.INVALID_PROFILE, fix=PROFILE_FIX) from None
         if period is not None and period <= 0:
-            raise BadRequest("usage_repeat must be positive", code=ErrorCode.INVALID_PROFILE)
+            raise BadRequest("usage_repeat must be positive", code=ErrorCode.INVALID_PROFILE, fix=PROFILE_FIX)
         return cls(tuple(sorted(parsed, key=lambda s: s[0])), period, anchor)
 
     def _offset(self, base: int, t: int) -> int:

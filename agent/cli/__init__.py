@@ -43,6 +43,7 @@ from agent.cli.common import Parents, SubParsers, api_url
 from agent.client import ApiError
 from agent.config import ConfigError
 from plumbing.clients.lab import clock_command
+from plumbing.cmdline import FILE_ERRORS, file_error
 from shared.errors import SmartLicensingError
 
 DEFAULT_CONFIG = "agent.toml"
@@ -86,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"smart-agent: {exc}", file=sys.stderr)
         return 2
+    except FILE_ERRORS as exc:
+        return file_error("smart-agent", exc)
     except (ApiError, SmartLicensingError) as exc:
         print(f"smart-agent: {exc.message}", file=sys.stderr)
         if exc.fix:

@@ -125,7 +125,11 @@ class ReplyVerifier:
                 fix="import the SSM's root CA into the truststore ('smart-agent trust import FILE --alias NAME')",
             ) from None
         if isinstance(kid, str) and kid != envelope.thumbprint(leaf):
-            raise Unauthorized("the reply's kid does not name its signing certificate", code="reply_signer_untrusted")
+            raise Unauthorized(
+                "the reply's kid does not name its signing certificate",
+                code="reply_signer_untrusted",
+                fix="point the agent at an SSM that signs its replies with the certificate it names",
+            )
         self._keys[envelope.thumbprint(leaf)] = public
         self._stale = False
         return public

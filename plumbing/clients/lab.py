@@ -12,6 +12,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from plumbing import labtoken
+
 
 class LabError(Exception):
     def __init__(self, message: str, fix: str = "", code: str = "") -> None:
@@ -60,16 +62,18 @@ def call(
     insecure: bool = False,
     timeout: float = 600.0,
     headers: dict[str, str] | None = None,
+    token: str | None = None,
 ) -> Any:
     """One JSON request; errors become ``LabError`` with the server's message and fix.
 
     ``insecure`` skips certificate verification: only for the lab plane of an SSM whose TLS
-    drill breaks its certificate on purpose (``ssm-server tls``)."""
+    drill breaks its certificate on purpose (``ssm-server tls``). ``token``: the lab token of a
+    process started with ``--lab-exposed`` (``$SSMLAB_LAB_TOKEN`` when not given)."""
     req = urllib.request.Request(
         url,
         method=method,
         data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **(headers or {})},
+        headers={"Content-Type": "application/json", **labtoken.header(token or labtoken.find()), **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=_context(url, cacert, insecure)) as resp:
@@ -85,9 +89,16 @@ class Session:
     makes thousands: a TLS handshake each would be most of its time)."""
 
     def __init__(
-        self, base: str, *, cacert: Path | None = None, insecure: bool = False, timeout: float = 600.0
+        self,
+        base: str,
+        *,
+        cacert: Path | None = None,
+        insecure: bool = False,
+        timeout: float = 600.0,
+        token: str | None = None,
     ) -> None:
         self.base = base.rstrip("/")
+        self._headers = {"Content-Type": "application/json", **labtoken.header(token or labtoken.find())}
         parts = urllib.parse.urlsplit(self.base)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
@@ -113,7 +124,7 @@ class Session:
         for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more
             conn = self._conn or self._connect()
             try:
-                conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+                conn.request(method, path, body=data, headers=self._headers)
                 resp = conn.getresponse()
                 payload = resp.read()
             except (http.client.HTTPException, OSError) as exc:
@@ -128,7 +139,9 @@ class Session:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def clock_command(base: str, verb: str, value: str | None, *, cacert: Path | None = None) -> int:
+def clock_command(
+    base: str, verb: str, value: str | None, *, cacert: Path | None = None, token: str | None = None
+) -> int:
     """``clock show | advance DURATION | rate R`` against a running process; prints the clock."""
     body: dict[str, Any] | None = None
     if verb == "advance":
@@ -140,7 +153,7 @@ def clock_command(base: str, verb: str, value: str | None, *, cacert: Path | Non
             print(f"clock: rate must be a number, got {value!r}", file=sys.stderr)
             return 2
     try:
-        view = call(base.rstrip("/") + "/_lab/clock", "POST" if body else "GET", body, cacert=cacert)
+        view = call(base.rstrip("/") + "/_lab/clock", "POST" if body else "GET", body, cacert=cacert, token=token)
     except LabError as exc:
         print(f"clock: {exc.message}", file=sys.stderr)
         if exc.fix:

@@ -11,6 +11,8 @@ from shared.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 T = TypeVar("T")
 JSON = "application/json"
+#: What ``curl -d`` sends when told nothing else: the lab plane reads it as JSON all the same.
+FORM = "application/x-www-form-urlencoded"
 
 #: The body once read (a middleware may read it first, e.g. to match faults by signer).
 BODY = web.RequestKey("body", bytes)
@@ -74,14 +76,17 @@ async def decode_body(
 ) -> T:
     """The request's body read (within ``limit`` bytes), its media type checked (``types``; None
     accepts any) and decoded into ``type_`` by ``shared.wire`` — the one decoder of every plane.
-    An empty body reads as ``empty`` when given (e.g. ``b"{}"`` for all-optional fields).
+    An empty body reads as ``empty`` when given (e.g. ``b"{}"`` for all-optional fields), whatever
+    its declared media type (a client that sends nothing often declares nothing); a body with no
+    Content-Type at all reads as JSON where JSON is accepted. A declared type that is not accepted
+    (``text/plain``) is refused 415.
 
     Raises:
         PayloadTooLarge, UnsupportedMediaType, BadRequest: each naming the problem and the fix.
     """
-    if types is not None:
-        require_type(request, *types)
     raw = await read_body(request, limit=limit)
     if empty is not None and not raw.strip():
         raw = empty
+    elif types is not None and not (JSON in types and "Content-Type" not in request.headers):
+        require_type(request, *types)
     return wire.decode(raw, type_, what=what, fix=fix, malformed=malformed, invalid=invalid, strict=strict)

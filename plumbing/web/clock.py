@@ -7,17 +7,17 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from plumbing.web.middleware import json_response
-from plumbing.web.routes import Body, Plane, Route
+from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from shared import clockctl
 from shared.clock import AnyClock
 
 Persist = Callable[[AnyClock], Awaitable[None]]
 
-#: Any content type, as ``curl -d`` sends a form type; the body is JSON all the same.
+#: JSON, also as ``curl -d`` sends it (a form type).
 COMMAND = Body(
     clockctl.ClockCommand,
     limit=4096,
-    types=None,
+    types=LAB_TYPES,
     malformed=clockctl.INVALID,
     invalid=clockctl.INVALID,
     fix=clockctl.FIX,

@@ -4,6 +4,13 @@ The error body is ``{"error": code, "status": ..., "message": ..., "fix": ...}``
 ``SmartLicensingError`` keeps its code and status; aiohttp's own HTTP errors (unknown path,
 wrong method, body too large) get a code and a fix; anything else is a bug, logged with its
 traceback and answered 500 ``internal_error`` without details.
+
+Oversized requests: a request target longer than ``MAX_TARGET`` is refused 414 ``uri_too_long``,
+a header longer than ``MAX_HEADER`` or more than ``MAX_HEADERS`` headers 431
+``headers_too_large``, as JSON. aiohttp 3.14 answers a request its parser refuses itself, as
+text, before any middleware runs (aio-libs/aiohttp#3287, changed on its master branch); so the
+servers run aiohttp's parser with limits above these (``PARSER_LIMITS``, the runner's documented
+handler arguments), and every request up to them reaches this middleware.
 """
 
 from __future__ import annotations
@@ -17,6 +24,53 @@ from aiohttp.typedefs import Handler, Middleware
 
 from shared.errors import SmartLicensingError
 from shared.logging import get_logger
+
+#: The longest request target (path and query), the longest header, the most headers accepted.
+MAX_TARGET = 8190
+MAX_HEADER = 8190
+MAX_HEADERS = 100
+#: aiohttp's own parser limits (``web.AppRunner`` handler arguments), above the ones above.
+PARSER_LIMITS: dict[str, int] = {"max_line_size": 65536, "max_field_size": 65536, "max_headers": 256}
+
+
+class RequestTooLarge(SmartLicensingError):
+    """A request line or header past the limits (414 or 431)."""
+
+    def __init__(self, status: int, message: str, *, code: str, fix: str) -> None:
+        super().__init__(message, code=code, fix=fix)
+        self.http_status = status
+
+
+def check_size(request: web.Request) -> None:
+    """Refuse a request whose target or headers exceed the limits.
+
+    Raises:
+        RequestTooLarge: 414 ``uri_too_long``, 431 ``headers_too_large``.
+    """
+    target = len(request.raw_path)
+    if target > MAX_TARGET:
+        raise RequestTooLarge(
+            414,
+            f"the request target has {target} characters; at most {MAX_TARGET} are accepted",
+            code="uri_too_long",
+            fix="send a shorter path and query (the endpoints need a few hundred characters at most)",
+        )
+    if len(request.raw_headers) > MAX_HEADERS:
+        raise RequestTooLarge(
+            431,
+            f"the request has {len(request.raw_headers)} headers; at most {MAX_HEADERS} are accepted",
+            code="headers_too_large",
+            fix="send fewer headers",
+        )
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > MAX_HEADER:
+            raise RequestTooLarge(
+                431,
+                f"header {name[:40].decode('latin-1')!r} has {len(value)} bytes; at most {MAX_HEADER} are accepted",
+                code="headers_too_large",
+                fix="send a shorter header",
+            )
+
 
 _HTTP_CODES: dict[int, tuple[str, str]] = {
     400: ("bad_request", "check the request"),
@@ -32,7 +86,7 @@ def json_error(err: SmartLicensingError) -> web.Response:
 
 
 def _http_error(exc: web.HTTPException, request: web.Request) -> web.Response:
-    code, fix = _HTTP_CODES.get(exc.status, ("http_error", ""))
+    code, fix = _HTTP_CODES.get(exc.status, ("http_error", "check the request against the endpoint's documentation"))
     message = exc.reason
     headers = None
     if exc.status == 404:
@@ -60,6 +114,7 @@ def request_context(logger_name: str) -> Middleware:
         started = time.perf_counter()
         error_code: str | None = None
         try:
+            check_size(request)
             response = await handler(request)
         except SmartLicensingError as err:
             error_code = err.code

@@ -1,9 +1,10 @@
 """Planes as route tables: every route declared once, with its plane and what it reads.
 
 A plane module lists its routes (``Route``): method, path, handler, plane, and the types of its
-body and query. ``install`` registers the routes of the planes a process serves; the body and the
-query are decoded before the handler is called (``plumbing.web.body.decode_body``, the one decoder),
-so a handler receives typed values and never sees malformed input. What the table says about a
+body, query and path parameters. ``install`` registers the routes of the planes a process serves;
+the path parameters, the body and the query are checked and decoded before the handler is called
+(``plumbing.web.body.decode_body``, the one decoder; msgspec's bounds of ``shared.limits``), so a
+handler receives typed values and never sees malformed or out-of-range input. What the table says about a
 request is found from the matched route (``route_of``), never from its path: which listener
 serves it, whether the journal and faults see it, whether it needs a bearer token, and what the
 OpenAPI document says of it.
@@ -21,10 +22,13 @@ import msgspec
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from plumbing.web.body import JSON, decode_body
+from plumbing.web.body import FORM, JSON, decode_body
 from shared.errors import BadRequest
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+#: The lab plane's bodies: JSON, also when sent as ``curl -d`` sends it (a form type).
+LAB_TYPES = (JSON, FORM)
 
 
 class Plane(StrEnum):
@@ -69,6 +73,8 @@ class Route:
     body: Body | None = None
     #: a msgspec Struct of the query parameters (all optional unless the Struct says otherwise)
     query: type | None = None
+    #: a msgspec Struct the path parameters must fit (checked; the handler reads ``match_info``)
+    params: type | None = None
     #: the admin API: a bearer access token is required
     auth: bool = False
     #: request headers the operation reads (OpenAPI)
@@ -76,6 +82,8 @@ class Route:
     summary: str = ""
     #: the success answer's JSON schema, when it is not the plane's usual one (OpenAPI)
     answer: dict[str, Any] | None = field(default=None, hash=False)
+    #: the success answer's media type (OpenAPI)
+    media: str = "application/json"
     #: a form body the handler reads itself, described for OpenAPI (a token request)
     form: dict[str, Any] | None = field(default=None, hash=False)
 
@@ -102,18 +110,33 @@ def _query(request: web.Request, type_: type) -> object:
         return msgspec.convert(dict(request.query), type_, strict=False)
     except msgspec.ValidationError as exc:
         raise BadRequest(
-            f"invalid query parameter: {exc}", code="invalid_query", fix="see GET /openapi.json for the parameters"
+            f"invalid query parameter: {exc}",
+            code="invalid_query",
+            fix="see the plane's openapi.json for the parameters",
+        ) from None
+
+
+def _params(request: web.Request, type_: type) -> None:
+    try:
+        msgspec.convert(dict(request.match_info), type_, strict=False)
+    except msgspec.ValidationError as exc:
+        raise BadRequest(
+            f"invalid path parameter: {exc}",
+            code="invalid_path_parameter",
+            fix="see the plane's openapi.json for the values each path segment accepts",
         ) from None
 
 
 def _bind(route: Route, limit: int) -> Handler:
     """The handler aiohttp calls: decode what the route declares, then call the declared handler."""
-    body, query = route.body, route.query
-    if body is None and query is None:
+    body, query, params = route.body, route.query, route.params
+    if body is None and query is None and params is None:
         return route.handler
 
     @functools.wraps(route.handler)
     async def handle(request: web.Request) -> web.StreamResponse:
+        if params is not None:
+            _params(request, params)
         args: list[object] = []
         if body is not None:
             args.append(

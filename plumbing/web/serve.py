@@ -8,6 +8,8 @@ import ssl
 
 from aiohttp import web
 
+from plumbing.web.middleware import PARSER_LIMITS
+
 
 class ServerRef:
     """Filled by ``start``: the ``web.Server`` handling the app's connections, so a handler can
@@ -38,7 +40,15 @@ async def start(
     """Start ``app``; return its runner and the bound port (``port`` 0 picks a free one).
 
     ``also`` adds a second listener serving the same app (see ``bound_ports``)."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=2.0,
+        max_line_size=PARSER_LIMITS["max_line_size"],
+        max_field_size=PARSER_LIMITS["max_field_size"],
+        max_headers=PARSER_LIMITS["max_headers"],
+    )
     await runner.setup()
     if SERVER in app and runner.server is not None:
         app[SERVER].server = runner.server

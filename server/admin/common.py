@@ -12,10 +12,12 @@ import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
 
+from plumbing.web.body import JSON
 from plumbing.web.routes import Body, Handler, Plane, Route
 from server import accounts, books, keys, registration, reservations
 from server.admin import views
@@ -25,6 +27,14 @@ from server.store.rows import Account, Reservation, VirtualAccount
 from shared import rejudge, tokens
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
+from shared.limits import Days, Int64, PageLimit, PageOffset, SignedCount, Text
+
+#: A name or code the operation looks up (what is not found is refused by the lookup).
+Short = Annotated[str, msgspec.Meta(max_length=256)]
+#: A code a product instance printed (a reservation request code, a return code).
+Code = Annotated[str, msgspec.Meta(max_length=8192)]
+#: The items of one batch.
+Items = msgspec.Meta(max_length=1000)
 
 
 def api(
@@ -36,9 +46,10 @@ def api(
     query: type | None = None,
     headers: tuple[str, ...] = (),
     answer: dict[str, object] | None = None,
+    params: type | None = None,
 ) -> Route:
     """An admin API operation: bearer token required; its body read as Cisco's clients send it
-    (any content type, "365" for 365, an empty body as {})."""
+    (JSON; "365" for 365; an empty body, of any declared type, as {})."""
     return Route(
         method,
         path,
@@ -46,7 +57,7 @@ def api(
         Plane.ADMIN,
         body=Body(
             body,
-            types=None,
+            types=(JSON,),
             empty=b"{}",
             strict=False,
             malformed="invalid_json",
@@ -56,6 +67,7 @@ def api(
         if body is not None
         else None,
         query=query,
+        params=params,
         auth=True,
         headers=headers,
         answer=answer,
@@ -63,8 +75,8 @@ def api(
 
 
 class Sudi(msgspec.Struct):
-    udiPid: str = ""
-    udiSerialNumber: str = ""
+    udiPid: Short = ""
+    udiSerialNumber: Short = ""
 
     def key(self) -> tuple[str, str]:
         if not self.udiPid or not self.udiSerialNumber:
@@ -77,51 +89,51 @@ class Sudi(msgspec.Struct):
 
 
 class LicenseWant(msgspec.Struct):
-    entitlementTag: str
-    quantity: int
-    precedence: str = "LONGEST_TERM_FIRST"
+    entitlementTag: Short
+    quantity: SignedCount
+    precedence: Short = "LONGEST_TERM_FIRST"
 
 
 class ReservationRequest(msgspec.Struct):
-    reservationCode: str
-    reservationType: str = "SPECIFIC"
-    licenses: list[LicenseWant] = []
+    reservationCode: Code
+    reservationType: Short = "SPECIFIC"
+    licenses: Annotated[list[LicenseWant], Items] = []
 
 
 class ReserveBody(msgspec.Struct):
-    reservationRequests: list[ReservationRequest]
+    reservationRequests: Annotated[list[ReservationRequest], Items]
 
 
 class UpdateItem(msgspec.Struct):
     sudi: Sudi
-    licenses: list[LicenseWant]
-    productTagName: str = ""
+    licenses: Annotated[list[LicenseWant], Items]
+    productTagName: Short = ""
 
 
 class UpdateBody(msgspec.Struct):
-    reservationUpdateRequests: list[UpdateItem]
+    reservationUpdateRequests: Annotated[list[UpdateItem], Items]
 
 
 class ConfirmItem(msgspec.Struct):
     sudi: Sudi
-    confirmationCode: str
-    productTagName: str = ""
+    confirmationCode: Code
+    productTagName: Short = ""
 
 
 class ConfirmBody(msgspec.Struct):
-    reservationConfirmationRequests: list[ConfirmItem]
+    reservationConfirmationRequests: Annotated[list[ConfirmItem], Items]
 
 
 class RemoveItem(msgspec.Struct):
     sudi: Sudi
-    returnCode: str = ""
-    productTagName: str = ""
+    returnCode: Code = ""
+    productTagName: Short = ""
 
 
 class RemoveBody(msgspec.Struct):
     # Both spellings are in use: "Instaces" (Cisco's spec and EZ scripts) and "Instances".
-    productInstacesRemoveRequests: list[RemoveItem] = []
-    productInstancesRemoveRequests: list[RemoveItem] = []
+    productInstacesRemoveRequests: Annotated[list[RemoveItem], Items] = []
+    productInstancesRemoveRequests: Annotated[list[RemoveItem], Items] = []
 
     def items(self) -> list[RemoveItem]:
         found = [*self.productInstacesRemoveRequests, *self.productInstancesRemoveRequests]
@@ -135,23 +147,23 @@ class RemoveBody(msgspec.Struct):
 
 
 class TransferItem(msgspec.Struct):
-    license: str
-    quantity: int
-    targetVirtualAccount: str
-    licenseType: str = ""
-    precedence: str = "LONGEST_TERM_FIRST"
-    subsriptionId: str = ""
-    subscriptionId: str = ""
+    license: Short
+    quantity: SignedCount
+    targetVirtualAccount: Short
+    licenseType: Short = ""
+    precedence: Short = "LONGEST_TERM_FIRST"
+    subsriptionId: Short = ""
+    subscriptionId: Short = ""
 
 
 class TransferBody(msgspec.Struct):
-    licenses: list[TransferItem]
+    licenses: Annotated[list[TransferItem], Items]
 
 
 class TokenBody(msgspec.Struct):
-    description: str = ""
-    expiresAfterDays: int = 30
-    exportControlled: str | bool = "Not Allowed"
+    description: Text = ""
+    expiresAfterDays: Days = 30
+    exportControlled: Short | bool = "Not Allowed"
 
     def export_allowed(self) -> bool:
         value = self.exportControlled
@@ -172,54 +184,55 @@ class TokenBody(msgspec.Struct):
 class VaQuery(msgspec.Struct, kw_only=True):
     """The v2 and v3 ``accounts/{domain}/...`` operations name their virtual account in the query."""
 
-    virtualAccountName: str
+    virtualAccountName: Short
 
 
 class AccountSearch(msgspec.Struct, kw_only=True):
-    domain: str = ""
-    name: str = ""
-    limit: int = 1000
-    offset: int = 0
+    domain: Short = ""
+    name: Short = ""
+    #: Cisco caps the page at 1000 whatever is asked (0, negative or more): only its size is bounded here.
+    limit: Int64 = 1000
+    offset: PageOffset = 0
 
 
 class DeviceSearch(msgspec.Struct, kw_only=True):
-    instanceName: str = ""
-    limit: int = 0
-    offset: int = 0
+    instanceName: Short = ""
+    limit: PageLimit = 0
+    offset: PageOffset = 0
 
 
 class DeviceSearchV2(DeviceSearch, kw_only=True):
-    virtualAccountName: str
+    virtualAccountName: Short
 
 
 class DefaultVaQuery(msgspec.Struct, kw_only=True):
-    smartAccountDomain: str | None = None
+    smartAccountDomain: Short | None = None
 
 
 class ListBody(msgspec.Struct):
-    virtualAccounts: list[str] = []
-    limit: int = 50
-    offset: int = 0
+    virtualAccounts: Annotated[list[Short], Items] = []
+    limit: PageLimit = 50
+    offset: PageOffset = 0
 
 
 class RevokeBody(msgspec.Struct):
-    tokens: list[str]
+    tokens: Annotated[list[Code], Items]
 
 
 class DeviceTransferItem(msgspec.Struct):
     sudi: Sudi
-    targetVirtualAccount: str
-    productTagName: str = ""
-    sourceVirtualAccount: str = ""
+    targetVirtualAccount: Short
+    productTagName: Short = ""
+    sourceVirtualAccount: Short = ""
 
 
 class DeviceTransferBody(msgspec.Struct):
-    productInstances: list[DeviceTransferItem]
+    productInstances: Annotated[list[DeviceTransferItem], Items]
 
 
 class DeviceRemoveV1(msgspec.Struct):
     sudi: Sudi
-    productTagName: str = ""
+    productTagName: Short = ""
 
 
 async def listing_vas(request: web.Request, body: ListBody) -> list[VirtualAccount]:
@@ -239,6 +252,7 @@ class ItemResult:
     ok: bool
     message: str
     code: str = ""
+    fix: str = ""
 
     @property
     def status(self) -> str:
@@ -246,7 +260,7 @@ class ItemResult:
 
 
 def failed(err: SmartLicensingError) -> ItemResult:
-    return ItemResult(False, f"{err.message}" + (f" (fix: {err.fix})" if err.fix else ""), err.code)
+    return ItemResult(False, f"{err.message}" + (f" (fix: {err.fix})" if err.fix else ""), err.code, err.fix)
 
 
 async def attempt(call: Callable[[], Awaitable[str]]) -> ItemResult:
@@ -310,7 +324,11 @@ async def revoke_tokens(store: Store, va: VirtualAccount, texts: Sequence[str], 
             or record.virtual_account_id != va.id
             or not hmac.compare_digest(record.secret_hash, tokens.hash_secret(parsed.secret))
         ):
-            raise NotFound(f"virtual account {va.name} has no such token", code="token_not_found")
+            raise NotFound(
+                f"virtual account {va.name} has no such token",
+                code="token_not_found",
+                fix="send the whole token text as it was created, to the virtual account that created it",
+            )
         await accounts.revoke_token(store, parsed.token_id, now)
         return "Token revoked successfully"
 
@@ -333,9 +351,14 @@ async def transfer_licenses(
                 raise NotFound(
                     f"no virtual account {item.targetVirtualAccount!r} in {account.domain}",
                     code="virtual_account_not_found",
+                    fix="name an existing virtual account of the Smart Account as targetVirtualAccount",
                 )
             if target.id == source.id:
-                raise BadRequest("the target is the source virtual account", code="transfer_to_self")
+                raise BadRequest(
+                    "the target is the source virtual account",
+                    code="transfer_to_self",
+                    fix="name another virtual account as targetVirtualAccount",
+                )
             pools = uow.pools.of(source.id)
             match = [p for p in pools if item.license in (display_name(p), p.tag)] or [
                 p for p in pools if p.name == item.license
@@ -356,6 +379,7 @@ async def transfer_licenses(
                     fix="transfer fewer",
                 )
             t = epoch(now)
+            accounts.check_pool_room(uow, target, pool.tag, item.quantity)
             uow.events.add(
                 at=t,
                 kind="licenses_transferred",
@@ -437,10 +461,18 @@ async def transfer_device(
                     code="reserved_device",
                     fix="return the reservation, then reserve in the other virtual account",
                 )
-            raise NotFound(f"no registered product instance {pid}:{serial}", code="instance_not_found")
+            raise NotFound(
+                f"no registered product instance {pid}:{serial}",
+                code="instance_not_found",
+                fix="search the devices of the virtual account for the exact udiPid and udiSerialNumber",
+            )
         target = uow.accounts.virtual_account_named(account.id, item.targetVirtualAccount)
         if target is None:
-            raise NotFound(f"no virtual account {item.targetVirtualAccount!r}", code="virtual_account_not_found")
+            raise NotFound(
+                f"no virtual account {item.targetVirtualAccount!r}",
+                code="virtual_account_not_found",
+                fix="name an existing virtual account of the Smart Account as targetVirtualAccount",
+            )
         registration.transfer(uow, inst, target, epoch(now))
         return f"{inst.name} transferred to {target.name}"
 
@@ -483,5 +515,9 @@ def batch_answer(results: Sequence[ItemResult] | Sequence[Outcome], noun: str, *
     body: dict[str, object] = {"status": status, "statusMessage": message, **extra}
     if status == "ERROR":
         first = results[0]
-        body["error"] = first.code if isinstance(first, ItemResult) else first.error.code if first.error else "error"
+        error = first.error if not isinstance(first, ItemResult) else None
+        body["error"] = first.code if isinstance(first, ItemResult) else error.code if error else "error"
+        body["fix"] = (first.fix if isinstance(first, ItemResult) else error.fix if error else "") or (
+            "see each item's statusMessage"
+        )
     return web.json_response(body, status=400 if status == "ERROR" else 200)

@@ -9,6 +9,7 @@ transfer, remove): the two families answer them with the same fields.
 from __future__ import annotations
 
 import functools
+from typing import Annotated, Literal
 
 import msgspec
 from aiohttp import web
@@ -20,6 +21,7 @@ from server.admin.common import api
 from server.admin.routing import SOFTWARE
 from server.store.rows import VirtualAccount
 from shared.errors import BadRequest, NotFound
+from shared.limits import Int64, Name, PageLimit, PageOffset, Text
 
 
 def _va_item(v: VirtualAccount) -> dict[str, object]:
@@ -49,10 +51,16 @@ async def virtual_accounts(request: web.Request) -> web.Response:
 
 
 class VaBody(msgspec.Struct):
-    name: str
-    description: str = ""
-    isDefault: str = "false"
-    commerceAccessLevel: str = "FULL"
+    name: Name
+    description: Text = ""
+    isDefault: common.Short = "false"
+    commerceAccessLevel: common.Short = "FULL"
+
+
+class AccountTypeParams(msgspec.Struct):
+    """The Smart Account type in the path, as Cisco's enum spells it."""
+
+    type: Literal["CUSTOMER", "HOLDING"]
 
 
 async def virtual_account_create(request: web.Request, body: VaBody) -> web.Response:
@@ -197,9 +205,9 @@ async def token_revoke(request: web.Request, body: common.RevokeBody) -> web.Res
 
 
 class SummaryData(msgspec.Struct):
-    timestamp: int = 0
-    nonce: str = ""
-    tags: list[str] = []
+    timestamp: Int64 = 0
+    nonce: common.Short = ""
+    tags: Annotated[list[common.Short], common.Items] = []
 
 
 class SummaryBody(msgspec.Struct):
@@ -272,10 +280,10 @@ async def get_summary(request: web.Request, body: SummaryBody) -> web.Response:
 
 
 class AlertBody(msgspec.Struct):
-    virtualAccounts: list[str] = []
-    severity: list[str] = []
-    limit: int = 50
-    offset: int = 0
+    virtualAccounts: Annotated[list[common.Short], common.Items] = []
+    severity: Annotated[list[common.Short], common.Items] = []
+    limit: PageLimit = 50
+    offset: PageOffset = 0
 
 
 async def get_alerts(request: web.Request, body: AlertBody) -> web.Response:
@@ -336,9 +344,9 @@ DEFAULT_VA_ANSWER: dict[str, object] = {
 }
 
 ROUTES: list[Route] = [
-    api("GET", _ACC + "/virtual-accounts", virtual_accounts),
-    api("POST", _ACC + "/virtual-accounts", virtual_account_create, VaBody),
-    api("POST", _ACC + "/virtual-account/create", virtual_account_create, VaBody),
+    api("GET", _ACC + "/virtual-accounts", virtual_accounts, params=AccountTypeParams),
+    api("POST", _ACC + "/virtual-accounts", virtual_account_create, VaBody, params=AccountTypeParams),
+    api("POST", _ACC + "/virtual-account/create", virtual_account_create, VaBody, params=AccountTypeParams),
     api(
         "GET",
         SOFTWARE + "/accounts/v1/virtual-account/default",

@@ -42,6 +42,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from plumbing.cmdline import FILE_ERRORS, file_error
 from server.cli import account, api_client, clock, drill, inventory, pki, reservation, run, sync
 from server.cli.common import Parents
 from server.pki_files import PkiMissing
@@ -74,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PkiMissing, StoreError) as exc:
         print(f"ssm-server: {exc}", file=sys.stderr)
         return 2
+    except FILE_ERRORS as exc:
+        return file_error("ssm-server", exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # 'ssm-server license list | head': the reader has what it wanted

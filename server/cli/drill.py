@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any
 
+from plumbing import labtoken
 from plumbing.clients.lab import LabError, call
 from plumbing.cmdline import print_json, table
 from server.cli.common import Parents, SubParsers
@@ -17,7 +18,9 @@ from server.tlsdrills import DrillMode
 
 
 def add_parsers(sub: SubParsers, parents: Parents) -> None:
-    tls = sub.add_parser("tls", help="TLS drills: the certificate the running SSM serves", parents=[parents.url])
+    tls = sub.add_parser(
+        "tls", help="TLS drills: the certificate the running SSM serves", parents=[parents.url, parents.db]
+    )
     verbs = tls.add_subparsers(dest="tls_verb", required=True)
     verbs.add_parser(
         "list", help="every drill mode, one line each; * marks the current one", parents=[parents.json]
@@ -34,7 +37,12 @@ def _drill(args: argparse.Namespace, mode: str | None = None) -> dict[str, Any] 
     """The drill view (after switching to ``mode``), or None once the refusal is printed."""
     url = args.url.rstrip("/") + "/_lab/tls"
     try:
-        view: dict[str, Any] = call(url, "POST", {"mode": mode}, insecure=True) if mode else call(url, insecure=True)
+        token = labtoken.find(args.db.parent)
+        view: dict[str, Any] = (
+            call(url, "POST", {"mode": mode}, insecure=True, token=token)
+            if mode
+            else call(url, insecure=True, token=token)
+        )
     except LabError as exc:
         print(f"ssm-server: {exc.message}", file=sys.stderr)
         if exc.fix:

@@ -8,7 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from plumbing import labtoken
 from plumbing.web import serve
+from plumbing.web.guard import is_loopback
 from server import deployment, keys
 from server.app import create_app
 from server.cli.common import Parents, SubParsers
@@ -59,6 +61,11 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
     run.add_argument("--policy", action="append", default=[], metavar="NAME=VALUE")
     run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     run.add_argument("--log-level", default="info")
+    run.add_argument(
+        "--lab-exposed",
+        action="store_true",
+        help="let non-loopback peers use the lab plane (/_lab, /metrics) with the lab token printed at start",
+    )
     run.set_defaults(func=lambda args: asyncio.run(_run(args)))
 
 
@@ -89,6 +96,38 @@ def _log_json(fmt: str) -> bool:
     return fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
 
 
+def _host_is_loopback(host: str) -> bool:
+    return host == "localhost" or (is_loopback(host) and host != "")
+
+
+def _lab_access(args: argparse.Namespace, hosts: list[str]) -> str | None:
+    """The lab token when ``--lab-exposed`` (printed once, written 0600 beside the database); else
+    None, with a warning when a listener is reachable from other machines."""
+    folder = args.db.parent
+    if args.lab_exposed:
+        token = labtoken.mint(folder)
+        print(
+            f"ssm-server: the lab plane (/_lab, /metrics) answers any peer sending the lab token:\n"
+            f"  Authorization: Bearer {token}\n"
+            f"  (also in {folder / labtoken.FILE}, mode 0600; ssm-server and ssmlab on this machine read it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return token
+    labtoken.forget(folder)
+    open_hosts = [h for h in hosts if not _host_is_loopback(h)]
+    if open_hosts:
+        print(
+            f"ssm-server: WARNING: listening on {', '.join(open_hosts)}, beyond loopback: other machines reach the "
+            "device plane (signed requests) and the admin API (OAuth2 bearer tokens); the lab plane (/_lab, "
+            "/metrics: tokens, licences, clock, reset) stays loopback-only and answers them 403 lab_not_exposed "
+            "(--lab-exposed opens it with a lab token)",
+            file=sys.stderr,
+            flush=True,
+        )
+    return None
+
+
 async def _run(args: argparse.Namespace) -> int:
     lab_pki = load_lab_pki(args.certs)
     store = await Store.open(args.db)
@@ -106,6 +145,7 @@ async def _run(args: argparse.Namespace) -> int:
         configure_logging(clock=clock, json=_log_json(args.log_format), level=args.log_level)
         host, port = args.listen
         admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
+        token = _lab_access(args, [host, admin_host] if admin_port is not None else [host])
         settings = ServerSettings(
             mode=mode,
             host=host,
@@ -116,6 +156,7 @@ async def _run(args: argparse.Namespace) -> int:
             admin_host=admin_host,
             admin_port=admin_port,
             sync=sync,
+            lab_token=token,
         )
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
         also = (admin_host, admin_port) if admin_port is not None else None

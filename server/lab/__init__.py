@@ -12,12 +12,21 @@
 
 from __future__ import annotations
 
-from plumbing.web.routes import Body, Plane, Route
+from plumbing.web import openapi
+from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from server.lab import faults, journal, metrics, shortcuts, snapshots, tls, views
 from shared.faults import FaultSpec
+from shared.limits import SNAPSHOT_FIX
 
 LAB = Plane.LAB
 _SMALL = 4096
+SNAPSHOT = Body(
+    snapshots.NameBody,
+    limit=1024,
+    types=LAB_TYPES,
+    invalid="invalid_snapshot_name",
+    fix='send {"name": "day2"}; ' + SNAPSHOT_FIX,
+)
 
 ROUTES: list[Route] = [
     Route("GET", "/_lab/health", views.health, Plane.PROBE),
@@ -34,7 +43,7 @@ ROUTES: list[Route] = [
         body=Body(
             shortcuts.TokenBody,
             limit=_SMALL,
-            types=None,
+            types=LAB_TYPES,
             empty=b"{}",
             fix='send JSON like {"va": "DEFAULT", "days": 30}',
         ),
@@ -47,7 +56,7 @@ ROUTES: list[Route] = [
         body=Body(
             shortcuts.LicenseBody,
             limit=_SMALL,
-            types=None,
+            types=LAB_TYPES,
             fix='send JSON like {"name": "Premium Agent", "quantity": 30, "license_type": "Flex"}; license_type '
             "is Flex or Perpetual, usage_mode Production or Non-Production",
         ),
@@ -61,7 +70,7 @@ ROUTES: list[Route] = [
         body=Body(
             FaultSpec,
             limit=_SMALL,
-            types=None,
+            types=LAB_TYPES,
             malformed="invalid_fault",
             invalid="invalid_fault",
             fix='e.g. {"kind": "status", "status": 503, "retry_after": 30, "ttl": "2h"}',
@@ -71,27 +80,29 @@ ROUTES: list[Route] = [
     Route("DELETE", "/_lab/faults/{id}", faults.delete_fault, LAB),
     Route("GET", "/_lab/journal", journal.show, LAB),
     Route("GET", "/_lab/info", metrics.info, LAB),
-    Route("GET", "/metrics", metrics.metrics, LAB),
+    Route("GET", "/metrics", metrics.metrics, LAB, media="text/plain"),
     Route(
         "POST",
         "/_lab/reset",
         snapshots.reset,
         LAB,
-        body=Body(snapshots.ResetBody, limit=1024, types=None, empty=b"{}", fix='send {} or {"account": "DOMAIN"}'),
+        body=Body(
+            snapshots.ResetBody, limit=1024, types=LAB_TYPES, empty=b"{}", fix='send {} or {"account": "DOMAIN"}'
+        ),
     ),
     Route(
         "POST",
         "/_lab/snapshot",
         snapshots.snapshot,
         LAB,
-        body=Body(snapshots.NameBody, limit=1024, types=None, fix='send {"name": "day2"}'),
+        body=SNAPSHOT,
     ),
     Route(
         "POST",
         "/_lab/restore",
         snapshots.restore,
         LAB,
-        body=Body(snapshots.NameBody, limit=1024, types=None, fix='send {"name": "day2"}'),
+        body=SNAPSHOT,
     ),
     Route("GET", "/_lab/tls", tls.get_tls, LAB),
     Route(
@@ -99,9 +110,10 @@ ROUTES: list[Route] = [
         "/_lab/tls",
         tls.set_tls,
         LAB,
-        body=Body(tls.ModeBody, limit=_SMALL, types=None, fix='send {"mode": "expired"}'),
+        body=Body(tls.ModeBody, limit=_SMALL, types=LAB_TYPES, fix='send {"mode": "expired"}'),
     ),
-    Route("GET", "/_lab/tls/ca.pem", tls.ca_pem, LAB),
+    Route("GET", "/_lab/tls/ca.pem", tls.ca_pem, LAB, media="application/x-pem-file"),
+    openapi.document_route("/_lab/openapi.json", LAB, openapi.LAB_STYLE, documents=(LAB, Plane.PROBE)),
 ]
 
 #: An On-Prem's link to the cloud (served by an On-Prem only).

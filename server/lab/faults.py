@@ -65,7 +65,9 @@ async def delete_fault(request: web.Request) -> web.Response:
     try:
         fault_id = int(request.match_info["id"])
     except ValueError:
-        raise BadRequest("a fault id is a number", code="invalid_fault") from None
+        raise BadRequest(
+            "a fault id is a number", code="invalid_fault", fix="use an id from GET /_lab/faults"
+        ) from None
     return json_response(request.app[LAB].faults.remove(fault_id).view())
 
 

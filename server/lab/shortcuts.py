@@ -3,30 +3,33 @@ as 'ssm-server token create') and ``POST /_lab/licenses`` (a purchase, as 'ssm-s
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from aiohttp import web
 
 from plumbing.web.middleware import json_response
 from server import accounts, keys
+from shared.limits import Days, Domain, Name, Quantity, Text, Uses
 from shared.states import LicenseType, UsageMode
 
 
 class TokenBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    va: str = "DEFAULT"
-    account: str | None = None
-    days: int | None = None
-    uses: int | None = None
-    description: str = "lab"
+    va: Name = "DEFAULT"
+    account: Domain | None = None
+    days: Days | None = None
+    uses: Uses | None = None
+    description: Text = "lab"
     export_controlled: bool = False
 
 
 class LicenseBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
-    quantity: int
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    quantity: Quantity
     license_type: LicenseType = LicenseType.FLEX
     usage_mode: UsageMode = UsageMode.PRODUCTION
-    va: str = "DEFAULT"
-    account: str | None = None
+    va: Name = "DEFAULT"
+    account: Domain | None = None
 
 
 async def create_token(request: web.Request, body: TokenBody) -> web.Response:

@@ -3,7 +3,6 @@ serving) and ``POST /_lab/reset`` ``{"account": DOMAIN}`` (one Smart Account, or
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import msgspec
@@ -13,26 +12,18 @@ from plumbing.web.middleware import json_response
 from server import accounts, keys, onprem
 from server.lab.state import LAB
 from shared.errors import BadRequest
+from shared.limits import Domain, SnapshotName
 
 
 class NameBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    name: str
+    name: SnapshotName
 
 
 class ResetBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    account: str | None = None
-
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    account: Domain | None = None
 
 
 def _folder(request: web.Request, name: str) -> Path:
-    if not _NAME.match(name):
-        raise BadRequest(
-            f"snapshot name {name!r} is not a plain name",
-            code="invalid_snapshot_name",
-            fix="letters, digits, '.', '_' and '-' only",
-        )
     return request.app[keys.SETTINGS].db_path.parent / "snapshots" / name
 
 

@@ -9,6 +9,8 @@ The mode is saved in the store before it is served and acknowledged, and restore
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from aiohttp import web
 
@@ -28,7 +30,7 @@ SETTING = "tls_mode"
 
 
 class ModeBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    mode: str
+    mode: Annotated[str, msgspec.Meta(max_length=64)]
 
 
 def parse_mode(text: str) -> DrillMode:

@@ -201,10 +201,11 @@ async def import_response(store: Store, now: datetime, data: bytes, *, truststor
     link = await require_link(store, doing="importing a sync response")
     sync.check_account(f.account_domain, link.account_domain)
     reply = ReplyVerifier.from_file(truststore).verify(f.jws, None)
-    if not isinstance(reply, SyncResponse) or reply.sequence != f.sequence:
+    if not isinstance(reply, SyncResponse):
         raise Conflict(
             "the file's envelope does not match its signed content",
             code="sync_file_tampered",
             fix="carry the file exactly as the cloud wrote it",
         )
+    sync.check_envelope(f, account_domain=reply.account_domain, onprem=reply.piid, sequence=reply.sequence)
     return await apply_response(store, reply, now)

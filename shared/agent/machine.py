@@ -223,7 +223,9 @@ class InstanceMachine(Automatic):
     def _serial(self, serial: str) -> Flow:
         if self.state.serial_number:
             raise Conflict(
-                f"{self.name} already has serial number {self.state.serial_number}", code=ErrorCode.SERIAL_EXISTS
+                f"{self.name} already has serial number {self.state.serial_number}",
+                code=ErrorCode.SERIAL_EXISTS,
+                fix="nothing to do: a serial number is generated once",
             )
         state = msgspec.structs.replace(self.state, serial_number=serial)
         yield from self._commit(state, ("alert_cleared", f"{NO_SERIAL} (cleared): {serial}"))

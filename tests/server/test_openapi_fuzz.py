@@ -18,6 +18,7 @@ import pytest
 
 from server.accounts import LAB_DOMAIN
 from tests.conftest import RunningSSM
+from tests.fuzzing import examples, schemathesis
 from tests.server.conftest import Api
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +48,7 @@ async def test_admin_api_survives_fuzzing(ssm: RunningSSM, api: Api, pki_dir: Pa
         "--phases",
         "coverage,fuzzing",
         "--max-examples",
-        "12",
+        str(examples(12)),
         "--seed",
         "20261206",
         "--generation-database",
@@ -66,3 +67,15 @@ async def test_admin_api_survives_fuzzing(ssm: RunningSSM, api: Api, pki_dir: Pa
     assert cases is not None and cases.group(1) == cases.group(2) and int(cases.group(1)) > 1000, text[-3000:]
     tested = re.search(r"Tested: (\d+)", text)
     assert tested is not None and int(tested.group(1)) >= 40, text[-3000:]  # every admin operation
+
+
+async def test_lab_plane_survives_fuzzing(ssm: RunningSSM, tmp_path: Path) -> None:
+    """The SSM's lab plane (its own document, /_lab/openapi.json): no 5xx, every refusal JSON with
+    its code and fix. TLS is not verified: a fuzzed POST /_lab/tls switches the certificate."""
+    await schemathesis(
+        f"{ssm.url}/_lab/openapi.json",
+        cwd=tmp_path,
+        parameters={"piid": "no-such-instance", "id": "1"},
+        max_examples=examples(6),
+        min_operations=20,  # every lab route, the clock's and liveness included
+    )
