@@ -13,7 +13,6 @@ from shared import pki
 from shared.clock import epoch
 from shared.messages import Register, UsageAccepted, decode_request, encode
 from tests.conftest import MakeAgent, RunningSSM
-from tests.server.test_register import post, register_body
 from tests.server.test_reports import body, report, send
 
 
@@ -87,8 +86,8 @@ async def test_a_report_from_before_the_registration_is_refused(
 async def test_a_replayed_registration_is_refused(ssm: RunningSSM, pki_dir: Path) -> None:
     """A captured register request with force, sent again byte for byte, re-registers nothing."""
     token = await ssm.token()
-    first = register_body(ssm, token)
-    assert (await post(ssm, pki_dir, first))[0] == 200
+    first = ssm.register_body(token)
+    assert (await ssm.post(first))[0] == 200
     msg = decode_request(first)
     assert isinstance(msg, Register)
     forced = encode(
@@ -96,10 +95,10 @@ async def test_a_replayed_registration_is_refused(ssm: RunningSSM, pki_dir: Path
             sent_at=msg.sent_at, nonce="forced-nonce-1", token=token, identity=msg.identity, csr=msg.csr, force=True
         )
     )
-    assert (await post(ssm, pki_dir, forced))[0] == 200  # a real reregistration
+    assert (await ssm.post(forced))[0] == 200  # a real reregistration
     before = ssm.snapshot()
     for captured in (forced, first):
-        status, err = await post(ssm, pki_dir, captured)
+        status, err = await ssm.post(captured)
         assert status == 401 and isinstance(err, dict), err
         assert err["error"] == "request_replayed" and err["fix"]
     assert ssm.snapshot() == before
@@ -110,9 +109,9 @@ async def test_a_replayed_registration_is_refused(ssm: RunningSSM, pki_dir: Path
 async def test_a_refused_registration_can_be_sent_again(ssm: RunningSSM, pki_dir: Path) -> None:
     """The nonce is remembered with the registration only: a refused one (unknown token) leaves no trace."""
     token = await ssm.token()
-    good = register_body(ssm, token)
+    good = ssm.register_body(token)
     msg = decode_request(good)
     assert isinstance(msg, Register)
-    status, err = await post(ssm, pki_dir, good.replace(token.encode()[:12], b"A" * 12))
+    status, err = await ssm.post(good.replace(token.encode()[:12], b"A" * 12))
     assert status in (400, 403) and isinstance(err, dict)
-    assert (await post(ssm, pki_dir, good))[0] == 200
+    assert (await ssm.post(good))[0] == 200
