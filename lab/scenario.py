@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import tomllib
@@ -134,6 +135,8 @@ def run(target: str, *, certs: Path, progress: bool = True, keep: bool = False) 
     try:
         scenario = load(target)
     except ScenarioError as exc:
+        # Said whether or not a JSON report follows: a refused file is never a silent failure.
+        print(f"ssmlab: scenario {target}: {exc}", file=sys.stderr, flush=True)
         return {"scenario": target, "passed": False, "error": str(exc), "checks": []}
     folder = Path(tempfile.mkdtemp(prefix=f"ssmlab-scenario-{scenario.name}-"))
     lab = Lab(folder, certs)
