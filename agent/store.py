@@ -24,7 +24,7 @@ import aiosqlite
 import msgspec
 
 from plumbing.sqlite import run_in_connection, transaction
-from shared.clock import epoch
+from shared.clock import epoch, real_stamp
 from shared.lifecycle import InstanceState
 from shared.messages import UsageReport
 from shared.usage import UsageState
@@ -67,6 +67,11 @@ INSERT INTO report_queue (instance, seq, report_id, report)
     FROM instances i, json_each(CAST(i.usage AS TEXT), '$.queue') q
     WHERE i.usage IS NOT NULL;
 UPDATE instances SET usage = json_remove(CAST(usage AS TEXT), '$.queue') WHERE usage IS NOT NULL
+""",
+    # Each event's real-time stamp (``shared.clock.real_stamp``), as the SSM's: the lab's timeline
+    # merges both sides' events of one domain instant in the order they happened.
+    """
+ALTER TABLE events ADD COLUMN recorded_ns INTEGER
 """,
 )
 
@@ -139,6 +144,7 @@ class AgentEvent:
     instance: str
     kind: str
     message: str
+    recorded_ns: int | None = None
 
 
 class AgentStore:
@@ -202,7 +208,8 @@ class AgentStore:
         blob = msgspec.json.encode(state)
         usage_blob = msgspec.json.encode(msgspec.structs.replace(usage, queue=[])) if usage is not None else None
         t = epoch(now)
-        rows = [(at, state.name, kind, message) for at, kind, message in events]
+        stamp = real_stamp()
+        rows = [(at, state.name, kind, message, stamp) for at, kind, message in events]
         mirror = self._queues.get(state.name)
         plan: QueuePlan | None = None
         if usage is not None and mirror is None:  # not loaded by this store: write it whole
@@ -226,7 +233,9 @@ class AgentStore:
             if cert_pem is not None:
                 c.execute("UPDATE instances SET cert_pem = ? WHERE name = ?", (cert_pem, state.name))
             if rows:
-                c.executemany("INSERT INTO events (at, instance, kind, message) VALUES (?, ?, ?, ?)", rows)
+                c.executemany(
+                    "INSERT INTO events (at, instance, kind, message, recorded_ns) VALUES (?, ?, ?, ?, ?)", rows
+                )
             if plan is not None and mirror is not None:
                 _write_queue(c, state.name, mirror, plan)
 
@@ -236,7 +245,7 @@ class AgentStore:
             mirror.apply(plan)  # once committed: a failed save leaves the mirror as the file is
 
     async def events(self, *, limit: int = 100, instance: str | None = None) -> list[AgentEvent]:
-        sql = "SELECT at, instance, kind, message FROM events"
+        sql = "SELECT at, instance, kind, message, recorded_ns FROM events"
         args: tuple[object, ...] = ()
         if instance:
             sql += " WHERE instance = ?"
@@ -244,7 +253,7 @@ class AgentStore:
         sql += " ORDER BY at DESC, id DESC LIMIT ?"
         async with self._c.execute(sql, (*args, limit)) as cur:
             rows = await cur.fetchall()
-        return [AgentEvent(r[0], r[1], r[2], r[3]) for r in reversed(list(rows))]
+        return [AgentEvent(r[0], r[1], r[2], r[3], r[4]) for r in reversed(list(rows))]
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the agent's database (SQLite's backup API), mode 0600."""

@@ -442,3 +442,10 @@ def load_state(text: str) -> AnyClock | None:
 def real_now() -> datetime:
     """Transport time: the wall clock, for TLS certificate validity (never for licensing rules)."""
     return datetime.now(UTC)
+
+
+def real_stamp() -> int:
+    """Transport time in nanoseconds, stamped on each recorded event: events of one domain instant
+    (a virtual clock stands still while a request crosses from the agent to the SSM and back) keep
+    the order they happened in across the processes of one machine (never for licensing rules)."""
+    return time.time_ns()

@@ -203,4 +203,10 @@ UPDATE licenses SET actual = COALESCE((
     WHERE u.virtual_account_id = licenses.virtual_account_id AND u.tag = licenses.tag), 0)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+#: Each event's real-time stamp (``shared.clock.real_stamp``): the lab's timeline merges the SSM's
+#: and the agent's events of one domain instant in the order they happened (cause before effect).
+V4 = """
+ALTER TABLE events ADD COLUMN recorded_ns INTEGER
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
