@@ -179,11 +179,17 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     if not args.name:
         raise SystemExit("ssmlab: snapshot save|load NAME")
     verb = "snapshot" if args.snapshot_verb == "save" else "restore"
-    lab.ssm("POST", f"/_lab/{verb}", {"name": args.name})
-    lab.agent("POST", f"/_lab/{verb}", {"name": args.name})
+    # Both clocks stand on one instant while both sides save (or load): a snapshot is one moment.
+    with lockstep.frozen(lab.endpoints()):
+        lab.ssm("POST", f"/_lab/{verb}", {"name": args.name})
+        lab.agent("POST", f"/_lab/{verb}", {"name": args.name})
+        now = lab.ssm("GET", "/_lab/clock")["now"]
+    lab.close()
     if verb == "snapshot":
         (lab.folder / "snapshots" / args.name).mkdir(parents=True, exist_ok=True)
-    print(f"snapshot {args.name} {'saved' if verb == 'snapshot' else 'loaded'} on both sides")
+        print(f"snapshot {args.name} saved on both sides at {now[:19]} (domain time)")
+    else:
+        print(f"snapshot {args.name} loaded on both sides: databases, and both clocks back at {now[:19]}")
     return 0
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from shared import wire
-from shared.clock import AnyClock, ClockError, ScaledClock
+from shared.clock import AnyClock, ClockError, ScaledClock, parse_state
 from shared.durations import parse_duration
 from shared.errors import BadRequest, Conflict
 
@@ -104,6 +104,24 @@ async def apply(clock: AnyClock, cmd: ClockCommand) -> ClockView:
             clock.set_rate(cmd.rate)
     except ClockError as exc:
         raise Conflict(str(exc), code="clock_backwards", fix="clocks only move forward; use a later instant") from None
+    return view(clock)
+
+
+def prepare_snapshot(clock: AnyClock) -> None:
+    """Before a process saves its clock into a snapshot: re-anchor it (time does not change), so the
+    saved state records the instant reached, which ``restore_snapshot`` brings back."""
+    if isinstance(clock, ScaledClock):
+        clock.rebase()
+
+
+async def restore_snapshot(clock: AnyClock, saved: str | None) -> ClockView | None:
+    """After a process restored a snapshot of its database: its clock goes back (or on) to the
+    instant saved with it (``ScaledClock.restore``). None when there is nothing to restore: no
+    clock saved in the snapshot, or the system clock, which no one moves."""
+    state = parse_state(saved) if saved is not None else None
+    if state is None or not isinstance(clock, ScaledClock):
+        return None
+    await clock.restore(state)
     return view(clock)
 
 

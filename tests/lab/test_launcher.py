@@ -116,8 +116,11 @@ def test_up_snapshot_save_change_load_down(tmp_path: Path, pki_dir: Path) -> Non
         assert "registered ucce-1, cvp-1" in advanced.stdout  # the demo's day-2 step
         saved = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "save", "day2"), capture_output=True, text=True)
         assert saved.returncode == 0, saved.stderr
+        saved_at = lab.ssm("GET", "/_lab/clock")["now"]
         lab.agent("POST", "/api/v1/instances/cvp-1/deregister")
         assert lab.ssm("GET", "/_lab/instances")["total"] == 1
+        later = subprocess.run(ssmlab(folder, pki_dir, "clock", "advance", "3d"), capture_output=True, text=True)
+        assert later.returncode == 0, later.stderr
         listed = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "list"), capture_output=True, text=True)
         assert "day2" in listed.stdout
         loaded = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "load", "day2"), capture_output=True, text=True)
@@ -125,6 +128,8 @@ def test_up_snapshot_save_change_load_down(tmp_path: Path, pki_dir: Path) -> Non
         cvp = lab.agent("GET", "/api/v1/instances/cvp-1/status")
         assert cvp["registration_status"] == "Registered"
         assert lab.ssm("GET", "/_lab/instances")["total"] == 2
+        # the clocks too (README: "databases, clocks"): both back at the snapshot's instant
+        assert lab.ssm("GET", "/_lab/clock")["now"] == lab.agent("GET", "/_lab/clock")["now"] == saved_at
         missing = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "load", "nope"), capture_output=True, text=True)
         assert missing.returncode == 1 and "nope" in missing.stderr
     finally:

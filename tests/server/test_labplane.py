@@ -127,6 +127,22 @@ async def test_snapshot_save_change_load(ssm: RunningSSM, pki_dir: Path, make_ag
     assert status == 400 and err["error"] == "snapshot_not_found"
 
 
+async def test_a_snapshot_brings_back_its_clock(ssm: RunningSSM, pki_dir: Path) -> None:
+    """Loading a snapshot restores the domain time it was saved at, and saves it as the SSM's clock
+    (a restart continues from there)."""
+    from server.timekeeping import load_clock
+
+    saved_at = ssm.clock.now()
+    status, snap, _ = await call(ssm, pki_dir, "POST", "/_lab/snapshot", {"name": "day0"})
+    assert status == 200 and snap["at"] == saved_at.isoformat()
+    await ssm.clock.advance(timedelta(days=30))
+    status, loaded, _ = await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "day0"})
+    assert status == 200 and loaded["clock"]["now"] == saved_at.isoformat()
+    assert ssm.clock.now() == saved_at
+    persisted = await load_clock(ssm.store)
+    assert persisted is not None and persisted.now() == saved_at
+
+
 async def test_reset_everything_or_one_account(ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent) -> None:
     """Reset of one account removes it and all it holds; a full reset reseeds the lab account."""
     from server.accounts import create_account
