@@ -27,6 +27,16 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
 }
 
 
+class ConnectionDropped(Exception):
+    """Raised by a handler that closed the connection on purpose (a lab fault dropped or reset it):
+    nothing was answered and nothing can be. The request is logged as ended that way, never as a
+    failure of the server."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
 def json_error(err: SmartLicensingError) -> web.Response:
     return web.json_response(err.to_dict(), status=err.http_status)
 
@@ -61,6 +71,16 @@ def request_context(logger_name: str) -> Middleware:
         error_code: str | None = None
         try:
             response = await handler(request)
+        except ConnectionDropped as dropped:
+            log.info(
+                "request",
+                method=request.method,
+                path=request.path,
+                status=dropped.how,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+                error=None,
+            )
+            return web.Response(status=499)  # never sent: the connection is gone
         except SmartLicensingError as err:
             error_code = err.code
             response = json_error(err)
