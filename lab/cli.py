@@ -33,7 +33,7 @@ from typing import Any
 from lab import clock as lockstep
 from lab import demo, proxy, view
 from lab.processes import Lab
-from plumbing.clients.lab import LabError
+from plumbing.clients.lab import LabError, call
 from plumbing.cmdline import Column, option, print_json, table
 
 #: 90 domain days in 60 real seconds.
@@ -42,6 +42,7 @@ DEMO_RATE = 90 * 86400 / 60
 
 def _lab(args: argparse.Namespace) -> Lab:
     lab = Lab(args.dir, args.certs).load()
+    # A port given (not 0: any free port, chosen at start) is where a running lab is looked for.
     if getattr(args, "ssm_port", None):
         lab.ssm_port = args.ssm_port
     if getattr(args, "agent_port", None):
@@ -221,15 +222,23 @@ FAULT_FIELDS = [
 ]
 
 
+def _faults(args: argparse.Namespace, method: str, path: str = "", body: dict[str, Any] | None = None) -> Any:
+    """A call to the faults of the lab's SSM, or of the SSM at ``--url`` (its lab plane, not
+    verified: a TLS drill may break its certificate, as for 'ssm-server tls')."""
+    if args.url:
+        return call(args.url.rstrip("/") + "/_lab/faults" + path, method, body, insecure=True)
+    return _lab(args).ssm(method, "/_lab/faults" + path, body)
+
+
 def cmd_fault_add(args: argparse.Namespace) -> int:
     given = vars(args)
     spec = {k: given[k] for k in FAULT_FIELDS if given[k] is not None}
-    print(json.dumps(_lab(args).ssm("POST", "/_lab/faults", spec)))
+    print(json.dumps(_faults(args, "POST", body=spec)))
     return 0
 
 
 def cmd_fault_list(args: argparse.Namespace) -> int:
-    faults = _lab(args).ssm("GET", "/_lab/faults")
+    faults = _faults(args, "GET")
     for f in faults:
         print(json.dumps(f))
     if not faults:
@@ -238,12 +247,12 @@ def cmd_fault_list(args: argparse.Namespace) -> int:
 
 
 def cmd_fault_clear(args: argparse.Namespace) -> int:
-    print(_lab(args).ssm("DELETE", "/_lab/faults"))
+    print(json.dumps(_faults(args, "DELETE")))
     return 0
 
 
 def cmd_fault_remove(args: argparse.Namespace) -> int:
-    print(json.dumps(_lab(args).ssm("DELETE", f"/_lab/faults/{args.id}")))
+    print(json.dumps(_faults(args, "DELETE", f"/{args.id}")))
     return 0
 
 
@@ -347,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=cmd_tls)
 
     fas = sub.add_parser("fault", help="injected faults").add_subparsers(dest="fault_verb", required=True)
-    fadd = fas.add_parser("add")
+    target = option("--url", help="another SSM than the lab's, e.g. https://127.0.0.1:9443")
+    fadd = fas.add_parser("add", parents=[target])
     fadd.add_argument("--kind", required=True, choices=["status", "latency", "drop", "reset"])
     fadd.add_argument("--status", type=int)
     fadd.add_argument("--retry-after", type=int)
@@ -360,9 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     fadd.add_argument("--ttl", help="domain-time duration, e.g. 2h")
     fadd.add_argument("--times", type=int)
     fadd.set_defaults(func=cmd_fault_add)
-    fas.add_parser("list").set_defaults(func=cmd_fault_list)
-    fas.add_parser("clear").set_defaults(func=cmd_fault_clear)
-    frm = fas.add_parser("remove")
+    fas.add_parser("list", parents=[target]).set_defaults(func=cmd_fault_list)
+    fas.add_parser("clear", parents=[target]).set_defaults(func=cmd_fault_clear)
+    frm = fas.add_parser("remove", parents=[target])
     frm.add_argument("id", type=int)
     frm.set_defaults(func=cmd_fault_remove)
 

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +28,10 @@ from typing import Any
 
 from lab import clock as lockstep
 from plumbing.clients.lab import LabError, call
+
+#: The [resolve] entries ssmlab owns in agent.toml: each start points them at the lab's SSM. The
+#: last is the host name the 'wrong-host' TLS drill's certificate names ('ssmlab tls wrong-host').
+LAB_RESOLVE = ("smartreceiver.cisco.com:443", "tools.cisco.com:443", "wrong-host.ssmlab.example:443")
 
 AGENT_TOML = """\
 # Written by ssmlab. Edit freely; 'ssmlab run --fresh' writes it again.
@@ -39,11 +44,19 @@ url = "https://smartreceiver.cisco.com/licservice/license"
 truststore = "{truststore}"
 
 [resolve]
-"smartreceiver.cisco.com:443" = "127.0.0.1:{ssm_port}"
-"tools.cisco.com:443" = "127.0.0.1:{ssm_port}"
-# the host name the 'wrong-host' TLS drill's certificate names ('ssmlab tls wrong-host')
-"wrong-host.ssmlab.example:443" = "127.0.0.1:{ssm_port}"
+# ssmlab points these at the lab's SSM at each start; entries you add are left as they are.
+{resolve}
 {instances}"""
+
+
+def point_agent_toml(text: str, *, ssm_port: int, agent_port: int) -> str:
+    """agent.toml with the lab's own entries pointed at its processes: the local API's address and
+    the [resolve] entries of ``LAB_RESOLVE`` that lead to loopback. Nothing else changes: not an
+    entry of the user's own, nor one of the lab's that the user pointed elsewhere."""
+    text = re.sub(r'(?m)^api = "127\.0\.0\.1:\d+"', f'api = "127.0.0.1:{agent_port}"', text)
+    for key in LAB_RESOLVE:
+        text = re.sub(rf'(?m)^("{re.escape(key)}" = )"127\.0\.0\.1:\d+"', rf'\g<1>"127.0.0.1:{ssm_port}"', text)
+    return text
 
 
 def instance_toml(spec: dict[str, Any]) -> str:
@@ -69,6 +82,8 @@ def instance_toml(spec: dict[str, Any]) -> str:
 
 SSM_PORT = 8443
 AGENT_PORT = 8787
+#: A port of 0 asks for any free port; the one bound is read back and recorded.
+ANY_PORT = 0
 
 
 @dataclass
@@ -198,7 +213,7 @@ class Lab:
         agent_port: int | None = None,
     ) -> None:
         """The lab folder, PKI and agent.toml; ``fresh`` forgets the old lab. Ports given here
-        win over the recorded ones."""
+        win over the recorded ones; 0 is any free port (``start`` records the one bound)."""
         if fresh:
             # Start over: nothing of the old lab is kept, not even its recorded state.
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -206,28 +221,30 @@ class Lab:
             self.ssm_port, self.agent_port = SSM_PORT, AGENT_PORT
         self.folder.mkdir(parents=True, exist_ok=True)
         self.load()
-        self.ssm_port = ssm_port or self.ssm_port
-        self.agent_port = agent_port or self.agent_port
+        if ssm_port is not None:
+            self.ssm_port = ssm_port
+        if agent_port is not None:
+            self.agent_port = agent_port
         subprocess.run(
             [sys.executable, "-m", "server", "pki", "init", "--out", str(self.certs)], check=True, capture_output=True
         )
         if not self.api_client_file.exists():
             self.new_api_client()
-        if self.agent_toml.exists():
-            # Ports given now (or chosen at a fresh start) win over the ones written before.
-            text = self.agent_toml.read_text()
-            text = re.sub(r'(?m)^api = "127\.0\.0\.1:\d+"', f'api = "127.0.0.1:{self.agent_port}"', text)
-            text = re.sub(r'(?m)^(".+:443" = )"127\.0\.0\.1:\d+"', rf'\1"127.0.0.1:{self.ssm_port}"', text)
-            self.agent_toml.write_text(text)
-        else:
+        if not self.agent_toml.exists():
             self.agent_toml.write_text(
                 AGENT_TOML.format(
                     agent_port=self.agent_port,
-                    ssm_port=self.ssm_port,
+                    resolve="\n".join(f'"{key}" = "127.0.0.1:{self.ssm_port}"' for key in LAB_RESOLVE),
                     truststore=(self.certs / "truststore.pem").resolve(),
                     instances="".join(instance_toml(i) for i in instances),
                 )
             )
+
+    @property
+    def agent_data(self) -> Path:
+        """The agent's data directory, as agent.toml says (relative to it)."""
+        data = Path(str(tomllib.loads(self.agent_toml.read_text()).get("data_dir", "agent")))
+        return data if data.is_absolute() else self.folder / data
 
     def start(self, *, rate: float, clock: str = "scaled", epoch: str | None = None) -> None:
         """Start both processes on one timeline: from ``epoch``, else where the lab stopped, else now.
@@ -240,6 +257,8 @@ class Lab:
             ["--rate", str(rate), "--anchor", anchor] if clock == "scaled" else []
         )
         kwargs: dict[str, Any] = {"start_new_session": True}
+        port_file = self.folder / "ssm.port"
+        port_file.unlink(missing_ok=True)
         with (self.folder / "ssm.log").open("ab") as ssm_log:  # the child keeps its own descriptor
             ssm = subprocess.Popen(
                 [
@@ -249,6 +268,8 @@ class Lab:
                     "run",
                     "--listen",
                     f"127.0.0.1:{self.ssm_port}",
+                    "--port-file",
+                    str(port_file),
                     "--db",
                     str(self.ssm_db),
                     "--certs",
@@ -263,7 +284,18 @@ class Lab:
             )
         self.state["ssm_pid"] = ssm.pid
         self._procs.append(ssm)  # stop() stops what was started, even if the rest fails
-        self._wait(lambda: self.ssm("GET", "/_lab/health", timeout=2), ssm, "ssm.log")
+
+        def ssm_ready() -> None:
+            self.ssm_port = _bound_port(port_file.read_text() if port_file.exists() else "")  # port 0: any
+            self.ssm("GET", "/_lab/health", timeout=2)
+
+        self._wait(ssm_ready, ssm, "ssm.log")
+        # The agent goes to the SSM's port (known now) and listens where the lab says.
+        self.agent_toml.write_text(
+            point_agent_toml(self.agent_toml.read_text(), ssm_port=self.ssm_port, agent_port=self.agent_port)
+        )
+        api_file = self.agent_data / "api.url"
+        api_file.unlink(missing_ok=True)
         with (self.folder / "agent.log").open("ab") as agent_log:
             agent = subprocess.Popen(
                 [sys.executable, "-m", "agent", "--config", str(self.agent_toml), "run", *clock_args],
@@ -273,7 +305,12 @@ class Lab:
             )
         self.state["agent_pid"] = agent.pid
         self._procs.append(agent)
-        self._wait(lambda: self.agent("GET", "/_lab/health", timeout=2), agent, "agent.log")
+
+        def agent_ready() -> None:
+            self.agent_port = _bound_port(api_file.read_text().rpartition(":")[2] if api_file.exists() else "")
+            self.agent("GET", "/_lab/health", timeout=2)
+
+        self._wait(agent_ready, agent, "agent.log")
         self.state.update(rate=rate, clock=clock)
         self.save()
 
@@ -329,3 +366,11 @@ class Lab:
         self._procs.clear()
         self.save()
         return stopped
+
+
+def _bound_port(text: str) -> int:
+    """The port a process wrote once listening (``--port-file``, ``api.url``); LabError until then."""
+    first = text.split()[0] if text.split() else ""
+    if not first.isdigit():
+        raise LabError("not listening yet")
+    return int(first)
