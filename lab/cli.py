@@ -20,6 +20,7 @@ imports either.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import signal
@@ -83,14 +84,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, handler)
     tty = sys.stdout.isatty() and not args.headless
     last_line = 0.0
+    said: collections.deque[str] = collections.deque(maxlen=3)  # the screen is redrawn: keep the last
     try:
         while not stop:
             for line in demo.run_due(lab):
+                said.append(line)
                 print(f"ssmlab: {line}", flush=True)
             if tty:
                 print(
-                    "\x1b[H\x1b[2J" + view.screen(lab) + "\n\nCtrl-C stops both processes; "
-                    "'make run' resumes this lab, 'make run ARGS=--fresh' starts over.",
+                    "\x1b[H\x1b[2J" + view.screen(lab) + "".join(f"\nDEMO: {line}" for line in said) + "\n\nCtrl-C "
+                    "stops both processes; 'make run' resumes this lab, 'make run ARGS=--fresh' starts over.",
                     flush=True,
                 )
             elif time.monotonic() - last_line >= 5:
@@ -123,10 +126,11 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """One screen: it shows, and never plays a step of the demo (see ``demo.describe``)."""
     lab = _lab(args)
-    for line in demo.run_due(lab) if "demo_start" in lab.state else []:  # a background lab's script
-        print(f"ssmlab: {line}")
     print(view.screen(lab, events=args.limit))
+    if (next_step := demo.describe(lab)) is not None:
+        print(f"\n{next_step}")
     return 0
 
 
@@ -161,9 +165,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
     print(json.dumps(lab.ssm("POST", "/_lab/reset", body)))
     if not args.account:
         print(json.dumps(lab.agent("POST", "/_lab/reset")))
-        lab.state.pop("demo_done", None)
-        lab.state["demo_start"] = lab.ssm("GET", "/_lab/clock")["now"]
-        lab.save()
+        if "demo_start" in lab.state:  # the demo's story starts over (a running 'ssmlab run' sees it)
+            demo.restart(lab)
+            print("ssmlab: the demo script starts over from now")
     return 0
 
 
@@ -186,10 +190,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         lab.agent("POST", f"/_lab/{verb}", {"name": args.name})
         now = lab.ssm("GET", "/_lab/clock")["now"]
     lab.close()
+    kept = lab.folder / "snapshots" / args.name
     if verb == "snapshot":
-        (lab.folder / "snapshots" / args.name).mkdir(parents=True, exist_ok=True)
+        kept.mkdir(parents=True, exist_ok=True)
+        demo.save_progress(lab, kept)
         print(f"snapshot {args.name} saved on both sides at {now[:19]} (domain time)")
     else:
+        demo.load_progress(lab, kept)
         print(f"snapshot {args.name} loaded on both sides: databases, and both clocks back at {now[:19]}")
     return 0
 

@@ -11,6 +11,7 @@ talks to them over HTTP only.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -21,6 +22,8 @@ import sys
 import time
 import tomllib
 import urllib.error
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +85,8 @@ def instance_toml(spec: dict[str, Any]) -> str:
 
 SSM_PORT = 8443
 AGENT_PORT = 8787
+#: What ``Lab.save`` records in lab.json: the processes, their ports and their clock.
+PROCESS_KEYS = ("ssm_port", "agent_port", "ssm_pid", "agent_pid", "domain_now", "rate", "clock")
 #: A port of 0 asks for any free port; the one bound is read back and recorded.
 ANY_PORT = 0
 
@@ -128,14 +133,56 @@ class Lab:
 
     def load(self) -> Lab:
         if self.state_file.exists():
-            self.state = json.loads(self.state_file.read_text())
+            self.state = self._read()
             self.ssm_port = self.state.get("ssm_port", self.ssm_port)
             self.agent_port = self.state.get("agent_port", self.agent_port)
         return self
 
     def save(self) -> None:
+        """Record what this object knows of the processes (``PROCESS_KEYS``); the rest of lab.json
+        (the demo script's progress) is another command's to change, and stays as it is on disk."""
         self.state.update(ssm_port=self.ssm_port, agent_port=self.agent_port)
-        self.state_file.write_text(json.dumps(self.state, indent=2))
+        with self._lock():
+            on_disk = self._read() if self.state_file.exists() else {}
+            for key in PROCESS_KEYS:
+                if key in self.state:
+                    on_disk[key] = self.state[key]
+                else:
+                    on_disk.pop(key, None)
+            self._write(on_disk)
+        self.state = on_disk
+
+    @contextmanager
+    def locked(self) -> Iterator[dict[str, Any]]:
+        """lab.json as it is on disk now, held against every other ssmlab command (the run loop,
+        'clock advance', 'reset' in another terminal) until the block ends, then written back: for
+        state several commands change, read and decided on at once. Not re-entrant."""
+        with self._lock():
+            self.state = self._read() if self.state_file.exists() else {}
+            before = json.dumps(self.state)
+            yield self.state
+            if json.dumps(self.state) != before:
+                self._write(self.state)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "lab.lock").open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, Any]:
+        state: dict[str, Any] = json.loads(self.state_file.read_text())
+        return state
+
+    def _write(self, state: dict[str, Any]) -> None:
+        """Whole or not at all (a reader never sees half a file)."""
+        tmp = self.state_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, self.state_file)
 
     # -- calls ----------------------------------------------------------------------------------
     def ssm(
