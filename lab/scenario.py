@@ -31,7 +31,6 @@ the file is loaded (``lab.steps``); ``lab.player`` plays them. Actions that talk
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.player import Player
-from lab.processes import Lab
+from lab.processes import ANY_PORT, Lab
 from lab.steps import ScenarioError, Step, decode
 from plumbing.clients.lab import LabError
 
@@ -122,13 +121,6 @@ def load(target: str) -> Scenario:
 # -- playing ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def run(target: str, *, certs: Path, progress: bool = True, keep: bool = False) -> dict[str, Any]:
     """Play a scenario on a private lab; the report (``passed`` says it all)."""
     started = time.monotonic()
@@ -149,7 +141,8 @@ def run(target: str, *, certs: Path, progress: bool = True, keep: bool = False) 
     say(f"scenario {scenario.name}: {scenario.description}")
     error: str | None = None
     n = 0
-    lab.prepare(scenario.instances, fresh=True, ssm_port=_free_port(), agent_port=_free_port())
+    # Port 0: each process binds a free port itself and the lab reads it back (no race for it).
+    lab.prepare(scenario.instances, fresh=True, ssm_port=ANY_PORT, agent_port=ANY_PORT)
     try:
         lab.start(rate=0, clock="virtual", epoch=scenario.start)
         for n, step in enumerate(scenario.steps, 1):
