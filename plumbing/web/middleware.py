@@ -69,18 +69,12 @@ def request_context(logger_name: str) -> Middleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         error_code: str | None = None
+        ended: str | None = None  # how a request ended that got no answer
         try:
             response = await handler(request)
         except ConnectionDropped as dropped:
-            log.info(
-                "request",
-                method=request.method,
-                path=request.path,
-                status=dropped.how,
-                ms=round((time.perf_counter() - started) * 1000, 2),
-                error=None,
-            )
-            return web.Response(status=499)  # never sent: the connection is gone
+            ended = dropped.how
+            response = web.Response(status=499)  # never sent: the connection is gone
         except SmartLicensingError as err:
             error_code = err.code
             response = json_error(err)
@@ -105,7 +99,7 @@ def request_context(logger_name: str) -> Middleware:
             "request",
             method=request.method,
             path=request.path,
-            status=response.status,
+            status=ended or response.status,
             ms=round((time.perf_counter() - started) * 1000, 2),
             error=error_code,
         )
