@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint certs clean install bench
+.PHONY: run test lint certs clean install bench test-tools
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,12 +20,23 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/ssmlab run $(ARGS)
 
-## test: the whole test suite
-test: $(STAMP)
+## test: the whole test suite (with the browser tests and the benchmark's smoke run: see test-tools)
+test: $(STAMP) test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## test-tools: Debian's chromium (page tests) and wrk (benchmark), installed when run as root on Debian
+TOOLS := chromium wrk
+test-tools:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's$$missing for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing$$missing: those tests skip (install them; with CI set they fail)"; fi; \
+	fi
+
 ## bench: the performance figures (several minutes); writes bench/RESULTS.md
-bench: $(STAMP)
+bench: $(STAMP) test-tools
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## lint: ruff and mypy (strict on shared/)

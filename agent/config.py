@@ -33,11 +33,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from shared.catalog import DEPLOYMENT_TYPES
+from shared.catalog import DEPLOYMENT_TYPES, LICENSE_NAMES
 from shared.errors import BadRequest
 from shared.states import LicenseType, UsageMode
 from shared.transportsettings import TransportSettings, initial_settings
-from shared.usage import Profile, ProfileStep
+from shared.usage import Profile, ProfileAnchor, ProfileStep
 
 InstanceName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -63,12 +63,18 @@ class InstanceConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     usage_profile: list[ProfileStep] = []
     #: Repeat the profile every this long (e.g. "1d").
     usage_repeat: str | None = None
+    #: What the profile's ``after`` counts from: "first-start", or "midnight" (00:00 UTC, domain
+    #: time: with usage_repeat = "1d" the steps are times of day).
+    usage_anchor: ProfileAnchor = ProfileAnchor.FIRST_START
+    #: Entitlement tags to send instead of the catalog's, by license name: a product release whose
+    #: tags the SSM does not know ("Invalid Tag"), e.g. {"Premium Agent" = "regid.2099-01.com.cisco.X,9.0_..."}.
+    entitlement_tags: dict[str, Annotated[str, msgspec.Meta(min_length=1, max_length=512)]] = {}
 
     def profile(self) -> Profile | None:
         steps = list(self.usage_profile)
         if self.usage:
             steps.insert(0, ProfileStep(after="0s", set=dict(self.usage)))
-        return Profile.build(steps, self.usage_repeat) if steps else None
+        return Profile.build(steps, self.usage_repeat, self.usage_anchor) if steps else None
 
 
 class TransportConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -134,6 +140,12 @@ def _check(cfg: AgentConfig) -> AgentConfig:
             raise ConfigError(
                 f"instance {inst.name}: usage: {exc.message}" + (f" ({exc.fix})" if exc.fix else "")
             ) from None
+        unknown = sorted(set(inst.entitlement_tags) - set(LICENSE_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"instance {inst.name}: entitlement_tags: {', '.join(map(repr, unknown))} is no Unified CCE license; "
+                f"use one of: {', '.join(LICENSE_NAMES)}"
+            )
         if inst.deployment_type not in DEPLOYMENT_TYPES:
             raise ConfigError(
                 f"instance {inst.name}: unknown deployment_type {inst.deployment_type!r}; "

@@ -13,6 +13,8 @@ import contextlib
 import secrets
 import string
 
+import msgspec
+
 from agent.config import AgentConfig, InstanceConfig
 from agent.diagnose import Report, diagnose
 from agent.instance import InstanceRunner
@@ -173,6 +175,12 @@ class Agent:
                             kept=f"{state.license_type} {state.usage_mode}",
                             why="registered; deregister first to change the license type",
                         )
+            if state.entitlement_tags != cfg.entitlement_tags:
+                state = msgspec.structs.replace(state, entitlement_tags=dict(cfg.entitlement_tags))
+                tags = ", ".join(f"{k} = {v}" for k, v in cfg.entitlement_tags.items()) or "the catalog's"
+                await self.store.save(
+                    state, now, events=[(epoch(now), "entitlement_tags", f"entitlement tags: {tags}")]
+                )
             self.runners[cfg.name] = InstanceRunner(
                 usage_state=usage_state,
                 profile=cfg.profile(),

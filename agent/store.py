@@ -23,6 +23,7 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
+from plumbing import sqlite
 from plumbing.sqlite import run_in_connection, transaction
 from shared.clock import epoch, real_stamp
 from shared.lifecycle import InstanceState
@@ -257,26 +258,12 @@ class AgentStore:
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the agent's database (SQLite's backup API), mode 0600."""
-
-        def copy(raw: sqlite3.Connection) -> None:
-            target.unlink(missing_ok=True)
-            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
-            dest = sqlite3.connect(target)
-            try:
-                raw.backup(dest)
-            finally:
-                dest.close()
-
         async with self._lock:
-            await run_in_connection(self._c, copy)
+            await run_in_connection(self._c, lambda raw: sqlite.backup(raw, target))
 
     async def restore_from(self, source: Path) -> None:
         def copy(raw: sqlite3.Connection) -> None:
-            src = sqlite3.connect(source)
-            try:
-                src.backup(raw)
-            finally:
-                src.close()
+            sqlite.restore(raw, source)
             _migrate_sync(raw)  # a snapshot made by an older smart-agent
 
         async with self._lock:

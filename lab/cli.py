@@ -222,6 +222,7 @@ FAULT_FIELDS = [
     "path",
     "piid",
     "token_id",
+    "message",
     "probability",
     "seed",
     "ttl",
@@ -372,6 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
     fadd.add_argument("--path")
     fadd.add_argument("--piid")
     fadd.add_argument("--token-id")
+    fadd.add_argument(
+        "--message",
+        choices=["registration", "authorization", "report", "registration_renewal", "deregistration", "sync"],
+        help="only this kind of device message (e.g. authorization: a registration succeeds, its authorization fails)",
+    )
     fadd.add_argument("--probability", type=float)
     fadd.add_argument("--seed", type=int)
     fadd.add_argument("--ttl", help="domain-time duration, e.g. 2h")

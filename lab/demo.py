@@ -26,6 +26,7 @@ from shared.durations import parse_duration
 
 
 def _profile(night: int, day: int) -> list[dict[str, Any]]:
+    """Busy 9:00-17:00 domain time (UTC) every day: the steps count from midnight (usage_anchor)."""
     return [
         {"after": "0h", "set": {"Premium Agent": night}},
         {"after": "9h", "set": {"Premium Agent": day}},
@@ -42,6 +43,7 @@ INSTANCES: list[dict[str, Any]] = [
         "usage_mode": "Production",
         "usage_profile": _profile(40, 70),
         "usage_repeat": "1d",
+        "usage_anchor": "midnight",
     },
     {
         "name": "cvp-1",
@@ -51,6 +53,7 @@ INSTANCES: list[dict[str, Any]] = [
         "usage_mode": "Production",
         "usage_profile": _profile(20, 45),
         "usage_repeat": "1d",
+        "usage_anchor": "midnight",
     },
 ]
 

@@ -11,8 +11,10 @@ It relies on aiosqlite's ``Connection._execute`` (its statement queue), stable a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
@@ -37,3 +39,28 @@ def transaction(raw: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]
         raise
     raw.execute("COMMIT")
     return result
+
+
+def backup(raw: sqlite3.Connection, target: Path) -> None:
+    """A consistent copy of the database (SQLite's backup API) into ``target``, mode 0600."""
+    target.unlink(missing_ok=True)
+    os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+    dest = sqlite3.connect(target)
+    try:
+        raw.backup(dest)
+    finally:
+        dest.close()
+
+
+def restore(raw: sqlite3.Connection, source: Path, *, schema: int | None = None) -> None:
+    """Replace the whole database with a backup, while connected. With ``schema``, refuse a backup
+    of another schema version (``ValueError`` naming both)."""
+    src = sqlite3.connect(source)
+    try:
+        if schema is not None:
+            found = src.execute("PRAGMA user_version").fetchone()[0]
+            if found != schema:
+                raise ValueError(f"the snapshot has schema {found}, this database {schema}")
+        src.backup(raw)
+    finally:
+        src.close()

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from server import books
 from server.store import Store, UnitOfWork
 from server.store.rows import Account, VirtualAccount
-from shared import tokens
-from shared.catalog import OFFERED, LicenseKey, all_license_keys
+from shared import rejudge, tokens
+from shared.catalog import OFFERED, LicenseKey, all_license_keys, lab_quantity
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.policy import Policy
@@ -21,29 +22,6 @@ from shared.states import LicenseType, UsageMode
 LAB_DOMAIN = "lab.ssmlab.example"
 LAB_ACCOUNT = "ssmlab Lab Account"
 DEFAULT_VA = "DEFAULT"
-
-#: Purchased quantities of the seeded lab account, per (type, mode, license).
-LAB_QUANTITIES: dict[tuple[LicenseType, UsageMode], dict[str, int]] = {
-    (LicenseType.FLEX, UsageMode.PRODUCTION): {
-        "Standard Agent": 100,
-        "Premium Agent": 100,
-        "Dialer Ports": 50,
-        "Server License": 10,
-    },
-    (LicenseType.PERPETUAL, UsageMode.PRODUCTION): {
-        "Premium Agent": 100,
-        "Dialer Ports": 50,
-        "Server License": 10,
-        "Regular Agent": 100,
-        "Third-party IVR": 50,
-    },
-    (LicenseType.PERPETUAL, UsageMode.NON_PRODUCTION): {
-        "Regular Agent": 20,
-        "Premium Agent": 20,
-        "Dialer Ports": 10,
-        "Server License": 2,
-    },
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +43,7 @@ async def seed_lab(store: Store, now: datetime) -> bool:
             account_id=account_id, name=DEFAULT_VA, description="Default virtual account", is_default=True, now=now
         )
         for key in all_license_keys():
-            qty = LAB_QUANTITIES.get((key.license_type, key.usage_mode), {}).get(key.name, 0)
+            qty = lab_quantity(key)
             uow.pools.purchase(
                 va_id=va_id,
                 name=key.name,
@@ -281,7 +259,9 @@ async def add_licenses(
     quantity: int,
     now: datetime,
 ) -> int:
-    """Purchase ``quantity`` licenses into a virtual account's pool; returns the new total.
+    """Purchase ``quantity`` licenses into a virtual account's pool; returns the new total. The
+    account is re-judged at once (``shared.rejudge.purchase``): a pool the purchase covers is back
+    In Compliance, and so is each instance consuming it (it learns it at its next contact).
 
     Raises:
         BadRequest: ``unknown_license`` (not in the catalog for that type and mode) or a
@@ -300,15 +280,17 @@ async def add_licenses(
 
     def body(uow: UnitOfWork) -> int:
         va = find_va(uow, account, va_name)
-        total = uow.pools.purchase(
-            va_id=va.id, name=name, license_type=license_type, usage_mode=usage_mode, tag=key.tag, quantity=quantity
-        )
+        loaded = books.load_account(uow, va.id)
+        pool = loaded.pools.get(key.tag)
+        total = (pool.purchased if pool else 0) + quantity
+        outcome = rejudge.purchase(loaded, {key.tag: total}, epoch(now))
         uow.events.add(
             at=epoch(now),
             kind="licenses_added",
             va_id=va.id,
             message=f"{quantity} {license_type} {usage_mode} {name} added to {va.name} (now {total})",
         )
+        books.write_rejudgement(uow, outcome, va_id=va.id, at=epoch(now))
         return total
 
     return await store.write(body)

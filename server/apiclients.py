@@ -27,9 +27,7 @@ async def create(store: Store, *, name: str, now: datetime) -> oauth.NewClient:
 
     def body(uow: UnitOfWork) -> None:
         uow.api_clients.add(client_id=new.client_id, secret_hash=new.secret_hash, name=name, now=now)
-        uow.events.add(
-            at=epoch(now), kind="api_client_created", message=f"API client {new.client_id} ({name}) created"
-        )
+        uow.events.add(at=epoch(now), kind="api_client_created", message=f"API client {new.client_id} ({name}) created")
 
     await store.write(body)
     return new

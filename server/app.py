@@ -27,8 +27,7 @@ from plumbing.web import serve
 from plumbing.web.clock import clock_routes
 from plumbing.web.middleware import request_context
 from plumbing.web.routes import Plane
-from server import admin, device, keys, lab, onprem
-from server.accounts import seed_lab
+from server import admin, deployment, device, keys, lab, onprem
 from server.admin import routing
 from server.apiclients import Authority
 from server.lab import journal
@@ -82,10 +81,8 @@ def create_app(
         own = store is None
         st = store or await Store.open(settings.db_path)
         app[keys.STORE] = st
-        if settings.mode == "onprem":
-            await onprem.seed_onprem(st, clock.now())
-        else:
-            await seed_lab(st, clock.now())
+        # The store says what kind of SSM it is; a database of the other kind is refused.
+        await deployment.claim(st, deployment.Kind(settings.mode), clock.now(), sync=deployment.SyncMode(settings.sync))
         await save_clock(st, clock)
         await tlslab.restore(st, app[keys.TLS])
         app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)

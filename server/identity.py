@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from server.store import Store, UnitOfWork
 from server.store.rows import Instance
-from shared import envelope
+from shared import envelope, sync
 from shared.clock import AnyClock, epoch, utc
 from shared.errors import Forbidden, Unauthorized
 from shared.messages import SignedRequest, decode_signed_request
@@ -55,6 +55,14 @@ def unknown(piid: str) -> Unauthorized:
     )
 
 
+#: An SSM On-Prem registers with its own verb, not the agent's.
+_ONPREM_AGAIN = (
+    "register the SSM On-Prem again with a new token of this virtual account: on the On-Prem, "
+    "'ssm-server onprem register TOKEN --cloud URL --force' (--force: a Disconnected On-Prem cannot know "
+    "the cloud removed it)"
+)
+
+
 def check_live(instance: Instance, now: datetime) -> None:
     """Refuse an instance that was removed or whose ID certificate expired (domain time).
 
@@ -67,13 +75,17 @@ def check_live(instance: Instance, now: datetime) -> None:
         raise Forbidden(
             f"product instance {instance.piid} was {how} at {utc(instance.removed_at).isoformat()}",
             code="instance_removed",
-            fix="register it again with a new token ('smart-agent register TOKEN')",
+            fix=_ONPREM_AGAIN
+            if instance.product == sync.ONPREM_PRODUCT
+            else "register it again with a new token ('smart-agent register TOKEN')",
         )
     if epoch(now) >= instance.cert_expires_at:
         raise Unauthorized(
             f"the ID certificate of {instance.piid} expired at {utc(instance.cert_expires_at).isoformat()}",
             code="registration_expired",
-            fix="reregister the product instance with a new token ('smart-agent reregister TOKEN')",
+            fix=_ONPREM_AGAIN
+            if instance.product == sync.ONPREM_PRODUCT
+            else "reregister the product instance with a new token ('smart-agent reregister TOKEN')",
         )
 
 

@@ -3,7 +3,8 @@
 Each request is one transaction, committed before the reply is signed: the instance is checked
 again and the request's nonce recorded (``Identity.remember``), its books loaded
 (``server.books.load``), the ledger's outcome written (``server.books.write``) with the
-instance's new contact and verdict.
+instance's new contact and verdict. An authorization renewal also re-judges the instance's whole
+virtual account (``shared.rejudge.renewal``): a purchase reaches every instance, idle ones too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from server import books
 from server.context import Context
 from server.identity import Authenticated
 from server.store import UnitOfWork
-from shared import ledger
+from shared import ledger, rejudge
 from shared.clock import epoch, utc
 from shared.errors import BadRequest
 from shared.messages import Authorization, Authorize, ReportUsage, UsageAccepted, UsageReport
@@ -53,7 +54,9 @@ async def authorize(ctx: Context, auth: Authenticated) -> Authorization:
 
     def body(uow: UnitOfWork) -> ledger.Outcome:
         inst = ctx.identity.remember(uow, auth)
-        outcome = ledger.authorize(books.load(uow, inst), [(e.tag, e.count) for e in msg.entitlements], t)
+        requests = [(e.tag, e.count) for e in msg.entitlements]
+        account = books.load_account(uow, inst.virtual_account_id, out_of_compliance_only=True)
+        outcome = rejudge.renewal(account, books.load(uow, inst), requests, t)
         assert outcome.verdict is not None
         uow.instances.record_authorization(
             inst.piid,

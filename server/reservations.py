@@ -16,14 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from server import books
 from server.pki_files import LabPki
 from server.store import Store, UnitOfWork
 from server.store.rows import License, Reservation, ReservedLicense, VirtualAccount
-from shared import slr
+from shared import rejudge, slr
+from shared.catalog import CISCO_LICENSE_TYPE
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
 from shared.reservation import ReservationAction, ReservationStatus, transition
-from shared.states import LicenseType
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,8 @@ class Outcome:
 
 
 def cisco_license_type(pool: License) -> str:
-    """Cisco's licenseType for a pool: Flex is a subscription (TERM), Perpetual is PERPETUAL."""
-    return "TERM" if pool.license_type is LicenseType.FLEX else "PERPETUAL"
+    """Cisco's licenseType for a pool (``shared.catalog.CISCO_LICENSE_TYPE``)."""
+    return CISCO_LICENSE_TYPE[pool.license_type]
 
 
 def display_name(pool: License) -> str:
@@ -295,6 +296,9 @@ def _end(
         va_id=found.virtual_account_id,
         message=f"reservation of {found.udi_pid}:{found.serial_number} {how}: {held} back in the pool",
     )
+    # Licenses back in the pool count for usage at once, as a purchase does (shared.rejudge).
+    va_id, t = found.virtual_account_id, epoch(now)
+    books.write_rejudgement(uow, rejudge.rejudge(books.load_account(uow, va_id), t), va_id=va_id, at=t)
     return uow.reservations.set_status(found.id, after, epoch(now))
 
 

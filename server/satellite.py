@@ -89,6 +89,7 @@ async def handle_sync(
             message=f"SSM On-Prem {inst.name} synchronized (sequence {msg.sequence}): "
             f"{len(msg.instances)} product inst(s), {sum(u.peak for u in msg.usage)} licenses in use",
         )
+        mine = {row.tag: row.reported for row in uow.usage.latest(inst.piid)}
         entitlements = [
             Entitlement(
                 tag=p.tag,
@@ -98,6 +99,7 @@ async def handle_sync(
                 purchased=p.quantity,
                 in_use=p.pool.in_use,
                 out_of_compliance_since=p.pool.ooc_since,
+                onprem_in_use=mine.get(p.tag, 0),
             )
             for p in uow.pools.of(va.id)
             if p.quantity > 0 or p.pool.in_use > 0
@@ -124,16 +126,20 @@ async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
     def body(uow: UnitOfWork) -> tuple[int, list[str]]:
         raised, remove = 0, []
         for sat in uow.satellites.due(t):
-            verdict = sync.check_deadlines(sat.last_sync, sat.alerted, t, policy)
             instance = uow.instances.get(sat.piid)
-            name = instance.name if instance else sat.piid
+            if instance is None or instance.removed_at is not None:
+                # Removed, or replaced by its registering again: no deadline runs for it any more.
+                uow.satellites.save(Satellite(sat.piid, sat.sequence, sat.last_sync, sat.alerted, None))
+                continue
+            verdict = sync.check_deadlines(sat.last_sync, sat.alerted, t, policy)
+            name = instance.name
             for kind in verdict.alerts:
                 raised += 1
                 uow.events.notify(
                     at=t,
                     kind=kind,
                     severity="critical" if kind == sync.SYNC_REMOVED else "warning",
-                    va_id=instance.virtual_account_id if instance else None,
+                    va_id=instance.virtual_account_id,
                     piid=sat.piid,
                     subject=f"{kind}: {name}",
                     body=f"SSM On-Prem {name} last synchronized {_days(t - sat.last_sync)} ago"
@@ -152,7 +158,7 @@ async def run_deadlines(store: Store, now: datetime, policy: Policy) -> int:
                     None if verdict.remove else verdict.next_check,
                 )
             )
-            if verdict.remove and instance is not None and instance.removed_at is None:
+            if verdict.remove:
                 remove.append(sat.piid)
         return raised, remove
 

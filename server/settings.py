@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from server.deployment import Kind, SyncMode
 from shared.policy import DEFAULT_POLICY, Policy
-
-Mode = Literal["cloud", "onprem"]
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSettings:
-    mode: Mode = "cloud"
+    #: The store's kind (``server.deployment``; the app claims it when it opens the store).
+    mode: Kind = Kind.CLOUD
     host: str = "127.0.0.1"
     port: int = 8443
     #: An On-Prem's separate admin listener (None: everything on one listener, as the cloud).
     admin_host: str = "127.0.0.1"
     admin_port: int | None = None
     #: On-Prem synchronization: on a schedule over the network, or by files carried by hand.
-    sync: Literal["connected", "disconnected"] = "connected"
+    sync: SyncMode = SyncMode.CONNECTED
     db_path: Path = Path("var/ssm/ssm.db")
     certs: Path = Path("certs")
     policy: Policy = field(default=DEFAULT_POLICY)

@@ -1,6 +1,8 @@
 """What the Administration portal shows above every page: the aggregate banner (Enforcement >
 Out of Compliance > Evaluation), the License Compliance report and the system alerts (seed
-"System Alerts").
+"System Alerts"). Without a banner, a note says whether every instance is in order or names those
+needing attention that the banner does not show (Authorization Expired, Registration Expired,
+Unauthorized, a disabled Smart Agent).
 
 Pure: no IO, no clock.
 """
@@ -14,7 +16,7 @@ import msgspec
 
 from shared.clock import utc
 from shared.durations import format_duration
-from shared.lifecycle import InstanceState
+from shared.lifecycle import REREGISTER, InstanceState
 from shared.policy import Policy
 from shared.states import AuthorizationStatus, Enforcement, RegistrationStatus, UsageMode
 from shared.usage import UsageState
@@ -29,12 +31,31 @@ class ComplianceRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Banner(msgspec.Struct, frozen=True, kw_only=True):
-    """The aggregate banner of the Administration portal; ``level`` None means no banner."""
+    """The aggregate banner of the Administration portal; ``level`` None means no banner, and
+    ``note`` then says whether everything is in order or what the banner does not show."""
 
     level: str | None
     message: str | None
     non_production: str | None
     report: list[ComplianceRow]
+    note: str | None = None
+
+
+ALL_CLEAR = "No banner: every instance is registered and compliant."
+
+
+def _quiet(s: InstanceState) -> str:
+    """What needs attention that the banner does not show (the seed shows it only for Evaluation,
+    Out of Compliance and Enforcement), or ''."""
+    if not s.enabled:
+        return "Smart Agent disabled: it sends nothing"
+    if s.registration is RegistrationStatus.REGISTRATION_EXPIRED:
+        return f"Registration Expired: {REREGISTER}"
+    if s.authorization is AuthorizationStatus.AUTHORIZATION_EXPIRED:
+        return "Authorization Expired: no successful contact with the SSM; renew the authorization"
+    if s.authorization is AuthorizationStatus.UNAUTHORIZED:
+        return "Unauthorized: the SSM has not authorized it yet"
+    return ""
 
 
 NON_PRODUCTION_BANNER = "You are using a Non-Production System"
@@ -44,6 +65,7 @@ def banner(states: Sequence[tuple[InstanceState, UsageState]], now: datetime, po
     """Enforcement > Out of Compliance > Evaluation; shown only when any instance is in one."""
     rows = []
     enforced, ooc, evaluating = [], [], []
+    quiet: list[str] = []
     non_production = False
     for s, u in states:
         if s.usage_mode is UsageMode.NON_PRODUCTION and any(u.current.values()):
@@ -59,6 +81,10 @@ def banner(states: Sequence[tuple[InstanceState, UsageState]], now: datetime, po
             left = utc(s.first_started_at) + policy.evaluation_period - now
             evaluating.append((s.name, left))
             detail = f"Evaluation Mode, {format_duration(max(left, timedelta(0)))} remaining"
+        else:
+            detail = _quiet(s)
+            if detail:
+                quiet.append(f"{s.name} {detail.partition(':')[0]}")
         rows.append(
             ComplianceRow(
                 instance=s.name,
@@ -89,8 +115,20 @@ def banner(states: Sequence[tuple[InstanceState, UsageState]], now: datetime, po
             f"({', '.join(n for n, _ in evaluating)}); {format_duration(max(soonest, timedelta(0)))} "
             "remaining. Register with the Cisco SSM."
         )
+    note = None
+    if level is None:
+        note = (
+            f"No banner (it shows Evaluation, Out of Compliance and Enforcement only), but: {'; '.join(quiet)}. "
+            "See the License Compliance report."
+            if quiet
+            else ALL_CLEAR
+        )
     return Banner(
-        level=level, message=message, non_production=NON_PRODUCTION_BANNER if non_production else None, report=rows
+        level=level,
+        message=message,
+        non_production=NON_PRODUCTION_BANNER if non_production else None,
+        report=rows,
+        note=note,
     )
 
 

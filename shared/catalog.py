@@ -28,30 +28,38 @@ LICENSE_NAMES: tuple[str, ...] = (
     THIRD_PARTY_IVR,
 )
 
-#: Which licenses each (type, mode) offers, as the seed's table lists them. Flex Non-Production
-#: offers none: choosing it leaves the instance without licenses (Out of Compliance).
-OFFERED: dict[tuple[LicenseType, UsageMode], tuple[str, ...]] = {
-    (LicenseType.FLEX, UsageMode.PRODUCTION): (
-        STANDARD_AGENT,
-        PREMIUM_AGENT,
-        DIALER_PORTS,
-        SERVER_LICENSE,
-    ),
-    (LicenseType.PERPETUAL, UsageMode.PRODUCTION): (
-        PREMIUM_AGENT,
-        DIALER_PORTS,
-        SERVER_LICENSE,
-        REGULAR_AGENT,
-        THIRD_PARTY_IVR,
-    ),
-    (LicenseType.PERPETUAL, UsageMode.NON_PRODUCTION): (
-        REGULAR_AGENT,
-        PREMIUM_AGENT,
-        DIALER_PORTS,
-        SERVER_LICENSE,
-    ),
-    (LicenseType.FLEX, UsageMode.NON_PRODUCTION): (),
+#: THE declaration of license types and usage modes: which licenses each (type, mode) offers, as
+#: the seed's table lists them, with the quantity the lab account is seeded with. Flex
+#: Non-Production offers none: choosing it leaves the instance without licenses (Out of
+#: Compliance). A new license type is a member of ``shared.states.LicenseType`` and a row here.
+CATALOG: dict[tuple[LicenseType, UsageMode], dict[str, int]] = {
+    (LicenseType.FLEX, UsageMode.PRODUCTION): {
+        STANDARD_AGENT: 100,
+        PREMIUM_AGENT: 100,
+        DIALER_PORTS: 50,
+        SERVER_LICENSE: 10,
+    },
+    (LicenseType.PERPETUAL, UsageMode.PRODUCTION): {
+        PREMIUM_AGENT: 100,
+        DIALER_PORTS: 50,
+        SERVER_LICENSE: 10,
+        REGULAR_AGENT: 100,
+        THIRD_PARTY_IVR: 50,
+    },
+    (LicenseType.PERPETUAL, UsageMode.NON_PRODUCTION): {
+        REGULAR_AGENT: 20,
+        PREMIUM_AGENT: 20,
+        DIALER_PORTS: 10,
+        SERVER_LICENSE: 2,
+    },
+    (LicenseType.FLEX, UsageMode.NON_PRODUCTION): {},
 }
+
+#: The licenses each (type, mode) offers, in the seed's order.
+OFFERED: dict[tuple[LicenseType, UsageMode], tuple[str, ...]] = {k: tuple(v) for k, v in CATALOG.items()}
+
+#: How Cisco's REST API names each license type (a Flex license is a subscription: TERM).
+CISCO_LICENSE_TYPE: dict[LicenseType, str] = {LicenseType.FLEX: "TERM", LicenseType.PERPETUAL: "PERPETUAL"}
 
 #: Deployment types of the Inventory; Rogger/Logger forces Perpetual (seed "Select License Type").
 ROGGER_LOGGER = "Unified CCE Rogger/Logger"
@@ -98,6 +106,11 @@ def _tag(name: str, license_type: LicenseType, usage_mode: UsageMode) -> str:
 def effective_license_type(configured: LicenseType, deployment_type: str) -> LicenseType:
     """Rogger/Logger deployments always use Perpetual, even when Flex is configured."""
     return LicenseType.PERPETUAL if deployment_type == ROGGER_LOGGER else configured
+
+
+def lab_quantity(key: LicenseKey) -> int:
+    """How many of ``key`` the lab account is seeded with."""
+    return CATALOG.get((key.license_type, key.usage_mode), {}).get(key.name, 0)
 
 
 def all_license_keys() -> list[LicenseKey]:

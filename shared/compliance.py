@@ -13,6 +13,10 @@ reported quantity.
   it began (seed Scenario 1: 130 of 100 purchased stays 130 when actual usage falls). The pool
   returns to In Compliance at the first report after the purchased quantity covers the locked
   usage; locks are then released.
+- A purchase (or any change of the purchased quantity) and every authorization renewal re-judge
+  the pool at once (``rejudge``): an idle instance sends no report, so waiting for the next one
+  would leave a pool the purchase covers Out of Compliance until Enforcement. A re-judgement
+  only ever leaves Out of Compliance; entering it takes consecutive reported intervals.
 - 90 days Out of Compliance: Enforcement (``lifecycle`` derives it from ``ooc_since``).
 
 Several instances report for the same interval at slightly different times; an interval's
@@ -91,6 +95,14 @@ def judge(pool: PoolState, interval_end: int, purchased: int, policy: Policy) ->
     if pool.over_count >= policy.ooc_consecutive_intervals:
         return replace(pool, ooc_since=interval_end), Change(entered=True)
     return pool, Change()
+
+
+def rejudge(pool: PoolState, purchased: int) -> tuple[PoolState, Change]:
+    """Judge the pool outside any interval (a purchase, an authorization renewal): back In
+    Compliance when the purchased quantity covers its (locked) in-use quantity; nothing else."""
+    if pool.ooc_since is None or pool.in_use > purchased:
+        return pool, Change()
+    return replace(pool, ooc_since=None, interval_over=False, count_before=0), Change(left=True)
 
 
 def balance(purchased: int, in_use: int) -> str:

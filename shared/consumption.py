@@ -1,6 +1,9 @@
 """The license consumption summary of a product instance (seed Table 5), as a person reads it:
 License Name, Usage Count (the reported, possibly locked, quantity), the actual usage and the
-entitlement status.
+entitlement status. Besides the SSM's answer (In Compliance, Out of Compliance, No License in Use,
+Invalid Tag): Disabled while the Smart Agent is disabled (or the SSM removed the instance), Not
+Authorized while registered but unauthorized, Invalid while the SSM refuses the requests that
+carry the entitlements, Waiting for usage the SSM has not seen yet.
 
 Pure: no IO, no clock.
 """
@@ -27,12 +30,15 @@ def consumption(s: InstanceState, u: UsageState, *, waiting: bool = False) -> li
     """License Name, Usage Count, actual usage and Status for each license of the instance."""
     ltype, mode = s.effective_license_type, s.usage_mode
     offered = OFFERED.get((ltype, mode), ())
-    grants = {g.name: g for g in s.entitlements}
-    names = list(dict.fromkeys([*offered, *sorted(u.current), *grants]))
+    # The SSM answers by tag (an unknown tag's grant may have no name); a reserved license of
+    # another type than the instance's is matched by its name.
+    by_tag = {g.tag: g for g in s.entitlements}
+    by_name = {g.name: g for g in s.entitlements if g.name}
+    names = list(dict.fromkeys([*offered, *sorted(u.current), *by_name]))
     lines = []
     for name in names:
         actual = u.current.get(name, 0)
-        grant = grants.get(name)
+        grant = by_tag.get(s.tag_of(name)) or by_name.get(name)
         counted = grant.reported if grant is not None and grant.status is not EntitlementStatus.DISABLED else actual
         lines.append(
             ConsumptionLine(
@@ -52,8 +58,8 @@ def consumption(s: InstanceState, u: UsageState, *, waiting: bool = False) -> li
 def _status(
     s: InstanceState, name: str, actual: int, grant: EntitlementGrant | None, offered: bool, waiting: bool
 ) -> EntitlementStatus:
-    if grant is not None and grant.status is EntitlementStatus.DISABLED:
-        return EntitlementStatus.DISABLED
+    if not s.enabled or (grant is not None and grant.status is EntitlementStatus.DISABLED):
+        return EntitlementStatus.DISABLED  # the Smart Agent disabled, or the instance removed by the SSM
     if not offered and name in LICENSE_NAMES:
         return EntitlementStatus.NOT_APPLICABLE
     if s.registration is RegistrationStatus.REGISTERED_SLR:
@@ -71,6 +77,8 @@ def _status(
         return EntitlementStatus.AUTHORIZATION_EXPIRED
     if s.authorization is AuthorizationStatus.UNAUTHORIZED:
         return EntitlementStatus.NOT_AUTHORIZED
+    if s.refused_at is not None:
+        return EntitlementStatus.INVALID  # the SSM refused the last request carrying them
     if waiting:
         return EntitlementStatus.WAITING
     if grant is None:

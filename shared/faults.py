@@ -3,7 +3,9 @@ request it hits, and when it reverts itself.
 
 A fault answers an HTTP status (with ``Retry-After`` if asked), adds latency, drops the
 connection without an answer, or resets it. It targets a path (prefix), a product instance
-(piid), a registration token (its id) — or every device request — with a probability drawn
+(piid), a registration token (its id), a kind of device message (``message``: e.g. only the
+authorizations, so that a registration succeeds and its authorization fails) — or every device
+request — with a probability drawn
 from its own seeded generator (repeatable), for a number of hits and/or a time to live in domain
 time, after which it reverts itself.
 
@@ -29,6 +31,8 @@ from shared.durations import parse_duration
 from shared.errors import BadRequest, NotFound
 
 Kind = Literal["status", "latency", "drop", "reset"]
+#: The kinds of device message a fault can target (as the request journal names them).
+Message = Literal["registration", "authorization", "report", "registration_renewal", "deregistration", "sync"]
 
 
 #: The status a status fault answers when it names none.
@@ -45,6 +49,7 @@ class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     path: str | None = None
     piid: str | None = None
     token_id: str | None = None
+    message: Message | None = None
     probability: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
     seed: int | None = None
     ttl: str | None = None
@@ -93,6 +98,8 @@ class Target:
     path: str
     piid: str | None = None
     token_id: str | None = None
+    #: The device message's kind (``registration``, ``authorization``...).
+    message: str | None = None
     #: the request is on the device plane (else on the admin plane: only faults with a path hit it)
     device: bool = True
 
@@ -166,6 +173,8 @@ class FaultTable:
                 continue
             if s.token_id is not None and s.token_id != target.token_id:
                 continue
+            if s.message is not None and s.message != target.message:
+                continue
             if s.probability < 1.0 and fault.rng.random() >= s.probability:
                 continue
             fault.hits += 1
@@ -178,5 +187,8 @@ class FaultTable:
 
     @property
     def needs_body(self) -> bool:
-        """Whether matching needs the request's signer or token (read from its body)."""
-        return any(f.spec.piid is not None or f.spec.token_id is not None for f in self._faults.values())
+        """Whether matching needs the request's signer, token or kind (read from its body)."""
+        return any(
+            f.spec.piid is not None or f.spec.token_id is not None or f.spec.message is not None
+            for f in self._faults.values()
+        )

@@ -14,7 +14,9 @@ the lock); this module adds what follows from them for the instance and its virt
   returns to the actual one;
 - the instance's verdict: Out of Compliance when its virtual account holds none of its license
   type, or when a pool it reports a quantity of is Out of Compliance;
-- the Table 5 status of each entitlement the instance asked about.
+- the Table 5 status of each entitlement the instance asked about;
+- a purchase (any new purchased quantity: a purchase, a transfer, an On-Prem synchronization) and
+  every authorization renewal re-judge the virtual account: ``shared.rejudge``.
 
 Pure: no IO, no clock.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shared import compliance
 from shared.catalog import license_by_tag
@@ -31,6 +34,9 @@ from shared.compliance import PoolState
 from shared.messages import EntitlementGrant, UsageReport
 from shared.policy import Policy
 from shared.states import AuthorizationStatus, EntitlementStatus, LicenseType, UsageMode
+
+if TYPE_CHECKING:
+    from shared.rejudge import Rejudgement
 
 INSUFFICIENT_LICENSES = "Insufficient Licenses"
 ENFORCEMENT = "Licenses in Enforcement"
@@ -96,6 +102,8 @@ class Books:
     latest: Mapping[str, Line]
     #: Report ids already stored for this instance (a resent report is never counted twice).
     seen: frozenset[str] = frozenset()
+    #: The instance's status on the SSM (a re-judgement changes only Authorized / Out of Compliance).
+    status: AuthorizationStatus = AuthorizationStatus.AUTHORIZED
 
     @property
     def holds_type(self) -> bool:
@@ -176,6 +184,8 @@ class Outcome:
     notes: list[Note] = field(default_factory=list)
     verdict: Verdict | None = None
     grants: list[EntitlementGrant] = field(default_factory=list)
+    #: The virtual account re-judged before this decision (an authorization renewal); written first.
+    rejudged: Rejudgement | None = None
 
     def _set_pool(self, pool: Pool) -> None:
         self.pools[pool.tag] = pool
@@ -370,7 +380,8 @@ def grants(books: Books, requests: Iterable[tuple[str, str, int]]) -> list[Entit
 
 
 def authorize(books: Books, requests: Iterable[tuple[str, int]], t: int) -> Outcome:
-    """An authorization request: each entitlement's status and the instance's verdict."""
+    """An authorization request: each entitlement's status and the instance's verdict (an
+    authorization renewal re-judges the virtual account first: ``shared.rejudge.renewal``)."""
     out = Outcome(books)
     out.grants = grants(books, [(tag, "", count) for tag, count in requests])
     _judge_instance(out, t)
@@ -410,4 +421,13 @@ def carry(lines: Iterable[Line], books: Books) -> Outcome:
         )
         out._set_pool(dataclasses.replace(pool, state=state))
         out._set_line(Line(line.tag, line.interval_end, line.peak, None))
+    return out
+
+
+def rejudge(books: Books, t: int) -> Outcome:
+    """Judge an instance again without a report of its own, after its pools changed under it (an
+    On-Prem's synchronization brought the cloud's verdict): its verdict, with an event when it
+    changed."""
+    out = Outcome(books)
+    _judge_instance(out, t)
     return out

@@ -15,7 +15,9 @@ Enforcement Rules"):
 
 - Unregistered: Evaluation Mode for 90 days from the first start (never reset), then
   Evaluation Expired and Enforcement (evaluation expiry).
-- Registered: authorization renewed every 30 days; 90 days without a successful contact:
+- Registered: Unauthorized until the first authorization succeeds; then Authorized (or, with the
+  policy ``idle_authorization``, "No License in Use" while the SSM counts none in use);
+  authorization renewed every 30 days; 90 days without a successful contact:
   Authorization Expired; 90 more days of overage: Enforcement (authorization expiry). A
   successful renewal at any point returns to Authorized.
 - Out of Compliance (the SSM's verdict) for 90 days: Enforcement (Out-of-Compliance expiry).
@@ -36,13 +38,14 @@ from enum import StrEnum
 
 import msgspec
 
-from shared.catalog import effective_license_type
+from shared.catalog import LicenseKey, effective_license_type
 from shared.clock import epoch, utc
 from shared.messages import EntitlementGrant, Identity
-from shared.policy import Policy
+from shared.policy import IdleAuthorization, Policy
 from shared.states import (
     AuthorizationStatus,
     Enforcement,
+    EntitlementStatus,
     ExportControl,
     LicenseType,
     RegistrationStatus,
@@ -124,10 +127,21 @@ class InstanceState(msgspec.Struct, frozen=True, kw_only=True):
     agents: int = 0
     enabled: bool = True
     reservation: Reservation | None = None
+    #: Entitlement tags sent instead of the catalog's, by license name (``entitlement_tags`` in
+    #: agent.toml: a product release whose tags the SSM does not know, an "Invalid Tag").
+    entitlement_tags: dict[str, str] = {}
+    #: When the SSM (or whatever answers at its URL) last refused, HTTP 4xx, a request carrying the
+    #: entitlements (a report, an authorization); None again once one is accepted. Meanwhile the
+    #: entitlements are in an error condition (Table 5 "Invalid").
+    refused_at: int | None = None
 
     @property
     def effective_license_type(self) -> LicenseType:
         return effective_license_type(self.license_type, self.deployment_type)
+
+    def tag_of(self, name: str) -> str:
+        """The entitlement tag this instance sends for license ``name``."""
+        return self.entitlement_tags.get(name) or LicenseKey(name, self.effective_license_type, self.usage_mode).tag
 
     def identity(self, software_version: str = "") -> Identity:
         return Identity(
@@ -223,8 +237,16 @@ def derive(s: InstanceState, t: int, p: Policy) -> Phase:
             return Phase(reg, AuthorizationStatus.OUT_OF_COMPLIANCE, Enforcement.OUT_OF_COMPLIANCE_EXPIRY, ooc_end)
         return Phase(reg, AuthorizationStatus.OUT_OF_COMPLIANCE, None, None)
     if s.authorized_at is None:
+        # Registered, but no authorization yet: the one right after registering failed.
         return Phase(reg, AuthorizationStatus.UNAUTHORIZED, None, None)
+    if p.idle_authorization is IdleAuthorization.NO_LICENSE_IN_USE and idle(s):
+        return Phase(reg, AuthorizationStatus.NO_LICENSE_IN_USE, None, None)
     return Phase(reg, AuthorizationStatus.AUTHORIZED, None, None)
+
+
+def idle(s: InstanceState) -> bool:
+    """The SSM's last answer counts no license in use for the instance."""
+    return bool(s.entitlements) and all(e.status is EntitlementStatus.NO_LICENSE_IN_USE for e in s.entitlements)
 
 
 def _deadlines(s: InstanceState, p: Policy) -> list[int]:
@@ -251,7 +273,8 @@ _MESSAGES = {
     AuthorizationStatus.OUT_OF_COMPLIANCE: "license consumption exceeds the entitlements",
     AuthorizationStatus.AUTHORIZED: "authorized",
     AuthorizationStatus.EVALUATION: "back in Evaluation Mode",
-    AuthorizationStatus.UNAUTHORIZED: "not authorized",
+    AuthorizationStatus.UNAUTHORIZED: "registered, but the SSM has not authorized it yet",
+    AuthorizationStatus.NO_LICENSE_IN_USE: "authorized; the SSM counts no license in use",
     AuthorizationStatus.AUTHORIZED_RESERVED: "licenses reserved by an installed authorization code",
 }
 
@@ -266,18 +289,16 @@ def _apply(s: InstanceState, phase: Phase, t: int) -> tuple[InstanceState, list[
         )
         events.append((t, "registration_" + phase.registration.name.lower(), f"{phase.registration}: {msg}"))
     if phase.authorization is not s.authorization:
-        events.append(
-            (
-                t,
-                "authorization_" + phase.authorization.name.lower(),
-                f"{phase.authorization}: {_MESSAGES.get(phase.authorization, '')}",
-            )
-        )
+        message = _MESSAGES.get(phase.authorization, "")
+        if phase.registration is RegistrationStatus.REGISTRATION_EXPIRED:
+            message = message.replace("renew the authorization", "reregister the product instance")
+        events.append((t, "authorization_" + phase.authorization.name.lower(), f"{phase.authorization}: {message}"))
     if phase.enforcement is not s.enforcement:
         if phase.enforcement is None:
             events.append((t, "enforcement_ended", "left the Enforcement state"))
         else:
-            events.append((t, "enforcement", f"Enforcement ({phase.enforcement}): {way_out(phase.enforcement)}"))
+            way = way_out(phase.enforcement, phase.registration)
+            events.append((t, "enforcement", f"Enforcement ({phase.enforcement}): {way}"))
     return (
         msgspec.structs.replace(
             s,
@@ -302,8 +323,21 @@ def tick(s: InstanceState, now: datetime, p: Policy) -> tuple[InstanceState, lis
     return s, events + ev
 
 
-def way_out(kind: Enforcement) -> str:
-    """What a person does to leave Enforcement (the seed's "Enforcement State")."""
+#: The way out of Registration Expired (seed "License States": "Reregister the Product Instance"):
+#: the expired ID certificate signs nothing, so no renewal can succeed.
+REREGISTER = (
+    "reregister the product instance with a new token ('smart-agent reregister TOKEN'); its ID certificate "
+    "expired, so it can renew nothing"
+)
+
+
+def way_out(kind: Enforcement, registration: RegistrationStatus = RegistrationStatus.REGISTERED) -> str:
+    """What a person does to leave Enforcement (the seed's "Enforcement State"); with the
+    registration expired, every way out goes through reregistering."""
+    if registration is RegistrationStatus.REGISTRATION_EXPIRED:
+        if kind is Enforcement.OUT_OF_COMPLIANCE_EXPIRY:
+            return f"purchase the missing licenses ('ssm-server license add ...') and {REREGISTER}"
+        return REREGISTER
     return {
         Enforcement.EVALUATION_EXPIRY: "register the product instance with the SSM ('smart-agent register TOKEN')",
         Enforcement.AUTHORIZATION_EXPIRY: "restore the connection to the SSM and renew the authorization "

@@ -209,8 +209,11 @@ class Entitlement(_Strict, frozen=True):
     license_type: LicenseType
     usage_mode: UsageMode
     purchased: Count
+    #: Every consumer's usage at the cloud ...
     in_use: Count
     out_of_compliance_since: Epoch | None = None
+    #: ... of which the On-Prem's own (its synchronized usage as the cloud counts it).
+    onprem_in_use: Count = 0
 
 
 class SyncResponse(_Reply, tag="sync_response", frozen=True):

@@ -2,7 +2,8 @@
 
 A reply (registered, authorized, usage accepted, ID certificate renewed) records the contact
 and the SSM's verdict; a failure is remembered as the status reason (with backoff when it was
-an automatic request); the end of a registration (deregistered, or removed by the SSM) returns
+an automatic request; when the SSM refused an authorization or a report, the entitlements are
+Invalid until one is accepted); the end of a registration (deregistered, or removed by the SSM) returns
 to the evaluation rules. The time rules then apply (``shared.lifecycle.tick``).
 
 Pure: no IO, no clock.
@@ -15,11 +16,14 @@ from datetime import datetime
 import msgspec
 
 from shared.clock import epoch
-from shared.errors import SmartLicensingError
+from shared.errors import RemoteError, SmartLicensingError
 from shared.lifecycle import Due, Failure, InstanceState, backoff
 from shared.messages import Authorization, Registered, RegistrationRenewed, UsageAccepted
 from shared.policy import Policy
 from shared.states import AuthorizationStatus, EntitlementStatus, ExportControl, RegistrationStatus
+
+#: The requests that carry the instance's entitlements to the SSM (an authorization, a report).
+CARRIERS = (str(Due.RENEW_AUTHORIZATION), "report_usage")
 
 
 def on_registered(s: InstanceState, reply: Registered, now: datetime) -> InstanceState:
@@ -46,6 +50,7 @@ def on_registered(s: InstanceState, reply: Registered, now: datetime) -> Instanc
         last_failure=None,
         auth_retry=None,
         reg_retry=None,
+        refused_at=None,
         checked_at=epoch(now),
     )
 
@@ -61,6 +66,7 @@ def on_authorized(s: InstanceState, reply: Authorization, now: datetime) -> Inst
         entitlements=list(reply.entitlements),
         last_failure=None,
         auth_retry=None,
+        refused_at=None,
     )
 
 
@@ -75,6 +81,7 @@ def on_usage_accepted(s: InstanceState, reply: UsageAccepted, now: datetime) -> 
         ooc_reason=reply.compliance_reason,
         entitlements=list(grants.values()),
         last_failure=None,
+        refused_at=None,
     )
 
 
@@ -92,9 +99,12 @@ def on_registration_renewed(s: InstanceState, reply: RegistrationRenewed, now: d
 
 def on_failure(s: InstanceState, error: SmartLicensingError, now: datetime, *, action: str) -> InstanceState:
     """A request failed; remember why (shown in status) without changing the licensing state."""
+    t = epoch(now)
+    refused = isinstance(error, RemoteError) and 400 <= error.remote_status < 500 and action in CARRIERS
     return msgspec.structs.replace(
         s,
-        last_failure=Failure(code=error.code, message=error.message, fix=error.fix, at=epoch(now), action=action),
+        last_failure=Failure(code=error.code, message=error.message, fix=error.fix, at=t, action=action),
+        refused_at=t if refused else s.refused_at,
     )
 
 
@@ -133,4 +143,5 @@ def on_deregistered(
         entitlements=ents,
         auth_retry=None,
         reg_retry=None,
+        refused_at=None,
     )

@@ -205,6 +205,6 @@ def add_agents(s: InstanceState, count: int) -> InstanceState:
         raise Conflict(
             f"adding agents is blocked: {s.name!r} is in Enforcement ({s.enforcement})",
             code=ErrorCode.ENFORCEMENT,
-            fix=way_out(s.enforcement),
+            fix=way_out(s.enforcement, s.registration),
         )
     return msgspec.structs.replace(s, agents=s.agents + count)

@@ -1,7 +1,9 @@
 """The licensing policy: every period and threshold of the seed, in one place, overridable.
 
 Defaults follow ../shared/DESIGN.md's policy table. Where the seed contradicts itself (4 vs 5
-consecutive over-usage reports) the default is the majority reading (5).
+consecutive over-usage reports) the default is the majority reading (5). Where it is silent and
+Cisco's behaviour is not public, the choice is a setting too (``idle_authorization``,
+``missed_intervals``), its default the reading closest to the seed.
 
 Pure: no IO, no clock.
 """
@@ -12,10 +14,34 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from shared.durations import parse_duration
 
 DAY = timedelta(days=1)
+
+
+class IdleAuthorization(StrEnum):
+    """The License Authorization Status of a registered, authorized instance using no license.
+
+    The seed's Table 2 says a successful registration shows "Authorized (date)"; its Table 4 also
+    lists "No License in Use" without saying when. Cisco's IOS products show "No Licenses in Use"
+    while nothing is consumed; what Unified CCE shows is not documented."""
+
+    AUTHORIZED = "Authorized"
+    NO_LICENSE_IN_USE = "No License in Use"
+
+
+class MissedIntervals(StrEnum):
+    """What a Smart Agent that was not running reports for the intervals it missed.
+
+    Cisco's agent keeps counting while the product runs; here one process plays both, so while it
+    is down no usage is sampled. ``skip``: nothing is reported for those intervals (no sample).
+    ``hold``: each is reported with the usage in effect when it stopped, as if the product had
+    kept running at that usage while only its Smart Agent was down."""
+
+    SKIP = "skip"
+    HOLD = "hold"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +91,10 @@ class Policy:
     #: Retry backoff for an unreachable SSM (domain time), doubling up to the maximum.
     retry_initial: timedelta = timedelta(minutes=15)
     retry_max: timedelta = DAY
+    #: The authorization status shown while the SSM counts no license in use for the instance.
+    idle_authorization: IdleAuthorization = IdleAuthorization.AUTHORIZED
+    #: Intervals an agent missed while it was not running: not reported, or held at the last usage.
+    missed_intervals: MissedIntervals = MissedIntervals.SKIP
 
     def skew_window(self, rate: float) -> timedelta:
         """The accepted |sent_at - now| for a clock running at ``rate`` domain s per real s."""
@@ -85,8 +115,13 @@ class Policy:
                 known = ", ".join(sorted(fields))
                 raise ValueError(f"unknown policy setting {name!r}; known settings: {known}")
             current = getattr(self, key)
-            value: timedelta | int | float
-            if isinstance(current, timedelta):
+            value: timedelta | int | float | StrEnum
+            if isinstance(current, StrEnum):
+                choices = [str(c) for c in type(current)]
+                if str(raw) not in choices:
+                    raise ValueError(f"policy {name} must be one of {', '.join(map(repr, choices))}, got {raw!r}")
+                value = type(current)(str(raw))
+            elif isinstance(current, timedelta):
                 delta = timedelta(seconds=float(raw)) if isinstance(raw, int | float) else parse_duration(str(raw))
                 if delta <= timedelta(0):
                     raise ValueError(f"policy {name} must be a positive duration, got {raw!r}")

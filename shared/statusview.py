@@ -15,7 +15,15 @@ import msgspec
 
 from shared.clock import utc
 from shared.durations import format_duration
-from shared.lifecycle import Failure, InstanceState, auth_due_at, is_registered, reg_due_at, way_out
+from shared.lifecycle import (
+    REREGISTER,
+    Failure,
+    InstanceState,
+    auth_due_at,
+    is_registered,
+    reg_due_at,
+    way_out,
+)
 from shared.messages import EntitlementGrant
 from shared.policy import Policy
 from shared.states import (
@@ -33,6 +41,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
 
     product_instance_name: str
     registration_status: RegistrationStatus
+    #: When it registered; for Registration Expired, when the ID certificate expired.
     registration_time: str | None
     license_authorization_status: AuthorizationStatus
     authorization_time: str | None
@@ -50,6 +59,7 @@ class StatusView(msgspec.Struct, frozen=True, kw_only=True):
     evaluation_expires: str
     enforcement: Enforcement | None
     enforcement_since: str | None
+    #: How to leave Enforcement or Registration Expired.
     way_out: str | None
     out_of_compliance_since: str | None
     out_of_compliance_reason: str | None
@@ -71,22 +81,45 @@ def _iso(ts: int | None) -> str | None:
     return utc(ts).isoformat() if ts is not None else None
 
 
+_AUTHORIZED = (
+    AuthorizationStatus.AUTHORIZED,
+    AuthorizationStatus.NO_LICENSE_IN_USE,
+    AuthorizationStatus.OUT_OF_COMPLIANCE,
+)
+
+
+def _authorization_time(s: InstanceState) -> str | None:
+    """When it was authorized (Table 2: "Authorized (Date and time of authorization)")."""
+    if s.reservation is not None and s.authorization is AuthorizationStatus.AUTHORIZED_RESERVED:
+        return _iso(s.reservation.installed_at)
+    return _iso(s.authorized_at) if s.authorization in _AUTHORIZED else None
+
+
+def _way_out(s: InstanceState) -> str | None:
+    """How to leave Enforcement, or Registration Expired (seed: "Reregister the Product Instance")."""
+    if s.enforcement is Enforcement.EVALUATION_EXPIRY and s.registration is RegistrationStatus.RESERVATION_IN_PROGRESS:
+        return (
+            "install the authorization code ('smart-agent reservation install CODE'), or cancel the reservation "
+            "('smart-agent reservation cancel') and register"
+        )
+    if s.enforcement is not None:
+        return way_out(s.enforcement, s.registration)
+    return REREGISTER if s.registration is RegistrationStatus.REGISTRATION_EXPIRED else None
+
+
 def status_view(s: InstanceState, now: datetime, p: Policy) -> StatusView:
     """Table 2 for ``s``: on success the account fields, on failure the reason."""
     registered = is_registered(s)
+    expired = s.registration is RegistrationStatus.REGISTRATION_EXPIRED
     evaluating = s.authorization is AuthorizationStatus.EVALUATION
     eval_end = utc(s.first_started_at) + p.evaluation_period
     contact = s.last_contact_at
     return StatusView(
         product_instance_name=s.name,
         registration_status=s.registration,
-        registration_time=_iso(s.registered_at) if registered else None,
+        registration_time=_iso(s.cert_expires_at if expired else s.registered_at) if registered else None,
         license_authorization_status=s.authorization,
-        authorization_time=_iso(s.reservation.installed_at)
-        if s.reservation is not None and s.authorization is AuthorizationStatus.AUTHORIZED_RESERVED
-        else _iso(s.authorized_at)
-        if s.authorization in (AuthorizationStatus.AUTHORIZED, AuthorizationStatus.OUT_OF_COMPLIANCE)
-        else None,
+        authorization_time=_authorization_time(s),
         export_controlled_functionality=s.export_controlled,
         smart_account=s.smart_account if registered else None,
         virtual_account=s.virtual_account if registered else None,
@@ -101,15 +134,7 @@ def status_view(s: InstanceState, now: datetime, p: Policy) -> StatusView:
         evaluation_expires=eval_end.isoformat(),
         enforcement=s.enforcement,
         enforcement_since=_iso(s.enforcement_since),
-        way_out=(
-            "install the authorization code ('smart-agent reservation install CODE'), or cancel the reservation "
-            "('smart-agent reservation cancel') and register"
-            if s.enforcement is Enforcement.EVALUATION_EXPIRY
-            and s.registration is RegistrationStatus.RESERVATION_IN_PROGRESS
-            else way_out(s.enforcement)
-            if s.enforcement
-            else None
-        ),
+        way_out=_way_out(s),
         out_of_compliance_since=_iso(s.ooc_since),
         out_of_compliance_reason=s.ooc_reason or None,
         next_authorization_renewal=_iso(auth_due_at(s, p)),

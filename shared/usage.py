@@ -4,7 +4,9 @@
   at each interval end the peaks are closed into a report with an idempotent id and queued.
   Only licenses in use are reported, plus a zero line for one that just stopped being used, so
   an idle instance stays silent. The queue is bounded and persisted; it drains oldest first.
-- Intervals are aligned on multiples of the report interval (…:00, :15, :30, :45).
+- Intervals are aligned on multiples of the report interval (…:00, :15, :30, :45) and half-open,
+  [start, end): a change exactly at a boundary counts in the interval it opens (as the interval
+  rows of Unified CCE's reporting are stamped with their start), never in the one it closes.
 
 What a person reads of it (the consumption summary, the banner, the alerts) is in
 ``shared.consumption`` and ``shared.banner``.
@@ -17,17 +19,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 import msgspec
 
-from shared.catalog import LICENSE_NAMES, OFFERED, LicenseKey
+from shared.catalog import LICENSE_NAMES, OFFERED
 from shared.clock import epoch
 from shared.codes import ErrorCode
 from shared.durations import parse_duration
 from shared.errors import BadRequest
 from shared.lifecycle import InstanceState, Retry, backoff
 from shared.messages import EntitlementRequest, Usage, UsageReport
-from shared.policy import Policy
+from shared.policy import MissedIntervals, Policy
 from shared.states import RegistrationStatus
 
 # -- input -----------------------------------------------------------------------------------------
@@ -74,10 +77,18 @@ def check_usage(values: Mapping[str, int]) -> dict[str, int]:
 
 
 class ProfileStep(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """From ``after`` (a duration since the instance's first start) on, these counts."""
+    """From ``after`` (a duration since the profile's anchor) on, these counts."""
 
     after: str
     set: dict[str, int]
+
+
+class ProfileAnchor(StrEnum):
+    """What a profile's ``after`` counts from: the instance's first start, or 00:00 UTC (domain
+    time) of its day, so that with ``usage_repeat = "1d"`` the steps are times of day."""
+
+    FIRST_START = "first-start"
+    MIDNIGHT = "midnight"
 
 
 @dataclass(frozen=True)
@@ -86,9 +97,16 @@ class Profile:
 
     steps: tuple[tuple[int, dict[str, int]], ...]  # (offset seconds, counts), sorted
     repeat: int | None = None
+    anchor: ProfileAnchor = ProfileAnchor.FIRST_START
+
+    def base(self, first_start: int) -> int:
+        """The instant the offsets count from, for an instance first started at ``first_start``."""
+        return first_start - first_start % 86400 if self.anchor is ProfileAnchor.MIDNIGHT else first_start
 
     @classmethod
-    def build(cls, steps: Sequence[ProfileStep], repeat: str | None = None) -> Profile:
+    def build(
+        cls, steps: Sequence[ProfileStep], repeat: str | None = None, anchor: ProfileAnchor = ProfileAnchor.FIRST_START
+    ) -> Profile:
         parsed = []
         for step in steps:
             try:
@@ -99,7 +117,7 @@ class Profile:
         period = int(parse_duration(repeat).total_seconds()) if repeat else None
         if period is not None and period <= 0:
             raise BadRequest("usage_repeat must be positive", code=ErrorCode.INVALID_PROFILE)
-        return cls(tuple(sorted(parsed, key=lambda s: s[0])), period)
+        return cls(tuple(sorted(parsed, key=lambda s: s[0])), period, anchor)
 
     def _offset(self, base: int, t: int) -> int:
         off = t - base
@@ -163,12 +181,19 @@ def _interval(t: int, policy: Policy) -> int:
 
 
 def set_current(u: UsageState, values: Mapping[str, int], now: datetime, policy: Policy) -> UsageState:
-    """New in-use counts from now on: the interval's peak keeps the highest seen."""
+    """New in-use counts from now on: the interval's peak keeps the highest seen.
+
+    Intervals are half-open, [start, end): a change exactly at a boundary counts in the interval
+    it opens, where it replaces the count carried over (which never held inside that interval),
+    never in the one it closes. The caller closes the intervals that ended by ``now`` first
+    (``close_due``)."""
     u = roll_open(u, now, policy)
+    assert u.interval_end is not None and u.interval_end > epoch(now), "close the due intervals first"
+    at_start = epoch(now) == u.interval_end - int(policy.report_interval.total_seconds())
     current = {**u.current, **values}
     peak = dict(u.peak)
     for name, value in current.items():
-        peak[name] = max(peak.get(name, 0), value)
+        peak[name] = value if at_start and name in values else max(peak.get(name, 0), value)
     return msgspec.structs.replace(u, current=current, peak=peak)
 
 
@@ -187,8 +212,10 @@ def idle(u: UsageState) -> bool:
 def close_due(u: UsageState, s: InstanceState, now: datetime, policy: Policy) -> tuple[UsageState, list[UsageReport]]:
     """Close every interval that ended by ``now``; queue their reports when registered.
 
-    An agent that was down measured nothing meanwhile: after the interval open at shutdown is
-    closed, the next one opened is the one containing ``now``.
+    Intervals not closed on time (the agent was not running, or its timer was idle) follow the
+    policy ``missed_intervals``: ``skip`` (default) — nothing was sampled meanwhile, so after the
+    interval open at shutdown is closed, the next one opened is the one containing ``now``;
+    ``hold`` — each missed interval is reported with the usage in effect when it stopped.
     """
     t = epoch(now)
     step = int(policy.report_interval.total_seconds())
@@ -206,14 +233,15 @@ def close_due(u: UsageState, s: InstanceState, now: datetime, policy: Policy) ->
             if name not in offered:
                 continue  # Not Applicable to this license type: never reported
             if peak > 0 or name in u.nonzero:
-                lines.append(Usage(tag=LicenseKey(name, ltype, mode).tag, peak=peak, name=name))
+                lines.append(Usage(tag=s.tag_of(name), peak=peak, name=name))
             if peak > 0:
                 reported_nonzero.append(name)
         if lines and s.piid is not None and s.registration is RegistrationStatus.REGISTERED:
             closed.append(
                 UsageReport(report_id=f"{s.piid}:{end}", interval_start=end - step, interval_end=end, usage=lines)
             )
-        next_end = end + step if t < end + step else _interval(t, policy)
+        held = policy.missed_intervals is MissedIntervals.HOLD and any(u.current.values())
+        next_end = end + step if t < end + step or held else _interval(t, policy)
         u = msgspec.structs.replace(
             u, interval_end=next_end, peak=dict(u.current), nonzero=reported_nonzero if lines else u.nonzero
         )
@@ -259,11 +287,14 @@ def forget_queue(u: UsageState) -> UsageState:
     return msgspec.structs.replace(u, queue=[], nonzero=[], interval_end=None, peak=dict(u.current), retry=None)
 
 
-def apply_profile(u: UsageState, profile: Profile | None, base: int, now: datetime, policy: Policy) -> UsageState:
-    """Apply the profile's step in effect at ``now`` (from ``base``, the first start), once per
-    step: a person's ``usage set`` in between lasts until the next step."""
+def apply_profile(
+    u: UsageState, profile: Profile | None, first_start: int, now: datetime, policy: Policy
+) -> UsageState:
+    """Apply the profile's step in effect at ``now`` (counted from its anchor), once per step: a
+    person's ``usage set`` in between lasts until the next step."""
     if profile is None:
         return u
+    base = profile.base(first_start)
     t = epoch(now)
     values = profile.at(base, t)
     if values is None:
@@ -277,8 +308,5 @@ def apply_profile(u: UsageState, profile: Profile | None, base: int, now: dateti
 
 def entitlement_requests(s: InstanceState, u: UsageState) -> list[EntitlementRequest]:
     """What an authorization request asks for: each license the instance's type offers, in use now."""
-    ltype, mode = s.effective_license_type, s.usage_mode
-    return [
-        EntitlementRequest(tag=LicenseKey(n, ltype, mode).tag, count=u.current.get(n, 0))
-        for n in OFFERED.get((ltype, mode), ())
-    ]
+    offered = OFFERED.get((s.effective_license_type, s.usage_mode), ())
+    return [EntitlementRequest(tag=s.tag_of(n), count=u.current.get(n, 0)) for n in offered]

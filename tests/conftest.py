@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
 from agent.config import AgentConfig, parse_config
@@ -24,8 +27,11 @@ from server.app import create_app
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from server.settings import ServerSettings
 from server.store import Store
-from shared.clock import VirtualClock
+from shared import envelope, pki
+from shared.clock import AnyClock, VirtualClock, epoch
+from shared.messages import Identity, Register, encode
 from shared.policy import DEFAULT_POLICY, Policy
+from shared.states import LicenseType, UsageMode
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -47,6 +53,31 @@ def clock() -> VirtualClock:
     return VirtualClock(START)
 
 
+#: For the lab plane of an SSM whose TLS drill breaks its certificate on purpose.
+NO_VERIFY = ssl.create_default_context()
+NO_VERIFY.check_hostname = False
+NO_VERIFY.verify_mode = ssl.CERT_NONE
+
+
+def identity(serial: str = "SSM0001TEST") -> Identity:
+    """The identity of a Unified CCE product instance ``ucce-1``."""
+    return Identity(
+        instance_name="ucce-1",
+        product="Unified CCE",
+        udi_pid="UCCE",
+        serial_number=serial,
+        hostname="ucce-1.lab.local",
+        deployment_type="Unified CCE 2000 Agents",
+        license_type=LicenseType.FLEX,
+        usage_mode=UsageMode.PRODUCTION,
+    )
+
+
+async def no_persist(_clock: AnyClock) -> None:
+    """A local API's clock persistence that keeps nothing (tests)."""
+    return None
+
+
 @dataclass
 class RunningSSM:
     url: str
@@ -55,6 +86,47 @@ class RunningSSM:
     clock: VirtualClock
     policy: Policy
     db_path: Path
+    truststore: Path
+
+    def register_body(self, token: str, serial: str = "SSM0001TEST", csr: bytes | None = None) -> bytes:
+        """A register request for ``ucce-1`` with a fresh key (or the CSR given)."""
+        csr = csr or pki.make_csr(pki.new_key(), common_name="ucce-1", serial_number=serial)
+        return encode(
+            Register(
+                sent_at=epoch(self.clock.now()),
+                nonce=envelope.new_nonce(),
+                token=token,
+                identity=identity(serial),
+                csr=csr.decode(),
+            )
+        )
+
+    async def post(
+        self, body: bytes, ctype: str = "application/json", path: str = "/licservice/license"
+    ) -> tuple[int, Any]:
+        """POST to the SSM over TLS (verified); the status and the JSON (or text) answer."""
+        ctx = ssl.create_default_context(cafile=str(self.truststore))
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(self.url + path, data=body, headers={"Content-Type": ctype}, ssl=ctx) as r,
+        ):
+            if r.content_type == "application/json":
+                return r.status, await r.json()
+            return r.status, await r.text()
+
+    async def lab(self, method: str, path: str = "/_lab/tls", body: object = None) -> tuple[int, Any]:
+        """A lab-plane call that does not verify the certificate (a drill may break it)."""
+        async with (
+            aiohttp.ClientSession() as s,
+            s.request(method, self.url + path, json=body, ssl=NO_VERIFY) as r,
+        ):
+            return r.status, (await r.json() if r.content_type == "application/json" else await r.read())
+
+    async def set_tls(self, mode: str) -> dict[str, Any]:
+        """Serve a TLS drill mode."""
+        status, view = await self.lab("POST", body={"mode": mode})
+        assert status == 200, view
+        return dict(view)
 
     async def token(self, va: str = "DEFAULT", **kw: object) -> str:
         account = await resolve_account(self.store, LAB_DOMAIN)
@@ -78,7 +150,7 @@ class RunningSSM:
 
 
 @pytest.fixture
-async def ssm(tmp_path: Path, clock: VirtualClock, lab_pki: LabPki) -> AsyncIterator[RunningSSM]:
+async def ssm(tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
     db = tmp_path / "ssm.db"
     store = await Store.open(db)
     settings = ServerSettings(db_path=db, policy=DEFAULT_POLICY)
@@ -86,7 +158,9 @@ async def ssm(tmp_path: Path, clock: VirtualClock, lab_pki: LabPki) -> AsyncIter
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
         runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
         try:
-            yield RunningSSM(f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db)
+            yield RunningSSM(
+                f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"
+            )
         finally:
             await runner.cleanup()
     finally:
@@ -185,11 +259,12 @@ async def make_agent(tmp_path: Path, pki_dir: Path, ssm: RunningSSM) -> AsyncIte
         truststore: Path | None = None,
         port: int | None = None,
         extra: str = "",
+        policy: Policy | None = None,
     ) -> RunningAgent:
         cfg = agent_config(tmp_path, pki_dir, port or ssm.port, instances, data, truststore=truststore, extra=extra)
         store = await AgentStore.open(cfg.data_path / "agent.db")
         transport = await open_transport(cfg, store)
-        agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=ssm.policy)
+        agent = Agent(config=cfg, clock=ssm.clock, store=store, transport=transport, policy=policy or ssm.policy)
         await agent.start()
         running = RunningAgent(agent, store, transport)
         opened.append(running)

@@ -157,3 +157,15 @@ def test_layering_rules_catch_a_violation(tmp_path: Path) -> None:
     tree = ast.parse(bad.read_text())
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)]
     assert any(c.func.attr == "now" for c in calls)
+
+
+def test_modules_stay_small() -> None:
+    """One concept per module: none outside the tests grows past about 500 lines."""
+    limit = 520
+    big = [
+        f"{path.relative_to(ROOT)}: {n} lines"
+        for pkg in (*PACKAGES, "bench")
+        for path in modules(pkg)
+        if (n := len(path.read_text().splitlines())) > limit
+    ]
+    assert not big, big

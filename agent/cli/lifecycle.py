@@ -11,6 +11,7 @@ from typing import Any
 from agent.cli.common import Parents, SubParsers, client_verb, instance_path, refused
 from agent.cli.render import render_status
 from agent.client import ApiError, Client
+from shared.states import LicenseType, UsageMode
 
 
 def add_parsers(sub: SubParsers, parents: Parents) -> None:
@@ -28,8 +29,8 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
     dr.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     dr.set_defaults(func=client_verb(_deregister))
     lt = sub.add_parser("license-type", help="show or select the License Type (before registering)", parents=one)
-    lt.add_argument("--type", choices=["Flex", "Perpetual"])
-    lt.add_argument("--mode", choices=["Production", "Non-Production"])
+    lt.add_argument("--type", choices=[str(t) for t in LicenseType])
+    lt.add_argument("--mode", choices=[str(m) for m in UsageMode])
     lt.set_defaults(func=client_verb(_license_type))
     ag = sub.add_parser("agents", help="agents of the deployment (adding is blocked in Enforcement)")
     aga = ag.add_subparsers(dest="agents_verb", required=True).add_parser("add", parents=one)

@@ -50,7 +50,8 @@ def _status_rows(v: dict[str, Any]) -> list[tuple[str, str]]:
             rows.append(("Out of Compliance reason", v["out_of_compliance_reason"]))
     if v.get("enforcement"):
         rows.append(("Enforcement", f"{v['enforcement']} (since {_when(v.get('enforcement_since')).strip(' ()')})"))
-        rows.append(("Way out", v.get("way_out") or ""))
+    if v.get("way_out"):
+        rows.append(("Way out", v["way_out"]))
     reason = v.get("reason")
     if reason:
         rows.append(("Last failure", f"{reason['code']}: {reason['message']}"))

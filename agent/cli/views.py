@@ -74,7 +74,7 @@ def _banner(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print_json(b)
         return 0
-    print(f"[{b['level']}] {b['message']}" if b["level"] else "No banner: every instance is registered and compliant.")
+    print(f"[{b['level']}] {b['message']}" if b["level"] else b["note"])
     if b.get("non_production"):
         print(f"[Non-Production] {b['non_production']}")
     print("\nLicense Compliance report")

@@ -17,12 +17,12 @@ import msgspec
 from aiohttp import web
 
 from plumbing.web.routes import Body, Handler, Plane, Route
-from server import accounts, keys, registration, reservations
+from server import accounts, books, keys, registration, reservations
 from server.admin import views
 from server.reservations import Outcome, Wanted, display_name
 from server.store import Store, UnitOfWork
 from server.store.rows import Account, Reservation, VirtualAccount
-from shared import tokens
+from shared import rejudge, tokens
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, NotFound, SmartLicensingError
 
@@ -355,21 +355,19 @@ async def transfer_licenses(
                     code="insufficient_licenses",
                     fix="transfer fewer",
                 )
-            uow.pools.withdraw(pool.id, item.quantity)
-            uow.pools.purchase(
-                va_id=target.id,
-                name=pool.name,
-                license_type=pool.license_type,
-                usage_mode=pool.usage_mode,
-                tag=pool.tag,
-                quantity=item.quantity,
-            )
+            t = epoch(now)
             uow.events.add(
-                at=epoch(now),
+                at=t,
                 kind="licenses_transferred",
                 va_id=source.id,
                 message=f"{item.quantity} {display_name(pool)} transferred from {source.name} to {target.name}",
             )
+            # Both accounts re-judged at once: the licenses reach the target's instances now.
+            for va_id, delta in ((source.id, -item.quantity), (target.id, item.quantity)):
+                loaded = books.load_account(uow, va_id)
+                held = loaded.pools.get(pool.tag)
+                total = (held.purchased if held else 0) + delta
+                books.write_rejudgement(uow, rejudge.purchase(loaded, {pool.tag: total}, t), va_id=va_id, at=t)
             return f"{item.quantity} {display_name(pool)} transferred to {target.name}"
 
         out.append(await attempt(functools.partial(store.write, body)))

@@ -147,7 +147,7 @@ async def licenses(request: web.Request, body: common.ListBody) -> web.Response:
 
 
 def device_legacy(d: views.DeviceRow) -> dict[str, object]:
-    return {
+    row: dict[str, object] = {
         "licenseUsage": [{"license": name, "quantity": qty} for name, qty in d.usage],
         "hostName": d.hostname,
         "sudi": d.sudi(),
@@ -161,6 +161,9 @@ def device_legacy(d: views.DeviceRow) -> dict[str, object]:
         "virtualAccount": d.va.name,
         "status": d.status,
     }
+    if d.onprem is not None:
+        row["satelliteName"] = d.onprem  # registered to an SSM On-Prem (a satellite) that synchronizes here
+    return row
 
 
 async def devices(request: web.Request, body: common.ListBody) -> web.Response:

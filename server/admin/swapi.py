@@ -124,7 +124,7 @@ async def device_usage(request: web.Request, body: common.ListBody) -> web.Respo
                     "status": d.status,
                     "registrationDate": views.iso(d.registered),
                     "lastContactDate": views.iso(d.last_contact),
-                    "mode": "SLR" if d.reservation else "Smart Licensing",
+                    "mode": "SLR" if d.reservation else _mode(d),
                     "licenseUsage": [
                         {"license": name, "quantity": str(qty), "startDate": "", "endDate": ""} for name, qty in d.usage
                     ],
@@ -133,6 +133,11 @@ async def device_usage(request: web.Request, body: common.ListBody) -> web.Respo
             ],
         }
     )
+
+
+def _mode(d: views.DeviceRow) -> str:
+    """Smart Licensing, directly or through the SSM On-Prem that synchronizes it here."""
+    return f"Smart Licensing (SSM On-Prem {d.onprem})" if d.onprem else "Smart Licensing"
 
 
 async def device_transfer(

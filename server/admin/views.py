@@ -17,7 +17,7 @@ from server import keys
 from server.accounts import resolve_account, resolve_va
 from server.reservations import available, cisco_license_type, display_name
 from server.store import Store, UnitOfWork
-from server.store.rows import Account, Instance, License, Reservation, VirtualAccount
+from server.store.rows import Account, BehindOnPrem, Instance, License, Reservation, VirtualAccount
 from shared.clock import utc
 from shared.errors import BadRequest, NotFound
 from shared.reservation import device_status
@@ -112,19 +112,25 @@ async def license_rows(store: Store, vas: Sequence[VirtualAccount]) -> list[Lice
 
 @dataclass(frozen=True, slots=True)
 class DeviceRow:
-    """A product instance: registered (``instance``) or holding a reservation (``reservation``)."""
+    """A product instance: registered (``instance``), holding a reservation (``reservation``), or
+    registered to an SSM On-Prem that synchronizes here (``behind``)."""
 
     va: VirtualAccount
     instance: Instance | None
     reservation: Reservation | None
     usage: list[tuple[str, int]]
+    behind: BehindOnPrem | None = None
 
     @property
     def udi_pid(self) -> str:
+        if self.behind is not None:
+            return self.behind.instance.udi_pid
         return self.instance.udi_pid if self.instance else self.reservation.udi_pid  # type: ignore[union-attr]
 
     @property
     def serial(self) -> str:
+        if self.behind is not None:
+            return self.behind.instance.serial_number
         return self.instance.serial_number if self.instance else self.reservation.serial_number  # type: ignore[union-attr]
 
     @property
@@ -133,10 +139,14 @@ class DeviceRow:
 
     @property
     def name(self) -> str:
+        if self.behind is not None:
+            return self.behind.instance.name
         return self.instance.name if self.instance else f"{self.udi_pid}:{self.serial}"
 
     @property
     def product(self) -> str:
+        if self.behind is not None:
+            return self.behind.instance.product
         return self.instance.product if self.instance else self.udi_pid
 
     @property
@@ -149,6 +159,8 @@ class DeviceRow:
 
     @property
     def status(self) -> str:
+        if self.behind is not None:
+            return self.behind.instance.status
         if self.reservation is not None:
             return device_status(self.reservation.status)
         assert self.instance is not None
@@ -162,9 +174,16 @@ class DeviceRow:
 
     @property
     def last_contact(self) -> int | None:
+        if self.behind is not None:
+            return self.behind.instance.last_contact_at
         if self.instance is not None:
             return self.instance.last_contact_at
         return self.reservation.confirmed_at or self.reservation.created_at if self.reservation else None
+
+    @property
+    def onprem(self) -> str | None:
+        """The name of the SSM On-Prem the instance is registered to (None: registered here)."""
+        return self.behind.onprem_name if self.behind is not None else None
 
     def sudi(self) -> dict[str, object]:
         return {"udiPid": self.udi_pid, "udiSerialNumber": self.serial}
@@ -185,6 +204,10 @@ async def device_rows(store: Store, vas: Sequence[VirtualAccount], instance_name
                 if instance_name and instance_name != f"{res.udi_pid}:{res.serial_number}":
                     continue
                 rows.append(DeviceRow(va, None, res, [(x.name, x.count) for x in res.licenses]))
+            for b in uow.satellites.behind(va_id=va.id):
+                if instance_name and instance_name != b.instance.name:
+                    continue
+                rows.append(DeviceRow(va, None, None, [], b))
         return rows
 
     return await store.read(body)

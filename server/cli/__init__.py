@@ -4,8 +4,8 @@ Verbs::
 
     ssm-server pki init --out certs/ [--host NAME_OR_IP ...]
     ssm-server run --mode onprem --listen HOST:PORT --admin-listen HOST:PORT [--sync connected|disconnected]
-    ssm-server onprem register TOKEN --cloud URL [--resolve HOST:PORT=ADDR:PORT ...]
-    ssm-server sync now | status | export --out request.json | import FILE [--out response.json]
+    ssm-server onprem register TOKEN --cloud URL [--name N] [--force] [--resolve HOST:PORT=ADDR:PORT ...]
+    ssm-server sync now | status [--json] | export --out request.json | import FILE [--out response.json]
     ssm-server run [--mode cloud] [--listen 127.0.0.1:8443] [--db PATH] [--certs DIR]
                    [--clock scaled|virtual|system] [--rate R] [--epoch ISO] [--anchor REAL]
                    [--policy NAME=VALUE ...]
@@ -27,7 +27,8 @@ Verbs::
     ssm-server tls list | set MODE | ca   [--url URL]   the TLS drill the running SSM serves
 
 Administrative verbs open the database directly (whether or not the server runs) and read the
-server's saved clock, so they see the same domain time as the server.
+server's saved clock, so they see the same domain time as the server. A database is one kind of
+SSM, cloud or On-Prem (``server.deployment``): a verb of the other kind refuses.
 
 The package: ``common`` (parent parsers, handler types, the administrative runner), ``reads``
 (every direct read of the store), and one module per group of verbs, each adding its parsers with

@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 
 from plumbing.cmdline import print_json, table
-from server import accounts, views
+from server import accounts, deployment, views
 from server.cli.common import Parents, SubParsers, admin
 from server.store import Store
 from shared.policy import DEFAULT_POLICY
@@ -56,7 +56,7 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
 
 
 async def _token_create(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    await accounts.seed_lab(store, now)
+    await deployment.seed(store, now)  # the account of the store's kind: the lab's, or the On-Prem's
     account = await accounts.resolve_account(store, args.account)
     created = await accounts.create_token(
         store,

@@ -6,7 +6,7 @@ import argparse
 from datetime import datetime
 
 from plumbing.cmdline import Column, print_json, table
-from server import accounts, views
+from server import accounts, deployment, views
 from server.cli import reads
 from server.cli.common import Parents, SubParsers, admin
 from server.registration import remove_instance
@@ -65,7 +65,7 @@ async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) 
 
     print(
         table(
-            ("PIID", "NAME", "PRODUCT", "SERIAL", "VIRTUAL ACCOUNT", "STATUS", "LAST CONTACT", "USAGE"),
+            ("PIID", "NAME", "PRODUCT", "SERIAL", "VIRTUAL ACCOUNT", "STATUS", "LAST CONTACT", "USAGE", "ON-PREM"),
             (
                 (
                     r["piid"],
@@ -76,6 +76,7 @@ async def _instance_list(store: Store, now: datetime, args: argparse.Namespace) 
                     r["status"],
                     f"last contact {r['last_contact_at']}",
                     usage(r),
+                    f"behind SSM On-Prem {r['onprem']['name']}" if r["onprem"] else "",
                 )
                 for r in rows
             ),
@@ -124,6 +125,13 @@ async def _license_list(store: Store, now: datetime, args: argparse.Namespace) -
 
 
 async def _license_add(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    await deployment.require(
+        store,
+        deployment.Kind.CLOUD,
+        doing="'license add' (a purchase)",
+        fix="licenses are bought in the cloud's Smart Account: add them on the cloud SSM, then synchronize "
+        "the On-Prem ('ssm-server sync now', or Disconnected: sync export / import)",
+    )
     account = await accounts.resolve_account(store, args.account)
     total = await accounts.add_licenses(
         store,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from plumbing.web import serve
-from server import keys
+from server import deployment, keys
 from server.app import create_app
 from server.cli.common import Parents, SubParsers
 from server.pki_files import load_lab_pki
@@ -31,13 +31,17 @@ def _listen(text: str) -> tuple[str, int]:
 
 def add_parsers(sub: SubParsers, parents: Parents) -> None:
     run = sub.add_parser("run", help="run the SSM", parents=[parents.db, parents.certs])
-    run.add_argument("--mode", choices=["cloud", "onprem"], default="cloud")
+    run.add_argument(
+        "--mode",
+        choices=["cloud", "onprem"],
+        help="a new database's kind (default cloud); a database keeps the kind it was first run as",
+    )
     run.add_argument("--admin-listen", type=_listen, help="On-Prem: the admin listener HOST:PORT (8443-style)")
     run.add_argument(
         "--sync",
         choices=["connected", "disconnected"],
-        default="connected",
-        help="On-Prem: synchronize with the cloud on a schedule, or by files carried by hand",
+        help="On-Prem: synchronize with the cloud on a schedule, or by files carried by hand (kept in the "
+        "database; default: as last run, else connected)",
     )
     run.add_argument("--listen", type=_listen, default=("127.0.0.1", 8443), help="HOST:PORT (port 0: any free port)")
     run.add_argument("--port-file", type=Path, help="write the bound port here once listening")
@@ -82,12 +86,21 @@ async def _run(args: argparse.Namespace) -> int:
     lab_pki = load_lab_pki(args.certs)
     store = await Store.open(args.db)
     try:
+        found = await deployment.load(store)
+        mode = deployment.Kind(args.mode) if args.mode else found.kind if found else deployment.Kind.CLOUD
+        await deployment.require(
+            store,
+            mode,
+            doing=f"'ssm-server run --mode {mode}'",
+            fix=f"run it as it is (leave --mode out), or give the {mode} SSM a --db of its own",
+        )
+        sync = deployment.SyncMode(args.sync) if args.sync else found.sync if found else deployment.SyncMode.CONNECTED
         clock = _clock(args, await load_clock(store))
         configure_logging(clock=clock, json=_log_json(args.log_format), level=args.log_level)
         host, port = args.listen
         admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
         settings = ServerSettings(
-            mode=args.mode,
+            mode=mode,
             host=host,
             port=port,
             db_path=args.db,
@@ -95,7 +108,7 @@ async def _run(args: argparse.Namespace) -> int:
             policy=_policy(args.policy),
             admin_host=admin_host,
             admin_port=admin_port,
-            sync=args.sync,
+            sync=sync,
         )
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
         also = (admin_host, admin_port) if admin_port is not None else None
@@ -108,7 +121,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.port_file:
             args.port_file.write_text(" ".join(map(str, ports)))
         print(
-            f"ssm-server: {args.mode} SSM listening on https://{host}:{bound} "
+            f"ssm-server: {mode} SSM listening on https://{host}:{bound} "
             f"(db {args.db}, clock {clock.state().kind} rate {clock.rate:g}, "
             f"now {clock.now().isoformat(timespec='seconds')})",
             file=sys.stderr,

@@ -9,13 +9,14 @@ from datetime import datetime
 from pathlib import Path
 
 from plumbing.clients.device import parse_overrides
-from server import onprem
+from plumbing.cmdline import print_json, table
+from server import deployment, onprem, views
 from server.cli.common import Parents, SubParsers, admin
 from server.pki_files import load_lab_pki
 from server.registry import Registry
 from server.store import Store
 from server.timekeeping import load_clock
-from shared.clock import SystemClock, utc
+from shared.clock import SystemClock, epoch, utc
 from shared.policy import DEFAULT_POLICY
 
 
@@ -35,6 +36,15 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         help="the cloud SSM's device URL, e.g. https://smartreceiver.cisco.com/licservice/license",
     )
     opr.add_argument("--resolve", action="append", default=[], metavar="HOST:PORT=ADDR:PORT")
+    opr.add_argument(
+        "--name",
+        help="the name the cloud lists it under (default: its host name and serial number, or the name it had)",
+    )
+    opr.add_argument(
+        "--force",
+        action="store_true",
+        help="register again though the link still stands (a stale one, removed by the cloud, needs no --force)",
+    )
     opr.set_defaults(func=admin(_onprem_register))
 
     sy = sub.add_parser("sync", help="SSM On-Prem synchronization with the cloud").add_subparsers(
@@ -44,7 +54,9 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         func=admin(_sync_now)
     )
     sy.add_parser(
-        "status", help="the link to the cloud and the last synchronization", parents=[parents.db]
+        "status",
+        help="On-Prem: the link to the cloud and the last synchronization; cloud: the On-Prems registered to it",
+        parents=[parents.json, parents.db],
     ).set_defaults(func=admin(_sync_status))
     sye = sy.add_parser(
         "export", help="Disconnected mode, on the On-Prem: write a signed request file", parents=[parents.db]
@@ -69,7 +81,6 @@ def _resolve_map(pairs: Sequence[str]) -> dict[str, str]:
 
 
 async def _onprem_register(store: Store, now: datetime, args: argparse.Namespace) -> None:
-    await onprem.seed_onprem(store, now)
     link = await onprem.register(
         store,
         now,
@@ -77,8 +88,13 @@ async def _onprem_register(store: Store, now: datetime, args: argparse.Namespace
         cloud_url=args.cloud,
         truststore=args.certs / "truststore.pem",
         resolve=_resolve_map(args.resolve),
+        name=args.name,
+        force=args.force,
     )
-    print(f"SSM On-Prem registered to cloud account {link.account_domain} / {link.virtual_account} as {link.piid}")
+    print(
+        f"SSM On-Prem registered to cloud account {link.account_domain} / {link.virtual_account} "
+        f"as {link.name} ({link.piid})"
+    )
     print("next: synchronize ('ssm-server sync now', or run with --sync connected; Disconnected: sync export)")
 
 
@@ -91,14 +107,55 @@ async def _sync_now(store: Store, now: datetime, args: argparse.Namespace) -> No
 
 
 async def _sync_status(store: Store, now: datetime, args: argparse.Namespace) -> None:
+    found = await deployment.load(store)
+    if found is not None and found.kind is deployment.Kind.CLOUD:
+        await _cloud_status(store, args)
+        return
     link = await onprem.require_link(store)
+    info = views.onprem_link(link, found.sync if found else deployment.SyncMode.CONNECTED)
+    if args.json:
+        print_json(info)
+        return
+    print(f"SSM On-Prem:      {link.name} ({str(info['mode']).title()} mode)")
     print(f"cloud:            {link.cloud_url}")
     print(f"registered as:    {link.piid} in {link.account_domain} / {link.virtual_account}")
     print(f"sequence:         {link.sequence} built, {link.applied} applied")
-    print(f"last sync:        {utc(link.last_sync).isoformat() if link.last_sync else 'never'}")
-    print(f"deadline:         {utc(link.deadline).isoformat() if link.deadline else '-'}")
+    print(f"last sync:        {info['last_sync'] or 'never'}")
+    print(f"deadline:         {info['deadline'] or '-'}")
     if link.last_error:
-        print(f"last error:       {link.last_error}")
+        print(f"last error:       {link.last_error} (at {info['last_error_at']})")
+        why = onprem.stale(link, epoch(now))
+        if why:
+            print(f"the cloud no longer holds this registration ({why}): {onprem.again(link.cloud_url)}")
+
+
+async def _cloud_status(store: Store, args: argparse.Namespace) -> None:
+    """On a cloud SSM: the SSM On-Prems registered to it and where each stands."""
+    rows = await views.onprems(store, DEFAULT_POLICY)
+    if args.json:
+        print_json({"ssm": "cloud", "onprems": rows})
+        return
+    print("this is a cloud SSM: the SSM On-Prems registered to it synchronize here")
+    if not rows:
+        print("no SSM On-Prem has registered yet (on the On-Prem: 'ssm-server onprem register TOKEN --cloud URL')")
+        return
+    print(
+        table(
+            ("NAME", "PIID", "VIRTUAL ACCOUNT", "LAST SYNC", "DEADLINE", "INSTANCES", "STATUS"),
+            (
+                (
+                    r["name"],
+                    r["piid"],
+                    r["virtual_account"],
+                    r["last_sync"] or "never",
+                    r["deadline"] or "-",
+                    r["instances"],
+                    r["status"] + (f" ({', '.join(r['alerts'])})" if r["alerts"] and not r["removed_at"] else ""),
+                )
+                for r in rows
+            ),
+        )
+    )
 
 
 async def _sync_export(store: Store, now: datetime, args: argparse.Namespace) -> None:
@@ -112,7 +169,8 @@ async def _sync_export(store: Store, now: datetime, args: argparse.Namespace) ->
 
 async def _sync_import(store: Store, now: datetime, args: argparse.Namespace) -> None:
     data = args.file.read_bytes()
-    if await onprem.load_link(store) is not None:
+    found = await deployment.load(store)
+    if found is not None and found.kind is deployment.Kind.ONPREM:
         link = await onprem.import_response(store, now, data, truststore=args.certs / "truststore.pem")
         print(
             f"sync response applied (sequence {link.applied}); next deadline "

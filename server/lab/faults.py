@@ -3,8 +3,8 @@ that add, list and remove them.
 
 A fault's path is checked against the SSM's route table when it is added: it must lead to a
 device or admin endpoint (a fault there fires; the journal decides by the matched route's plane),
-never only to the lab plane, which faults never touch; ``piid`` and ``token_id`` pick device
-requests, so they need a path that leads to one."""
+never only to the lab plane, which faults never touch; ``piid``, ``token_id`` and ``message`` pick
+device requests, so they need a path that leads to one."""
 
 from __future__ import annotations
 
@@ -93,9 +93,9 @@ def check_path(request: web.Request, spec: faults.FaultSpec) -> None:
             code="invalid_fault",
             fix=f"give {examples}",
         )
-    if (spec.piid is not None or spec.token_id is not None) and Plane.DEVICE not in hit:
+    if (spec.piid is not None or spec.token_id is not None or spec.message is not None) and Plane.DEVICE not in hit:
         raise BadRequest(
-            f"piid and token_id pick device requests, and {spec.path!r} leads to none",
+            f"piid, token_id and message pick device requests, and {spec.path!r} leads to none",
             code="invalid_fault",
             fix="drop them, or give a device path (/licservice/license)",
         )

@@ -97,7 +97,7 @@ def middleware() -> Middleware:
                 request.pop(BODY, None)
             piid, token_id, kind = peek(body, request.content_type)
         faultable = route is not None and route.plane in FAULTABLE
-        target = faults.Target(request.path, piid, token_id, device=device)
+        target = faults.Target(request.path, piid, token_id, kind if device else None, device=device)
         fault = lab.faults.match(target, clock.now()) if faultable else None
         status: int | str = 0
         try:

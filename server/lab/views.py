@@ -82,10 +82,11 @@ async def outbox(request: web.Request, q: OutboxQuery) -> web.Response:
 
 
 async def instances(request: web.Request, q: InstancesQuery) -> web.Response:
-    """Product instances with their status, last contact and latest usage."""
+    """Product instances with their status, last contact and latest usage (on a cloud SSM, then
+    those behind each SSM On-Prem registered to it, marked ``onprem``)."""
     store = request.app[keys.STORE]
     page = await views.instances(store, include_removed=bool(q.removed), limit=q.limit, offset=q.offset)
-    total = await store.read(lambda uow: uow.instances.count())
+    total = await store.read(lambda uow: uow.instances.count() + uow.satellites.count_behind())
     return json_response({"total": total, "limit": q.limit, "offset": q.offset, "instances": page})
 
 
@@ -108,20 +109,7 @@ async def remove_instance(request: web.Request) -> web.Response:
 async def sync_status(request: web.Request) -> web.Response:
     """An On-Prem's link to the cloud: account, sequence numbers, last synchronization, deadline."""
     link = await onprem.require_link(request.app[keys.STORE])
-    return json_response(
-        {
-            "cloud": link.cloud_url,
-            "piid": link.piid,
-            "account_domain": link.account_domain,
-            "virtual_account": link.virtual_account,
-            "mode": request.app[keys.SETTINGS].sync,
-            "sequence": link.sequence,
-            "applied": link.applied,
-            "last_sync": utc(link.last_sync).isoformat() if link.last_sync else None,
-            "deadline": utc(link.deadline).isoformat() if link.deadline else None,
-            "last_error": link.last_error,
-        }
-    )
+    return json_response(views.onprem_link(link, request.app[keys.SETTINGS].sync))
 
 
 async def sync_now(request: web.Request) -> web.Response:

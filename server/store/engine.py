@@ -25,10 +25,11 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from plumbing import sqlite
 from plumbing.sqlite import run_in_connection, transaction
 from server.store.schema import MIGRATIONS
 from server.store.uow import UnitOfWork
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 
 T = TypeVar("T")
 Body = Callable[[UnitOfWork], T]
@@ -134,34 +135,24 @@ class Store:
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the database (SQLite's backup API), mode 0600."""
-
-        def copy(raw: sqlite3.Connection) -> None:
-            target.unlink(missing_ok=True)
-            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
-            dest = sqlite3.connect(target)
-            try:
-                raw.backup(dest)
-            finally:
-                dest.close()
-
         async with self._lock:
-            await run_in_connection(self._writer, copy)
+            await run_in_connection(self._writer, lambda raw: sqlite.backup(raw, target))
 
     async def restore_from(self, source: Path) -> None:
-        """Replace the whole database with a backup, while serving (schema versions must match)."""
+        """Replace the whole database with a backup, while serving (schema versions must match).
 
-        def copy(raw: sqlite3.Connection) -> None:
-            src = sqlite3.connect(source)
-            try:
-                found = src.execute("PRAGMA user_version").fetchone()[0]
-                if found != len(MIGRATIONS):
-                    raise StoreError(f"the snapshot has schema {found}, this SSM {len(MIGRATIONS)}")
-                src.backup(raw)
-            finally:
-                src.close()
-
+        Raises:
+            Conflict: ``snapshot_schema_mismatch``: a snapshot of another schema version.
+        """
         async with self._lock:
-            await run_in_connection(self._writer, copy)
+            try:
+                await run_in_connection(self._writer, lambda raw: sqlite.restore(raw, source, schema=len(MIGRATIONS)))
+            except ValueError as exc:
+                raise Conflict(
+                    str(exc),
+                    code="snapshot_schema_mismatch",
+                    fix="take the snapshot again with this version of ssmlab (snapshots follow the schema)",
+                ) from None
 
     async def reset(self, account_domain: str | None) -> int:
         """Forget everything (but the clock and settings), or one Smart Account and all it holds."""

@@ -164,6 +164,17 @@ class SatelliteInstance:
 
 
 @dataclass(frozen=True, slots=True)
+class BehindOnPrem:
+    """A product instance of an SSM On-Prem as the cloud shows it: beside the On-Prem's name, its
+    virtual account at the cloud and when the cloud removed it (if it did)."""
+
+    instance: SatelliteInstance
+    onprem_name: str
+    virtual_account_id: int
+    onprem_removed_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ApiClient:
     """A client of the admin API's OAuth2 token endpoints (its secret only as a hash)."""
 

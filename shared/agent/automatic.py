@@ -36,8 +36,9 @@ class Automatic(Engine):
 
     def _woke(self) -> Flow:
         now = self._now
-        u = usage.apply_profile(self.usage, self.profile, self.state.first_started_at, now, self.policy)
-        u, _closed = usage.close_due(u, self.state, now, self.policy)
+        # Close first: a profile step exactly at a boundary counts in the interval it opens.
+        u, _closed = usage.close_due(self.usage, self.state, now, self.policy)
+        u = usage.apply_profile(u, self.profile, self.state.first_started_at, now, self.policy)
         ticked, transitions = lifecycle.tick(self.state, now, self.policy)
         dues = lifecycle.due(ticked, now, self.policy)
         at = usage.report_due_at(u, ticked)
@@ -59,7 +60,8 @@ class Automatic(Engine):
     def _next_wakeup(self) -> datetime:
         now = self._now
         candidates = [lifecycle.next_wakeup(self.state, now, self.policy)]
-        profile_next = self.profile.next_change(self.state.first_started_at, epoch(now)) if self.profile else None
+        first = self.state.first_started_at
+        profile_next = self.profile.next_change(self.profile.base(first), epoch(now)) if self.profile else None
         u_next = usage.next_wakeup(self.usage, self.state, now, profile_next)
         if u_next is not None:
             candidates.append(utc(u_next))

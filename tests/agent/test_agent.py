@@ -20,10 +20,10 @@ from server.settings import ServerSettings
 from server.store import Store
 from server.tls import server_context
 from shared import pki
-from shared.clock import AnyClock, real_now
+from shared.clock import real_now
 from shared.errors import RemoteError, Unauthorized, Unavailable
 from shared.states import AuthorizationStatus, RegistrationStatus
-from tests.conftest import MakeAgent, RunningSSM
+from tests.conftest import MakeAgent, RunningSSM, no_persist
 
 
 async def test_restart_keeps_identity_evaluation_and_registration(ssm: RunningSSM, make_agent: MakeAgent) -> None:
@@ -160,14 +160,10 @@ async def test_register_refused_when_already_registered_locally(ssm: RunningSSM,
 # -- local API ----------------------------------------------------------------------------------
 
 
-async def _noop(_c: AnyClock) -> None:
-    return None
-
-
 @pytest.fixture
 async def api(ssm: RunningSSM, make_agent: MakeAgent, aiohttp_client: Any) -> TestClient[Any, Any]:
     running = await make_agent([{"name": "ucce-1"}, {"name": "cvp-1", "product": "CVP", "deployment_type": "CVP"}])
-    client: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, _noop))
+    client: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, no_persist))
     return client
 
 

@@ -4,6 +4,7 @@ alerts, through the agent's local API."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import timedelta
 from typing import Any
 
@@ -11,9 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from agent.api import create_api
+from agent.cli import views
 from shared import banner
 from shared.clock import AnyClock
-from tests.conftest import MakeAgent, RunningSSM
+from tests.conftest import MakeAgent, NetCut, RunningSSM
 
 Q = timedelta(minutes=15)
 
@@ -125,3 +127,33 @@ async def test_system_alerts_raise_and_clear(ssm: RunningSSM, make_agent: MakeAg
     assert (await api.post("/api/v1/instances/nos/enable")).status == 200
     await ssm.clock.advance(timedelta(seconds=1))
     assert inst.state.authorized_at != first
+
+
+async def test_no_banner_names_what_it_does_not_show(
+    ssm: RunningSSM, make_agent: MakeAgent, netcut: NetCut, aiohttp_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16.4: with one instance Authorization Expired and one disabled there is no banner (the
+    seed shows it for Evaluation, Out of Compliance and Enforcement only), and 'smart-agent banner'
+    does not say every instance is registered and compliant: it names them."""
+    running = await make_agent(
+        [{"name": "ucce-1"}, {"name": "cvp-1", "product": "CVP", "deployment_type": "CVP"}], port=netcut.port
+    )
+    api: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, _noop))
+    for name in ("ucce-1", "cvp-1"):
+        await running.agent.runner(name).register(await ssm.token())
+    b = await (await api.get("/api/v1/banner")).json()
+    assert b["level"] is None and b["note"] == banner.ALL_CLEAR
+    assert (await api.post("/api/v1/instances/cvp-1/disable")).status == 200
+    await netcut.cut()
+    await ssm.clock.advance(timedelta(days=91))
+    b = await (await api.get("/api/v1/banner")).json()
+    assert b["level"] is None
+    assert "ucce-1 Authorization Expired" in b["note"] and "cvp-1 Smart Agent disabled" in b["note"]
+
+    class Stub:
+        def call(self, method: str, path: str) -> Any:
+            return b
+
+    views._banner(Stub(), argparse.Namespace(json=False))  # type: ignore[arg-type]
+    out = capsys.readouterr().out
+    assert "compliant" not in out and "ucce-1 Authorization Expired" in out

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import msgspec
 import pytest
 
+from agent.cli.render import render_status
 from shared.clock import epoch, utc
 from shared.errors import Conflict
 from shared.states import AuthorizationStatus, Enforcement, RegistrationStatus
@@ -135,8 +137,8 @@ async def test_restart_never_resets_evaluation(ssm: RunningSSM, make_agent: Make
 async def test_registration_expires_after_twelve_months_without_renewal(
     ssm: RunningSSM, make_agent: MakeAgent, netcut: NetCut
 ) -> None:
-    """Cut off for a year: Registration Expired when the ID certificate's 12 months end; renewals
-    are refused with the way out (reregister); reregistering recovers."""
+    """Cut off for a year: Registration Expired when the ID certificate's 12 months end; status and
+    renewals show the way out (reregister); reregistering recovers."""
     running = await make_agent(port=netcut.port)
     inst = running.agent.runner(None)
     t0 = ssm.clock.now()
@@ -145,6 +147,16 @@ async def test_registration_expires_after_twelve_months_without_renewal(
     await ssm.clock.advance(timedelta(days=366))
     assert await kinds_at(running, "registration_registration_expired") == [t0 + timedelta(days=365)]
     assert inst.status().registration_status is RegistrationStatus.REGISTRATION_EXPIRED
+    # issue 16.2, 16.3: "Registration Expired (its expiry date)", the way out is to reregister,
+    # and 'agents add' (refused in Enforcement) says the same
+    view = inst.status()
+    assert view.way_out is not None and "smart-agent reregister" in view.way_out and "renew auth" not in view.way_out
+    text = render_status(msgspec.to_builtins(view))
+    assert f"Registration Expired ({(t0 + timedelta(days=365)):%Y-%m-%d %H:%M:%S} UTC)" in text
+    with pytest.raises(Conflict) as refused:
+        await inst.add_agents(1)
+    assert refused.value.code == "enforcement" and "smart-agent reregister" in refused.value.fix
+    assert "renew auth" not in refused.value.fix
     await netcut.restore()
     with pytest.raises(Conflict) as exc:
         await inst.renew_authorization()

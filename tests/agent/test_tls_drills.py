@@ -15,7 +15,6 @@ from shared.errors import Unavailable
 from shared.states import ConnectionMode, RegistrationStatus
 from shared.transportsettings import TransportSettings
 from tests.conftest import MakeAgent, RunningAgent, RunningSSM
-from tests.server.test_tls_drills import set_mode
 
 #: mode -> (the agent's URL, the diagnosis code, what the fix does)
 DRILLS = {
@@ -55,7 +54,7 @@ async def apply_fix(fix: str, kind: str, running: RunningAgent, ssm: RunningSSM)
     # the SSM the agent reached, not the default one (issue 16, item 16)
     command = f"ssm-server tls --url https://127.0.0.1:{ssm.port} set good"
     assert command in fix, fix
-    await set_mode(ssm, "good")
+    await ssm.set_tls("good")
     return command
 
 
@@ -67,7 +66,7 @@ async def test_drill_is_diagnosed_and_its_printed_fix_works(ssm: RunningSSM, mak
     extra = f'url = "{url.format(port=ssm.port)}"' if url else ""
     running = await make_agent(extra=extra, data=f"agent-{mode}")
     inst = running.agent.runner(None)
-    await set_mode(ssm, mode)
+    await ssm.set_tls(mode)
     token = await ssm.token()
 
     with pytest.raises(Unavailable) as exc:
@@ -94,7 +93,7 @@ async def test_drill_is_diagnosed_and_its_printed_fix_works(ssm: RunningSSM, mak
 async def test_good_mode_needs_no_fix_and_diagnose_passes_every_step(ssm: RunningSSM, make_agent: MakeAgent) -> None:
     """In the good mode registration succeeds and every diagnose step is OK, the chain shown."""
     running = await make_agent()
-    await set_mode(ssm, "good")
+    await ssm.set_tls("good")
     await running.agent.runner(None).register(await ssm.token())
     report = await running.agent.diagnose()
     assert report.ok
@@ -109,7 +108,7 @@ async def test_cn_only_by_name_works_with_a_warning(ssm: RunningSSM, make_agent:
     """A CN-only certificate reached by its CN name is accepted (as Java and OpenSSL do); diagnose
     warns that it has no SAN."""
     running = await make_agent()
-    await set_mode(ssm, "cn-only")
+    await ssm.set_tls("cn-only")
     await running.agent.runner(None).register(await ssm.token())
     report = await running.agent.diagnose()
     assert report.ok
@@ -135,12 +134,10 @@ async def test_diagnose_refuses_a_url_breaking_a_rule(ssm: RunningSSM, make_agen
 async def test_diagnose_url_names_that_url_in_its_messages(ssm: RunningSSM, make_agent: MakeAgent) -> None:
     """'diagnose URL' is about URL: a failure of its last step (the device endpoint, through the
     agent's verifying client) names URL, not the saved one (issue 16, item 16)."""
-    from tests.server.test_tls_drills import lab
-
     running = await make_agent()
     saved = running.agent.transport.url
     other = "https://tools.cisco.com/licservice/license"
-    status, _ = await lab(ssm, "POST", "/_lab/faults", {"kind": "drop"})
+    status, _ = await ssm.lab("POST", "/_lab/faults", {"kind": "drop"})
     assert status == 201
     report = await running.agent.diagnose(other)
     assert report.url == other and report.failure is not None

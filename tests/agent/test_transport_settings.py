@@ -18,8 +18,7 @@ from agent.transport import Transport
 from shared import callhome
 from shared.states import ConnectionMode, RegistrationStatus, TransportMode
 from shared.transportsettings import CALL_HOME_URL, SMART_TRANSPORT_URL, TransportSettings, decode_settings
-from tests.agent.test_agent import _noop
-from tests.conftest import MakeAgent, RunningAgent, RunningSSM
+from tests.conftest import MakeAgent, RunningAgent, RunningSSM, no_persist
 
 
 def record(monkeypatch: pytest.MonkeyPatch, transport: Transport) -> list[tuple[str, str]]:
@@ -85,7 +84,7 @@ async def test_mode_changes_after_registration(
 @pytest.fixture
 async def api(ssm: RunningSSM, make_agent: MakeAgent, aiohttp_client: Any) -> tuple[TestClient[Any, Any], RunningAgent]:
     running = await make_agent()
-    client: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, _noop))
+    client: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, no_persist))
     return client, running
 
 

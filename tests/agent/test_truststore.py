@@ -21,9 +21,7 @@ from server.pki_files import LabPki
 from shared import pki
 from shared.clock import real_now
 from shared.errors import Unavailable
-from tests.agent.test_agent import _noop
-from tests.conftest import MakeAgent, RunningAgent, RunningSSM
-from tests.server.test_tls_drills import lab, set_mode
+from tests.conftest import MakeAgent, RunningAgent, RunningSSM, no_persist
 
 KEYTOOL = shutil.which("keytool")
 
@@ -36,7 +34,7 @@ def a_ca(name: str) -> pki.CertifiedKey:
 @pytest.fixture
 async def api(ssm: RunningSSM, make_agent: MakeAgent, aiohttp_client: Any) -> tuple[TestClient[Any, Any], RunningAgent]:
     running = await make_agent()
-    client: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, _noop))
+    client: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, no_persist))
     return client, running
 
 
@@ -99,10 +97,10 @@ async def test_import_applies_to_the_next_request_without_restart(
     agent registers (the transport reloads cacerts); removed again, refused again."""
     running = await make_agent()
     inst = running.agent.runner(None)
-    await set_mode(ssm, "untrusted-root")
+    await ssm.set_tls("untrusted-root")
     with pytest.raises(Unavailable):
         await inst.register(await ssm.token())
-    _, ca_pem = await lab(ssm, "GET", "/_lab/tls/ca.pem")
+    _, ca_pem = await ssm.lab("GET", "/_lab/tls/ca.pem")
     running.agent.trust_import("drill-root", ca_pem)
     await inst.register(await ssm.token())
     running.agent.trust_remove("drill-root")
@@ -134,11 +132,11 @@ async def test_keytool_reads_and_writes_the_agent_truststore(
         [KEYTOOL, "-list", "-keystore", cacerts, "-storepass", "changeit"], capture_output=True, text=True, check=True
     ).stdout
     assert "example-ca" in listed and "ssmlab-lab-root-ca" in listed and "trustedCertEntry" in listed
-    await set_mode(ssm, "customer-ca")
+    await ssm.set_tls("customer-ca")
     inst = running.agent.runner(None)
     with pytest.raises(Unavailable):
         await inst.register(await ssm.token())
-    _, ca_pem = await lab(ssm, "GET", "/_lab/tls/ca.pem")
+    _, ca_pem = await ssm.lab("GET", "/_lab/tls/ca.pem")
     (tmp_path / "customer.pem").write_bytes(ca_pem)
     subprocess.run(
         [KEYTOOL, "-keystore", cacerts, "-trustcacerts", "-import", "-file", str(tmp_path / "customer.pem"),

@@ -39,6 +39,15 @@ async def pool(ssm: RunningSSM, name: str = PREMIUM):  # type: ignore[no-untyped
     )
 
 
+async def go_idle_out_of_compliance(ssm: RunningSSM, inst, over: int = 101) -> None:  # type: ignore[no-untyped-def]
+    """Over the pool for five intervals, then nothing in use (reported once): locked, then silent."""
+    await inst.set_usage({PREMIUM: over})
+    await ssm.clock.advance(5 * Q)
+    await inst.set_usage({PREMIUM: 0})
+    await ssm.clock.advance(2 * Q)
+    assert inst.status().license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE
+
+
 def line(runner, name: str = PREMIUM):  # type: ignore[no-untyped-def]
     return next(c for c in runner.consumption() if c.license_name == name)
 
@@ -146,6 +155,52 @@ async def test_out_of_compliance_for_ninety_days_is_enforcement(ssm: RunningSSM,
     assert view.enforcement_since == (t0 + 5 * Q + timedelta(days=90)).isoformat()
 
 
+async def test_a_purchase_reaches_an_idle_out_of_compliance_instance(ssm: RunningSSM, make_agent: MakeAgent) -> None:
+    """Issue 16.1: usage falls to 0 and is reported once; licenses bought later put the pool and the
+    instance back In Compliance on the SSM at once; the instance learns it at its next contact (here
+    a renewal) and never reaches Enforcement."""
+    inst = (await make_agent()).agent.runner(None)
+    await inst.register(await ssm.token())
+    await go_idle_out_of_compliance(ssm, inst)
+    assert (await pool(ssm)).pool.in_use == 101  # locked
+
+    await buy(ssm, 1)
+    p = await pool(ssm)
+    assert (p.pool.ooc_since, p.pool.in_use) == (None, 0)
+    row = await ssm.store.read(lambda u: u.instances.get(inst.state.piid or ""))
+    assert row is not None and (row.status, row.ooc_since) == (AuthorizationStatus.AUTHORIZED, None)
+    await ssm.clock.advance(timedelta(days=1))
+    assert inst.status().license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE  # not told yet
+
+    view = await inst.renew_authorization()
+    assert view.license_authorization_status is AuthorizationStatus.AUTHORIZED
+    assert view.out_of_compliance_since is None
+    await ssm.clock.advance(timedelta(days=91))
+    assert inst.status().enforcement is None
+
+
+async def test_a_renewal_rejudges_a_pool_covered_behind_its_back(ssm: RunningSSM, make_agent: MakeAgent) -> None:
+    """A pool whose quantity was raised without a re-judgement (an SSM before issue 16, a restored
+    snapshot): the next automatic renewal finds it covered and the instance In Compliance."""
+    inst = (await make_agent()).agent.runner(None)
+    await inst.register(await ssm.token())
+    await go_idle_out_of_compliance(ssm, inst)
+    p = await pool(ssm)
+    await ssm.store.write(
+        lambda u: u.pools.set_quantity(
+            va_id=p.virtual_account_id,
+            name=p.name,
+            license_type=p.license_type,
+            usage_mode=p.usage_mode,
+            tag=p.tag,
+            quantity=150,
+        )
+    )
+    await ssm.clock.advance(timedelta(days=30))  # the 30-day renewal
+    assert inst.status().license_authorization_status is AuthorizationStatus.AUTHORIZED
+    assert (await pool(ssm)).pool.ooc_since is None
+
+
 async def test_outage_queues_reports_and_delivers_them_in_order(
     ssm: RunningSSM, make_agent: MakeAgent, netcut: NetCut
 ) -> None:
@@ -185,7 +240,8 @@ async def test_idle_instances_send_no_reports(ssm: RunningSSM, make_agent: MakeA
     await inst.set_usage({PREMIUM: 0})
     await ssm.clock.advance(3 * Q)
     rows = await ssm.store.read(lambda u: u.usage.reports(inst.state.piid or ""))
-    assert len(rows) == 3  # 5 (interval 1), 5 (interval 2: its peak), 0 (interval 3), then nothing
+    # 5 (interval 1), 0 (interval 2: set to 0 exactly at its start, issue 16.6), then nothing
+    assert len(rows) == 2
     assert (await pool(ssm)).pool.in_use == 0
 
 

@@ -1,5 +1,6 @@
 """The installed console scripts as a user runs them, for the end-to-end tests: where they are,
-``ssm-server run`` on a free port, waiting for a file a process writes, stopping with SIGTERM."""
+``ssm-server run`` on a free port (or as told: ``run_ssm``), waiting for a file a process writes,
+stopping with SIGTERM."""
 
 from __future__ import annotations
 
@@ -51,3 +52,10 @@ def start_ssm() -> subprocess.Popen[str]:
          "--certs", "certs", "--log-format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def run_ssm(procs: list[subprocess.Popen[str]], *args: str) -> subprocess.Popen[str]:
+    """``ssm-server run ARGS``, added to ``procs`` (the caller stops them all)."""
+    p = subprocess.Popen([cli("ssm-server"), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs.append(p)
+    return p

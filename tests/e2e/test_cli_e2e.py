@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.running import cli, start_ssm, stop, wait_for_file
+from tests.e2e.running import cli, run_ssm, start_ssm, stop, wait_for_file
 
 pytestmark = pytest.mark.e2e
 
@@ -275,11 +275,7 @@ def test_onprem_connected_end_to_end(workdir: Path) -> None:
     procs: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> subprocess.Popen[str]:
-        p = subprocess.Popen(
-            [cli("ssm-server"), "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        procs.append(p)
-        return p
+        return run_ssm(procs, *args)
 
     try:
         cloud = start("--listen", "127.0.0.1:0", "--port-file", "cloud.port", "--db", "var/cloud.db")

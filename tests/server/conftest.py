@@ -1,4 +1,5 @@
-"""The admin API client of the server tests: an API client, its token, and calls over TLS."""
+"""Fixtures of the server tests: the admin API client (an API client, its token, calls over TLS)
+and an SSM On-Prem beside the cloud (``site``; see ``tests.server.onprem_site``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import aiohttp
 import pytest
 
 from server import apiclients
+from server.pki_files import LabPki
+from shared.policy import DEFAULT_POLICY
 from tests.conftest import RunningSSM
+from tests.server.onprem_site import BY_HAND, OnPrem, start_onprem
 
 
 @dataclass
@@ -50,3 +54,19 @@ async def api(ssm: RunningSSM, pki_dir: Path) -> AsyncIterator[Api]:
     new = await apiclients.create(ssm.store, name="tests", now=ssm.clock.now())
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
         yield Api(ssm, session, new.client_id, new.client_secret)
+
+
+@pytest.fixture
+async def site(
+    request: pytest.FixtureRequest, tmp_path: Path, ssm: RunningSSM, lab_pki: LabPki
+) -> AsyncIterator[OnPrem]:
+    """A Disconnected On-Prem (files carried by hand); ``CONNECTED`` (indirect parameter): a
+    Connected one, which the tests synchronize by hand (``BY_HAND``)."""
+    mode = getattr(request, "param", "disconnected")
+    policy = BY_HAND if mode == "connected" else DEFAULT_POLICY
+    op, runner = await start_onprem(tmp_path, "onprem", ssm, lab_pki, mode, policy)
+    try:
+        yield op
+    finally:
+        await runner.cleanup()  # type: ignore[attr-defined]
+        await op.store.close()

@@ -13,8 +13,7 @@ from shared.callhome import Encoding
 from shared.messages import Registered, decode_reply
 from shared.transportsettings import CH_CLOUD_PATH
 from tests.conftest import RunningSSM
-from tests.server.test_register import post, register_body
-from tests.shared.test_callhome import BILLION_LAUGHS, EXTERNAL_DTD, XXE
+from tests.payloads import BILLION_LAUGHS, EXTERNAL_DTD, XXE
 
 
 async def test_register_over_call_home_answers_an_xml_envelope(ssm: RunningSSM, pki_dir: Path) -> None:
@@ -22,8 +21,8 @@ async def test_register_over_call_home_answers_an_xml_envelope(ssm: RunningSSM, 
     the same signed Registered message Smart Transport returns. (The On-Prem path
     /Transportgateway/services/DeviceRequestHandler is tested on an On-Prem in test_onprem.)"""
     path = CH_CLOUD_PATH
-    doc = callhome.encode("request", Encoding.JSON, register_body(ssm, await ssm.token()).decode())
-    status, text = await post(ssm, pki_dir, doc, ctype="application/xml", path=path)
+    doc = callhome.encode("request", Encoding.JSON, ssm.register_body(await ssm.token()).decode())
+    status, text = await ssm.post(doc, ctype="application/xml", path=path)
     assert status == 200, text
     assert isinstance(text, str)
     env = callhome.decode(text.encode(), "reply")
@@ -53,6 +52,6 @@ async def test_bad_call_home_bodies_are_refused_and_change_nothing(
 ) -> None:
     """Each bad body gets its JSON error code and status; the store is as before."""
     before = ssm.snapshot()
-    got, err = await post(ssm, pki_dir, body, ctype=ctype, path=CH_CLOUD_PATH)
+    got, err = await ssm.post(body, ctype=ctype, path=CH_CLOUD_PATH)
     assert (got, err["error"] if isinstance(err, dict) else err) == (status, code)
     assert ssm.snapshot() == before

@@ -215,6 +215,7 @@ async def test_a_fault_on_the_token_endpoint_fires(ssm: RunningSSM, pki_dir: Pat
         ({"kind": "status", "path": "/_lab/clock"}, "lab plane"),
         ({"kind": "drop", "path": "/nowhere"}, "no endpoint"),
         ({"kind": "status", "path": "/as/token.oauth2", "piid": "p-1"}, "pick device requests"),
+        ({"kind": "status", "path": "/as/token.oauth2", "message": "authorization"}, "pick device requests"),
         ({"kind": "drop", "status": 503}, "a drop fault takes no status"),
         ({"kind": "reset", "retry_after": 5}, "takes no retry_after"),
         ({"kind": "status", "latency_ms": 50}, "takes no latency_ms"),

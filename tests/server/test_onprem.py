@@ -5,8 +5,6 @@ cloud SSM, the On-Prem SSM and an agent run in one process over real TLS on one 
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 
 from plumbing.web import serve
 from server import apiclients, onprem
-from server.accounts import LAB_DOMAIN, create_account, create_token, resolve_account
+from server.accounts import LAB_DOMAIN, create_account, create_token
 from server.app import create_app
 from server.pki_files import LabPki
 from server.registry import Registry
@@ -25,97 +23,21 @@ from server.tls import server_context
 from shared import sync
 from shared.errors import SmartLicensingError
 from shared.policy import DEFAULT_POLICY
-from shared.states import ConnectionMode
-from shared.transportsettings import CH_CLOUD_PATH, CH_ONPREM_PATH, ST_CLOUD_PATH, ST_ONPREM_PATH, TransportSettings
+from shared.transportsettings import CH_CLOUD_PATH, CH_ONPREM_PATH, ST_CLOUD_PATH, ST_ONPREM_PATH
 from tests.conftest import MakeAgent, RunningSSM
-
-Q = timedelta(minutes=15)
-
-
-@dataclass
-class OnPrem:
-    url: str
-    port: int
-    store: Store
-    db: Path
-
-    def snapshot(self) -> object:
-        return RunningSSM.snapshot(self, skip=("nonces",))  # type: ignore[arg-type]
-
-    @property
-    def db_path(self) -> Path:
-        return self.db
+from tests.server.onprem_site import (
+    CONNECTED,
+    OnPrem,
+    Q,
+    agent_on,
+    bind,
+    cloud_pool,
+    onprem_token,
+    start_onprem,
+)
 
 
-async def start_onprem(
-    tmp_path: Path, name: str, ssm: RunningSSM, lab_pki: LabPki, sync_mode: str = "disconnected"
-) -> tuple[OnPrem, object]:
-    db = tmp_path / f"{name}.db"
-    store = await Store.open(db)
-    settings = ServerSettings(
-        mode="onprem",
-        db_path=db,
-        policy=DEFAULT_POLICY,
-        sync=sync_mode,  # type: ignore[arg-type]
-        certs=lab_pki.paths.root,
-    )
-    app = create_app(settings, clock=ssm.clock, lab_pki=lab_pki, store=store)
-    runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=server_context(lab_pki))
-    return OnPrem(f"https://127.0.0.1:{port}", port, store, db), runner
-
-
-@pytest.fixture
-async def site(tmp_path: Path, ssm: RunningSSM, lab_pki: LabPki) -> AsyncIterator[OnPrem]:
-    op, runner = await start_onprem(tmp_path, "onprem", ssm, lab_pki)
-    try:
-        yield op
-    finally:
-        await runner.cleanup()  # type: ignore[attr-defined]
-        await op.store.close()
-
-
-def cloud_resolve(ssm: RunningSSM) -> dict[str, str]:
-    return {"smartreceiver.cisco.com:443": f"127.0.0.1:{ssm.port}"}
-
-
-CLOUD_URL = "https://smartreceiver.cisco.com/licservice/license"
-
-
-async def bind(op: OnPrem, ssm: RunningSSM, pki_dir: Path, token: str | None = None) -> onprem.Link:
-    return await onprem.register(
-        op.store,
-        ssm.clock.now(),
-        token=token or await ssm.token(),
-        cloud_url=CLOUD_URL,
-        truststore=pki_dir / "truststore.pem",
-        resolve=cloud_resolve(ssm),
-    )
-
-
-async def onprem_token(op: OnPrem, ssm: RunningSSM) -> str:
-    account = await resolve_account(op.store, onprem.ONPREM_DOMAIN)
-    return (
-        await create_token(op.store, account=account, va_name="DEFAULT", now=ssm.clock.now(), policy=DEFAULT_POLICY)
-    ).minted.text
-
-
-async def cloud_pool(ssm: RunningSSM, name: str = "Premium Agent") -> int:
-    return next(
-        p.pool.in_use
-        for p in await ssm.store.read(lambda u: u.pools.all())
-        if p.name == name and p.license_type.value == "Flex" and p.virtual_account_id == 1
-    )
-
-
-async def agent_on(make_agent: MakeAgent, op: OnPrem):  # type: ignore[no-untyped-def]
-    """An agent whose Smart Transport URL is the On-Prem's /SmartTransport."""
-    running = await make_agent(port=op.port, data="agent-onprem")
-    await running.agent.set_transport(
-        TransportSettings(connection=ConnectionMode.GATEWAY, url="https://smartreceiver.cisco.com/SmartTransport")
-    )
-    return running
-
-
+@CONNECTED
 async def test_connected_sync_carries_usage_up_and_entitlements_down(
     ssm: RunningSSM, site: OnPrem, pki_dir: Path, make_agent: MakeAgent
 ) -> None:
@@ -236,6 +158,7 @@ async def test_bad_files_are_refused_and_change_nothing(
     assert link.applied == 2
 
 
+@CONNECTED
 async def test_ninety_days_without_sync_removes_the_onprem(
     ssm: RunningSSM, site: OnPrem, pki_dir: Path, make_agent: MakeAgent
 ) -> None:

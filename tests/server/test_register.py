@@ -12,51 +12,10 @@ import aiohttp
 import pytest
 
 from server.accounts import create_account, revoke_token
-from shared import envelope, pki, tokens
+from shared import pki, tokens
 from shared.clock import epoch
-from shared.messages import Identity, Register, encode
-from shared.states import AuthorizationStatus, ExportControl, LicenseType, RegistrationStatus, UsageMode
+from shared.states import AuthorizationStatus, ExportControl, RegistrationStatus
 from tests.conftest import MakeAgent, RunningSSM
-
-
-def identity(serial: str = "SSM0001TEST") -> Identity:
-    return Identity(
-        instance_name="ucce-1",
-        product="Unified CCE",
-        udi_pid="UCCE",
-        serial_number=serial,
-        hostname="ucce-1.lab.local",
-        deployment_type="Unified CCE 2000 Agents",
-        license_type=LicenseType.FLEX,
-        usage_mode=UsageMode.PRODUCTION,
-    )
-
-
-def register_body(ssm: RunningSSM, token: str, serial: str = "SSM0001TEST", csr: bytes | None = None) -> bytes:
-    key = pki.new_key()
-    csr = csr or pki.make_csr(key, common_name="ucce-1", serial_number=serial)
-    return encode(
-        Register(
-            sent_at=epoch(ssm.clock.now()),
-            nonce=envelope.new_nonce(),
-            token=token,
-            identity=identity(serial),
-            csr=csr.decode(),
-        )
-    )
-
-
-async def post(
-    ssm: RunningSSM, pki_dir: Path, body: bytes, ctype: str = "application/json", path: str = "/licservice/license"
-) -> tuple[int, dict[str, object] | str]:
-    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
-    async with (
-        aiohttp.ClientSession() as s,
-        s.post(ssm.url + path, data=body, headers={"Content-Type": ctype}, ssl=ctx) as r,
-    ):
-        if r.content_type == "application/json":
-            return r.status, await r.json()
-        return r.status, await r.text()
 
 
 async def test_register_shows_table2_on_success(ssm: RunningSSM, make_agent: MakeAgent) -> None:
@@ -144,16 +103,12 @@ async def _token_case(ssm: RunningSSM, case: str) -> str:
         return text
     if case == "token_used_up":
         text = await ssm.token(uses=1)
-        status, _ = await post(ssm, _pki(ssm), register_body(ssm, text, serial="SSM0000FRST"))
+        status, _ = await ssm.post(ssm.register_body(text, serial="SSM0000FRST"))
         assert status == 200
         return text
     if case == "token_malformed":
         return "this-is-not-a-token-at-all"
     raise AssertionError(case)
-
-
-def _pki(ssm: RunningSSM) -> Path:
-    return ssm.pki_dir  # type: ignore[attr-defined,no-any-return]
 
 
 @pytest.mark.parametrize(
@@ -165,7 +120,7 @@ async def test_unusable_tokens_are_refused(ssm: RunningSSM, pki_dir: Path, case:
     ssm.pki_dir = pki_dir  # type: ignore[attr-defined]
     text = await _token_case(ssm, case)
     before = ssm.snapshot()
-    status, body = await post(ssm, pki_dir, register_body(ssm, text))
+    status, body = await ssm.post(ssm.register_body(text))
     assert status == 403
     assert isinstance(body, dict)
     assert body["error"] == case
@@ -176,10 +131,10 @@ async def test_unusable_tokens_are_refused(ssm: RunningSSM, pki_dir: Path, case:
 async def test_already_registered_instance_is_refused(ssm: RunningSSM, pki_dir: Path) -> None:
     """A second register for the same PID and serial number is a 409 that names the fix."""
     token = await ssm.token()
-    status, _ = await post(ssm, pki_dir, register_body(ssm, token))
+    status, _ = await ssm.post(ssm.register_body(token))
     assert status == 200
     before = ssm.snapshot()
-    status, body = await post(ssm, pki_dir, register_body(ssm, token))
+    status, body = await ssm.post(ssm.register_body(token))
     assert status == 409
     assert isinstance(body, dict) and body["error"] == "already_registered"
     assert "reregister" in str(body["fix"])
@@ -203,7 +158,7 @@ async def test_csr_whose_key_does_not_match_its_signature_is_refused(ssm: Runnin
     forged = x509.load_der_x509_csr(der_good.replace(spki_good, spki_other))
     pem = forged.public_bytes(serialization.Encoding.PEM)
     before = ssm.snapshot()
-    status, body = await post(ssm, pki_dir, register_body(ssm, await ssm.token(), csr=pem))
+    status, body = await ssm.post(ssm.register_body(await ssm.token(), csr=pem))
     assert status == 400
     assert isinstance(body, dict) and body["error"] == "csr_signature_invalid"
     # the token was minted before the snapshot? no: minted inside; compare instances only
@@ -230,7 +185,7 @@ async def test_malformed_requests_get_clear_errors(
     """Malformed JSON, wrong types, wrong content type, oversized bodies: a 4xx JSON error with a
     stable code, a message and a fix; never a 500; nothing stored."""
     before = ssm.snapshot()
-    got_status, got = await post(ssm, pki_dir, body, ctype)
+    got_status, got = await ssm.post(body, ctype)
     assert got_status == status
     assert isinstance(got, dict)
     assert got["error"] == code
@@ -240,7 +195,7 @@ async def test_malformed_requests_get_clear_errors(
 
 async def test_wrong_path_and_method_answer_json(ssm: RunningSSM, pki_dir: Path) -> None:
     """Unknown paths are a JSON 404 and wrong methods a JSON 405."""
-    status, body = await post(ssm, pki_dir, b"{}", path="/no/such/path")
+    status, body = await ssm.post(b"{}", path="/no/such/path")
     assert status == 404 and isinstance(body, dict) and body["error"] == "not_found"
     ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
     async with aiohttp.ClientSession() as s, s.get(ssm.url + "/licservice/license", ssl=ctx) as r:
@@ -252,7 +207,7 @@ async def test_a_large_valid_body_arriving_in_many_chunks_is_read_whole(ssm: Run
     """A body near the 64 KiB limit, sent in small pieces, is read completely (not just its first chunk)."""
     import json
 
-    body = json.loads(register_body(ssm, await ssm.token()))
+    body = json.loads(ssm.register_body(await ssm.token()))
     body["identity"]["software_version"] = "x" * 1000
     raw = json.dumps(body).encode()
     raw = raw[:-1] + b" " * (60_000 - len(raw)) + b"}"

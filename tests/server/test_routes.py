@@ -17,6 +17,7 @@ from server.pki_files import LabPki
 from server.settings import ServerSettings
 from shared.clock import VirtualClock
 from tests.conftest import START, RunningSSM
+from tests.server.conftest import Api
 
 DEEP = b"[" * 1500 + b"]" * 1500
 DEEP_OBJECT = b'{"a": ' + DEEP + b"}"
@@ -104,20 +105,13 @@ async def test_json_nested_too_deeply_is_a_400_with_a_fix(
     assert ssm.snapshot() == before
 
 
-async def test_the_admin_api_refuses_deep_json_with_its_envelope(ssm: RunningSSM, pki_dir: Path) -> None:
-    from server import apiclients
-    from tests.server.conftest import Api
-
-    new = await apiclients.create(ssm.store, name="deep", now=ssm.clock.now())
-    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
-        api = Api(ssm, session, new.client_id, new.client_secret)
-        await api.login()
-        status, body = await api.call(
-            "POST",
-            "/services/api/smart-accounts-and-licensing/v1/accounts/lab.ssmlab.example/licenses",
-            data=DEEP_OBJECT,
-            headers={"Content-Type": "application/json"},
-        )
+async def test_the_admin_api_refuses_deep_json_with_its_envelope(api: Api) -> None:
+    await api.login()
+    status, body = await api.call(
+        "POST",
+        "/services/api/smart-accounts-and-licensing/v1/accounts/lab.ssmlab.example/licenses",
+        data=DEEP_OBJECT,
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 400
     assert body["status"] == "ERROR" and body["error"] == "json_too_deep" and body["fix"]

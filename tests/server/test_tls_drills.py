@@ -8,7 +8,6 @@ import asyncio
 import ssl
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from cryptography import x509
@@ -21,30 +20,12 @@ from server.tlsdrills import WRONG_HOST, DrillMode
 from shared import pki
 from shared.clock import real_now
 from shared.hostmatch import CertNames
-from tests.conftest import RunningSSM
-
-_NO_VERIFY = ssl.create_default_context()
-_NO_VERIFY.check_hostname = False
-_NO_VERIFY.verify_mode = ssl.CERT_NONE
-
-
-async def lab(ssm: RunningSSM, method: str, path: str = "/_lab/tls", body: object = None) -> tuple[int, Any]:
-    async with (
-        aiohttp.ClientSession() as s,
-        s.request(method, ssm.url + path, json=body, ssl=_NO_VERIFY) as r,
-    ):
-        return r.status, (await r.json() if r.content_type == "application/json" else await r.read())
-
-
-async def set_mode(ssm: RunningSSM, mode: str) -> dict[str, Any]:
-    status, view = await lab(ssm, "POST", body={"mode": mode})
-    assert status == 200, view
-    return dict(view)
+from tests.conftest import NO_VERIFY, RunningSSM
 
 
 async def served_chain(port: int, server_hostname: str | None = None) -> list[x509.Certificate]:
     """The chain the SSM sends on a new handshake, as sent (no verification)."""
-    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_NO_VERIFY, server_hostname=server_hostname)
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=NO_VERIFY, server_hostname=server_hostname)
     try:
         sslobj = writer.get_extra_info("ssl_object")
         raw = sslobj._sslobj.get_unverified_chain()
@@ -61,12 +42,12 @@ def _in_window(chain: list[x509.Certificate]) -> Any:
 async def test_each_mode_serves_the_chain_it_describes(ssm: RunningSSM, lab_pki: LabPki, mode: DrillMode) -> None:
     """After POST /_lab/tls the next handshake serves that mode's chain, and /_lab/tls/ca.pem is
     the CA that makes it verify."""
-    view = await set_mode(ssm, mode)
+    view = await ssm.set_tls(mode)
     assert view["mode"] == mode and [m["mode"] for m in view["modes"] if m["current"]] == [mode]
     chain = await served_chain(ssm.port)
     leaf, now = chain[0], real_now()
     names = CertNames.of(leaf)
-    status, ca_pem = await lab(ssm, "GET", "/_lab/tls/ca.pem")
+    status, ca_pem = await ssm.lab("GET", "/_lab/tls/ca.pem")
     assert status == 200
     ca = pki.load_cert(ca_pem)
     assert pki.fingerprint(ca) == view["ca"]["fingerprint"]
@@ -98,10 +79,10 @@ async def test_switch_applies_to_new_handshakes_without_restart(ssm: RunningSSM,
     also when the client sends no SNI (connects by IP)."""
     first = (await served_chain(ssm.port))[0]
     assert pki.fingerprint(first) == pki.fingerprint(lab_pki.server.cert)
-    await set_mode(ssm, "expired")
+    await ssm.set_tls("expired")
     assert (await served_chain(ssm.port))[0].not_valid_after_utc < real_now()
     assert (await served_chain(ssm.port, "smartreceiver.cisco.com"))[0].not_valid_after_utc < real_now()
-    await set_mode(ssm, "good")
+    await ssm.set_tls("good")
     assert pki.fingerprint((await served_chain(ssm.port))[0]) == pki.fingerprint(lab_pki.server.cert)
 
 
@@ -111,17 +92,17 @@ async def test_switch_applies_to_new_handshakes_without_restart(ssm: RunningSSM,
 )
 async def test_bad_mode_is_refused_and_changes_nothing(ssm: RunningSSM, body: object, code: str) -> None:
     """An unknown mode or a wrong body is a 400 with a code; the SSM keeps serving the same mode."""
-    await set_mode(ssm, "ip-only")
-    status, err = await lab(ssm, "POST", body=body)
+    await ssm.set_tls("ip-only")
+    status, err = await ssm.lab("POST", body=body)
     assert (status, err["error"]) == (400, code)
-    assert (await lab(ssm, "GET"))[1]["mode"] == "ip-only"
+    assert (await ssm.lab("GET"))[1]["mode"] == "ip-only"
     assert not CertNames.of((await served_chain(ssm.port))[0]).dns
 
 
 async def test_mode_is_saved_before_it_is_served_and_restored(ssm: RunningSSM, lab_pki: LabPki) -> None:
     """The mode is committed to the store when acknowledged, and an SSM started on that store
     serves it again."""
-    await set_mode(ssm, "cn-only")
+    await ssm.set_tls("cn-only")
     assert await ssm.store.read(lambda u: u.settings.get("tls_mode")) == "cn-only"
     app = create_app(ServerSettings(db_path=ssm.db_path), clock=ssm.clock, lab_pki=lab_pki, store=ssm.store)
     assert app[keys.TLS].mode is DrillMode.GOOD

@@ -58,7 +58,7 @@ from shared.states import (
     RegistrationStatus,
     UsageMode,
 )
-from shared.usage import UsageState
+from shared.usage import Profile, ProfileStep, UsageState
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -727,3 +727,38 @@ def test_abort_returns_to_what_the_store_holds() -> None:
     m.abort(state=fresh(), usage_state=UsageState(), key=None)
     assert not m.busy and m.state == fresh() and m.key is None
     assert msgspec.json.encode(m.status(T0)) == msgspec.json.encode(machine().status(T0))
+
+
+def test_a_profile_step_on_a_boundary_counts_in_the_interval_it_opens() -> None:
+    """Issue 16.6: a step at 09:15:00 (80 -> 130) is not the peak of 09:00-09:15; a step down at
+    09:30:00 (130 -> 80) is not the peak of 09:30-09:45."""
+    profile = Profile.build(
+        [
+            ProfileStep(after="0m", set={"Premium Agent": 80}),
+            ProfileStep(after="15m", set={"Premium Agent": 130}),
+            ProfileStep(after="30m", set={"Premium Agent": 80}),
+        ]
+    )
+    m = InstanceMachine(
+        state=authorized_state(),
+        usage_state=UsageState(),
+        key=OLD_KEY,
+        policy=P,
+        profile=profile,
+        entropy=FixedEntropy(),
+    )
+    m.handle(Woke(now=T0))
+    peaks = []
+    for k in (1, 2, 3):
+        at = T0 + k * 15 * MIN
+        sent = of(m.handle(Woke(now=at)), Send)
+        assert len(sent) == 1
+        request = sent[0].request  # type: ignore[union-attr]
+        assert isinstance(request, ReportUsage)
+        peaks += [u.peak for r in request.reports for u in r.usage]
+        m.handle(
+            ReplyReceived(
+                now=at, request_id=sent[0].request_id, reply=accepted(*(r.report_id for r in request.reports))
+            )
+        )  # type: ignore[union-attr]
+    assert peaks == [80, 130, 80]

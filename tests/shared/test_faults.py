@@ -24,6 +24,16 @@ def test_targets_path_piid_and_token() -> None:
     assert table.match(Target("/SmartTransport"), T0).spec.kind == "reset"  # type: ignore[union-attr]
 
 
+def test_targets_a_kind_of_device_message() -> None:
+    """``message``: only that kind of request (a registration passes, its authorization fails)."""
+    table = FaultTable()
+    table.add(FaultSpec(kind="status", message="authorization"), T0)
+    assert table.needs_body
+    assert table.match(Target("/licservice/license", token_id="t-1", message="registration"), T0) is None
+    assert table.match(Target("/licservice/license", piid="p-1", message="authorization"), T0) is not None
+    assert table.match(Target("/licservice/license"), T0) is None
+
+
 def test_probability_is_repeatable_with_a_seed() -> None:
     """The same seed draws the same hits; the share of hits follows the probability."""
 

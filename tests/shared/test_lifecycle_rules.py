@@ -10,17 +10,21 @@ import pytest
 
 from shared import lifecycle, outcomes, permits, statusview
 from shared.clock import epoch
-from shared.errors import Conflict, Unavailable
+from shared.errors import Conflict, RemoteError, SmartLicensingError, Unavailable
 from shared.lifecycle import Due, InstanceState
+from shared.messages import Authorization, EntitlementGrant
 from shared.permits import PersonAction
 from shared.policy import DEFAULT_POLICY as P
+from shared.policy import IdleAuthorization, Policy
 from shared.states import AuthorizationStatus as A
 from shared.states import Enforcement as E
-from shared.states import LicenseType, UsageMode
+from shared.states import EntitlementStatus, LicenseType, UsageMode
 from shared.states import RegistrationStatus as R
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
+NLIU = P.with_overrides({"idle_authorization": IdleAuthorization.NO_LICENSE_IN_USE})
+DOWN = Unavailable("cannot connect", code="connection_failed")
 
 
 def fresh(**changes: object) -> InstanceState:
@@ -179,3 +183,98 @@ def test_refused_actions() -> None:
     with pytest.raises(Conflict) as exc:
         permits.permit(fresh(), PersonAction.RENEW_AUTHORIZATION)
     assert exc.value.code == "not_registered"
+
+
+@pytest.mark.parametrize("ooc_day", [None, 60])
+def test_registration_expired_shows_reregister_never_renew(ooc_day: int | None) -> None:
+    """Issue 16.2: status, the Enforcement event and the 'agents add' refusal say to reregister
+    (seed: "Reregister the Product Instance"); renewing is refused anyway. The status shows the
+    registration's expiry date (issue 16.3)."""
+    day = 366  # a year silent: authorization expired, Enforcement, then the registration expired
+    s, events = lifecycle.tick(registered(ooc_day=ooc_day), T0 + day * DAY, P)
+    assert (s.registration, s.enforcement) == (R.REGISTRATION_EXPIRED, E.AUTHORIZATION_EXPIRY)
+    view = statusview.status_view(s, T0 + day * DAY, P)
+    assert view.way_out is not None and "smart-agent reregister" in view.way_out
+    assert "smart-agent renew" not in view.way_out
+    assert view.registration_time == (T0 + 365 * DAY).isoformat()  # the expiry, not the registration
+    with pytest.raises(Conflict) as exc:
+        permits.add_agents(s, 1)
+    assert "smart-agent reregister" in exc.value.fix and "renew auth" not in exc.value.fix
+    enforced = [m for _, kind, m in events if kind == "enforcement"]
+    # Enforcement began (day 180) before the registration expired (day 365): its way out then was
+    # to renew; once expired, every way out shown now is to reregister.
+    assert enforced and "renew the authorization" in enforced[0]
+
+
+@pytest.mark.parametrize("kind", list(E))
+def test_every_way_out_of_an_expired_registration_reregisters(kind: E) -> None:
+    text = lifecycle.way_out(kind, R.REGISTRATION_EXPIRED)
+    assert "smart-agent reregister TOKEN" in text and "smart-agent renew" not in text
+    assert "smart-agent reregister" not in lifecycle.way_out(kind)
+
+
+def test_registration_expired_without_enforcement_still_shows_the_way_out() -> None:
+    """Renewals of the authorization kept working (contact) but the ID certificate was not renewed
+    for 12 months: Registration Expired, not in Enforcement; the way out is reregister."""
+    s = msgspec.structs.replace(
+        registered(), last_contact_at=epoch(T0 + 360 * DAY), authorized_at=epoch(T0 + 360 * DAY)
+    )
+    s, _ = lifecycle.tick(s, T0 + 366 * DAY, P)
+    assert (s.registration, s.enforcement) == (R.REGISTRATION_EXPIRED, None)
+    view = statusview.status_view(s, T0 + 366 * DAY, P)
+    assert view.way_out == lifecycle.REREGISTER
+
+
+def _grants(*statuses: EntitlementStatus) -> list[EntitlementGrant]:
+    return [EntitlementGrant(tag=f"t{i}", name=f"n{i}", status=st) for i, st in enumerate(statuses)]
+
+
+@pytest.mark.parametrize(
+    ("policy", "grants", "expected"),
+    [
+        (P, _grants(EntitlementStatus.NO_LICENSE_IN_USE), A.AUTHORIZED),  # the seed's Table 2 reading
+        (NLIU, _grants(EntitlementStatus.NO_LICENSE_IN_USE, EntitlementStatus.NO_LICENSE_IN_USE), A.NO_LICENSE_IN_USE),
+        (NLIU, _grants(EntitlementStatus.NO_LICENSE_IN_USE, EntitlementStatus.IN_COMPLIANCE), A.AUTHORIZED),
+        (NLIU, [], A.AUTHORIZED),  # the SSM said nothing yet
+    ],
+)
+def test_no_license_in_use_is_a_policy(policy: Policy, grants: list[EntitlementGrant], expected: A) -> None:
+    """Table 4 "No License in Use": with ``idle_authorization``, while the SSM's last answer counts
+    no license in use (issue 16.3); the transition is recorded like any other."""
+    s = msgspec.structs.replace(registered(), entitlements=grants)
+    s, events = lifecycle.tick(s, T0 + DAY, policy)
+    assert s.authorization is expected
+    if expected is A.NO_LICENSE_IN_USE:
+        assert [kind for _, kind, _ in events] == ["authorization_no_license_in_use"]
+        assert statusview.status_view(s, T0 + DAY, policy).authorization_time is not None
+
+
+def test_unauthorized_until_the_first_authorization() -> None:
+    """Table 4 "Unauthorized": registered, the authorization right after it failed."""
+    s = outcomes.on_due_failed(registered(authorized_day=None), Due.RENEW_AUTHORIZATION, DOWN, T0, P)
+    s, _ = lifecycle.tick(s, T0 + timedelta(minutes=1), P)
+    assert (s.registration, s.authorization) == (R.REGISTERED, A.UNAUTHORIZED)
+
+
+@pytest.mark.parametrize(
+    ("error", "action", "refused"),
+    [
+        (RemoteError("bad report", code="invalid_report", remote_status=400), "report_usage", True),
+        (RemoteError("stale", code="request_stale", remote_status=401), "renew_authorization", True),
+        (RemoteError("busy", code="injected_fault", remote_status=503), "report_usage", False),
+        (DOWN, "report_usage", False),
+        (RemoteError("bad token", code="token_expired", remote_status=403), "register", False),
+    ],
+)
+def test_a_refused_report_or_authorization_makes_the_entitlements_invalid(
+    error: SmartLicensingError, action: str, refused: bool
+) -> None:
+    """Table 5 "Invalid" (error condition): the SSM refused (4xx) a request carrying the
+    entitlements; the next one accepted clears it."""
+    s = outcomes.on_failure(registered(), error, T0, action=action)
+    assert (s.refused_at is not None) is refused
+    assert outcomes.on_authorized(s, _authorization(), T0).refused_at is None
+
+
+def _authorization() -> Authorization:
+    return Authorization(in_reply_to="n", issued_at=epoch(T0), authorized_at=epoch(T0), expires_at=epoch(T0 + 90 * DAY))

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.policy import DEFAULT_POLICY, Policy
+from shared.policy import DEFAULT_POLICY, IdleAuthorization, MissedIntervals, Policy
 
 DAY = timedelta(days=1)
 
@@ -111,3 +111,20 @@ def test_describe_prints_durations_in_seconds() -> None:
     assert text["evaluation_period"] == "7776000s"
     assert text["ooc_consecutive_intervals"] == "5"
     assert set(text) >= {"auth_expiry", "id_cert_validity", "report_interval"}
+
+
+@pytest.mark.parametrize(
+    ("field", "default", "other"),
+    [
+        ("idle_authorization", IdleAuthorization.AUTHORIZED, "No License in Use"),
+        ("missed_intervals", MissedIntervals.SKIP, "hold"),
+    ],
+)
+def test_choices_are_settings_with_the_seeds_reading_by_default(field: str, default: object, other: str) -> None:
+    """Where the seed is silent the choice is a setting (issue 16.3, 16.6): its default, the other
+    value by name, and a value that is neither refused with the choices."""
+    assert getattr(DEFAULT_POLICY, field) == default
+    assert getattr(DEFAULT_POLICY.with_overrides({field: other}), field) == other
+    assert DEFAULT_POLICY.describe()[field] == str(default)
+    with pytest.raises(ValueError, match=f"policy {field} must be one of"):
+        DEFAULT_POLICY.with_overrides({field: "sometimes"})

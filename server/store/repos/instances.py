@@ -72,9 +72,22 @@ class Instances(Repository):
         sql += " ORDER BY registered_at, piid LIMIT ?2 OFFSET ?3"
         return [_instance(r) for r in self._all(sql, (va_id, -1 if limit is None else limit, offset))]
 
-    def count(self, va_id: int | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM instances WHERE removed_at IS NULL AND (?1 IS NULL OR virtual_account_id = ?1)"
-        row = self._one(sql, (va_id,))
+    def of_product(self, product: str, *, include_removed: bool = False) -> list[Instance]:
+        """The instances of one product (the SSM On-Prems registered here), in registration order."""
+        sql = "SELECT * FROM instances WHERE product = ? AND (? OR removed_at IS NULL) ORDER BY registered_at, piid"
+        return [_instance(r) for r in self._all(sql, (product, int(include_removed)))]
+
+    def out_of_compliance(self, va_id: int) -> list[Instance]:
+        """The instances of a virtual account whose last verdict is Out of Compliance."""
+        sql = "SELECT * FROM instances WHERE virtual_account_id = ? AND removed_at IS NULL AND ooc_since IS NOT NULL"
+        return [_instance(r) for r in self._all(sql + " ORDER BY registered_at, piid", (va_id,))]
+
+    def count(self, va_id: int | None = None, *, include_removed: bool = False) -> int:
+        sql = (
+            "SELECT COUNT(*) FROM instances "
+            "WHERE (?2 OR removed_at IS NULL) AND (?1 IS NULL OR virtual_account_id = ?1)"
+        )
+        row = self._one(sql, (va_id, int(include_removed)))
         return int(row[0]) if row else 0
 
     def count_by_status(self) -> list[tuple[str, int]]:

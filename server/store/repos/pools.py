@@ -80,13 +80,9 @@ class Pools(Repository):
     def set_quantity(
         self, *, va_id: int, name: str, license_type: LicenseType, usage_mode: UsageMode, tag: str, quantity: int
     ) -> None:
-        """Set (not add) the purchased quantity of a pool, creating it if needed (On-Prem sync)."""
+        """Set (not add) the purchased quantity of a pool, creating it if needed (a re-judged account)."""
         self.ensure(va_id=va_id, name=name, license_type=license_type, usage_mode=usage_mode, tag=tag)
         self._exec("UPDATE licenses SET quantity = ? WHERE virtual_account_id = ? AND tag = ?", (quantity, va_id, tag))
-
-    def withdraw(self, license_id: int, quantity: int) -> None:
-        """Take purchased licenses out of a pool (moved to another virtual account)."""
-        self._exec("UPDATE licenses SET quantity = quantity - ? WHERE id = ?", (quantity, license_id))
 
     def reserve(self, license_id: int, delta: int) -> None:
         """Hold (positive) or give back (negative) licenses for a Specific License Reservation."""

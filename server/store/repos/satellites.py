@@ -7,7 +7,20 @@ import sqlite3
 from collections.abc import Sequence
 
 from server.store.repos.base import Repository
-from server.store.rows import Satellite, SatelliteInstance
+from server.store.rows import BehindOnPrem, Satellite, SatelliteInstance
+
+_INVENTORY = tuple(SatelliteInstance.__dataclass_fields__)
+#: The inventories of the On-Prems, with each On-Prem's name, virtual account and removal.
+_FROM = (
+    "FROM satellite_instances s JOIN instances i ON i.piid = s.satellite "
+    "WHERE (?1 IS NULL OR i.virtual_account_id = ?1) AND (?2 OR i.removed_at IS NULL)"
+)
+_BEHIND = (
+    "SELECT s.*, i.name AS onprem_name, i.virtual_account_id AS onprem_va, i.removed_at AS onprem_removed_at "
+    + _FROM
+    + " ORDER BY i.registered_at, s.satellite, s.name, s.piid LIMIT ?3 OFFSET ?4"
+)
+_COUNT = "SELECT COUNT(*) " + _FROM
 
 
 def _satellite(r: sqlite3.Row) -> Satellite:
@@ -61,3 +74,23 @@ class Satellites(Repository):
     def inventory(self, satellite: str) -> list[SatelliteInstance]:
         rows = self._all("SELECT * FROM satellite_instances WHERE satellite = ? ORDER BY name, piid", (satellite,))
         return [SatelliteInstance(**dict(r)) for r in rows]
+
+    def behind(
+        self, *, va_id: int | None = None, include_removed: bool = False, limit: int | None = None, offset: int = 0
+    ) -> list[BehindOnPrem]:
+        """The product instances of every On-Prem registered (or ever registered, with
+        ``include_removed``), in the On-Prems' registration order (a page with ``limit``)."""
+        rows = self._all(_BEHIND, (va_id, int(include_removed), -1 if limit is None else limit, offset))
+        return [
+            BehindOnPrem(
+                SatelliteInstance(**{k: r[k] for k in _INVENTORY}),
+                r["onprem_name"],
+                r["onprem_va"],
+                r["onprem_removed_at"],
+            )
+            for r in rows
+        ]
+
+    def count_behind(self, *, include_removed: bool = False) -> int:
+        row = self._one(_COUNT, (None, int(include_removed)))
+        return int(row[0]) if row else 0

@@ -20,6 +20,11 @@ class Usage(Repository):
     def latest(self, piid: str) -> list[Latest]:
         return [_latest(r) for r in self._all("SELECT * FROM usage_latest WHERE piid = ? ORDER BY tag", (piid,))]
 
+    def in_account(self, va_id: int) -> list[Latest]:
+        """The latest lines of every instance of a virtual account."""
+        sql = "SELECT * FROM usage_latest WHERE virtual_account_id = ? ORDER BY piid, tag"
+        return [_latest(r) for r in self._all(sql, (va_id,))]
+
     def save(self, rows: Sequence[Latest]) -> None:
         self._many(
             "INSERT INTO usage_latest (piid, tag, virtual_account_id, interval_end, peak, locked) "
