@@ -55,11 +55,13 @@ def _bring_up(args: argparse.Namespace) -> Lab:
     lab = _lab(args)
     if not args.fresh and lab.running():
         print(f"ssmlab: the lab is already running (SSM {lab.ssm_url}, agent {lab.agent_url})")
+        _print_pages(lab)
         return lab
     lab.prepare(demo.INSTANCES, fresh=args.fresh, ssm_port=args.ssm_port, agent_port=args.agent_port)
     resumed = "domain_now" in lab.state
     lab.start(rate=args.rate)
     demo.started(lab)
+    lab.start_console(args.console_port)
     clock = lab.ssm("GET", "/_lab/clock")
     print(
         f"ssmlab: {'resumed' if resumed else 'new'} lab in {lab.folder}: SSM {lab.ssm_url}, agent {lab.agent_url}, "
@@ -69,7 +71,12 @@ def _bring_up(args: argparse.Namespace) -> Lab:
         f"ssmlab: admin API (Cisco's REST API): client id and secret in {lab.api_client_file}; "
         f"token at {lab.ssm_url}/as/token.oauth2 (README: 'The admin API')"
     )
+    _print_pages(lab)
     return lab
+
+
+def _print_pages(lab: Lab) -> None:
+    print(f"ssmlab: web {view.pages_line(lab)}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -321,6 +328,9 @@ def _bring_up_options() -> argparse.ArgumentParser:
     )
     parser.add_argument("--ssm-port", type=int)
     parser.add_argument("--agent-port", type=int)
+    parser.add_argument(
+        "--console-port", type=int, help="the lab console's port (default 8780, a free one when taken; 0: a free one)"
+    )
     return parser
 
 

@@ -8,7 +8,7 @@ target: every timer fires at its own instant with both sides agreeing on the tim
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -72,11 +72,18 @@ def frozen(endpoints: list[Endpoint]) -> Iterator[datetime]:
                 e.post({"rate": rate})
 
 
-def advance(endpoints: list[Endpoint], duration: str | timedelta, *, together: bool = True) -> tuple[datetime, int]:
-    """Advance every endpoint by ``duration`` in lockstep; returns (target, steps taken).
+def advance(
+    endpoints: list[Endpoint],
+    duration: str | timedelta,
+    *,
+    together: bool = True,
+    stop: Callable[[], bool] | None = None,
+) -> tuple[datetime, int]:
+    """Advance every endpoint by ``duration`` in lockstep; returns (time reached, steps taken).
 
     ``together=False`` moves each straight to the target, one after the other: right only when
     the two cannot talk (the lab's network is cut), and far quicker over months of timers.
+    ``stop`` is asked before each step: True ends the advance there, both clocks at one instant.
     """
     delta = parse_duration(duration) if isinstance(duration, str) else duration
     if not together:
@@ -94,6 +101,8 @@ def advance(endpoints: list[Endpoint], duration: str | timedelta, *, together: b
             # answer may miss a deadline the agent's step just created on it; the SSM still runs
             # it in order when it next moves, and its own timers never call the agent.)
             now = max(_now(v) for v in views)
+            if stop is not None and stop():
+                return now, steps
             deadlines = [datetime.fromisoformat(v["next_deadline"]) for v in views if v.get("next_deadline")]
             step = max(min([d for d in deadlines if d > now] + [target]), now)
             views = [e.post({"to": step.isoformat()}) for e in endpoints]

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -85,8 +86,27 @@ def instance_toml(spec: dict[str, Any]) -> str:
 
 SSM_PORT = 8443
 AGENT_PORT = 8787
+CONSOLE_PORT = 8780
+
+
+def _console_port(port: int | None) -> int:
+    """``port``; for None, CONSOLE_PORT or, when that one is taken, a free one; for 0, a free one."""
+    if port:
+        return port
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", CONSOLE_PORT if port is None else 0))
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+        free: int = s.getsockname()[1]
+        return free
+
+
 #: What ``Lab.save`` records in lab.json: the processes, their ports and their clock.
-PROCESS_KEYS = ("ssm_port", "agent_port", "ssm_pid", "agent_pid", "domain_now", "rate", "clock")
+PROCESS_KEYS = (
+    *("ssm_port", "agent_port", "ssm_pid", "agent_pid", "console_pid", "console_port"),
+    *("domain_now", "rate", "clock"),
+)
 #: A port of 0 asks for any free port; the one bound is read back and recorded.
 ANY_PORT = 0
 
@@ -126,6 +146,17 @@ class Lab:
     @property
     def agent_url(self) -> str:
         return f"http://127.0.0.1:{self.agent_port}"
+
+    @property
+    def console_url(self) -> str | None:
+        """The lab console's address while this lab runs one (``start_console``)."""
+        port = self.state.get("console_port")
+        return f"http://127.0.0.1:{port}/" if port and self.state.get("console_pid") else None
+
+    def pages(self) -> list[tuple[str, str]]:
+        """The web pages: the lab console (when it runs), the SSM portal, the agent's page."""
+        console = [("lab console", self.console_url)] if self.console_url else []
+        return [*console, ("SSM portal", f"{self.ssm_url}/"), ("agent page", f"{self.agent_url}/")]
 
     @property
     def cacert(self) -> Path:
@@ -361,6 +392,23 @@ class Lab:
         self.state.update(rate=rate, clock=clock)
         self.save()
 
+    def start_console(self, port: int | None = None) -> None:
+        """Start the lab console (``python -m lab.web``, loopback only) beside the two processes;
+        it drives them over HTTP as this launcher does, and stops with them."""
+        port = _console_port(port)
+        folder, certs = str(self.folder.resolve()), str(self.certs.resolve())
+        with (self.folder / "console.log").open("ab") as console_log:
+            console = subprocess.Popen(
+                [sys.executable, "-m", "lab.web", "--dir", folder, "--certs", certs, "--port", str(port)],
+                stdout=console_log,
+                stderr=console_log,
+                start_new_session=True,
+            )
+        self.state.update(console_pid=console.pid, console_port=port)
+        self._procs.append(console)
+        self._wait(lambda: call(f"http://127.0.0.1:{port}/_lab/health", timeout=2), console, "console.log")
+        self.save()
+
     def _wait(self, probe: Any, proc: subprocess.Popen[bytes], log: str) -> None:
         try:
             self._wait_ready(probe, proc, log)
@@ -388,7 +436,7 @@ class Lab:
         self.close()
         children = {p.pid: p for p in self._procs}
         stopped = False
-        for key in ("agent_pid", "ssm_pid"):
+        for key in ("console_pid", "agent_pid", "ssm_pid"):
             pid = self.state.pop(key, None)
             if pid is None:
                 continue

@@ -35,13 +35,14 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from lab.player import Player
+from lab.player import Check, Player
 from lab.processes import ANY_PORT, Lab
 from lab.steps import ScenarioError, Step, decode
 from plumbing.clients.lab import LabError
@@ -121,7 +122,14 @@ def load(target: str) -> Scenario:
 # -- playing ----------------------------------------------------------------------------------
 
 
-def run(target: str, *, certs: Path, progress: bool = True, keep: bool = False) -> dict[str, Any]:
+#: Called after each step with its number, the domain time, its progress line and its checks
+#: (the lab console shows them as they come); a LabError it raises stops the run there.
+Watch = Callable[[int, str, str, list[Check]], None]
+
+
+def run(
+    target: str, *, certs: Path, progress: bool = True, keep: bool = False, watch: Watch | None = None
+) -> dict[str, Any]:
     """Play a scenario on a private lab; the report (``passed`` says it all)."""
     started = time.monotonic()
     try:
@@ -150,10 +158,13 @@ def run(target: str, *, certs: Path, progress: bool = True, keep: bool = False) 
             line = player.play(n, step)
             marks = player.checks[before:]
             verdict = "" if not marks else (" ok" if all(c.passed for c in marks) else " FAILED")
-            say(f"  {n:>3} {player.now()[:16]} {line}{verdict}")
+            at = player.now()
+            say(f"  {n:>3} {at[:16]} {line}{verdict}")
             for c in marks:
                 if not c.passed:
                     say(f"        {c.what}: expected {c.expected!r}, found {c.actual!r}")
+            if watch is not None:
+                watch(n, at, line, marks)
     except LabError as exc:
         error = f"step {n}: {exc.message}" + (f" (fix: {exc.fix})" if exc.fix else "")
         say(f"  error: {error}")

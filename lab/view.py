@@ -31,6 +31,11 @@ def merge(ssm: list[dict[str, Any]], agent: list[dict[str, Any]], *, limit: int 
     return [{"at": e["at"], "side": side, "kind": e["kind"], "message": e["message"]} for e, side, _ in rows][-limit:]
 
 
+def pages_line(lab: Lab) -> str:
+    """The web pages' addresses, on one line."""
+    return "pages: " + "   ".join(f"{name} {url}" for name, url in lab.pages())
+
+
 def _short(text: str | None, width: int) -> str:
     text = text or "-"
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -48,6 +53,7 @@ def screen(lab: Lab, *, events: int = 8) -> str:
     lines = [
         f"ssmlab — {now:%Y-%m-%d %H:%M} (domain time; {clock['kind']} clock at {clock['rate']:g}x)   "
         f"SSM {lab.ssm_url}   agent {lab.agent_url}",
+        pages_line(lab),
         "",
         f"{'INSTANCE':<10} {'REGISTRATION':<22} {'AUTHORIZATION':<36} {'ENFORCEMENT':<26} USAGE",
     ]
