@@ -14,7 +14,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -31,58 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
+from lab.agenttoml import AGENT_TOML, LAB_RESOLVE, instance_toml, point_agent_toml
 from plumbing.clients.lab import LabError, call
-
-#: The [resolve] entries ssmlab owns in agent.toml: each start points them at the lab's SSM. The
-#: last is the host name the 'wrong-host' TLS drill's certificate names ('ssmlab tls wrong-host').
-LAB_RESOLVE = ("smartreceiver.cisco.com:443", "tools.cisco.com:443", "wrong-host.ssmlab.example:443")
-
-AGENT_TOML = """\
-# Written by ssmlab. Edit freely; 'ssmlab run --fresh' writes it again.
-data_dir = "agent"
-api = "127.0.0.1:{agent_port}"
-log_format = "json"
-
-[transport]
-url = "https://smartreceiver.cisco.com/licservice/license"
-truststore = "{truststore}"
-
-[resolve]
-# ssmlab points these at the lab's SSM at each start; entries you add are left as they are.
-{resolve}
-{instances}"""
-
-
-def point_agent_toml(text: str, *, ssm_port: int, agent_port: int) -> str:
-    """agent.toml with the lab's own entries pointed at its processes: the local API's address and
-    the [resolve] entries of ``LAB_RESOLVE`` that lead to loopback. Nothing else changes: not an
-    entry of the user's own, nor one of the lab's that the user pointed elsewhere."""
-    text = re.sub(r'(?m)^api = "127\.0\.0\.1:\d+"', f'api = "127.0.0.1:{agent_port}"', text)
-    for key in LAB_RESOLVE:
-        text = re.sub(rf'(?m)^("{re.escape(key)}" = )"127\.0\.0\.1:\d+"', rf'\g<1>"127.0.0.1:{ssm_port}"', text)
-    return text
-
-
-def instance_toml(spec: dict[str, Any]) -> str:
-    lines = ["", "[[instances]]"]
-    for key, value in spec.items():
-        if key in ("usage_profile",):
-            continue
-        if isinstance(value, dict):
-            inner = ", ".join(f'"{k}" = {v}' for k, v in value.items())
-            lines.append(f"{key} = {{ {inner} }}")
-        else:
-            lines.append(f"{key} = {json.dumps(value)}")
-    if "usage_profile" in spec:
-        steps = ", ".join(
-            "{{ after = {}, set = {{ {} }} }}".format(
-                json.dumps(s["after"]), ", ".join(f'"{k}" = {v}' for k, v in s["set"].items())
-            )
-            for s in spec["usage_profile"]
-        )
-        lines.append(f"usage_profile = [ {steps} ]")
-    return "\n".join(lines) + "\n"
-
 
 SSM_PORT = 8443
 AGENT_PORT = 8787
