@@ -244,7 +244,16 @@ async def events(request: web.Request) -> web.Response:
     agent = request.app[AGENT]
     rows = await agent.store.events(limit=200, instance=request.query.get("instance"))
     return json_response(
-        [{"at": utc(e.at).isoformat(), "instance": e.instance, "kind": e.kind, "message": e.message} for e in rows]
+        [
+            {
+                "at": utc(e.at).isoformat(),
+                "instance": e.instance,
+                "kind": e.kind,
+                "message": e.message,
+                "recorded_ns": e.recorded_ns,
+            }
+            for e in rows
+        ]
     )
 
 

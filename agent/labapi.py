@@ -15,6 +15,7 @@ from plumbing.web import openapi
 from plumbing.web.middleware import json_response
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from shared import clockctl
+from shared.clock import dump_state
 from shared.errors import BadRequest
 from shared.limits import SNAPSHOT_FIX, SnapshotName
 
@@ -78,22 +79,31 @@ def routes(agent: Agent) -> list[Route]:
                 in_use.labels(r.name, name).set(count)
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def save_clock() -> None:
+        await agent.store.set_setting("clock", dump_state(agent.clock))
+
     async def snapshot(_request: web.Request, body: NameBody) -> web.Response:
+        """Save the database, and the instant the clock has reached in it, under a name."""
         name = body.name
         folder = _folder(agent, name)
         folder.mkdir(parents=True, exist_ok=True)
+        clockctl.prepare_snapshot(agent.clock)
+        await save_clock()
         await agent.store.backup_to(folder / "agent.db")
-        return json_response({"saved": name, "path": str(folder / "agent.db")})
+        return json_response({"saved": name, "path": str(folder / "agent.db"), "at": agent.clock.now().isoformat()})
 
     async def restore(_request: web.Request, body: NameBody) -> web.Response:
+        """Load a saved database; the clock goes back (or on) to the instant saved with it."""
         name = body.name
         source = _folder(agent, name) / "agent.db"
         if not source.exists():
             raise BadRequest(f"no snapshot {name!r}", code="snapshot_not_found", fix="list them: ssmlab snapshot list")
         await agent.stop()
         await agent.store.restore_from(source)
+        restored = await clockctl.restore_snapshot(agent.clock, await agent.store.setting("clock"))
+        await save_clock()
         await agent.reload()
-        return json_response({"restored": name})
+        return json_response({"restored": name, "clock": restored})
 
     async def reset(_request: web.Request) -> web.Response:
         await agent.stop()

@@ -216,16 +216,22 @@ class Transport:
             ) as resp:
                 return resp.status, resp.content_type, await resp.read()
         except Exception as exc:  # every client failure becomes a coded error
-            raise await self.explain(exc) from exc
+            raise await self.explain(exc, url=url) from exc
 
-    async def explain(self, exc: BaseException) -> SmartLicensingError:
-        """The coded error for a failed request; a refused certificate is examined for its cause."""
-        err = classify(exc, self.url)
+    async def explain(self, exc: BaseException, *, url: str | None = None) -> SmartLicensingError:
+        """The coded error for a failed request to ``url`` (default: the settings' URL), naming it;
+        a refused certificate is examined for its cause."""
+        err = classify(exc, url or self.url)
         if err.code not in (ErrorCode.TLS_CERTIFICATE_INVALID, ErrorCode.TLS_HANDSHAKE_FAILED):
             return err
         try:
             exam = await examine(
-                self._settings, self.truststore, resolve=self.resolve, probe_timeout=self.timeout, workdir=self.workdir
+                self._settings,
+                self.truststore,
+                resolve=self.resolve,
+                probe_timeout=self.timeout,
+                workdir=self.workdir,
+                url=url,
             )
         except (OSError, SmartLicensingError):
             return err

@@ -20,6 +20,7 @@ imports either.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import signal
@@ -33,7 +34,7 @@ from typing import Any
 from lab import clock as lockstep
 from lab import demo, proxy, view
 from lab.processes import Lab
-from plumbing.clients.lab import LabError
+from plumbing.clients.lab import LabError, call
 from plumbing.cmdline import FILE_ERRORS, Column, file_error, option, print_json, table
 
 #: 90 domain days in 60 real seconds.
@@ -42,6 +43,7 @@ DEMO_RATE = 90 * 86400 / 60
 
 def _lab(args: argparse.Namespace) -> Lab:
     lab = Lab(args.dir, args.certs).load()
+    # A port given (not 0: any free port, chosen at start) is where a running lab is looked for.
     if getattr(args, "ssm_port", None):
         lab.ssm_port = args.ssm_port
     if getattr(args, "agent_port", None):
@@ -89,14 +91,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, handler)
     tty = sys.stdout.isatty() and not args.headless
     last_line = 0.0
+    said: collections.deque[str] = collections.deque(maxlen=3)  # the screen is redrawn: keep the last
     try:
         while not stop:
             for line in demo.run_due(lab):
+                said.append(line)
                 print(f"ssmlab: {line}", flush=True)
             if tty:
                 print(
-                    "\x1b[H\x1b[2J" + view.screen(lab) + "\n\nCtrl-C stops both processes; "
-                    "'make run' resumes this lab, 'make run ARGS=--fresh' starts over.",
+                    "\x1b[H\x1b[2J" + view.screen(lab) + "".join(f"\nDEMO: {line}" for line in said) + "\n\nCtrl-C "
+                    "stops both processes; 'make run' resumes this lab, 'make run ARGS=--fresh' starts over.",
                     flush=True,
                 )
             elif time.monotonic() - last_line >= 5:
@@ -129,10 +133,11 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """One screen: it shows, and never plays a step of the demo (see ``demo.describe``)."""
     lab = _lab(args)
-    for line in demo.run_due(lab) if "demo_start" in lab.state else []:  # a background lab's script
-        print(f"ssmlab: {line}")
     print(view.screen(lab, events=args.limit))
+    if (next_step := demo.describe(lab)) is not None:
+        print(f"\n{next_step}")
     return 0
 
 
@@ -167,9 +172,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
     print(json.dumps(lab.ssm("POST", "/_lab/reset", body)))
     if not args.account:
         print(json.dumps(lab.agent("POST", "/_lab/reset")))
-        lab.state.pop("demo_done", None)
-        lab.state["demo_start"] = lab.ssm("GET", "/_lab/clock")["now"]
-        lab.save()
+        if "demo_start" in lab.state:  # the demo's story starts over (a running 'ssmlab run' sees it)
+            demo.restart(lab)
+            print("ssmlab: the demo script starts over from now")
     return 0
 
 
@@ -186,11 +191,20 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     if not args.name:
         raise SystemExit("ssmlab: snapshot save|load NAME")
     verb = "snapshot" if args.snapshot_verb == "save" else "restore"
-    lab.ssm("POST", f"/_lab/{verb}", {"name": args.name})
-    lab.agent("POST", f"/_lab/{verb}", {"name": args.name})
+    # Both clocks stand on one instant while both sides save (or load): a snapshot is one moment.
+    with lockstep.frozen(lab.endpoints()):
+        lab.ssm("POST", f"/_lab/{verb}", {"name": args.name})
+        lab.agent("POST", f"/_lab/{verb}", {"name": args.name})
+        now = lab.ssm("GET", "/_lab/clock")["now"]
+    lab.close()
+    kept = lab.folder / "snapshots" / args.name
     if verb == "snapshot":
-        (lab.folder / "snapshots" / args.name).mkdir(parents=True, exist_ok=True)
-    print(f"snapshot {args.name} {'saved' if verb == 'snapshot' else 'loaded'} on both sides")
+        kept.mkdir(parents=True, exist_ok=True)
+        demo.save_progress(lab, kept)
+        print(f"snapshot {args.name} saved on both sides at {now[:19]} (domain time)")
+    else:
+        demo.load_progress(lab, kept)
+        print(f"snapshot {args.name} loaded on both sides: databases, and both clocks back at {now[:19]}")
     return 0
 
 
@@ -223,15 +237,23 @@ FAULT_FIELDS = [
 ]
 
 
+def _faults(args: argparse.Namespace, method: str, path: str = "", body: dict[str, Any] | None = None) -> Any:
+    """A call to the faults of the lab's SSM, or of the SSM at ``--url`` (its lab plane, not
+    verified: a TLS drill may break its certificate, as for 'ssm-server tls')."""
+    if args.url:
+        return call(args.url.rstrip("/") + "/_lab/faults" + path, method, body, insecure=True)
+    return _lab(args).ssm(method, "/_lab/faults" + path, body)
+
+
 def cmd_fault_add(args: argparse.Namespace) -> int:
     given = vars(args)
     spec = {k: given[k] for k in FAULT_FIELDS if given[k] is not None}
-    print(json.dumps(_lab(args).ssm("POST", "/_lab/faults", spec)))
+    print(json.dumps(_faults(args, "POST", body=spec)))
     return 0
 
 
 def cmd_fault_list(args: argparse.Namespace) -> int:
-    faults = _lab(args).ssm("GET", "/_lab/faults")
+    faults = _faults(args, "GET")
     for f in faults:
         print(json.dumps(f))
     if not faults:
@@ -240,12 +262,12 @@ def cmd_fault_list(args: argparse.Namespace) -> int:
 
 
 def cmd_fault_clear(args: argparse.Namespace) -> int:
-    print(_lab(args).ssm("DELETE", "/_lab/faults"))
+    print(json.dumps(_faults(args, "DELETE")))
     return 0
 
 
 def cmd_fault_remove(args: argparse.Namespace) -> int:
-    print(json.dumps(_lab(args).ssm("DELETE", f"/_lab/faults/{args.id}")))
+    print(json.dumps(_faults(args, "DELETE", f"/{args.id}")))
     return 0
 
 
@@ -354,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=cmd_tls)
 
     fas = sub.add_parser("fault", help="injected faults").add_subparsers(dest="fault_verb", required=True)
-    fadd = fas.add_parser("add")
+    target = option("--url", help="another SSM than the lab's, e.g. https://127.0.0.1:9443")
+    fadd = fas.add_parser("add", parents=[target])
     fadd.add_argument("--kind", required=True, choices=["status", "latency", "drop", "reset"])
     fadd.add_argument("--status", type=int)
     fadd.add_argument("--retry-after", type=int)
@@ -372,9 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     fadd.add_argument("--ttl", help="domain-time duration, e.g. 2h")
     fadd.add_argument("--times", type=int)
     fadd.set_defaults(func=cmd_fault_add)
-    fas.add_parser("list").set_defaults(func=cmd_fault_list)
-    fas.add_parser("clear").set_defaults(func=cmd_fault_clear)
-    frm = fas.add_parser("remove")
+    fas.add_parser("list", parents=[target]).set_defaults(func=cmd_fault_list)
+    fas.add_parser("clear", parents=[target]).set_defaults(func=cmd_fault_clear)
+    frm = fas.add_parser("remove", parents=[target])
     frm.add_argument("id", type=int)
     frm.set_defaults(func=cmd_fault_remove)
 

@@ -8,7 +8,8 @@ target: every timer fires at its own instant with both sides agreeing on the tim
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,23 @@ def set_rate(endpoints: list[Endpoint], rate: float) -> None:
         e.post({"rate": rate})
 
 
+@contextmanager
+def frozen(endpoints: list[Endpoint]) -> Iterator[datetime]:
+    """Both clocks stopped on one instant (the later of the two) while the body runs, each given
+    its rate back after: a flowing clock would drift between two requests."""
+    rates = [float(e.get()["rate"]) for e in endpoints]
+    views = [e.post({"rate": 0}) for e in endpoints]
+    at = max(_now(v) for v in views)
+    try:
+        for e in endpoints:
+            e.post({"to": at.isoformat()})
+        yield at
+    finally:
+        for e, rate in zip(endpoints, rates, strict=True):
+            if rate:
+                e.post({"rate": rate})
+
+
 def advance(
     endpoints: list[Endpoint],
     duration: str | timedelta,
@@ -73,15 +91,11 @@ def advance(
         for e in endpoints:
             e.post({"to": (start + delta).isoformat()})
         return start + delta, 1
-    # Freeze both while stepping (a flowing clock would drift between the two requests), align
-    # them on the later one, and give each its rate back at the end.
-    rates = [float(e.get()["rate"]) for e in endpoints]
-    views = [e.post({"rate": 0}) for e in endpoints]
-    start = max(_now(v) for v in views)
-    target = start + delta
-    steps = 0
-    try:
-        views = [e.post({"to": start.isoformat()}) for e in endpoints]
+    # Both frozen while stepping, aligned on the later one, each given its rate back at the end.
+    with frozen(endpoints) as start:
+        target = start + delta
+        steps = 0
+        views = [e.get() for e in endpoints]
         while True:
             # Each answer carries the clock's next deadline: no separate read per step. (The SSM's
             # answer may miss a deadline the agent's step just created on it; the SSM still runs
@@ -95,7 +109,3 @@ def advance(
             steps += 1
             if step >= target:
                 return target, steps
-    finally:
-        for e, rate in zip(endpoints, rates, strict=True):
-            if rate:
-                e.post({"rate": rate})

@@ -8,16 +8,20 @@ Agent licenses, on a scaled clock.
 - day 40: 20 more licenses are purchased: back In Compliance at the next report;
 - on and on: authorization renewed every 30 days, registration every 180.
 
-The script remembers (in ``lab.json``) which steps it ran, so a resumed lab does not repeat them.
+The script remembers (in ``lab.json``) which steps it ran, so a resumed lab does not repeat them;
+'ssmlab reset' starts it over, a snapshot keeps it. A step refused by a fault is tried again later.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from lab.processes import Lab
+from plumbing.clients.lab import LabError
 from shared.durations import parse_duration
 
 
@@ -77,34 +81,114 @@ SCRIPT: list[tuple[str, str, Callable[[Lab], str]]] = [
 ]
 
 
-def due_steps(lab: Lab, now: datetime) -> list[tuple[str, Callable[[Lab], str]]]:
-    """The script steps whose time has come and that have not run yet."""
-    start = datetime.fromisoformat(lab.state["demo_start"])
-    done = set(lab.state.get("demo_done", []))
+#: A step refused on the way (an injected fault, a TLS drill) is tried again this much domain time later.
+RETRY = timedelta(minutes=15)
+#: The script's progress in lab.json (the demo's own keys; ``Lab.save`` never writes them).
+PROGRESS = ("demo_start", "demo_done", "demo_failed")
+
+
+def due_steps(state: dict[str, Any], now: datetime) -> list[tuple[str, Callable[[Lab], str]]]:
+    """The script steps whose time has come, not played yet, and not waiting to be tried again."""
+    start = datetime.fromisoformat(state["demo_start"])
+    done = set(state.get("demo_done", []))
+    failed: dict[str, dict[str, Any]] = state.get("demo_failed", {})
     return [
-        (name, action) for offset, name, action in SCRIPT if name not in done and now >= start + parse_duration(offset)
+        (name, action)
+        for offset, name, action in SCRIPT
+        if name not in done
+        and now >= start + parse_duration(offset)
+        and (name not in failed or now >= datetime.fromisoformat(failed[name]["at"]) + RETRY)
     ]
 
 
 def run_due(lab: Lab) -> list[str]:
-    now = datetime.fromisoformat(lab.ssm("GET", "/_lab/clock")["now"])
-    out = []
-    for name, action in due_steps(lab, now):
-        out.append(f"{now:%Y-%m-%d %H:%M} {action(lab)}")
-        lab.state.setdefault("demo_done", []).append(name)
-        lab.save()
+    """Play the steps that are due; the lines to show.
+
+    Whichever ssmlab command gets there first plays a step, once (the run loop, 'up', 'clock
+    advance'): the progress is read from lab.json under its lock at every call, so a 'reset' or a
+    'snapshot load' from another terminal is seen at once. A step the SSM or the agent refuses (a
+    fault added early, a TLS drill) is reported once per reason and tried again ``RETRY`` later;
+    the demo rides it out. Only a process that cannot be reached at all ends it (LabError)."""
+    out: list[str] = []
+    with lab.locked() as state:
+        if "demo_start" not in state:
+            return out
+        now = datetime.fromisoformat(lab.ssm("GET", "/_lab/clock")["now"])
+        for name, action in due_steps(state, now):
+            failed = state.setdefault("demo_failed", {})
+            try:
+                line = action(lab)
+            except LabError as exc:
+                if exc.code == "unreachable":
+                    raise
+                reason = f"{exc.code or 'refused'}: {exc.message}"
+                before = failed.get(name, {})
+                failed[name] = {"at": now.isoformat(), "reason": reason, "attempts": before.get("attempts", 0) + 1}
+                if before.get("reason") != reason:
+                    minutes = int(RETRY.total_seconds() // 60)
+                    out.append(
+                        f"{now:%Y-%m-%d %H:%M} {name} failed ({reason}); the demo tries again every {minutes} "
+                        "minutes of domain time"
+                    )
+                continue
+            attempts = failed.pop(name, {}).get("attempts", 0)
+            out.append(f"{now:%Y-%m-%d %H:%M} {line}" + (f" (after {attempts} failed attempt(s))" if attempts else ""))
+            state.setdefault("demo_done", []).append(name)
+            if not failed:
+                del state["demo_failed"]
     return out
 
 
 def started(lab: Lab) -> None:
     """Record the demo's start (once): the script's offsets count from it."""
-    if "demo_start" not in lab.state:
-        lab.state["demo_start"] = lab.ssm("GET", "/_lab/clock")["now"]
-        lab.save()
+    with lab.locked() as state:
+        if "demo_start" not in state:
+            state["demo_start"] = lab.ssm("GET", "/_lab/clock")["now"]
 
 
-def remaining(lab: Lab) -> timedelta | None:
-    now = datetime.fromisoformat(lab.ssm("GET", "/_lab/clock")["now"])
-    start = datetime.fromisoformat(lab.state["demo_start"])
-    left = [start + parse_duration(o) - now for o, n, _ in SCRIPT if n not in lab.state.get("demo_done", [])]
-    return min(left) if left else None
+def restart(lab: Lab) -> None:
+    """Start the story over from now ('ssmlab reset' of everything): every step is played again."""
+    with lab.locked() as state:
+        for key in PROGRESS:
+            state.pop(key, None)
+        state["demo_start"] = lab.ssm("GET", "/_lab/clock")["now"]
+
+
+def save_progress(lab: Lab, folder: Path) -> None:
+    """Keep the script's progress with a snapshot (in its folder)."""
+    with lab.locked() as state:
+        progress = {k: state[k] for k in PROGRESS if k in state}
+    (folder / "demo.json").write_text(json.dumps(progress, indent=2))
+
+
+def load_progress(lab: Lab, folder: Path) -> None:
+    """Bring back the script's progress kept with a snapshot (none kept: left as it is)."""
+    kept = folder / "demo.json"
+    if not kept.exists():
+        return
+    progress = json.loads(kept.read_text())
+    with lab.locked() as state:
+        for key in PROGRESS:
+            state.pop(key, None)
+        state.update(progress)
+
+
+def describe(lab: Lab) -> str | None:
+    """What the script does next, for 'ssmlab status' (which shows, and never plays a step)."""
+    state = lab.load().state
+    if "demo_start" not in state:
+        return None
+    start = datetime.fromisoformat(state["demo_start"])
+    done = set(state.get("demo_done", []))
+    pending = sorted((start + parse_duration(o), n) for o, n, _ in SCRIPT if n not in done)
+    if not pending:
+        return "DEMO: every step of the script has been played"
+    when, name = pending[0]
+    text = (
+        f"DEMO: next step '{name}' at {when:%Y-%m-%d %H:%M} (domain time), "
+        "played by 'ssmlab clock advance' or 'ssmlab run'"
+    )
+    failure = state.get("demo_failed", {}).get(name)
+    if failure:
+        text += f"; its last attempt failed ({failure['reason']})"
+    return text

@@ -11,63 +11,28 @@ talks to them over HTTP only.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
+from lab.agenttoml import AGENT_TOML, LAB_RESOLVE, instance_toml, point_agent_toml
 from plumbing import labtoken
 from plumbing.clients.lab import LabError, call
-
-AGENT_TOML = """\
-# Written by ssmlab. Edit freely; 'ssmlab run --fresh' writes it again.
-data_dir = "agent"
-api = "127.0.0.1:{agent_port}"
-log_format = "json"
-
-[transport]
-url = "https://smartreceiver.cisco.com/licservice/license"
-truststore = "{truststore}"
-
-[resolve]
-"smartreceiver.cisco.com:443" = "127.0.0.1:{ssm_port}"
-"tools.cisco.com:443" = "127.0.0.1:{ssm_port}"
-# the host name the 'wrong-host' TLS drill's certificate names ('ssmlab tls wrong-host')
-"wrong-host.ssmlab.example:443" = "127.0.0.1:{ssm_port}"
-{instances}"""
-
-
-def instance_toml(spec: dict[str, Any]) -> str:
-    lines = ["", "[[instances]]"]
-    for key, value in spec.items():
-        if key in ("usage_profile",):
-            continue
-        if isinstance(value, dict):
-            inner = ", ".join(f'"{k}" = {v}' for k, v in value.items())
-            lines.append(f"{key} = {{ {inner} }}")
-        else:
-            lines.append(f"{key} = {json.dumps(value)}")
-    if "usage_profile" in spec:
-        steps = ", ".join(
-            "{{ after = {}, set = {{ {} }} }}".format(
-                json.dumps(s["after"]), ", ".join(f'"{k}" = {v}' for k, v in s["set"].items())
-            )
-            for s in spec["usage_profile"]
-        )
-        lines.append(f"usage_profile = [ {steps} ]")
-    return "\n".join(lines) + "\n"
-
 
 SSM_PORT = 8443
 AGENT_PORT = 8787
@@ -85,6 +50,15 @@ def _console_port(port: int | None) -> int:
             s.bind(("127.0.0.1", 0))
         free: int = s.getsockname()[1]
         return free
+
+
+#: What ``Lab.save`` records in lab.json: the processes, their ports and their clock.
+PROCESS_KEYS = (
+    *("ssm_port", "agent_port", "ssm_pid", "agent_pid", "console_pid", "console_port"),
+    *("domain_now", "rate", "clock"),
+)
+#: A port of 0 asks for any free port; the one bound is read back and recorded.
+ANY_PORT = 0
 
 
 @dataclass
@@ -140,14 +114,56 @@ class Lab:
 
     def load(self) -> Lab:
         if self.state_file.exists():
-            self.state = json.loads(self.state_file.read_text())
+            self.state = self._read()
             self.ssm_port = self.state.get("ssm_port", self.ssm_port)
             self.agent_port = self.state.get("agent_port", self.agent_port)
         return self
 
     def save(self) -> None:
+        """Record what this object knows of the processes (``PROCESS_KEYS``); the rest of lab.json
+        (the demo script's progress) is another command's to change, and stays as it is on disk."""
         self.state.update(ssm_port=self.ssm_port, agent_port=self.agent_port)
-        self.state_file.write_text(json.dumps(self.state, indent=2))
+        with self._lock():
+            on_disk = self._read() if self.state_file.exists() else {}
+            for key in PROCESS_KEYS:
+                if key in self.state:
+                    on_disk[key] = self.state[key]
+                else:
+                    on_disk.pop(key, None)
+            self._write(on_disk)
+        self.state = on_disk
+
+    @contextmanager
+    def locked(self) -> Iterator[dict[str, Any]]:
+        """lab.json as it is on disk now, held against every other ssmlab command (the run loop,
+        'clock advance', 'reset' in another terminal) until the block ends, then written back: for
+        state several commands change, read and decided on at once. Not re-entrant."""
+        with self._lock():
+            self.state = self._read() if self.state_file.exists() else {}
+            before = json.dumps(self.state)
+            yield self.state
+            if json.dumps(self.state) != before:
+                self._write(self.state)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / "lab.lock").open("a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, Any]:
+        state: dict[str, Any] = json.loads(self.state_file.read_text())
+        return state
+
+    def _write(self, state: dict[str, Any]) -> None:
+        """Whole or not at all (a reader never sees half a file)."""
+        tmp = self.state_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, self.state_file)
 
     # -- calls ----------------------------------------------------------------------------------
     def ssm(
@@ -226,7 +242,7 @@ class Lab:
         agent_port: int | None = None,
     ) -> None:
         """The lab folder, PKI and agent.toml; ``fresh`` forgets the old lab. Ports given here
-        win over the recorded ones."""
+        win over the recorded ones; 0 is any free port (``start`` records the one bound)."""
         if fresh:
             # Start over: nothing of the old lab is kept, not even its recorded state.
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -234,28 +250,30 @@ class Lab:
             self.ssm_port, self.agent_port = SSM_PORT, AGENT_PORT
         self.folder.mkdir(parents=True, exist_ok=True)
         self.load()
-        self.ssm_port = ssm_port or self.ssm_port
-        self.agent_port = agent_port or self.agent_port
+        if ssm_port is not None:
+            self.ssm_port = ssm_port
+        if agent_port is not None:
+            self.agent_port = agent_port
         subprocess.run(
             [sys.executable, "-m", "server", "pki", "init", "--out", str(self.certs)], check=True, capture_output=True
         )
         if not self.api_client_file.exists():
             self.new_api_client()
-        if self.agent_toml.exists():
-            # Ports given now (or chosen at a fresh start) win over the ones written before.
-            text = self.agent_toml.read_text()
-            text = re.sub(r'(?m)^api = "127\.0\.0\.1:\d+"', f'api = "127.0.0.1:{self.agent_port}"', text)
-            text = re.sub(r'(?m)^(".+:443" = )"127\.0\.0\.1:\d+"', rf'\1"127.0.0.1:{self.ssm_port}"', text)
-            self.agent_toml.write_text(text)
-        else:
+        if not self.agent_toml.exists():
             self.agent_toml.write_text(
                 AGENT_TOML.format(
                     agent_port=self.agent_port,
-                    ssm_port=self.ssm_port,
+                    resolve="\n".join(f'"{key}" = "127.0.0.1:{self.ssm_port}"' for key in LAB_RESOLVE),
                     truststore=(self.certs / "truststore.pem").resolve(),
                     instances="".join(instance_toml(i) for i in instances),
                 )
             )
+
+    @property
+    def agent_data(self) -> Path:
+        """The agent's data directory, as agent.toml says (relative to it)."""
+        data = Path(str(tomllib.loads(self.agent_toml.read_text()).get("data_dir", "agent")))
+        return data if data.is_absolute() else self.folder / data
 
     def start(self, *, rate: float, clock: str = "scaled", epoch: str | None = None) -> None:
         """Start both processes on one timeline: from ``epoch``, else where the lab stopped, else now.
@@ -268,6 +286,8 @@ class Lab:
             ["--rate", str(rate), "--anchor", anchor] if clock == "scaled" else []
         )
         kwargs: dict[str, Any] = {"start_new_session": True}
+        port_file = self.folder / "ssm.port"
+        port_file.unlink(missing_ok=True)
         with (self.folder / "ssm.log").open("ab") as ssm_log:  # the child keeps its own descriptor
             ssm = subprocess.Popen(
                 [
@@ -277,6 +297,8 @@ class Lab:
                     "run",
                     "--listen",
                     f"127.0.0.1:{self.ssm_port}",
+                    "--port-file",
+                    str(port_file),
                     "--db",
                     str(self.ssm_db),
                     "--certs",
@@ -291,7 +313,18 @@ class Lab:
             )
         self.state["ssm_pid"] = ssm.pid
         self._procs.append(ssm)  # stop() stops what was started, even if the rest fails
-        self._wait(lambda: self.ssm("GET", "/_lab/health", timeout=2), ssm, "ssm.log")
+
+        def ssm_ready() -> None:
+            self.ssm_port = _bound_port(port_file.read_text() if port_file.exists() else "")  # port 0: any
+            self.ssm("GET", "/_lab/health", timeout=2)
+
+        self._wait(ssm_ready, ssm, "ssm.log")
+        # The agent goes to the SSM's port (known now) and listens where the lab says.
+        self.agent_toml.write_text(
+            point_agent_toml(self.agent_toml.read_text(), ssm_port=self.ssm_port, agent_port=self.agent_port)
+        )
+        api_file = self.agent_data / "api.url"
+        api_file.unlink(missing_ok=True)
         with (self.folder / "agent.log").open("ab") as agent_log:
             agent = subprocess.Popen(
                 [sys.executable, "-m", "agent", "--config", str(self.agent_toml), "run", *clock_args],
@@ -301,7 +334,12 @@ class Lab:
             )
         self.state["agent_pid"] = agent.pid
         self._procs.append(agent)
-        self._wait(lambda: self.agent("GET", "/_lab/health", timeout=2), agent, "agent.log")
+
+        def agent_ready() -> None:
+            self.agent_port = _bound_port(api_file.read_text().rpartition(":")[2] if api_file.exists() else "")
+            self.agent("GET", "/_lab/health", timeout=2)
+
+        self._wait(agent_ready, agent, "agent.log")
         self.state.update(rate=rate, clock=clock)
         self.save()
 
@@ -374,3 +412,11 @@ class Lab:
         self._procs.clear()
         self.save()
         return stopped
+
+
+def _bound_port(text: str) -> int:
+    """The port a process wrote once listening (``--port-file``, ``api.url``); LabError until then."""
+    first = text.split()[0] if text.split() else ""
+    if not first.isdigit():
+        raise LabError("not listening yet")
+    return int(first)

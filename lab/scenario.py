@@ -31,7 +31,7 @@ the file is loaded (``lab.steps``); ``lab.player`` plays them. Actions that talk
 from __future__ import annotations
 
 import shutil
-import socket
+import sys
 import tempfile
 import time
 import tomllib
@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.player import Check, Player
-from lab.processes import Lab
+from lab.processes import ANY_PORT, Lab
 from lab.steps import ScenarioError, Step, decode
 from plumbing.clients.lab import LabError
 
@@ -122,13 +122,6 @@ def load(target: str) -> Scenario:
 # -- playing ----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 #: Called after each step with its number, the domain time, its progress line and its checks
 #: (the lab console shows them as they come); a LabError it raises stops the run there.
 Watch = Callable[[int, str, str, list[Check]], None]
@@ -142,6 +135,8 @@ def run(
     try:
         scenario = load(target)
     except ScenarioError as exc:
+        # Said whether or not a JSON report follows: a refused file is never a silent failure.
+        print(f"ssmlab: scenario {target}: {exc}", file=sys.stderr, flush=True)
         return {"scenario": target, "passed": False, "error": str(exc), "checks": []}
     folder = Path(tempfile.mkdtemp(prefix=f"ssmlab-scenario-{scenario.name}-"))
     lab = Lab(folder, certs)
@@ -154,7 +149,8 @@ def run(
     say(f"scenario {scenario.name}: {scenario.description}")
     error: str | None = None
     n = 0
-    lab.prepare(scenario.instances, fresh=True, ssm_port=_free_port(), agent_port=_free_port())
+    # Port 0: each process binds a free port itself and the lab reads it back (no race for it).
+    lab.prepare(scenario.instances, fresh=True, ssm_port=ANY_PORT, agent_port=ANY_PORT)
     try:
         lab.start(rate=0, clock="virtual", epoch=scenario.start)
         for n, step in enumerate(scenario.steps, 1):

@@ -15,16 +15,20 @@ ROUTINE = frozenset({"usage_reported", "usage_report"})
 
 
 def timeline(lab: Lab, limit: int = 50) -> list[dict[str, str]]:
-    """SSM and agent events in one list, in domain-time order."""
-    ssm = [
-        {"at": e["at"], "side": "ssm", "kind": e["kind"], "message": e["message"]}
-        for e in lab.ssm("GET", f"/_lab/events?limit={limit}")
+    """SSM and agent events in one list, in domain-time order (see ``merge``)."""
+    return merge(lab.ssm("GET", f"/_lab/events?limit={limit}"), lab.agent("GET", "/_lab/events"), limit=limit)
+
+
+def merge(ssm: list[dict[str, Any]], agent: list[dict[str, Any]], *, limit: int = 50) -> list[dict[str, str]]:
+    """The two event logs (each oldest first, as the processes answer) in one list: by domain time,
+    and within one instant in the order the events were recorded (``recorded_ns``, real time), so
+    an agent's request, the SSM's handling of it and the agent's reading of the reply keep that
+    order whatever the sides are called. Events without a stamp keep their side's own order."""
+    rows = [(e, "ssm", i) for i, e in enumerate(ssm)] + [
+        (e, str(e["instance"]), len(ssm) + i) for i, e in enumerate(agent)
     ]
-    agent = [
-        {"at": e["at"], "side": e["instance"], "kind": e["kind"], "message": e["message"]}
-        for e in lab.agent("GET", "/_lab/events")
-    ]
-    return sorted(ssm + agent, key=lambda e: (datetime.fromisoformat(e["at"]), e["side"]))[-limit:]
+    rows.sort(key=lambda r: (datetime.fromisoformat(r[0]["at"]), r[0].get("recorded_ns") or 0, r[2]))
+    return [{"at": e["at"], "side": side, "kind": e["kind"], "message": e["message"]} for e, side, _ in rows][-limit:]
 
 
 def pages_line(lab: Lab) -> str:

@@ -98,8 +98,9 @@ class Registry:
         return instance
 
     def forget_all(self) -> None:
-        """After the store was reset or restored: nothing cached stands."""
+        """After the store was reset or restored: nothing cached stands, and the watch looks again."""
         self.ctx.identity.forget_all()
+        self.ctx.clock.poke(self.ctx.watch_changed)
 
     async def import_sync_file(self, data: bytes) -> bytes:
         """Disconnected mode, on the cloud: a request file in, a signed response file out."""

@@ -18,6 +18,11 @@ async def save_clock(store: Store, clock: AnyClock) -> None:
     await store.write(lambda uow: uow.settings.set(_KEY, state))
 
 
+async def saved_clock(store: Store) -> str | None:
+    """The clock's state as saved in the store (``shared.clock.dump_state``), or None."""
+    return await store.read(lambda uow: uow.settings.get(_KEY))
+
+
 async def load_clock(store: Store) -> AnyClock | None:
-    raw = await store.read(lambda uow: uow.settings.get(_KEY))
+    raw = await saved_clock(store)
     return load_state(raw) if raw is not None else None

@@ -5,10 +5,14 @@ handshake). Each drill says what it serves (leaf first) and ``offered``: the one
 an agent would import to trust it, which the lab plane publishes at ``/_lab/tls/ca.pem`` (as
 software.cisco.com publishes Cisco's root for SSM On-Prem).
 
-Two CAs outside the lab PKI are kept on disk beside it, so a fix applied once keeps working:
+What a fix imports is kept on disk beside the lab PKI, so a fix applied once keeps working, also
+after the SSM restarts:
 
     drills/untrusted-root-ca.pem|.key            "ssmlab Untrusted Root CA" (a root no agent holds)
     drills/untrusted-issuing-ca.pem|.key         its issuing CA
+    drills/self-signed.pem|.key                  the self-signed drill's certificate (the fix imports
+                                                 the certificate itself); made again only when the
+                                                 lab's hosts change or it nears its end
     customer-ca.pem|.key                         "ssmlab Customer Root CA": the user's own CA
                                                  (replace both files with your own CA to use it)
 """
@@ -92,6 +96,28 @@ def load_or_create_ca(
     return ca
 
 
+#: A kept self-signed certificate closer than this to its end is made again (as ``pki init`` does).
+RENEW_BEFORE = timedelta(days=30)
+
+
+def load_or_create_self_signed(cert: Path, key: Path, hosts: Sequence[str], *, now: datetime) -> pki.CertifiedKey:
+    """The self-signed drill's certificate, kept on disk (key 0600): an agent that imported it (the
+    drill's fix) trusts the same certificate after the SSM restarts. Made again when it does not
+    name exactly ``hosts``, is not valid at real time ``now``, or ends within ``RENEW_BEFORE``."""
+    found = load_pair(cert, key)
+    if found is not None:
+        dns, ips = pki.host_names(found.cert)
+        valid = found.cert.not_valid_before_utc <= now and found.cert.not_valid_after_utc - now > RENEW_BEFORE
+        if valid and set([*dns, *ips]) == set(hosts) and found.cert.issuer == found.cert.subject:
+            return found
+    leaf = pki.make_self_signed_server_cert(
+        hosts=hosts, not_before=now - timedelta(days=1), not_after=now + timedelta(days=397)
+    )
+    write_private(key, leaf.key_pem())
+    write_public(cert, leaf.cert_pem())
+    return leaf
+
+
 def lab_hosts(lab: LabPki) -> list[str]:
     """The hosts of the lab server certificate, DNS names first."""
     dns, ips = pki.host_names(lab.server.cert)
@@ -133,9 +159,8 @@ def build(mode: DrillMode, lab: LabPki, *, now: datetime) -> Drill:
     if mode is DrillMode.NOT_YET_VALID:
         return _with_chain(mode, _issued(inter, hosts, now, days=(30, 427)), root)
     if mode is DrillMode.SELF_SIGNED:
-        leaf = pki.make_self_signed_server_cert(
-            hosts=hosts, not_before=now - timedelta(days=1), not_after=now + timedelta(days=397)
-        )
+        drills = lab.paths.root / "drills"
+        leaf = load_or_create_self_signed(drills / "self-signed.pem", drills / "self-signed.key", hosts, now=now)
         return Drill(mode, leaf, (), leaf.cert)
     if mode is DrillMode.INCOMPLETE_CHAIN:
         return Drill(mode, _issued(inter, hosts, now), (), inter.cert)

@@ -16,6 +16,10 @@ Three clocks:
 until every woken task has come back to ``sleep_until`` (or finished) before moving on, so work
 triggered by a timer (even network round trips) happens at its own domain time. Moving
 backwards raises ``ClockError``.
+
+The one way back is ``restore(state)``: a lab snapshot brings back a process's database and the
+instant its saved clock had reached with it (the database's times must not lie in the future).
+It is never a step of ``advance``.
 """
 
 from __future__ import annotations
@@ -214,6 +218,20 @@ class ScaledClock:
         self._rate = float(rate)
         self._poke_all()
         self._changed()
+
+    async def restore(self, state: ClockState) -> None:
+        """Go back (or on) to the instant ``state`` had reached when it was saved, with the database
+        it was saved in (a lab snapshot): the documented exception to "clocks only go forward".
+        The rate stays this clock's (the speed of the session, not of the snapshot); every sleeper
+        wakes to recompute its wait, and the clock's owner reloads the work the database implies."""
+        if self._advance_lock is None:
+            self._advance_lock = asyncio.Lock()
+        async with self._advance_lock:
+            await self._settle()
+            self._set(reached(state).timestamp())
+            self._poke_all()
+            await self._settle()
+            self._changed()
 
     async def advance(self, delta: timedelta) -> None:
         """Move time forward by ``delta``, running due work in deadline order."""
@@ -432,8 +450,14 @@ def _reached(saved: AnyClock) -> datetime:
     """The domain time a saved clock had reached when it was saved (its last anchor): a stopped
     process's time stands still, whatever its rate."""
     if isinstance(saved, ScaledClock):
-        return utc(saved.state().epoch)
+        return reached(saved.state())
     return saved.now()
+
+
+def reached(state: ClockState) -> datetime:
+    """The domain time a saved state had reached when it was saved: its epoch, the domain time at
+    its last anchor (a process re-anchors its clock when it saves it on stopping or for a snapshot)."""
+    return utc(state.epoch)
 
 
 def dump_state(clock: AnyClock) -> str:
@@ -442,8 +466,8 @@ def dump_state(clock: AnyClock) -> str:
     return json.dumps({"kind": s.kind, "epoch": s.epoch, "anchor": s.anchor, "rate": s.rate})
 
 
-def load_state(text: str) -> AnyClock | None:
-    """A clock from ``dump_state``'s JSON; None when the text is not a saved clock."""
+def parse_state(text: str) -> ClockState | None:
+    """The state in ``dump_state``'s JSON; None when the text is not a saved clock."""
     try:
         raw = json.loads(text)
         state = ClockState(raw["kind"], float(raw["epoch"]), float(raw["anchor"]), float(raw["rate"]))
@@ -451,9 +475,22 @@ def load_state(text: str) -> AnyClock | None:
         return None
     if state.kind not in ("system", "scaled", "virtual") or state.rate < 0:
         return None
-    return clock_from_state(state)
+    return state
+
+
+def load_state(text: str) -> AnyClock | None:
+    """A clock from ``dump_state``'s JSON; None when the text is not a saved clock."""
+    state = parse_state(text)
+    return clock_from_state(state) if state is not None else None
 
 
 def real_now() -> datetime:
     """Transport time: the wall clock, for TLS certificate validity (never for licensing rules)."""
     return datetime.now(UTC)
+
+
+def real_stamp() -> int:
+    """Transport time in nanoseconds, stamped on each recorded event: events of one domain instant
+    (a virtual clock stands still while a request crosses from the agent to the SSM and back) keep
+    the order they happened in across the processes of one machine (never for licensing rules)."""
+    return time.time_ns()

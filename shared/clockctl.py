@@ -12,7 +12,7 @@ from typing import Annotated
 import msgspec
 
 from shared import wire
-from shared.clock import AnyClock, ClockError, ClockRangeError, ScaledClock
+from shared.clock import AnyClock, ClockError, ClockRangeError, ScaledClock, parse_state
 from shared.durations import parse_duration
 from shared.errors import BadRequest, Conflict
 from shared.limits import WINDOW_FIX, check_instant
@@ -108,6 +108,24 @@ async def apply(clock: AnyClock, cmd: ClockCommand) -> ClockView:
         raise BadRequest(str(exc), code="instant_out_of_range", fix=WINDOW_FIX) from None
     except ClockError as exc:
         raise Conflict(str(exc), code="clock_backwards", fix="clocks only move forward; use a later instant") from None
+    return view(clock)
+
+
+def prepare_snapshot(clock: AnyClock) -> None:
+    """Before a process saves its clock into a snapshot: re-anchor it (time does not change), so the
+    saved state records the instant reached, which ``restore_snapshot`` brings back."""
+    if isinstance(clock, ScaledClock):
+        clock.rebase()
+
+
+async def restore_snapshot(clock: AnyClock, saved: str | None) -> ClockView | None:
+    """After a process restored a snapshot of its database: its clock goes back (or on) to the
+    instant saved with it (``ScaledClock.restore``). None when there is nothing to restore: no
+    clock saved in the snapshot, or the system clock, which no one moves."""
+    state = parse_state(saved) if saved is not None else None
+    if state is None or not isinstance(clock, ScaledClock):
+        return None
+    await clock.restore(state)
     return view(clock)
 
 

@@ -9,6 +9,11 @@ request — with a probability drawn
 from its own seeded generator (repeatable), for a number of hits and/or a time to live in domain
 time, after which it reverts itself.
 
+Without a path a fault hits device-plane requests only; with a path it hits the requests under
+that path, device plane or admin plane (the OAuth2 token endpoint, Cisco's REST API): which plane
+a request is on is the caller's to say (``Target.device``), from its declared route. The lab
+plane is never faulted: the lab must stay drivable.
+
 Pure: no IO, no clock (``now`` is a parameter).
 """
 
@@ -31,11 +36,17 @@ Kind = Literal["status", "latency", "drop", "reset"]
 Message = Literal["registration", "authorization", "report", "registration_renewal", "deregistration", "sync"]
 
 
+#: The status a status fault answers when it names none.
+DEFAULT_STATUS = 503
+
+
 class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kind: Kind
-    status: Annotated[int, msgspec.Meta(ge=400, le=599)] = 503
+    #: a status fault's answer (``DEFAULT_STATUS`` when not given); only a status fault has one
+    status: Annotated[int, msgspec.Meta(ge=400, le=599)] | None = None
     retry_after: Annotated[int, msgspec.Meta(ge=0, le=86400)] | None = None
-    latency_ms: Annotated[int, msgspec.Meta(ge=0, le=120_000)] = 0
+    #: a latency fault's delay; only a latency fault has one
+    latency_ms: Annotated[int, msgspec.Meta(ge=0, le=120_000)] | None = None
     path: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     piid: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     token_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
@@ -56,10 +67,24 @@ class Fault:
     hits: int = 0
     rng: random.Random = field(default_factory=random.Random)
 
+    @property
+    def status(self) -> int:
+        """What a status fault answers."""
+        return self.spec.status or DEFAULT_STATUS
+
     def view(self) -> dict[str, object]:
+        """The fault as listed: its kind and only the settings of that kind (a drop fault has no
+        status), its targets, and how long it lasts."""
+        spec = msgspec.structs.asdict(self.spec)
+        if self.spec.kind == "status":
+            spec["status"] = self.status
+        else:
+            del spec["status"], spec["retry_after"]
+        if self.spec.kind != "latency":
+            del spec["latency_ms"]
         return {
             "id": self.id,
-            **msgspec.structs.asdict(self.spec),
+            **spec,
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "remaining": self.remaining,
@@ -76,6 +101,8 @@ class Target:
     token_id: str | None = None
     #: The device message's kind (``registration``, ``authorization``...).
     message: str | None = None
+    #: the request is on the device plane (else on the admin plane: only faults with a path hit it)
+    device: bool = True
 
 
 class FaultTable:
@@ -84,9 +111,26 @@ class FaultTable:
         self._ids = itertools.count(1)
 
     def add(self, spec: FaultSpec, now: datetime) -> Fault:
-        """Raises BadRequest ``invalid_fault`` for an unreadable ttl or a fault that hits nothing."""
-        if spec.kind == "latency" and spec.latency_ms == 0:
+        """Raises BadRequest ``invalid_fault`` for an unreadable ttl, a fault that hits nothing, or
+        settings of another kind (a drop fault answers no status)."""
+        if spec.kind == "latency" and not spec.latency_ms:
             raise BadRequest("a latency fault needs latency_ms > 0", code="invalid_fault", fix='e.g. "latency_ms": 800')
+        given = [
+            name
+            for name, value, kind in (
+                ("status", spec.status, "status"),
+                ("retry_after", spec.retry_after, "status"),
+                ("latency_ms", spec.latency_ms, "latency"),
+            )
+            if value is not None and spec.kind != kind
+        ]
+        if given:
+            raise BadRequest(
+                f"a {spec.kind} fault takes no {' or '.join(given)}",
+                code="invalid_fault",
+                fix="status and retry_after belong to kind 'status', latency_ms to kind 'latency'; "
+                "a drop or reset fault answers nothing",
+            )
         expires = None
         if spec.ttl is not None:
             try:
@@ -122,6 +166,8 @@ class FaultTable:
         self.expire(now)
         for fault in list(self._faults.values()):
             s = fault.spec
+            if s.path is None and not target.device:
+                continue
             if s.path is not None and not target.path.startswith(s.path):
                 continue
             if s.piid is not None and s.piid != target.piid:

@@ -5,14 +5,17 @@ truststore, the real time (TLS validity is transport time) and the URL, and judg
 
 1. validity of every served certificate   tls_cert_expired, tls_cert_not_yet_valid
 2. trust: does the chain lead to a certificate of the truststore?
-                                          tls_self_signed, tls_chain_incomplete,
-                                          tls_untrusted_root, tls_chain_invalid
+                                          tls_weak_signature (a served certificate signed with
+                                          SHA-1 or MD5, which OpenSSL refuses: "CA signature
+                                          digest algorithm too weak"), tls_self_signed,
+                                          tls_chain_incomplete, tls_untrusted_root, tls_chain_invalid
 3. the URL host against the leaf          the codes of ``shared.hostmatch``
 4. the whole chain with ``pki.verify_server_chain`` (RFC 5280 / WebPKI), when 1-3 passed
 
 Each failure is a ``Finding``: a stable code, a message naming the certificate, and a fix a
 person can run (``smart-agent trust import``, the keytool command of the seed, a URL to set, or
-what to change on the SSM), plus ``fix_kind``/``fix_arg`` for programs.
+what to change on the SSM: for the lab, ``ssm-server tls --url URL set good`` naming the SSM the
+agent reached), plus ``fix_kind``/``fix_arg`` for programs.
 
 Pure: no IO; the caller passes ``now`` and the files it saved certificates to.
 """
@@ -26,6 +29,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from shared import pki
 from shared.hostmatch import CertNames, MatchedBy, explain_mismatch, match_host
@@ -107,6 +111,11 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return cert.issuer == cert.subject and pki.signature_matches(cert, cert)
 
 
+def is_self_issued(cert: x509.Certificate) -> bool:
+    """Its issuer is its subject (a root, or a self-signed leaf), whatever signed it."""
+    return cert.issuer == cert.subject
+
+
 def alias_for(cert: x509.Certificate) -> str:
     """A truststore alias from a certificate's CN: ``ssmlab Issuing CA`` -> ``ssmlab-issuing-ca``."""
     name = pki.common_name(cert) or cert.subject.rfc4514_string()
@@ -118,6 +127,50 @@ def is_pinned(leaf: x509.Certificate, roots: Sequence[x509.Certificate]) -> bool
     return pki.fingerprint(leaf) in {pki.fingerprint(r) for r in roots}
 
 
+#: Signature digests OpenSSL refuses in a chain at its default security level, as people write them.
+WEAK_DIGESTS = {"md5": "MD5", "sha1": "SHA-1"}
+
+
+def ssm_lab_url(url: DeviceUrl, peer: tuple[str, int] | None) -> str:
+    """The SSM the lab's ``ssm-server tls --url`` reaches: the address the agent connected to
+    (after [resolve]), else, through a proxy, the URL's host and port."""
+    host, port = peer or (url.host, url.port)
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def _good(ssm: str) -> str:
+    """The lab's command that makes the SSM serve its good certificate again."""
+    return f"ssm-server tls --url {ssm} set good"
+
+
+def _digest(cert: x509.Certificate) -> str | None:
+    """The name of the digest ``cert`` is signed with (None: unknown, or none, as Ed25519)."""
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return algorithm.name if algorithm is not None else None
+
+
+def _weak(served: Sequence[x509.Certificate], ssm: str) -> Finding | None:
+    """A served certificate signed with a digest TLS libraries refuse (a self-signature aside:
+    nothing checks a root's own)."""
+    for i, cert in enumerate(served):
+        digest = _digest(cert)
+        if digest is None or digest not in WEAK_DIGESTS or is_self_issued(cert):
+            continue
+        which = "the SSM's certificate" if i == 0 else f"the CA certificate {_cn(cert)} the SSM sent"
+        return Finding(
+            "tls_weak_signature",
+            f"{which} {_cn(cert)} is signed with {WEAK_DIGESTS[digest]}, a digest too weak to be trusted "
+            "(OpenSSL: 'CA signature digest algorithm too weak')",
+            f"reissue it signed with SHA-256 by its CA (lab: {_good(ssm)})",
+            FixKind.SSM_CERTIFICATE,
+            "good",
+        )
+    return None
+
+
 def _when(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -126,7 +179,7 @@ def _cn(cert: x509.Certificate) -> str:
     return f"'{pki.common_name(cert) or cert.subject.rfc4514_string()}'"
 
 
-def _validity(served: Sequence[x509.Certificate], now: datetime) -> Finding | None:
+def _validity(served: Sequence[x509.Certificate], now: datetime, ssm: str) -> Finding | None:
     for i, cert in enumerate(served):
         which = "the SSM's certificate" if i == 0 else f"the CA certificate {_cn(cert)} the SSM sent"
         start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
@@ -139,7 +192,7 @@ def _validity(served: Sequence[x509.Certificate], now: datetime) -> Finding | No
             return Finding(
                 "tls_cert_expired",
                 f"{which} {_cn(cert)} expired on {_when(end)} ({span})",
-                "renew the SSM's TLS certificate (lab: ssm-server tls set good); "
+                f"renew the SSM's TLS certificate (lab: {_good(ssm)}); "
                 f"if it should still be valid, {clocks}",
                 FixKind.SSM_CERTIFICATE,
                 "good",
@@ -148,7 +201,7 @@ def _validity(served: Sequence[x509.Certificate], now: datetime) -> Finding | No
             return Finding(
                 "tls_cert_not_yet_valid",
                 f"{which} {_cn(cert)} is not valid before {_when(start)} ({span})",
-                "reissue the SSM's certificate with a start date in the past (lab: ssm-server tls set good); "
+                f"reissue the SSM's certificate with a start date in the past (lab: {_good(ssm)}); "
                 f"if its dates look right, this machine's clock may be behind: {clocks}",
                 FixKind.SSM_CERTIFICATE,
                 "good",
@@ -190,11 +243,14 @@ def _trust(
     now: datetime,
     hints: TrustHints,
     offered: Sequence[x509.Certificate],
+    ssm: str,
 ) -> tuple[Finding | None, str | None]:
     """(the trust failure or None, the truststore certificate the chain leads to)."""
     leaf = served[0]
     if is_pinned(leaf, roots):
         return None, _cn(leaf)
+    if (weak := _weak(served, ssm)) is not None:
+        return weak, None
     if is_self_signed(leaf):
         text, kind, arg = _import(leaf, hints, "the SSM's own certificate")
         return Finding(
@@ -219,14 +275,14 @@ def _trust(
         return Finding(
             "tls_chain_invalid",
             f"the SSM's chain leads to a trusted CA but does not verify: {reason}",
-            "reissue the SSM's certificate with the usual server extensions (lab: ssm-server tls set good)",
+            f"reissue the SSM's certificate with the usual server extensions (lab: {_good(ssm)})",
             FixKind.SSM_CERTIFICATE,
             "good",
         ), None
     issuer_name = top.issuer.rfc4514_string()
     candidate = top if is_self_signed(top) else _issuer_of(top, offered)
     if top is leaf:
-        server_side = "better, make the SSM send its intermediate with its certificate (lab: ssm-server tls set good)"
+        server_side = f"better, make the SSM send its intermediate with its certificate (lab: {_good(ssm)})"
         message = (
             f"the SSM sent its certificate without the CA that issued it ('{issuer_name}'), and the truststore "
             f"({hints.cacerts}) does not hold that CA: the chain is incomplete"
@@ -277,10 +333,11 @@ def assess(
     if not served:
         raise ValueError("assess needs the served chain (at least the leaf)")
     leaf = served[0]
-    validity = _validity(served, now)
+    ssm = ssm_lab_url(url, peer)
+    validity = _validity(served, now, ssm)
     # Trust is judged apart from the dates (step 1 reports those): inside the chain's common window.
     trust_time = now if validity is None else max(c.not_valid_before_utc for c in served)
-    trust, anchor = _trust(served, roots, trust_time, hints, offered)
+    trust, anchor = _trust(served, roots, trust_time, hints, offered, ssm)
     names = CertNames.of(leaf)
     matched = match_host(url.host, names)
     host = None
@@ -319,7 +376,7 @@ def assess(
             trust = Finding(
                 "tls_chain_invalid",
                 f"the SSM's chain does not verify: {exc.reason}",
-                "reissue the SSM's certificate with the usual server extensions (lab: ssm-server tls set good)",
+                f"reissue the SSM's certificate with the usual server extensions (lab: {_good(ssm)})",
                 FixKind.SSM_CERTIFICATE,
                 "good",
             )

@@ -36,5 +36,6 @@ def test_bench_smoke_runs_every_figure() -> None:
         "resident memory",
         "365 virtual days",
         "fleet memory",
+        "network cut",
     ):
         assert label in out.stdout, label

@@ -178,7 +178,4 @@ class Backend:
         return answer
 
     def _demo_restarts(self) -> None:
-        lab = self.lab.load()
-        lab.state.pop("demo_done", None)
-        lab.state.pop("demo_start", None)
-        demo.started(lab)
+        demo.restart(self.lab.load())  # under lab.json's lock, as 'ssmlab reset' does

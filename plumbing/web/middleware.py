@@ -81,6 +81,16 @@ _HTTP_CODES: dict[int, tuple[str, str]] = {
 }
 
 
+class ConnectionDropped(Exception):
+    """Raised by a handler that closed the connection on purpose (a lab fault dropped or reset it):
+    nothing was answered and nothing can be. The request is logged as ended that way, never as a
+    failure of the server."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__(how)
+        self.how = how
+
+
 def json_error(err: SmartLicensingError) -> web.Response:
     return web.json_response(err.to_dict(), status=err.http_status)
 
@@ -113,9 +123,13 @@ def request_context(logger_name: str) -> Middleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         error_code: str | None = None
+        ended: str | None = None  # how a request ended that got no answer
         try:
             check_size(request)
             response = await handler(request)
+        except ConnectionDropped as dropped:
+            ended = dropped.how
+            response = web.Response(status=499)  # never sent: the connection is gone
         except SmartLicensingError as err:
             error_code = err.code
             response = json_error(err)
@@ -140,7 +154,7 @@ def request_context(logger_name: str) -> Middleware:
             "request",
             method=request.method,
             path=request.path,
-            status=response.status,
+            status=ended or response.status,
             ms=round((time.perf_counter() - started) * 1000, 2),
             error=error_code,
         )

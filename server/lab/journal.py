@@ -2,8 +2,9 @@
 
 Every request but the portal's pages is journalled (method, path, instance, status, latency, TLS
 version, fault). Device plane requests — those whose declared route is of the device plane, never
-guessed from the path — are also counted in the metrics and may be hit by an injected fault (``server.lab.faults``).
-``GET /_lab/journal`` shows the last ones.
+guessed from the path — are also counted in the metrics and may be hit by an injected fault
+(``server.lab.faults``); admin plane requests by a fault that names their path. ``GET /_lab/journal``
+shows the last ones.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from plumbing.web.body import BODY, read_body
-from plumbing.web.middleware import json_response
+from plumbing.web.middleware import ConnectionDropped, json_response
 from plumbing.web.routes import Plane, Route, route_of
 from server import keys
-from server.lab.faults import inject
+from server.lab.faults import FAULTABLE, inject
 from server.lab.state import JOURNAL_SIZE, LAB
 from shared import callhome, envelope, faults, tokens
 from shared.errors import SmartLicensingError
@@ -98,18 +99,20 @@ def middleware() -> Middleware:
                 body = b""  # the handler reads the limit error itself
                 request.pop(BODY, None)
             piid, token_id, kind = peek(body, request.content_type)
-        fault = lab.faults.match(faults.Target(request.path, piid, token_id, kind), clock.now()) if device else None
+        faultable = route is not None and route.plane in FAULTABLE
+        target = faults.Target(request.path, piid, token_id, kind if device else None, device=device)
+        fault = lab.faults.match(target, clock.now()) if faultable else None
         status: int | str = 0
         try:
             if fault is not None and fault.spec.kind == "latency":
                 lab.faults_injected.labels("latency").inc()
-                await asyncio.sleep(fault.spec.latency_ms / 1000)  # transport time: real seconds
+                await asyncio.sleep((fault.spec.latency_ms or 0) / 1000)  # transport time: real seconds
             elif fault is not None:
                 lab.faults_injected.labels(fault.spec.kind).inc()
                 response = inject(request, fault)
                 if response is None:
                     status = fault.spec.kind  # dropped or reset: no answer
-                    raise ConnectionResetError(f"fault {fault.id} ({fault.spec.kind})")
+                    raise ConnectionDropped(f"{fault.spec.kind} (fault {fault.id})")
                 status = response.status
                 return response
             response = await handler(request)

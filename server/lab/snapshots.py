@@ -11,6 +11,8 @@ from aiohttp import web
 from plumbing.web.middleware import json_response
 from server import accounts, keys, onprem
 from server.lab.state import LAB
+from server.timekeeping import save_clock, saved_clock
+from shared import clockctl
 from shared.errors import BadRequest
 from shared.limits import Domain, SnapshotName
 
@@ -28,23 +30,28 @@ def _folder(request: web.Request, name: str) -> Path:
 
 
 async def snapshot(request: web.Request, body: NameBody) -> web.Response:
-    """Save the store under a name."""
+    """Save the store, and the instant the clock has reached in it, under a name."""
     folder = _folder(request, body.name)
     folder.mkdir(parents=True, exist_ok=True)
-    await request.app[keys.STORE].backup_to(folder / "ssm.db")
-    return json_response(
-        {"saved": body.name, "path": str(folder / "ssm.db"), "at": request.app[keys.CLOCK].now().isoformat()}
-    )
+    clock, store = request.app[keys.CLOCK], request.app[keys.STORE]
+    clockctl.prepare_snapshot(clock)
+    await save_clock(store, clock)
+    await store.backup_to(folder / "ssm.db")
+    return json_response({"saved": body.name, "path": str(folder / "ssm.db"), "at": clock.now().isoformat()})
 
 
 async def restore(request: web.Request, body: NameBody) -> web.Response:
-    """Load a saved store."""
+    """Load a saved store; the clock goes back (or on) to the instant saved with it."""
     source = _folder(request, body.name) / "ssm.db"
     if not source.exists():
         raise BadRequest(f"no snapshot {body.name!r}", code="snapshot_not_found", fix="list them: ssmlab snapshot list")
-    await request.app[keys.STORE].restore_from(source)
+    clock, store = request.app[keys.CLOCK], request.app[keys.STORE]
+    await store.restore_from(source)
+    restored = await clockctl.restore_snapshot(clock, await saved_clock(store))
+    await save_clock(store, clock)
     request.app[keys.REGISTRY].forget_all()
-    return json_response({"restored": body.name})
+    clock.poke(request.app[keys.SYNC_POKE])  # an On-Prem's next synchronization, from the restored link
+    return json_response({"restored": body.name, "clock": restored})
 
 
 async def reset(request: web.Request, body: ResetBody) -> web.Response:

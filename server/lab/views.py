@@ -50,7 +50,16 @@ async def events(request: web.Request, q: EventsQuery) -> web.Response:
     """The SSM's event log, oldest first."""
     rows = await request.app[keys.STORE].read(lambda uow: uow.events.recent(limit=q.limit, piid=q.piid))
     return json_response(
-        [{"at": utc(e.at).isoformat(), "kind": e.kind, "piid": e.piid, "message": e.message} for e in rows]
+        [
+            {
+                "at": utc(e.at).isoformat(),
+                "kind": e.kind,
+                "piid": e.piid,
+                "message": e.message,
+                "recorded_ns": e.recorded_ns,
+            }
+            for e in rows
+        ]
     )
 
 

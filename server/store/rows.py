@@ -142,6 +142,8 @@ class Event:
     virtual_account_id: int | None
     piid: str | None
     message: str
+    #: real time (ns) it was recorded: orders the events of one domain instant across processes
+    recorded_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

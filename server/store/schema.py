@@ -216,4 +216,10 @@ CREATE TABLE pool_history (
 CREATE INDEX pool_history_license ON pool_history (license_id, at)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+#: Each event's real-time stamp (``shared.clock.real_stamp``): the lab's timeline merges the SSM's
+#: and the agent's events of one domain instant in the order they happened (cause before effect).
+V5 = """
+ALTER TABLE events ADD COLUMN recorded_ns INTEGER
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)

@@ -45,3 +45,22 @@ async def test_metrics_info_snapshot_and_reset(ssm: RunningSSM, make_agent: Make
     r = await api.post("/_lab/reset")
     assert r.status == 200
     assert running.agent.runner(None).state.serial_number != serial
+
+
+async def test_a_snapshot_brings_back_its_clock(ssm: RunningSSM, make_agent: MakeAgent, aiohttp_client: Any) -> None:
+    """Loading a snapshot restores the agent's domain time to the instant it was saved at, saved
+    as its clock; the instance's timers count from there."""
+    from shared.clock import load_state
+
+    running = await make_agent()
+    api: TestClient[Any, Any] = await aiohttp_client(create_api(running.agent, _noop))
+    saved_at = ssm.clock.now()
+    snap = await (await api.post("/_lab/snapshot", json={"name": "start"})).json()
+    assert snap["at"] == saved_at.isoformat()
+    await ssm.clock.advance(timedelta(days=100))
+    assert running.agent.runner(None).status().license_authorization_status == "Evaluation Expired"
+    loaded = await (await api.post("/_lab/restore", json={"name": "start"})).json()
+    assert loaded["clock"]["now"] == saved_at.isoformat() and ssm.clock.now() == saved_at
+    saved = await running.store.setting("clock")
+    assert saved is not None and (clock := load_state(saved)) is not None and clock.now() == saved_at
+    assert running.agent.runner(None).status().license_authorization_status == "Evaluation Mode"

@@ -51,9 +51,11 @@ async def apply_fix(fix: str, kind: str, running: RunningAgent, ssm: RunningSSM)
         else:
             await agent.set_transport(TransportSettings())
         return m.group(0)
-    assert "ssm-server tls set good" in fix, fix
+    # the SSM the agent reached, not the default one (issue 16, item 16)
+    command = f"ssm-server tls --url https://127.0.0.1:{ssm.port} set good"
+    assert command in fix, fix
     await ssm.set_tls("good")
-    return "ssm-server tls set good"
+    return command
 
 
 @pytest.mark.parametrize("mode", list(DRILLS))
@@ -127,3 +129,18 @@ async def test_diagnose_refuses_a_url_breaking_a_rule(ssm: RunningSSM, make_agen
     report = await running.agent.diagnose("http://smartreceiver.cisco.com/licservice/license")
     assert report.failure is not None and report.failure.code == "url_not_https"
     assert [s.verdict for s in report.steps][1:] == ["skipped"] * 7
+
+
+async def test_diagnose_url_names_that_url_in_its_messages(ssm: RunningSSM, make_agent: MakeAgent) -> None:
+    """'diagnose URL' is about URL: a failure of its last step (the device endpoint, through the
+    agent's verifying client) names URL, not the saved one (issue 16, item 16)."""
+    running = await make_agent()
+    saved = running.agent.transport.url
+    other = "https://tools.cisco.com/licservice/license"
+    status, _ = await ssm.lab("POST", "/_lab/faults", {"kind": "drop"})
+    assert status == 201
+    report = await running.agent.diagnose(other)
+    assert report.url == other and report.failure is not None
+    step = next(s for s in report.steps if s.step == "path")
+    assert other in report.failure.message and other in step.detail
+    assert saved not in report.failure.message and saved not in step.detail

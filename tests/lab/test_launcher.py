@@ -116,8 +116,11 @@ def test_up_snapshot_save_change_load_down(tmp_path: Path, pki_dir: Path) -> Non
         assert "registered ucce-1, cvp-1" in advanced.stdout  # the demo's day-2 step
         saved = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "save", "day2"), capture_output=True, text=True)
         assert saved.returncode == 0, saved.stderr
+        saved_at = lab.ssm("GET", "/_lab/clock")["now"]
         lab.agent("POST", "/api/v1/instances/cvp-1/deregister")
         assert lab.ssm("GET", "/_lab/instances")["total"] == 1
+        later = subprocess.run(ssmlab(folder, pki_dir, "clock", "advance", "3d"), capture_output=True, text=True)
+        assert later.returncode == 0, later.stderr
         listed = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "list"), capture_output=True, text=True)
         assert "day2" in listed.stdout
         loaded = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "load", "day2"), capture_output=True, text=True)
@@ -125,6 +128,8 @@ def test_up_snapshot_save_change_load_down(tmp_path: Path, pki_dir: Path) -> Non
         cvp = lab.agent("GET", "/api/v1/instances/cvp-1/status")
         assert cvp["registration_status"] == "Registered"
         assert lab.ssm("GET", "/_lab/instances")["total"] == 2
+        # the clocks too (README: "databases, clocks"): both back at the snapshot's instant
+        assert lab.ssm("GET", "/_lab/clock")["now"] == lab.agent("GET", "/_lab/clock")["now"] == saved_at
         missing = subprocess.run(ssmlab(folder, pki_dir, "snapshot", "load", "nope"), capture_output=True, text=True)
         assert missing.returncode == 1 and "nope" in missing.stderr
     finally:
@@ -170,3 +175,44 @@ def test_a_failed_start_leaves_nothing_running(tmp_path: Path, pki_dir: Path) ->
     assert up.returncode != 0
     assert "cannot listen on" in up.stderr and "agent.log" in up.stderr
     assert port_closed(ssm_port)
+
+
+def test_port_0_is_any_free_port_and_only_the_lab_s_resolve_entries_move(tmp_path: Path, pki_dir: Path) -> None:
+    """--ssm-port 0 / --agent-port 0 start on free ports, recorded in lab.json, and the agent
+    reaches that SSM; a later start rewrites only the [resolve] entries ssmlab owns, never an
+    entry the user added (issue 16, items 13 and 16)."""
+    import tomllib
+
+    folder = tmp_path / "lab"
+    any_port = ["--ssm-port", "0", "--agent-port", "0"]
+    up = subprocess.run(ssmlab(folder, pki_dir, "up", "--fresh", "--rate", "0", *any_port), capture_output=True,
+                        text=True, timeout=60)  # fmt: skip
+    try:
+        assert up.returncode == 0, up.stderr
+        state = json.loads((folder / "lab.json").read_text())
+        assert state["ssm_port"] not in (0, 8443) and state["agent_port"] not in (0, 8787)
+        lab = Lab(folder, pki_dir).load()
+        assert f"SSM https://127.0.0.1:{state['ssm_port']}" in up.stdout
+        resolve = tomllib.loads((folder / "agent.toml").read_text())["resolve"]
+        assert set(resolve.values()) == {f"127.0.0.1:{state['ssm_port']}"}
+        advanced = subprocess.run(ssmlab(folder, pki_dir, "clock", "advance", "2d"), capture_output=True, text=True)
+        assert advanced.returncode == 0, advanced.stderr
+        assert lab.ssm("GET", "/_lab/instances")["total"] == 2  # the agent reached that SSM
+    finally:
+        subprocess.run(ssmlab(folder, pki_dir, "down"), capture_output=True, text=True, timeout=60)
+
+    text = (folder / "agent.toml").read_text()
+    mine = '"my-onprem.example.com:443" = "127.0.0.1:9443"'
+    text = text.replace("[resolve]\n", f"[resolve]\n{mine}\n")
+    (folder / "agent.toml").write_text(text)
+    again = subprocess.run(ssmlab(folder, pki_dir, "up", "--rate", "0", "--ssm-port", "0"), capture_output=True,
+                           text=True, timeout=60)  # fmt: skip
+    try:
+        assert again.returncode == 0, again.stderr
+        port = json.loads((folder / "lab.json").read_text())["ssm_port"]
+        resolve = tomllib.loads((folder / "agent.toml").read_text())["resolve"]
+        assert resolve.pop("my-onprem.example.com:443") == "127.0.0.1:9443"
+        assert set(resolve) == {"smartreceiver.cisco.com:443", "tools.cisco.com:443", "wrong-host.ssmlab.example:443"}
+        assert set(resolve.values()) == {f"127.0.0.1:{port}"}
+    finally:
+        subprocess.run(ssmlab(folder, pki_dir, "down"), capture_output=True, text=True, timeout=60)

@@ -136,3 +136,16 @@ def test_each_kind_of_step_is_typed_and_has_its_handler() -> None:
         "usage_count": 130,
         "actual_usage": 90,
     }
+
+
+@pytest.mark.parametrize("json_report", [False, True])
+def test_a_scenario_file_without_steps_says_so(tmp_path: Path, pki_dir: Path, json_report: bool) -> None:
+    """Exit 1 with the reason on stderr, with or without --json (with it, the report says it too)."""
+    file = tmp_path / "empty.toml"
+    file.write_text('name = "empty"\ndescription = "nothing to play"\n')
+    args = [sys.executable, "-m", "lab", "--certs", str(pki_dir), "scenario", "run", str(file)]
+    done = subprocess.run(args + (["--json"] if json_report else []), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "no [[step]] tables" in done.stderr and str(file) in done.stderr
+    if json_report:
+        assert "no [[step]] tables" in json.loads(done.stdout)["error"]

@@ -127,6 +127,22 @@ async def test_snapshot_save_change_load(ssm: RunningSSM, pki_dir: Path, make_ag
     assert status == 400 and err["error"] == "snapshot_not_found"
 
 
+async def test_a_snapshot_brings_back_its_clock(ssm: RunningSSM, pki_dir: Path) -> None:
+    """Loading a snapshot restores the domain time it was saved at, and saves it as the SSM's clock
+    (a restart continues from there)."""
+    from server.timekeeping import load_clock
+
+    saved_at = ssm.clock.now()
+    status, snap, _ = await call(ssm, pki_dir, "POST", "/_lab/snapshot", {"name": "day0"})
+    assert status == 200 and snap["at"] == saved_at.isoformat()
+    await ssm.clock.advance(timedelta(days=30))
+    status, loaded, _ = await call(ssm, pki_dir, "POST", "/_lab/restore", {"name": "day0"})
+    assert status == 200 and loaded["clock"]["now"] == saved_at.isoformat()
+    assert ssm.clock.now() == saved_at
+    persisted = await load_clock(ssm.store)
+    assert persisted is not None and persisted.now() == saved_at
+
+
 async def test_reset_everything_or_one_account(ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent) -> None:
     """Reset of one account removes it and all it holds; a full reset reseeds the lab account."""
     from server.accounts import create_account
@@ -167,3 +183,69 @@ async def test_a_fault_for_an_instance_hits_it_over_call_home_too(
     registered = next(e for e in journal if e["kind"] == "registration")
     assert registered["status"] == 200 and registered["path"] == last["path"]
     await inst.renew_authorization()  # the fault was for one request
+
+
+async def test_a_fault_on_the_token_endpoint_fires(ssm: RunningSSM, pki_dir: Path) -> None:
+    """A fault naming an admin path (the OAuth2 token endpoint) hits it; one without a path hits
+    device requests only, so the admin API answers through it (issue 16, item 13)."""
+    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
+
+    async def token_status() -> int:
+        form = {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"}
+        async with aiohttp.ClientSession() as s, s.post(ssm.url + "/as/token.oauth2", data=form, ssl=ctx) as r:
+            return r.status
+
+    assert await token_status() == 401
+    everything = await call(ssm, pki_dir, "POST", "/_lab/faults", {"kind": "status", "status": 503})
+    assert everything[0] == 201 and await token_status() == 401
+    await call(ssm, pki_dir, "DELETE", "/_lab/faults")
+    status, fault, _ = await call(
+        ssm, pki_dir, "POST", "/_lab/faults", {"kind": "status", "status": 503, "path": "/as/token.oauth2", "times": 1}
+    )
+    assert status == 201 and fault["path"] == "/as/token.oauth2"
+    assert await token_status() == 503
+    journal = (await call(ssm, pki_dir, "GET", "/_lab/journal"))[1]
+    assert (journal[-1]["path"], journal[-1]["status"], journal[-1]["fault"]) == ("/as/token.oauth2", 503, fault["id"])
+    assert await token_status() == 401  # once
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"kind": "status", "path": "/_lab/clock"}, "lab plane"),
+        ({"kind": "drop", "path": "/nowhere"}, "no endpoint"),
+        ({"kind": "status", "path": "/as/token.oauth2", "piid": "p-1"}, "pick device requests"),
+        ({"kind": "status", "path": "/as/token.oauth2", "message": "authorization"}, "pick device requests"),
+        ({"kind": "drop", "status": 503}, "a drop fault takes no status"),
+        ({"kind": "reset", "retry_after": 5}, "takes no retry_after"),
+        ({"kind": "status", "latency_ms": 50}, "takes no latency_ms"),
+    ],
+)
+async def test_a_fault_that_could_never_fire_is_refused(
+    ssm: RunningSSM, pki_dir: Path, body: dict[str, Any], says: str
+) -> None:
+    status, err, _ = await call(ssm, pki_dir, "POST", "/_lab/faults", body)
+    assert (status, err["error"]) == (400, "invalid_fault") and says in err["message"], err
+    assert (await call(ssm, pki_dir, "GET", "/_lab/faults"))[1] == []
+
+
+async def test_a_drop_fault_is_listed_by_its_kind_and_logged_as_a_drop(
+    ssm: RunningSSM, pki_dir: Path, make_agent: MakeAgent
+) -> None:
+    """A drop fault has no status to list, and the request it drops is one log line saying so, not
+    a 500 with a stack trace (issue 16, item 13)."""
+    from structlog.testing import capture_logs
+
+    running = await make_agent()
+    status, fault, _ = await call(ssm, pki_dir, "POST", "/_lab/faults", {"kind": "drop", "times": 1})
+    assert status == 201 and fault["kind"] == "drop"
+    assert "status" not in fault and "retry_after" not in fault and "latency_ms" not in fault
+    listed = (await call(ssm, pki_dir, "GET", "/_lab/faults"))[1]
+    assert [(f["kind"], "status" in f) for f in listed] == [("drop", False)]
+    with capture_logs() as logs, pytest.raises(Unavailable):
+        await running.agent.runner(None).register(await ssm.token())
+    assert not [e for e in logs if e.get("log_level") in ("error", "exception") or e["event"] == "request_failed"]
+    dropped = [e for e in logs if e["event"] == "request" and e.get("path") == "/licservice/license"]
+    assert [e["status"] for e in dropped] == ["drop (fault 1)"]
+    journal = (await call(ssm, pki_dir, "GET", "/_lab/journal"))[1]
+    assert journal[-1]["status"] == "drop"

@@ -112,3 +112,28 @@ async def test_mode_is_saved_before_it_is_served_and_restored(ssm: RunningSSM, l
         assert app[keys.TLS].mode is DrillMode.CN_ONLY
     finally:
         await server.close()
+
+
+def test_the_self_signed_drill_keeps_its_certificate(tmp_path: Any) -> None:
+    """The self-signed certificate is kept beside the lab PKI (key 0600) and served again by an SSM
+    started later, so the trust its fix imported still holds; it is made again only when the
+    lab's hosts change or it nears its end (issue 16, item 15)."""
+    import os
+    from datetime import timedelta
+
+    from server.pki_files import init_lab_pki, load_lab_pki
+    from server.tlsdrills import build
+
+    init_lab_pki(tmp_path)
+    now = real_now()
+    first = build(DrillMode.SELF_SIGNED, load_lab_pki(tmp_path), now=now)
+    kept = tmp_path / "drills" / "self-signed.key"
+    assert (tmp_path / "drills" / "self-signed.pem").exists() and os.stat(kept).st_mode & 0o777 == 0o600
+    again = build(DrillMode.SELF_SIGNED, load_lab_pki(tmp_path), now=now + timedelta(days=1))  # a restart
+    assert pki.fingerprint(again.leaf.cert) == pki.fingerprint(first.leaf.cert)
+    assert again.leaf.key_pem() == first.leaf.key_pem()
+    near_end = build(DrillMode.SELF_SIGNED, load_lab_pki(tmp_path), now=now + timedelta(days=380))
+    assert pki.fingerprint(near_end.leaf.cert) != pki.fingerprint(first.leaf.cert)
+    init_lab_pki(tmp_path, hosts=["ssm.lab.example"])  # the lab certificate gains a host
+    renamed = build(DrillMode.SELF_SIGNED, load_lab_pki(tmp_path), now=now + timedelta(days=380))
+    assert "ssm.lab.example" in CertNames.of(renamed.leaf.cert).dns

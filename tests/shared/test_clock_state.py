@@ -121,3 +121,63 @@ def test_choose_clock_system_with_a_saved_clock_in_the_past_is_the_system_clock(
     saved = VirtualClock(datetime(2000, 1, 1, tzinfo=UTC))
     clock = choose_clock(kind="system", rate=None, start=None, anchor=None, saved=saved)
     assert isinstance(clock, SystemClock)
+
+
+async def test_restore_goes_back_to_a_saved_instant_and_sleepers_count_from_there() -> None:
+    """``restore`` is the one way back (a lab snapshot): to the instant the state had reached,
+    keeping the clock's own rate; a sleeper's deadline is reached again by advancing from there;
+    ``advance`` still refuses to go backwards."""
+    import asyncio
+
+    from shared.clock import ClockError
+
+    clock = VirtualClock(T0)
+    await clock.advance(10 * DAY)
+    saved = clock.state()
+    await clock.advance(20 * DAY)
+    woke: list[datetime] = []
+
+    async def sleeper() -> None:
+        await clock.sleep_until(T0 + 31 * DAY)
+        woke.append(clock.now())
+
+    task = asyncio.create_task(sleeper())
+    clock.track(task)
+    await asyncio.sleep(0)
+    await clock.restore(saved)
+    assert (clock.now(), clock.rate) == (T0 + 10 * DAY, 0.0)
+    await clock.advance(20 * DAY)
+    assert woke == []
+    await clock.advance(DAY)
+    assert woke == [T0 + 31 * DAY]
+    with pytest.raises(ClockError):
+        await clock.advance_to(T0)
+    await task
+
+
+async def test_restore_keeps_the_session_s_rate() -> None:
+    """A scaled clock restored to a state saved at another rate flows on at its own rate."""
+    real = [1_000.0]
+    clock = ScaledClock(epoch=T0 + 90 * DAY, anchor=1_000.0, rate=60.0, real=lambda: real[0])
+    await clock.restore(ClockState("virtual", (T0 + DAY).timestamp(), 5.0, 0.0))
+    assert clock.now() == T0 + DAY
+    real[0] += 60
+    assert clock.now() == T0 + DAY + timedelta(hours=1)
+
+
+async def test_restoring_a_snapshot_s_clock() -> None:
+    """clockctl: a snapshot re-anchors the clock so its saved state records the instant reached;
+    restoring reads it back; the system clock, or a snapshot without a clock, is left alone."""
+    from shared import clockctl
+
+    real = [1_000.0]
+    clock = ScaledClock(epoch=T0, anchor=1_000.0, rate=3600.0, real=lambda: real[0])
+    real[0] += 24  # a day flowed since the last change
+    clockctl.prepare_snapshot(clock)
+    saved = dump_state(clock)
+    real[0] += 240  # ten more days
+    view = await clockctl.restore_snapshot(clock, saved)
+    assert view is not None and view.now == (T0 + DAY).isoformat() and clock.rate == 3600.0
+    assert await clockctl.restore_snapshot(clock, None) is None
+    assert await clockctl.restore_snapshot(clock, "not a clock") is None
+    assert await clockctl.restore_snapshot(SystemClock(), saved) is None

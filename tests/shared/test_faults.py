@@ -69,3 +69,27 @@ def test_bad_faults_are_refused() -> None:
         table.add(FaultSpec(kind="latency"), T0)
     with pytest.raises(NotFound):
         table.remove(99)
+
+
+def test_a_fault_without_a_path_hits_device_requests_only() -> None:
+    """An admin-plane request (``device=False``) is hit only by a fault naming its path."""
+    table = FaultTable()
+    table.add(FaultSpec(kind="status"), T0)
+    assert table.match(Target("/as/token.oauth2", device=False), T0) is None
+    table.add(FaultSpec(kind="status", status=429, path="/as/"), T0)
+    hit = table.match(Target("/as/token.oauth2", device=False), T0)
+    assert hit is not None and hit.status == 429
+    assert table.match(Target("/licservice/license"), T0).status == 503  # type: ignore[union-attr]
+
+
+def test_a_fault_is_listed_with_the_settings_of_its_kind() -> None:
+    """A drop fault lists no status (it answers none); a status fault its status, 503 by default."""
+    table = FaultTable()
+    drop = table.add(FaultSpec(kind="drop"), T0).view()
+    assert drop["kind"] == "drop" and not {"status", "retry_after", "latency_ms"} & set(drop)
+    status = table.add(FaultSpec(kind="status", retry_after=30), T0).view()
+    assert (status["status"], status["retry_after"]) == (503, 30) and "latency_ms" not in status
+    latency = table.add(FaultSpec(kind="latency", latency_ms=80), T0).view()
+    assert latency["latency_ms"] == 80 and "status" not in latency
+    with pytest.raises(BadRequest):
+        table.add(FaultSpec(kind="drop", status=503), T0)

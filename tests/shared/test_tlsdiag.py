@@ -257,3 +257,66 @@ def test_chain_that_verifier_refuses_is_chain_invalid(root: pki.CertifiedKey, in
     a = assess(URL, [client_only, inter.cert], [root.cert], now=NOW, hints=HINTS)
     assert a.failure is not None and a.failure.code == "tls_chain_invalid"
     assert "does not verify" in a.failure.message
+
+
+def sha1_signed(issuer_key: object, cert: x509.Certificate) -> x509.Certificate:
+    """``cert`` (signed sha256WithRSAEncryption) signed again with SHA-1, as ``openssl x509 -sha1``
+    would: cryptography no longer signs with SHA-1, so the algorithm's OID is swapped (same length)
+    and the new TBS signed with the RSA primitive."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    assert isinstance(issuer_key, rsa.RSAPrivateKey)
+    sha256_rsa, sha1_rsa = bytes.fromhex("06092A864886F70D01010B"), bytes.fromhex("06092A864886F70D010105")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert der.count(sha256_rsa) == 2  # in the TBS and in the outer signatureAlgorithm
+    der = der.replace(sha256_rsa, sha1_rsa)
+    unsigned = x509.load_der_x509_certificate(der)
+    signature = issuer_key.sign(unsigned.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    return x509.load_der_x509_certificate(der.replace(unsigned.signature, signature))
+
+
+@pytest.mark.parametrize("with_intermediate", [True, False])
+def test_a_leaf_signed_with_sha1_is_a_weak_signature(with_intermediate: bool) -> None:
+    """OpenSSL refuses it ("CA signature digest algorithm too weak"); the diagnosis says so rather
+    than calling the chain incomplete (issue 16, item 16)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_root = pki.make_ca(
+        "RSA Root",
+        not_before=NOW - timedelta(days=10),
+        not_after=NOW + timedelta(days=900),
+        key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+    rsa_inter = pki.make_ca(
+        "RSA Issuing CA",
+        issuer=rsa_root,
+        path_length=0,
+        not_before=NOW - timedelta(days=10),
+        not_after=NOW + timedelta(days=900),
+        key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+    weak = sha1_signed(rsa_inter.key, leaf(rsa_inter, ["smartreceiver.cisco.com"]).cert)
+    assert weak.signature_hash_algorithm is not None and weak.signature_hash_algorithm.name == "sha1"
+    served = [weak, rsa_inter.cert] if with_intermediate else [weak]
+    a = assess(URL, served, [rsa_root.cert], now=NOW, hints=HINTS, peer=PEER)
+    assert a.failure is not None and a.failure.code == "tls_weak_signature"
+    assert "SHA-1" in a.failure.message and "CA signature digest algorithm too weak" in a.failure.message
+    assert (a.failure.fix_kind, a.failure.fix_arg) == (FixKind.SSM_CERTIFICATE, "good")
+    assert "SHA-256" in a.failure.fix
+
+
+def test_the_ssm_side_fix_names_the_ssm_the_agent_reached(root: pki.CertifiedKey, inter: pki.CertifiedKey) -> None:
+    """'ssm-server tls set good' alone would talk to the default SSM: the fix names the one reached
+    (the address connected to), or the URL's host and port through a proxy (issue 16, item 16)."""
+    expired = leaf(inter, ["smartreceiver.cisco.com"], days=(-400, -1))
+    served = [expired.cert, inter.cert]
+    direct = assess(URL, served, [root.cert], now=NOW, hints=HINTS, peer=("127.0.0.1", 9443))
+    assert direct.failure is not None and direct.failure.code == "tls_cert_expired"
+    assert "ssm-server tls --url https://127.0.0.1:9443 set good" in direct.failure.fix
+    proxied = assess(URL, served, [root.cert], now=NOW, hints=HINTS)
+    assert proxied.failure is not None
+    assert "ssm-server tls --url https://smartreceiver.cisco.com:443 set good" in proxied.failure.fix
+    alone = assess(URL, [leaf(inter, ["smartreceiver.cisco.com"]).cert], [root.cert], now=NOW, hints=HINTS, peer=PEER)
+    assert alone.failure is not None and alone.failure.code == "tls_chain_incomplete"
+    assert f"ssm-server tls --url https://{PEER[0]}:{PEER[1]} set good" in alone.failure.fix

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from server.store.repos.base import Repository
 from server.store.rows import Event, Notification
+from shared.clock import real_stamp
 
 
 class Events(Repository):
@@ -11,8 +12,8 @@ class Events(Repository):
 
     def add(self, *, at: int, kind: str, message: str, va_id: int | None = None, piid: str | None = None) -> None:
         self._exec(
-            "INSERT INTO events (at, kind, virtual_account_id, piid, message) VALUES (?, ?, ?, ?, ?)",
-            (at, kind, va_id, piid, message),
+            "INSERT INTO events (at, kind, virtual_account_id, piid, message, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)",
+            (at, kind, va_id, piid, message, real_stamp()),
         )
 
     def recent(self, *, limit: int = 100, piid: str | None = None, va_id: int | None = None) -> list[Event]:
