@@ -18,7 +18,7 @@ from shared.limits import COUNT_MAX
 from shared.policy import DEFAULT_POLICY
 from shared.states import LicenseType, UsageMode
 from tests.conftest import RunningSSM
-from tests.server.test_onprem import OnPrem, bind, site  # noqa: F401 (a fixture)
+from tests.server.onprem_site import OnPrem, bind
 
 PREMIUM = LicenseKey("Premium Agent", LicenseType.FLEX, UsageMode.PRODUCTION)
 
