@@ -248,7 +248,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results.update(figures)
             results["ssm_rss_10k_mib"] = rss_kib(proc.pid) / 1024
             requests = work / "requests.txt"
-            first = interval_base() + 20_000 * 900
+            first = interval_base() + 60  # after every interval the fleet reported
             capacity.write_requests(
                 requests, capacity.signed_reports(fleet.sims, args.wrk_requests, base_interval=first)
             )

@@ -91,12 +91,18 @@ class Capacity:
 
 
 def signed_reports(sims: list[Sim], count: int, *, base_interval: int, now: float | None = None) -> Iterable[str]:
-    """``count`` distinct signed usage reports, round-robin over the instances (one interval each)."""
+    """``count`` distinct signed usage reports, round-robin over the instances (one interval each).
+
+    The interval ends step by one second from ``base_interval``: the SSM refuses an interval that ends
+    more than its skew window (5 minutes) in the future, so each instance gets at most 200 of them.
+    """
     sent_at = int(time.time() if now is None else now)
     n = len(sims)
+    if count > 200 * n:
+        raise ValueError(f"{count} reports over {n} instances: at most 200 each fit the SSM's skew window")
     for i in range(count):
         sim = sims[i % n]
-        end = base_interval + (i // n + 1) * 900
+        end = base_interval + i // n + 1
         msg = ReportUsage(
             sent_at=sent_at,
             nonce=envelope.new_nonce(),

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from plumbing.web.routes import Route
 from server import keys
-from server.admin import common, views
+from server.admin import bodies, common, views
 from server.admin.common import ItemResult, api
 from server.admin.routing import BACKEND, LEGACY
 from server.store import UnitOfWork
@@ -42,7 +42,7 @@ async def accounts_v2(request: web.Request) -> web.Response:
     )
 
 
-async def accounts_search_v1(request: web.Request, q: common.AccountSearch) -> web.Response:
+async def accounts_search_v1(request: web.Request, q: bodies.AccountSearch) -> web.Response:
     """L3: Smart Accounts whose domain and name contain the given text (at most 1000)."""
     found = [
         a
@@ -104,7 +104,7 @@ async def virtual_accounts(request: web.Request) -> web.Response:
     )
 
 
-async def licenses(request: web.Request, body: common.ListBody) -> web.Response:
+async def licenses(request: web.Request, body: bodies.ListBody) -> web.Response:
     """L5: license usage by virtual account, paged (what mcssmapi's smart_license_usage reads)."""
     vas = await common.listing_vas(request, body)
     account = await views.account_of(request)
@@ -166,7 +166,7 @@ def device_legacy(d: views.DeviceRow) -> dict[str, object]:
     return row
 
 
-async def devices(request: web.Request, body: common.ListBody) -> web.Response:
+async def devices(request: web.Request, body: bodies.ListBody) -> web.Response:
     vas = await common.listing_vas(request, body)
     rows = await views.device_rows(request.app[keys.STORE], vas)
     return web.json_response(
@@ -179,7 +179,7 @@ async def devices(request: web.Request, body: common.ListBody) -> web.Response:
     )
 
 
-async def _va(request: web.Request, query: common.VaQuery | None = None) -> tuple[Account, VirtualAccount]:
+async def _va(request: web.Request, query: bodies.VaQuery | None = None) -> tuple[Account, VirtualAccount]:
     """The account and virtual account of a request: the VA from the path or the query's
     ``virtualAccountName``."""
     account = await views.account_of(request)
@@ -216,7 +216,7 @@ def token_row(r: TokenRecord, now: datetime) -> dict[str, object]:
     }
 
 
-async def tokens_create(request: web.Request, body: common.TokenBody) -> web.Response:
+async def tokens_create(request: web.Request, body: bodies.TokenBody) -> web.Response:
     account, va = await _va(request)
     created = await common.create_token(request, account, va, body)
     return web.json_response(
@@ -229,7 +229,7 @@ async def tokens_create(request: web.Request, body: common.TokenBody) -> web.Res
 
 
 async def licenses_transfer(
-    request: web.Request, body: common.TransferBody, query: common.VaQuery | None = None
+    request: web.Request, body: bodies.TransferBody, query: bodies.VaQuery | None = None
 ) -> web.Response:
     account, va = await _va(request, query)
     results = await common.transfer_licenses(request.app[keys.STORE], account, va, body.licenses, views.now_of(request))
@@ -237,21 +237,21 @@ async def licenses_transfer(
     return common.batch_answer(results, "license transfer(s)", licensesTransferStatus=items)
 
 
-async def reserve(request: web.Request, body: common.ReserveBody) -> web.Response:
+async def reserve(request: web.Request, body: bodies.ReserveBody) -> web.Response:
     _, va = await _va(request)
     outcomes = await common.reserve(request, va, body)
     items = [common.reservation_item(o) for o in outcomes]
     return common.batch_answer(outcomes, "reservation request(s)", authorizationCodes=items)
 
 
-async def update(request: web.Request, body: common.UpdateBody, query: common.VaQuery | None = None) -> web.Response:
+async def update(request: web.Request, body: bodies.UpdateBody, query: bodies.VaQuery | None = None) -> web.Response:
     _, va = await _va(request, query)
     outcomes = await common.update(request, va, body)
     items = [common.reservation_item(o) for o in outcomes]
     return common.batch_answer(outcomes, "update request(s)", authorizationCodes=items, autorizationCodes=items)
 
 
-async def confirm(request: web.Request, body: common.ConfirmBody, query: common.VaQuery | None = None) -> web.Response:
+async def confirm(request: web.Request, body: bodies.ConfirmBody, query: bodies.VaQuery | None = None) -> web.Response:
     _, va = await _va(request, query)
     results, items = [], []
     for c in body.reservationConfirmationRequests:
@@ -274,12 +274,12 @@ async def confirm(request: web.Request, body: common.ConfirmBody, query: common.
 
 
 async def remove_devices(
-    request: web.Request, body: common.RemoveBody, query: common.VaQuery | None = None
+    request: web.Request, body: bodies.RemoveBody, query: bodies.VaQuery | None = None
 ) -> web.Response:
     _, va = await _va(request, query)
     store, now = request.app[keys.STORE], views.now_of(request)
 
-    async def remove(item: common.RemoveItem) -> str:
+    async def remove(item: bodies.RemoveItem) -> str:
         pid, sn = item.sudi.key()
         return await common.remove_device(store, va, pid, sn, item.returnCode, now, by="the admin API")
 
@@ -301,22 +301,22 @@ _VA = LEGACY + "/{version:v1|v2}/accounts/{domain}/virtual-accounts/{va}"
 ROUTES: list[Route] = [
     api("GET", LEGACY + "/v2/accounts", accounts_v2),
     api("GET", LEGACY + "/v2/accounts/", accounts_v2),
-    api("GET", LEGACY + "/v1/accounts/search", accounts_search_v1, query=common.AccountSearch),
+    api("GET", LEGACY + "/v1/accounts/search", accounts_search_v1, query=bodies.AccountSearch),
     api("GET", LEGACY + "/v2/accounts/search", accounts_search_v2),
     api("GET", LEGACY + "/v1/accounts/{domain}/customer/virtual-accounts", virtual_accounts),
-    api("POST", LEGACY + "/v1/accounts/{domain}/licenses", licenses, common.ListBody),
-    api("POST", LEGACY + "/v1/accounts/{domain}/devices", devices, common.ListBody),
+    api("POST", LEGACY + "/v1/accounts/{domain}/licenses", licenses, bodies.ListBody),
+    api("POST", LEGACY + "/v1/accounts/{domain}/devices", devices, bodies.ListBody),
     *(
         route
         for prefix in (LEGACY, BACKEND)
         for route in (
             api("GET", prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_list),
-            api("POST", prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_create, common.TokenBody),
+            api("POST", prefix + "/v1/accounts/{domain}/virtual-accounts/{va}/tokens", tokens_create, bodies.TokenBody),
         )
     ),
-    api("POST", _VA + "/licenses/transfer", licenses_transfer, common.TransferBody),
-    api("POST", _VA + "/reserve-licenses", reserve, common.ReserveBody),
-    api("POST", _VA + "/update-licenses", update, common.UpdateBody),
-    api("POST", _VA + "/confirm-licenses", confirm, common.ConfirmBody),
-    api("POST", _VA + "/devices/remove", remove_devices, common.RemoveBody),
+    api("POST", _VA + "/licenses/transfer", licenses_transfer, bodies.TransferBody),
+    api("POST", _VA + "/reserve-licenses", reserve, bodies.ReserveBody),
+    api("POST", _VA + "/update-licenses", update, bodies.UpdateBody),
+    api("POST", _VA + "/confirm-licenses", confirm, bodies.ConfirmBody),
+    api("POST", _VA + "/devices/remove", remove_devices, bodies.RemoveBody),
 ]

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from plumbing.web.routes import Route
 from server import accounts, keys
-from server.admin import common, legacy, views
+from server.admin import bodies, common, legacy, views
 from server.admin.common import api
 from server.admin.routing import SOFTWARE
 from server.store.rows import VirtualAccount
@@ -53,8 +53,8 @@ async def virtual_accounts(request: web.Request) -> web.Response:
 class VaBody(msgspec.Struct):
     name: Name
     description: Text = ""
-    isDefault: common.Short = "false"
-    commerceAccessLevel: common.Short = "FULL"
+    isDefault: bodies.Short = "false"
+    commerceAccessLevel: bodies.Short = "FULL"
 
 
 class AccountTypeParams(msgspec.Struct):
@@ -75,7 +75,7 @@ async def virtual_account_create(request: web.Request, body: VaBody) -> web.Resp
     return web.json_response({"status": "SUCCESS", "statusMessage": f"Virtual Account {va.name} created successfully"})
 
 
-async def virtual_account_default(request: web.Request, q: common.DefaultVaQuery) -> web.Response:
+async def virtual_account_default(request: web.Request, q: bodies.DefaultVaQuery) -> web.Response:
     """The default virtual account of a Smart Account."""
     store = request.app[keys.STORE]
     account = await accounts.resolve_account(store, q.smartAccountDomain)
@@ -92,10 +92,10 @@ async def virtual_account_default(request: web.Request, q: common.DefaultVaQuery
     )
 
 
-async def device_search(request: web.Request, q: common.DeviceSearch) -> web.Response:
+async def device_search(request: web.Request, q: bodies.DeviceSearch) -> web.Response:
     """Product instances of a virtual account, by instance name."""
-    va_name = q.virtualAccountName if isinstance(q, common.DeviceSearchV2) else None
-    _, va = await legacy._va(request, common.VaQuery(virtualAccountName=va_name) if va_name else None)
+    va_name = q.virtualAccountName if isinstance(q, bodies.DeviceSearchV2) else None
+    _, va = await legacy._va(request, bodies.VaQuery(virtualAccountName=va_name) if va_name else None)
     rows = await views.device_rows(request.app[keys.STORE], [va], q.instanceName or None)
     limit, offset = q.limit, q.offset
     return web.json_response(
@@ -111,7 +111,7 @@ async def device_search(request: web.Request, q: common.DeviceSearch) -> web.Res
     )
 
 
-async def device_usage(request: web.Request, body: common.ListBody) -> web.Response:
+async def device_usage(request: web.Request, body: bodies.ListBody) -> web.Response:
     vas = await common.listing_vas(request, body)
     rows = await views.device_rows(request.app[keys.STORE], vas)
     return web.json_response(
@@ -149,7 +149,7 @@ def _mode(d: views.DeviceRow) -> str:
 
 
 async def device_transfer(
-    request: web.Request, body: common.DeviceTransferBody, query: common.VaQuery | None = None
+    request: web.Request, body: bodies.DeviceTransferBody, query: bodies.VaQuery | None = None
 ) -> web.Response:
     account, va = await legacy._va(request, query)
     store, now = request.app[keys.STORE], views.now_of(request)
@@ -176,7 +176,7 @@ async def device_transfer(
     )
 
 
-async def device_remove_v1(request: web.Request, body: common.DeviceRemoveV1) -> web.Response:
+async def device_remove_v1(request: web.Request, body: bodies.DeviceRemoveV1) -> web.Response:
     _, va = await legacy._va(request)
     pid, sn = body.sudi.key()
     msg = await common.remove_device(
@@ -185,7 +185,7 @@ async def device_remove_v1(request: web.Request, body: common.DeviceRemoveV1) ->
     return web.json_response({"status": "SUCCESS", "statusMessage": msg})
 
 
-async def token_create(request: web.Request, body: common.TokenBody) -> web.Response:
+async def token_create(request: web.Request, body: bodies.TokenBody) -> web.Response:
     account, va = await legacy._va(request)
     created = await common.create_token(request, account, va, body)
     return web.json_response(
@@ -197,7 +197,7 @@ async def token_create(request: web.Request, body: common.TokenBody) -> web.Resp
     )
 
 
-async def token_revoke(request: web.Request, body: common.RevokeBody) -> web.Response:
+async def token_revoke(request: web.Request, body: bodies.RevokeBody) -> web.Response:
     _, va = await legacy._va(request)
     results = await common.revoke_tokens(request.app[keys.STORE], va, body.tokens, views.now_of(request))
     items = [{"status": r.status, "statusMessage": r.message} for r in results]
@@ -206,8 +206,8 @@ async def token_revoke(request: web.Request, body: common.RevokeBody) -> web.Res
 
 class SummaryData(msgspec.Struct):
     timestamp: Int64 = 0
-    nonce: common.Short = ""
-    tags: Annotated[list[common.Short], common.Items] = []
+    nonce: bodies.Short = ""
+    tags: Annotated[list[bodies.Short], bodies.Items] = []
 
 
 class SummaryBody(msgspec.Struct):
@@ -280,8 +280,8 @@ async def get_summary(request: web.Request, body: SummaryBody) -> web.Response:
 
 
 class AlertBody(msgspec.Struct):
-    virtualAccounts: Annotated[list[common.Short], common.Items] = []
-    severity: Annotated[list[common.Short], common.Items] = []
+    virtualAccounts: Annotated[list[bodies.Short], bodies.Items] = []
+    severity: Annotated[list[bodies.Short], bodies.Items] = []
     limit: PageLimit = 50
     offset: PageOffset = 0
 
@@ -351,37 +351,37 @@ ROUTES: list[Route] = [
         "GET",
         SOFTWARE + "/accounts/v1/virtual-account/default",
         virtual_account_default,
-        query=common.DefaultVaQuery,
+        query=bodies.DefaultVaQuery,
         answer=DEFAULT_VA_ANSWER,
     ),
-    api("GET", _V1VA + "/device/search", device_search, query=common.DeviceSearch),
-    api("GET", _V2 + "/devices", device_search, query=common.DeviceSearchV2),
-    api("POST", _LIC + "/v1/account/{domain}/device/get-usage", device_usage, common.ListBody),
-    api("POST", _V1VA + "/device/transfer", device_transfer, common.DeviceTransferBody),
-    api("POST", _V2 + "/devices/transfer", device_transfer, common.DeviceTransferBody, query=common.VaQuery),
-    api("POST", _V1VA + "/device/remove", device_remove_v1, common.DeviceRemoveV1),
+    api("GET", _V1VA + "/device/search", device_search, query=bodies.DeviceSearch),
+    api("GET", _V2 + "/devices", device_search, query=bodies.DeviceSearchV2),
+    api("POST", _LIC + "/v1/account/{domain}/device/get-usage", device_usage, bodies.ListBody),
+    api("POST", _V1VA + "/device/transfer", device_transfer, bodies.DeviceTransferBody),
+    api("POST", _V2 + "/devices/transfer", device_transfer, bodies.DeviceTransferBody, query=bodies.VaQuery),
+    api("POST", _V1VA + "/device/remove", device_remove_v1, bodies.DeviceRemoveV1),
     api(
         "POST",
         _LIC + "/v3/accounts/{domain}/devices/remove",
         legacy.remove_devices,
-        common.RemoveBody,
-        query=common.VaQuery,
+        bodies.RemoveBody,
+        query=bodies.VaQuery,
     ),
-    api("POST", _V1VA + "/token/create", token_create, common.TokenBody),
+    api("POST", _V1VA + "/token/create", token_create, bodies.TokenBody),
     api("GET", _V1VA + "/token/list", legacy.tokens_list),
-    api("POST", _V1VA + "/token/revoke", token_revoke, common.RevokeBody),
-    api("POST", _V1VA + "/licenses/transfer", legacy.licenses_transfer, common.TransferBody),
-    api("POST", _V2 + "/licenses/transfer", legacy.licenses_transfer, common.TransferBody, query=common.VaQuery),
+    api("POST", _V1VA + "/token/revoke", token_revoke, bodies.RevokeBody),
+    api("POST", _V1VA + "/licenses/transfer", legacy.licenses_transfer, bodies.TransferBody),
+    api("POST", _V2 + "/licenses/transfer", legacy.licenses_transfer, bodies.TransferBody, query=bodies.VaQuery),
     api(
         "POST",
         _LIC + "/{version:v1|v2}/account/{domain}/virtual-account/{va}/licenses/reserve",
         legacy.reserve,
-        common.ReserveBody,
+        bodies.ReserveBody,
     ),
-    api("POST", _V1VA + "/update-slr", legacy.update, common.UpdateBody),
-    api("POST", _V2 + "/licenses/update", legacy.update, common.UpdateBody, query=common.VaQuery),
-    api("POST", _V1VA + "/confirm-slr-update", legacy.confirm, common.ConfirmBody),
-    api("POST", _V2 + "/licenses/confirm", legacy.confirm, common.ConfirmBody, query=common.VaQuery),
+    api("POST", _V1VA + "/update-slr", legacy.update, bodies.UpdateBody),
+    api("POST", _V2 + "/licenses/update", legacy.update, bodies.UpdateBody, query=bodies.VaQuery),
+    api("POST", _V1VA + "/confirm-slr-update", legacy.confirm, bodies.ConfirmBody),
+    api("POST", _V2 + "/licenses/confirm", legacy.confirm, bodies.ConfirmBody, query=bodies.VaQuery),
     api(
         "POST",
         _LIC + "/v2/get-summary",

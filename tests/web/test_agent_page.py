@@ -17,7 +17,7 @@ import pytest
 from agent.api import create_api
 from plumbing.web import serve
 from server import reservations
-from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
+from server.accounts import LAB_DOMAIN, resolve_account
 from server.reservations import Wanted
 from shared import pki
 from tests.conftest import MakeAgent, RunningAgent, RunningSSM, no_persist
@@ -247,13 +247,20 @@ async def test_connection_truststore_diagnose_and_a_tls_drill(
 async def test_picker_escaping_and_reservation(
     ssm: RunningSSM, make_agent: MakeAgent, page: Any, shoot: Shoot, lab_pki: Any
 ) -> None:
-    """Several instances: the picker. A virtual account called <script> renders as text. Specific
-    License Reservation: the request code with Copy, the authorization code installed, returned."""
+    """Several instances: the picker. A virtual account called <script> renders as text (ssmlab's
+    SSM refuses that name, but the page must not trust what an SSM sends: the row is written
+    straight into the store). Specific License Reservation: the request code with Copy, the
+    authorization code installed, returned."""
     from playwright.async_api import expect
 
     running = await make_agent([{"name": "ucce-1"}, {"name": "cvp-1", "product": "CVP", "deployment_type": "CVP"}])
     account = await resolve_account(ssm.store, LAB_DOMAIN)
-    await create_virtual_account(ssm.store, account=account, name=SCRIPT, description="", now=ssm.clock.now())
+    now = ssm.clock.now()
+    await ssm.store.write(
+        lambda u: u.accounts.add_virtual_account(
+            account_id=account.id, name=SCRIPT, description="", is_default=False, now=now
+        )
+    )
     await running.agent.runner("ucce-1").register(await ssm.token(va=SCRIPT))
     await running.agent.runner("cvp-1").set_enabled(False)
     runner, url = await serve_agent(running)

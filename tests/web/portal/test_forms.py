@@ -99,7 +99,9 @@ async def test_add_licenses_refusals(
 
 async def test_virtual_account_refusals(cloud: RunningSSM, client: Client) -> None:
     got, html = await unchanged(cloud, client.post("/virtual-accounts" + q(), data={"name": "  "}))
-    refused(got, html, "invalid_virtual_account", 400)
+    refused(got, html, "invalid_name", 400)
+    got, html = await unchanged(cloud, client.post("/virtual-accounts" + q(), data={"name": "a/../b"}))
+    refused(got, html, "invalid_name", 400)
     got, html = await unchanged(cloud, client.post("/virtual-accounts" + q(), data={"name": "DEFAULT"}))
     refused(got, html, "virtual_account_exists", 409)
 

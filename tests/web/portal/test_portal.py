@@ -281,18 +281,29 @@ async def test_a_virtual_account_called_script_renders_as_text(
     await page.goto(at(cloud, "/virtual-accounts"))
     await page.get_by_role("button", name="New Virtual Account...").click()
     dialog = page.get_by_role("dialog", name="New Virtual Account")
+    # a name outside the grammar is refused in the dialog, and the refusal shows it as text
     await dialog.get_by_label("Name").fill(evil)
+    await dialog.get_by_role("button", name="Create Virtual Account").click()
+    await expect(dialog.locator(".error")).to_contain_text("invalid_name")
+    await expect(dialog.locator(".error")).to_contain_text(evil)
+    await expect(dialog).to_be_visible()
+    assert await page.locator("main script").count() == 0
+    await shoot(page, "script-va-refused")
+
+    # a name the grammar allows, with the characters HTML cares about, and a hostile description
+    name = "R&D (A+B) - lab"
+    await dialog.get_by_label("Name").fill(name)
     await dialog.get_by_label("Description").fill('"><img src=x onerror=alert(2)>')
     await shoot(page, "new-va-dialog")
     await dialog.get_by_role("button", name="Create Virtual Account").click()
     await expect(dialog).to_be_hidden()
-    link = page.locator("#vaccounts").get_by_role("link", name=evil)
+    link = page.locator("#vaccounts").get_by_role("link", name=name)
     await expect(link).to_be_visible()  # the name as text, in the list that refreshed at once
-    await expect(page.locator("#flash")).to_contain_text(f"Virtual account {evil} created")
+    await expect(page.locator("#flash")).to_contain_text(f"Virtual account {name} created")
     await shoot(page, "script-va")
     await link.click()
-    await expect(page.locator("h1")).to_have_text(f"Inventory: {evil}")
-    await expect(page.locator("#pick-va")).to_have_value(evil)
+    await expect(page.locator("h1")).to_have_text(f"Inventory: {name}")
+    await expect(page.locator("#pick-va")).to_have_value(name)
     assert await page.locator("img[src=x]").count() == 0 and await page.locator("main script").count() == 0
     await shoot(page, "script-va-inventory")
     # the page fixture fails the test on any alert() the page would show
@@ -306,7 +317,7 @@ async def test_a_virtual_account_called_script_renders_as_text(
     await page.goto(at(cloud, "/virtual-accounts"))
     await page.get_by_role("button", name="New Virtual Account...").click()
     dialog = page.get_by_role("dialog", name="New Virtual Account")
-    await dialog.get_by_label("Name").fill(evil)
+    await dialog.get_by_label("Name").fill(name)
     await dialog.get_by_role("button", name="Create Virtual Account").click()
     await expect(dialog.locator(".error")).to_contain_text("virtual_account_exists")
     await expect(dialog).to_be_visible()
