@@ -57,7 +57,9 @@ def serve_ssm(tmp_path: Path, lab_pki: LabPki, pki_dir: Path) -> Callable[..., A
         )
         app.middlewares.insert(0, spoof(remote))
         runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
-        ssm = RunningSSM(f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem")
+        ssm = RunningSSM(
+            f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"
+        )
         ctx = ssl.create_default_context(cafile=str(ssm.truststore))
 
         async def call(method: str, path: str, body: object = None, bearer: str | None = None) -> tuple[int, Any]:

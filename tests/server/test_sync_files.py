@@ -31,7 +31,7 @@ def _outer(data: bytes, **fields: object) -> bytes:
 
 async def test_outer_fields_of_a_request_file_are_compared(
     ssm: RunningSSM,
-    site: OnPrem,  # noqa: F811
+    site: OnPrem,
     pki_dir: Path,
     lab_pki: LabPki,
 ) -> None:
@@ -80,7 +80,7 @@ async def test_a_pool_past_the_codec_limit_is_refused_at_the_source(ssm: Running
 
 async def test_an_old_pool_past_the_limit_still_synchronizes(
     ssm: RunningSSM,
-    site: OnPrem,  # noqa: F811
+    site: OnPrem,
     pki_dir: Path,
     lab_pki: LabPki,
 ) -> None:
