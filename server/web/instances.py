@@ -13,6 +13,7 @@ from cryptography.x509.oid import NameOID
 
 from plumbing.web import pages
 from server import keys, views
+from server.admin import bodies
 from server.admin import common as admin_ops
 from server.store import UnitOfWork
 from server.store.rows import Instance, VirtualAccount
@@ -128,8 +129,8 @@ async def transfer(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     inst, va = await store.read(lambda uow: _find(uow, scope, piid))
     f = await form(request, TransferForm, {"target": "Destination Virtual Account"})
-    item = admin_ops.DeviceTransferItem(
-        sudi=admin_ops.Sudi(inst.udi_pid, inst.serial_number), targetVirtualAccount=f.target
+    item = bodies.DeviceTransferItem(
+        sudi=bodies.Sudi(inst.udi_pid, inst.serial_number), targetVirtualAccount=f.target
     )
     await admin_ops.transfer_device(store, scope.account, va, item, now(request))
     # the details again, under the instance's new virtual account
