@@ -192,8 +192,7 @@ def _validity(served: Sequence[x509.Certificate], now: datetime, ssm: str) -> Fi
             return Finding(
                 "tls_cert_expired",
                 f"{which} {_cn(cert)} expired on {_when(end)} ({span})",
-                f"renew the SSM's TLS certificate (lab: {_good(ssm)}); "
-                f"if it should still be valid, {clocks}",
+                f"renew the SSM's TLS certificate (lab: {_good(ssm)}); if it should still be valid, {clocks}",
                 FixKind.SSM_CERTIFICATE,
                 "good",
             )

@@ -16,9 +16,7 @@ from shared import envelope
 from shared.errors import RemoteError, Unavailable
 
 
-async def post(
-    link_url: str, resolve: dict[str, str], truststore: Path, body: bytes, ctype: str, nonce: str
-) -> object:
+async def post(link_url: str, resolve: dict[str, str], truststore: Path, body: bytes, ctype: str, nonce: str) -> object:
     connector = aiohttp.TCPConnector(ssl=client_context(truststore), resolver=OverrideResolver(resolve))
     try:
         async with (

@@ -129,9 +129,7 @@ async def transfer(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     inst, va = await store.read(lambda uow: _find(uow, scope, piid))
     f = await form(request, TransferForm, {"target": "Destination Virtual Account"})
-    item = bodies.DeviceTransferItem(
-        sudi=bodies.Sudi(inst.udi_pid, inst.serial_number), targetVirtualAccount=f.target
-    )
+    item = bodies.DeviceTransferItem(sudi=bodies.Sudi(inst.udi_pid, inst.serial_number), targetVirtualAccount=f.target)
     await admin_ops.transfer_device(store, scope.account, va, item, now(request))
     # the details again, under the instance's new virtual account
     return web.Response(status=200, headers={"HX-Redirect": scope.url(f"/inventory/instances/{piid}", va=f.target)})

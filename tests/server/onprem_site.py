@@ -80,9 +80,7 @@ def cloud_resolve(ssm: RunningSSM) -> dict[str, str]:
 CLOUD_URL = "https://smartreceiver.cisco.com/licservice/license"
 
 
-async def bind(
-    op: OnPrem, ssm: RunningSSM, pki_dir: Path, token: str | None = None, **kw: object
-) -> onprem.Link:
+async def bind(op: OnPrem, ssm: RunningSSM, pki_dir: Path, token: str | None = None, **kw: object) -> onprem.Link:
     return await onprem.register(
         op.store,
         ssm.clock.now(),

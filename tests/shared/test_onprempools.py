@@ -36,8 +36,15 @@ def cloud(key: LicenseKey = PREMIUM, purchased: int = 100, in_use: int = 0, mine
         # the On-Prem's usage moved since the request (40 now): counted with the others' 90
         (pool(in_use=40, actual=40), cloud(in_use=120, mine=30, since=5 * DAY), (40, 40), 100, 130, 5 * DAY, [True]),
         # the On-Prem found it first (day 3): the earlier date stands
-        (pool(in_use=130, ooc_since=3 * DAY), cloud(in_use=130, mine=30, since=5 * DAY), (30, 30), 100, 130, 3 * DAY,
-         []),
+        (
+            pool(in_use=130, ooc_since=3 * DAY),
+            cloud(in_use=130, mine=30, since=5 * DAY),
+            (30, 30),
+            100,
+            130,
+            3 * DAY,
+            [],
+        ),
         # the cloud is back In Compliance after a purchase: locks released, in use is the actual usage
         (
             pool(in_use=130, actual=120, ooc_since=3 * DAY),
