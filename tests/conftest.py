@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sqlite3
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiosqlite
 import pytest
 
 from agent.config import AgentConfig, parse_config
@@ -35,6 +37,23 @@ from shared.policy import DEFAULT_POLICY, Policy
 from shared.states import LicenseType, UsageMode
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the SQLite threads of stores a failed test left open. aiosqlite's worker thread is not
+    a daemon: one store still open (kept alive by the failure's traceback) would keep pytest from
+    ever exiting after its summary, and CI would hang instead of reporting the failure."""
+    leaked = [
+        conn
+        for conn in gc.get_objects()
+        if isinstance(conn, aiosqlite.Connection) and conn._connection is not None
+    ]
+    for conn in leaked:
+        conn.stop()
+    if leaked:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"note: stopped {len(leaked)} SQLite connection(s) that tests left open", yellow=True)
 
 
 @pytest.fixture(scope="session")

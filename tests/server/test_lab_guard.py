@@ -42,12 +42,15 @@ def spoof(remote: str) -> web.Middleware:
 
 
 @pytest.fixture
-def serve_ssm(tmp_path: Path, lab_pki: LabPki, pki_dir: Path) -> Callable[..., Any]:
-    """Start an SSM whose peers all appear as ``remote``; yields a call helper and its RunningSSM."""
+async def serve_ssm(tmp_path: Path, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Start an SSM whose peers all appear as ``remote``; yields a call helper and its RunningSSM.
+    Whatever was started is stopped at teardown, whether the test passed or not."""
+    opened: list[Callable[[], Awaitable[None]]] = []
 
-    async def start(remote: str, token: str | None = None) -> tuple[Call, RunningSSM, Callable[[], Awaitable[None]]]:
+    async def start(remote: str, token: str | None = None) -> tuple[Call, RunningSSM]:
         db = tmp_path / f"ssm-{remote.replace(':', '_')}-{token}.db"
         store = await Store.open(db)
+        opened.append(store.close)
         clock = VirtualClock(START)
         app = create_app(
             ServerSettings(db_path=db, policy=DEFAULT_POLICY, lab_token=token),
@@ -57,6 +60,7 @@ def serve_ssm(tmp_path: Path, lab_pki: LabPki, pki_dir: Path) -> Callable[..., A
         )
         app.middlewares.insert(0, spoof(remote))
         runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
+        opened.insert(0, runner.cleanup)
         ssm = RunningSSM(
             f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"
         )
@@ -71,29 +75,18 @@ def serve_ssm(tmp_path: Path, lab_pki: LabPki, pki_dir: Path) -> Callable[..., A
                 assert r.content_type in ("application/json", "text/plain"), r.content_type
                 return r.status, (await r.json() if r.content_type == "application/json" else await r.text())
 
-        async def close() -> None:
-            await runner.cleanup()
-            await store.close()
+        return call, ssm
 
-        return call, ssm, close
-
-    return start
-
-
-@pytest.fixture
-async def closing() -> AsyncIterator[list[Callable[[], Awaitable[None]]]]:
-    done: list[Callable[[], Awaitable[None]]] = []
-    yield done
-    for close in done:
+    yield start
+    for close in opened:
         await close()
 
 
 @pytest.mark.parametrize("remote", ["203.0.113.7", "2001:db8::7", "::ffff:198.51.100.1"])
-async def test_the_lab_plane_refuses_other_machines(serve_ssm: Any, closing: list[Any], remote: str) -> None:
+async def test_the_lab_plane_refuses_other_machines(serve_ssm: Any, remote: str) -> None:
     """Started without --lab-exposed: a token or a reset from another machine is refused 403
     lab_not_exposed with its fix, and nothing changes; liveness and the admin API still answer."""
-    call, ssm, close = await serve_ssm(remote)
-    closing.append(close)
+    call, ssm = await serve_ssm(remote)
     before = ssm.snapshot()
     for method, path, body in [
         ("POST", "/_lab/tokens", {"va": "DEFAULT"}),
@@ -110,12 +103,11 @@ async def test_the_lab_plane_refuses_other_machines(serve_ssm: Any, closing: lis
     assert (await call("GET", "/openapi.json"))[0] == 200
 
 
-async def test_an_exposed_lab_plane_needs_the_token(serve_ssm: Any, closing: list[Any]) -> None:
+async def test_an_exposed_lab_plane_needs_the_token(serve_ssm: Any) -> None:
     """With --lab-exposed: every lab request needs the token (401 lab_token_required), from
     another machine as from this one; with it, the lab plane works."""
     for remote in ("203.0.113.7", "127.0.0.1"):
-        call, ssm, close = await serve_ssm(remote, token="s3cret-lab-token")
-        closing.append(close)
+        call, ssm = await serve_ssm(remote, token="s3cret-lab-token")
         before = ssm.snapshot()
         for bearer in (None, "wrong"):
             status, err = await call("POST", "/_lab/tokens", {"va": "DEFAULT"}, bearer=bearer)
