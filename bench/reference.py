@@ -64,9 +64,9 @@ def floor_app(certs: Path, keys_file: Path, db: Path) -> web.Application:
         await conn["c"].close()
 
     async def report(request: web.Request) -> web.Response:
-        text = (await request.read()).decode()
-        piid = envelope.request_signer(text)
-        payload = envelope.verify(text, keys[piid])  # type: ignore[arg-type]
+        signed = envelope.parse(await request.read())
+        piid = envelope.request_signer(signed)
+        payload = envelope.verify(signed, keys[piid])  # type: ignore[arg-type]
         msg = decode_signed_request(payload)
         rid = msg.reports[0].report_id  # type: ignore[union-attr]
         with contextlib.suppress(sqlite3.IntegrityError):

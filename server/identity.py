@@ -141,17 +141,18 @@ class Identity:
                 ``request_stale``, ``registration_expired``.
             Forbidden: ``instance_removed``.
         """
-        piid, want_chain = envelope.request_header(body)
+        signed = envelope.parse(body)
+        piid, want_chain = envelope.request_header(signed)
         instance = await self._snapshot(piid)
         if instance is None:
             raise unknown(piid)
         used_previous = False
         try:
-            payload = envelope.verify(body, self._public_key(instance))
+            payload = envelope.verify(signed, self._public_key(instance))
         except Unauthorized:
             if instance.prev_public_key is None:
                 raise
-            payload = envelope.verify(body, _load_key(instance.prev_public_key))
+            payload = envelope.verify(signed, _load_key(instance.prev_public_key))
             used_previous = True
         msg = decode_signed_request(payload)
         if msg.piid != piid:

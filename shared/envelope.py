@@ -15,27 +15,26 @@ Pure: the checks take ``now`` and a window; remembering nonces is the caller's j
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import json
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-import jwt
+import msgspec
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from shared import jws
 from shared.clock import utc
 from shared.errors import BadRequest, Unauthorized
 from shared.pki import PrivateKey, PublicKey
 
-ALGORITHM = "ES256"
+ALGORITHM = jws.ALGORITHM
 REQUEST_TYP = "ssmlab-request+jws"
 REPLY_TYP = "ssmlab-reply+jws"
 CONTENT_TYPE = "application/jose"
-
-_jws = jwt.api_jws.PyJWS(algorithms=[ALGORITHM])
-
 
 def new_nonce() -> str:
     """A random request nonce (URL-safe, 22 characters)."""
@@ -43,75 +42,89 @@ def new_nonce() -> str:
 
 
 #: A request header parameter asking the SSM to put its signing chain (x5c) in the reply.
-WANT_CHAIN = "ssmlab-x5c"
+WANT_CHAIN = jws.WANT_CHAIN
+
+#: A signed message as received: the text, or its parse (parse once, ask it many questions).
+Signed = str | bytes | jws.Compact
 
 
 def sign_request(payload: bytes, key: PrivateKey, *, piid: str, want_chain: bool = False) -> str:
     """A compact JWS of ``payload`` signed by a product instance; ``want_chain`` asks the SSM to
     send its signing certificate chain with the reply (the agent does not know it yet)."""
-    headers: dict[str, object] = {"kid": piid, "typ": REQUEST_TYP}
-    if want_chain:
-        headers[WANT_CHAIN] = True
-    return _jws.encode(payload, key, algorithm=ALGORITHM, headers=headers)
+    return jws.sign(payload, key, jws.Header(kid=piid, typ=REQUEST_TYP, want_chain=want_chain))
 
 
 @functools.lru_cache(maxsize=64)
 def thumbprint(cert: x509.Certificate) -> str:
     """The reply ``kid``: the SHA-256 thumbprint of the signing certificate (base64url).
     Cached: every reply names the same few certificates."""
-    return base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+    return jws.b64encode(cert.fingerprint(hashes.SHA256())).decode()
+
+
+@functools.lru_cache(maxsize=64)
+def _x5c(chain: tuple[x509.Certificate, ...]) -> list[str]:
+    return [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
 
 
 def sign_reply(payload: bytes, key: PrivateKey, chain: Sequence[x509.Certificate], *, include_chain: bool) -> str:
     """A compact JWS of ``payload`` signed by the SSM. ``kid`` names the signing certificate;
     the chain itself (``x5c``) travels only when asked for: verifying a 2 KB header on every
     reply would cost more than the rest of the reply."""
-    headers: dict[str, object] = {"kid": thumbprint(chain[0]), "typ": REPLY_TYP}
-    if include_chain:
-        headers["x5c"] = [base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode() for c in chain]
-    return _jws.encode(payload, key, algorithm=ALGORITHM, headers=headers)
+    x5c = _x5c(tuple(chain)) if include_chain else None
+    return jws.sign(payload, key, jws.Header(kid=thumbprint(chain[0]), typ=REPLY_TYP, x5c=x5c))
 
 
-def _header(token: str) -> dict[str, object]:
+def parse(token: Signed) -> jws.Compact:
+    """The parsed compact JWS (once: the SSM asks a request for its signer, then its signature).
+
+    Raises:
+        BadRequest: ``malformed_jws``.
+    """
+    if isinstance(token, jws.Compact):
+        return token
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.exceptions.PyJWTError as exc:  # DecodeError, and InvalidTokenError for a non-string kid
+        return jws.parse(token)
+    except jws.JWSError as exc:
         raise BadRequest(
             f"the body is not a compact JWS: {exc}",
             code="malformed_jws",
             fix="sign the request: a compact JWS (ES256) with the piid as 'kid'",
         ) from exc
-    return header
 
 
-def request_signer(token: str) -> str:
+def request_signer(token: Signed) -> str:
     """The ``kid`` (piid) a signed request claims, before its signature is checked."""
     return request_header(token)[0]
 
 
-def request_header(token: str) -> tuple[str, bool]:
+def request_header(token: Signed) -> tuple[str, bool]:
     """The ``kid`` (piid) a signed request claims and whether it asks for the SSM's chain, from
     one read of its header (before the signature is checked)."""
-    header = _header(token)
-    kid = header.get("kid")
-    if header.get("alg") != ALGORITHM or not isinstance(kid, str) or not kid:
+    header = parse(token).header
+    if header.alg != ALGORITHM or not header.kid:
         raise Unauthorized(
             "the signed request names no signer (JWS header needs alg ES256 and a kid)",
             code="signer_missing",
             fix="set the JWS header kid to the product instance id received at registration",
         )
-    return kid, bool(header.get(WANT_CHAIN))
+    return header.kid, header.want_chain
 
 
-def verify(token: str, key: PublicKey, *, what: str = "request") -> bytes:
+def verify(token: Signed, key: PublicKey, *, what: str = "request") -> bytes:
     """Check a JWS signature with ``key``; return its payload bytes.
 
     Raises:
+        BadRequest: ``malformed_jws`` (not a compact JWS, or not ES256).
         Unauthorized: ``signature_invalid``.
     """
-    try:
-        decoded = _jws.decode_complete(token, key, algorithms=[ALGORITHM])
-    except jwt.exceptions.InvalidSignatureError as exc:
+    parsed = parse(token)
+    if parsed.header.alg != ALGORITHM:
+        raise BadRequest(
+            f"the JWS is signed with {parsed.header.alg or 'no algorithm'!r}, not {ALGORITHM}",
+            code="malformed_jws",
+            fix="send a compact JWS (ES256)",
+        )
+    if not jws.verify(parsed, key):
         if what == "request":
             message = "the request signature does not verify with the signer's ID certificate"
             fix = (
@@ -120,43 +133,35 @@ def verify(token: str, key: PublicKey, *, what: str = "request") -> bytes:
         else:
             message = f"the signature of the {what} does not verify: it was altered after it was signed"
             fix = f"use the {what} exactly as it was written"
-        raise Unauthorized(message, code="signature_invalid", fix=fix) from exc
-    except jwt.exceptions.PyJWTError as exc:
-        raise BadRequest(
-            f"the body is not a valid compact JWS: {exc}",
-            code="malformed_jws",
-            fix="send a compact JWS (ES256)",
-        ) from exc
-    payload = decoded["payload"]
-    assert isinstance(payload, bytes)
-    return payload
+        raise Unauthorized(message, code="signature_invalid", fix=fix)
+    return parsed.payload
 
 
-def wants_chain(token: str) -> bool:
+def wants_chain(token: Signed) -> bool:
     """Whether a signed request asks for the SSM's signing chain in the reply."""
     try:
-        return bool(_header(token).get(WANT_CHAIN))
+        return parse(token).header.want_chain
     except BadRequest:
         return False
 
 
-def reply_header(token: str) -> dict[str, object]:
+def reply_header(token: Signed) -> jws.Header:
     """The header of a reply (unverified): its ``kid`` and, when sent, its ``x5c``."""
-    return _header(token)
+    return parse(token).header
 
 
-def reply_chain(token: str) -> list[x509.Certificate]:
+def reply_chain(token: Signed) -> list[x509.Certificate]:
     """The certificates a reply carries in ``x5c`` (leaf first), unverified."""
-    x5c = _header(token).get("x5c")
-    if not isinstance(x5c, list) or not x5c or not all(isinstance(c, str) for c in x5c):
+    x5c = parse(token).header.x5c
+    if not x5c:
         raise Unauthorized(
             "the SSM reply carries no signing certificate (x5c)",
             code="reply_unsigned",
             fix="point the agent at an SSM that signs its replies",
         )
     try:
-        return [x509.load_der_x509_certificate(base64.b64decode(c)) for c in x5c]
-    except ValueError as exc:
+        return [x509.load_der_x509_certificate(base64.b64decode(c, validate=True)) for c in x5c]
+    except (ValueError, binascii.Error) as exc:
         raise Unauthorized(
             f"the SSM reply's signing certificate is unreadable: {exc}",
             code="reply_unsigned",
@@ -191,9 +196,10 @@ def check_reply_binding(in_reply_to: str, nonce: str) -> None:
         )
 
 
-def describe(token: str) -> str:
+def describe(token: Signed) -> str:
     """A short, secret-free description of a JWS for logs: its header only."""
     try:
-        return json.dumps({k: v for k, v in _header(token).items() if k != "x5c"})
+        header = parse(token).header
     except BadRequest:
         return "<not a JWS>"
+    return json.dumps({k: v for k, v in msgspec.structs.asdict(header).items() if k != "x5c" and v})

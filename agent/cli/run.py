@@ -4,7 +4,6 @@ Ctrl-C. The one verb that is not a client of the local API."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 
@@ -15,6 +14,7 @@ from agent.cli.common import Parents, SubParsers
 from agent.config import AgentConfig, ClockConfig, ConfigError, load_config
 from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
+from plumbing import loop
 from plumbing.web import serve
 from shared.clock import AnyClock, ScaledClock, choose_clock, dump_state, load_state
 from shared.clockctl import parse_instant
@@ -44,7 +44,7 @@ def _start(args: argparse.Namespace) -> int:
                 anchor=args.anchor if args.anchor is not None else current.anchor,
             ),
         )
-    return asyncio.run(_run(cfg))
+    return loop.run(_run(cfg))
 
 
 async def _run(cfg: AgentConfig) -> int:

@@ -93,13 +93,13 @@ class ReplyVerifier:
         request should ask the SSM to send its chain."""
         return not self._keys or self._stale
 
-    def key_for(self, jws: str) -> ec.EllipticCurvePublicKey:
+    def key_for(self, jws: envelope.Signed) -> ec.EllipticCurvePublicKey:
         header = envelope.reply_header(jws)
-        kid = header.get("kid")
-        key = self._keys.get(kid) if isinstance(kid, str) else None
+        kid = header.kid
+        key = self._keys.get(kid) if kid else None
         if key is not None:
             return key
-        if "x5c" not in header:
+        if header.x5c is None:
             self._stale = True
             raise Unauthorized(
                 f"the reply is signed by an SSM key this client has not verified yet (kid {kid})",
@@ -136,7 +136,8 @@ class ReplyVerifier:
 
     def verify(self, jws: str, nonce: str | None) -> Reply:
         """The reply, once its chain and signature check out (and it answers ``nonce``)."""
-        reply = decode_reply(envelope.verify(jws, self.key_for(jws), what="reply"))
+        signed = envelope.parse(jws)
+        reply = decode_reply(envelope.verify(signed, self.key_for(signed), what="reply"))
         if nonce is not None:
             envelope.check_reply_binding(reply.in_reply_to, nonce)
         return reply

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from plumbing import labtoken
+from plumbing import labtoken, loop
 from plumbing.web import serve
 from plumbing.web.guard import is_loopback
 from server import deployment, keys
@@ -66,7 +65,7 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         action="store_true",
         help="let non-loopback peers use the lab plane (/_lab, /metrics) with the lab token printed at start",
     )
-    run.set_defaults(func=lambda args: asyncio.run(_run(args)))
+    run.set_defaults(func=lambda args: loop.run(_run(args)))
 
 
 def _policy(pairs: Sequence[str]) -> Policy:
