@@ -1,7 +1,8 @@
 """The two references the report figure is compared with, in bare aiohttp over the same TLS:
 
 (a) ``ceiling``: answers a small JSON to any POST — the stack's ceiling;
-(b) ``floor``: the irreducible work of a usage report and nothing else — parse, verify the
+(b) ``floor``: the irreducible work of a usage report and nothing else (on the loop ssm-server
+    runs on: uvloop when installed) — parse, verify the
     request signature (the signer's key looked up in memory), one durable insert (SQLite WAL,
     synchronous=FULL, committed before the reply) and an ES256-signed reply.
 
@@ -22,6 +23,7 @@ import aiosqlite
 from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 
+from plumbing import loop
 from shared import envelope, pki
 from shared.messages import UsageAccepted, decode_signed_request, encode
 
@@ -103,7 +105,7 @@ def main() -> None:
     p.add_argument("--db", type=Path)
     a = p.parse_args()
     app = ceiling_app() if a.kind == "ceiling" else floor_app(a.certs, a.keys, a.db)
-    asyncio.run(_serve(app, a.port, a.certs, a.port_file))
+    loop.run(_serve(app, a.port, a.certs, a.port_file))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ authorization renewal).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from server.store import UnitOfWork
 from server.store.rows import Instance, Latest, License, StoredReport
@@ -47,13 +47,16 @@ def _va_name(uow: UnitOfWork, va_id: int) -> str:
     return va.name if va else "?"
 
 
-def load(uow: UnitOfWork, instance: Instance, *, report_ids: Iterable[str] = ()) -> ledger.Books:
-    """The books of ``instance`` in its virtual account."""
+def load(
+    uow: UnitOfWork, instance: Instance, *, report_ids: Iterable[str] = (), seen: Mapping[str, str] | None = None
+) -> ledger.Books:
+    """The books of ``instance`` in its virtual account; ``seen`` (the stored owners of
+    ``report_ids``) when the caller read them already."""
     va_id = instance.virtual_account_id
-    ids = list(report_ids)
-    pools = {p.tag: as_pool(p) for p in uow.pools.of(va_id)}
-    seen = uow.usage.seen(ids) if ids else {}
-    return _books(instance, _va_name(uow, va_id), pools, uow.usage.latest(instance.piid), seen)
+    if seen is None:
+        ids = list(report_ids)
+        seen = uow.usage.seen(ids) if ids else {}
+    return _books(instance, _va_name(uow, va_id), uow.pools.books_of(va_id), uow.usage.latest(instance.piid), seen)
 
 
 def load_account(uow: UnitOfWork, va_id: int, *, out_of_compliance_only: bool = False) -> rejudge.Account:
@@ -64,7 +67,7 @@ def load_account(uow: UnitOfWork, va_id: int, *, out_of_compliance_only: bool = 
     with the quantities unchanged, a re-judgement can only bring instances back In Compliance), so
     a renewal never reads a whole large account."""
     name = _va_name(uow, va_id)
-    pools = {p.tag: as_pool(p) for p in uow.pools.of(va_id)}
+    pools = uow.pools.books_of(va_id)
     if out_of_compliance_only:
         found = uow.instances.out_of_compliance(va_id)
         lines = {inst.piid: uow.usage.latest(inst.piid) for inst in found}

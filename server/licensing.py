@@ -140,8 +140,9 @@ async def report_usage(ctx: Context, auth: Authenticated) -> UsageAccepted:
     def body(uow: UnitOfWork) -> ledger.Outcome:
         inst = ctx.identity.remember(uow, auth)
         ids = [r.report_id for r in msg.reports]
-        check_owner(uow.usage.seen(ids), inst.piid)
-        loaded = books.load(uow, inst, report_ids=ids)
+        seen = uow.usage.seen(ids)
+        check_owner(seen, inst.piid)
+        loaded = books.load(uow, inst, seen=seen)
         outcome = ledger.report(loaded, msg.reports, t, ctx.policy)
         assert outcome.verdict is not None
         uow.instances.record_report(inst.piid, t, status=outcome.verdict.status, ooc_since=outcome.verdict.since)

@@ -7,6 +7,7 @@ import sqlite3
 
 from server.store.repos.base import Repository
 from server.store.rows import License, PoolSample
+from shared import ledger
 from shared.compliance import PoolState
 from shared.states import LicenseType, UsageMode
 
@@ -42,6 +43,29 @@ class Pools(Repository):
             "SELECT * FROM licenses WHERE virtual_account_id = ? ORDER BY license_type, usage_mode, name", (va_id,)
         )
         return [_license(r) for r in rows]
+
+    def books_of(self, va_id: int) -> dict[str, ledger.Pool]:
+        """Every pool of a virtual account as the ledger reads it, by tag (the report path: one
+        query, one object per pool)."""
+        rows = self._c.execute(
+            "SELECT tag, name, license_type, usage_mode, quantity, reserved, in_use, actual, last_interval, "
+            "interval_over, count_before, ooc_since FROM licenses WHERE virtual_account_id = ? "
+            "ORDER BY license_type, usage_mode, name",
+            (va_id,),
+        ).fetchall()
+        return {
+            r[0]: ledger.Pool(
+                r[0],
+                r[1],
+                LicenseType(r[2]),
+                UsageMode(r[3]),
+                r[4],
+                r[5],
+                PoolState(r[6], r[7], r[8], bool(r[9]), r[10], r[11]),
+                exists=True,
+            )
+            for r in rows
+        }
 
     def all(self) -> list[License]:
         rows = self._all("SELECT * FROM licenses ORDER BY virtual_account_id, license_type, usage_mode, name")
