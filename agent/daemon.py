@@ -193,6 +193,7 @@ class Agent:
                 clock=self.clock,
                 policy=self.policy,
                 log=self.log,
+                reports_alone=self._reports_alone,
             )
 
     # -- what the Administration portal shows above every page --------------------------------
@@ -244,6 +245,16 @@ class Agent:
 
     async def diagnose(self, url: str | None = None) -> Report:
         return await diagnose(self.transport, url)
+
+    def _reports_alone(self) -> bool:
+        """At most one of this agent's instances is registered and enabled (so reports it
+        batches during a clock jump cannot interleave with another's in a shared pool)."""
+        reporting = [
+            r
+            for r in self.runners.values()
+            if r.machine.state.enabled and r.machine.state.registration is RegistrationStatus.REGISTERED
+        ]
+        return len(reporting) <= 1
 
     def runner(self, name: str | None) -> InstanceRunner:
         """The named instance, or the only one when ``name`` is None.

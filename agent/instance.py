@@ -68,7 +68,12 @@ class InstanceRunner:
         profile: Profile | None = None,
         log: Logger | None = None,
         entropy: Entropy | None = None,
+        reports_alone: Callable[[], bool] = lambda: True,
     ) -> None:
+        #: Whether this instance is the only one of its agent that reports: only then may a clock
+        #: jump batch its reports (several instances sharing pools report interval by interval,
+        #: because the SSM counts over-usage interval by interval across them).
+        self.reports_alone = reports_alone
         self.machine = InstanceMachine(
             state=state, usage_state=usage_state, key=key, policy=policy, profile=profile, entropy=entropy
         )
@@ -208,7 +213,10 @@ class InstanceRunner:
         next wakeup. The agent runs one step before it starts, so a restart catches up at once."""
         self._poke.clear()
         async with self.lock:
-            wake = await self._feed(ev.Woke(now=self.clock.now()))
+            catching_up = self.clock.catching_up and self.reports_alone()
+            wake = await self._feed(ev.Woke(now=self.clock.now(), catching_up=catching_up))
+        if self.machine.deferring:  # reports wait for a batch: send the rest when the jump ends
+            self.clock.after_catch_up(self._poke)
         assert isinstance(wake, WakeAt), "the timer's work ends with the next wakeup"
         return wake.when
 

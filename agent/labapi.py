@@ -15,7 +15,7 @@ from plumbing.web import openapi
 from plumbing.web.middleware import json_response
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
 from shared import clockctl
-from shared.clock import dump_state
+from shared.clockstate import dump_state
 from shared.errors import BadRequest
 from shared.limits import SNAPSHOT_FIX, SnapshotName
 

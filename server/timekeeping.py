@@ -8,7 +8,8 @@ as the running server.
 from __future__ import annotations
 
 from server.store import Store
-from shared.clock import AnyClock, dump_state, load_state
+from shared.clock import AnyClock, load_state
+from shared.clockstate import dump_state
 
 _KEY = "clock"
 
@@ -19,7 +20,7 @@ async def save_clock(store: Store, clock: AnyClock) -> None:
 
 
 async def saved_clock(store: Store) -> str | None:
-    """The clock's state as saved in the store (``shared.clock.dump_state``), or None."""
+    """The clock's state as saved in the store (``shared.clockstate.dump_state``), or None."""
     return await store.read(lambda uow: uow.settings.get(_KEY))
 
 

@@ -27,16 +27,14 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from shared.clockstate import ClockKind, ClockState, parse_state
 from shared.limits import EPOCH_MAX
-
-ClockKind = Literal["system", "scaled", "virtual"]
 
 #: How long ``advance`` waits (real seconds) for woken work to settle before it moves on anyway.
 SETTLE_TIMEOUT = 30.0
@@ -63,6 +61,15 @@ class Clock(Protocol):
         """The current domain time, timezone-aware UTC."""
         ...
 
+    @property
+    def catching_up(self) -> bool:
+        """Whether the clock is being advanced past now (work due on the way may batch up)."""
+        ...
+
+    def after_catch_up(self, event: asyncio.Event) -> None:
+        """Poke ``event`` when the advance in progress ends (what waited for a batch goes then)."""
+        ...
+
     async def sleep_until(self, when: datetime, *, interrupt: asyncio.Event | None = None) -> bool:
         """Sleep until domain time ``when``; return False early if ``interrupt`` is set."""
         ...
@@ -87,16 +94,6 @@ def epoch(when: datetime) -> int:
     return int(when.timestamp())
 
 
-@dataclass(frozen=True, slots=True)
-class ClockState:
-    """Everything needed to rebuild a clock in another process or after a restart."""
-
-    kind: ClockKind
-    epoch: float  # domain epoch seconds at the anchor
-    anchor: float  # real epoch seconds
-    rate: float
-
-
 class SystemClock:
     """Real time. Cannot be advanced or scaled."""
 
@@ -105,6 +102,13 @@ class SystemClock:
     @property
     def rate(self) -> float:
         return 1.0
+
+    @property
+    def catching_up(self) -> bool:
+        return False
+
+    def after_catch_up(self, event: asyncio.Event) -> None:
+        event.set()
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -170,6 +174,8 @@ class ScaledClock:
         self._idle = asyncio.Event()
         self._idle.set()
         self._advance_lock: asyncio.Lock | None = None
+        self._advancing_to: float | None = None
+        self._after_advance: set[asyncio.Event] = set()
         self._listeners: list[Callable[[ClockState], None]] = []
         self._interruptible: dict[asyncio.Event, asyncio.Task[object]] = {}
 
@@ -177,6 +183,16 @@ class ScaledClock:
     @property
     def rate(self) -> float:
         return self._rate
+
+    @property
+    def catching_up(self) -> bool:
+        return self._advancing_to is not None and self._now_ts() < self._advancing_to
+
+    def after_catch_up(self, event: asyncio.Event) -> None:
+        if self._advancing_to is None:
+            self.poke(event)
+        else:
+            self._after_advance.add(event)
 
     def _now_ts(self) -> float:
         return self._epoch + (self._real() - self._anchor) * self._rate
@@ -260,15 +276,22 @@ class ScaledClock:
             self._advance_lock = asyncio.Lock()
         async with self._advance_lock:
             await self._settle()
-            while True:
-                due = self._earliest()
-                if due is None or due.deadline > target_ts:
-                    break
-                self._set(max(due.deadline, self._now_ts()))
-                self._wake_due(self._now_ts())
-                await self._settle()
+            self._advancing_to = target_ts
+            try:
+                while True:
+                    due = self._earliest()
+                    if due is None or due.deadline > target_ts:
+                        break
+                    self._set(max(due.deadline, self._now_ts()))
+                    self._wake_due(self._now_ts())
+                    await self._settle()
+            finally:
+                self._advancing_to = None
             if target_ts > self._now_ts():
                 self._set(target_ts)
+            waiting, self._after_advance = self._after_advance, set()
+            for event in waiting:
+                self.poke(event)
             self._poke_all()
             await self._settle()
             self._changed()
@@ -458,24 +481,6 @@ def reached(state: ClockState) -> datetime:
     """The domain time a saved state had reached when it was saved: its epoch, the domain time at
     its last anchor (a process re-anchors its clock when it saves it on stopping or for a snapshot)."""
     return utc(state.epoch)
-
-
-def dump_state(clock: AnyClock) -> str:
-    """The clock's state as JSON, for persisting it."""
-    s = clock.state()
-    return json.dumps({"kind": s.kind, "epoch": s.epoch, "anchor": s.anchor, "rate": s.rate})
-
-
-def parse_state(text: str) -> ClockState | None:
-    """The state in ``dump_state``'s JSON; None when the text is not a saved clock."""
-    try:
-        raw = json.loads(text)
-        state = ClockState(raw["kind"], float(raw["epoch"]), float(raw["anchor"]), float(raw["rate"]))
-    except (ValueError, KeyError, TypeError):
-        return None
-    if state.kind not in ("system", "scaled", "virtual") or state.rate < 0:
-        return None
-    return state
 
 
 def load_state(text: str) -> AnyClock | None:

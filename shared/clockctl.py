@@ -12,7 +12,8 @@ from typing import Annotated
 import msgspec
 
 from shared import wire
-from shared.clock import AnyClock, ClockError, ClockRangeError, ScaledClock, parse_state
+from shared.clock import AnyClock, ClockError, ClockRangeError, ScaledClock
+from shared.clockstate import parse_state
 from shared.durations import parse_duration
 from shared.errors import BadRequest, Conflict
 from shared.limits import WINDOW_FIX, check_instant

@@ -276,11 +276,15 @@ def report_due_at(u: UsageState, s: InstanceState) -> int | None:
     return u.retry.at if u.retry else 0
 
 
-def next_wakeup(u: UsageState, s: InstanceState, now: datetime, profile_next: int | None) -> int | None:
+def next_wakeup(
+    u: UsageState, s: InstanceState, now: datetime, profile_next: int | None, *, deferring: bool = False
+) -> int | None:
     """The earliest of: the open interval's end (when it would be reported), a report retry, a
-    profile step. Unregistered or disabled, intervals close lazily (nothing would be sent)."""
+    profile step. Unregistered or disabled, intervals close lazily (nothing would be sent).
+    ``deferring``: the queue waits for a batch (the clock is jumping), so it is not due now."""
     t = epoch(now)
-    candidates = [c for c in (profile_next, report_due_at(u, s)) if c is not None]
+    due = None if deferring else report_due_at(u, s)
+    candidates = [c for c in (profile_next, due) if c is not None]
     reporting = s.enabled and s.registration is RegistrationStatus.REGISTERED
     if reporting and u.interval_end is not None and not idle(u):
         candidates.append(u.interval_end)

@@ -16,8 +16,9 @@ from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from plumbing import loop
 from plumbing.web import serve
-from shared.clock import AnyClock, ScaledClock, choose_clock, dump_state, load_state
+from shared.clock import AnyClock, ScaledClock, choose_clock, load_state
 from shared.clockctl import parse_instant
+from shared.clockstate import dump_state
 from shared.logging import configure_logging
 from shared.policy import DEFAULT_POLICY
 

@@ -34,7 +34,13 @@ Task = Due | Literal["report_usage"]
 class Automatic(Engine):
     """The timer's work, and the exchanges with the SSM it sends."""
 
-    def _woke(self) -> Flow:
+    def _woke(self, *, catching_up: bool = False) -> Flow:
+        """Close due intervals, record transitions, perform what is due and report.
+
+        ``catching_up`` (the clock is jumping ahead): closed intervals wait until a batch is full
+        (``report_batch_max``), until something else is due (they go first, as they would have),
+        or until the jump ends; so a year's jump costs a request per day, not per 15 minutes, and
+        the SSM still judges every interval in order before any renewal."""
         now = self._now
         # Close first: a profile step exactly at a boundary counts in the interval it opens.
         u, _closed = usage.close_due(self.usage, self.state, now, self.policy)
@@ -43,13 +49,18 @@ class Automatic(Engine):
         dues = lifecycle.due(ticked, now, self.policy)
         at = usage.report_due_at(u, ticked)
         sending = at is not None and at <= epoch(now)
-        if transitions or dues or not sending or u.profile_applied_at != self.usage.profile_applied_at:
+        self.deferring = sending and catching_up and not dues and len(u.queue) < self.policy.report_batch_max
+        sending = sending and not self.deferring
+        waiting = sending or self.deferring
+        if transitions or dues or not waiting or u.profile_applied_at != self.usage.profile_applied_at:
             yield from self._commit(self.state, usage_state=u)
         else:
-            # Only closed intervals, about to be sent: the send's commit persists them. A crash
-            # before it closes the same intervals again at restart (same report ids: the SSM
-            # counts each once).
+            # Only closed intervals, about to be sent (or waiting for their batch): the send's
+            # commit persists them. A crash before it closes the same intervals again at restart
+            # (same report ids: the SSM counts each once).
             self.usage = u
+        if dues and catching_up and any(r.interval_end < epoch(now) for r in self.usage.queue):
+            yield from self._perform(REPORT_USAGE, before=epoch(now))  # what waited goes first
         for due in dues:
             yield from self._perform(due)
         if sending:
@@ -62,17 +73,18 @@ class Automatic(Engine):
         candidates = [lifecycle.next_wakeup(self.state, now, self.policy)]
         first = self.state.first_started_at
         profile_next = self.profile.next_change(self.profile.base(first), epoch(now)) if self.profile else None
-        u_next = usage.next_wakeup(self.usage, self.state, now, profile_next)
+        u_next = usage.next_wakeup(self.usage, self.state, now, profile_next, deferring=self.deferring)
         if u_next is not None:
             candidates.append(utc(u_next))
         present = [c for c in candidates if c is not None]
         return min(present) if present else now + IDLE
 
-    def _perform(self, task: Task) -> Flow:
-        """An automatic request: a failure backs off; "instance removed" unregisters."""
+    def _perform(self, task: Task, *, before: int | None = None) -> Flow:
+        """An automatic request: a failure backs off; "instance removed" unregisters.
+        ``before``: report only the intervals that ended before it."""
         if self.state.piid is None:
             return  # the SSM removed the instance earlier in this piece of work
-        err = yield from self._exchange(task)
+        err = yield from self._exchange(task, before=before)
         if err is None:
             return
         if removed(err):
@@ -108,12 +120,12 @@ class Automatic(Engine):
         )
 
     # -- exchanges with the SSM ------------------------------------------------------------------
-    def _exchange(self, task: Task) -> Exchange:
+    def _exchange(self, task: Task, *, before: int | None = None) -> Exchange:
         if task == Due.RENEW_AUTHORIZATION:
             return (yield from self._authorize())
         if task == Due.RENEW_REGISTRATION:
             return (yield from self._renew_registration())
-        return (yield from self._report())
+        return (yield from self._report(before=before))
 
     def _authorize(self) -> Exchange:
         assert self.state.piid is not None
@@ -157,10 +169,14 @@ class Automatic(Engine):
         )
         return None
 
-    def _report(self) -> Exchange:
-        """Drain the report queue, oldest first, a batch per request."""
-        while self.usage.queue and self.state.piid is not None:
-            batch = self.usage.queue[: self.policy.report_batch_max]
+    def _report(self, *, before: int | None = None) -> Exchange:
+        """Drain the report queue, oldest first, a batch per request (``before``: only the
+        intervals that ended before it)."""
+        while self.state.piid is not None:
+            waiting = [r for r in self.usage.queue if before is None or r.interval_end < before]
+            if not waiting:
+                break
+            batch = waiting[: self.policy.report_batch_max]
             outcome = yield from self._request(
                 ReportUsage(sent_at=epoch(self._now), nonce=self.entropy.nonce(), piid=self.state.piid, reports=batch)
             )

@@ -71,6 +71,8 @@ class Engine:
         self.entropy: Entropy = entropy or SystemEntropy()
         #: True once a ``Woke`` ran to its end (the "not initialized" alert clears).
         self.initialized = False
+        #: Closed intervals wait for a batch (the clock is jumping ahead; see ``Automatic._woke``).
+        self.deferring = False
         self._now = utc(state.checked_at)
         self._flow: Flow | None = None
         self._awaiting: int | None = None

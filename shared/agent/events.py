@@ -42,6 +42,10 @@ class Event:
 class Woke(Event):
     """The timer fired, or an action asked the timer loop to look again."""
 
+    #: The clock is being advanced past ``now`` (a jump of the lab clock): closed intervals may
+    #: wait and go to the SSM in batches; the advance's end wakes the instance again to send the rest.
+    catching_up: bool = False
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReplyReceived(Event):

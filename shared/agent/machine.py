@@ -60,7 +60,7 @@ class InstanceMachine(Automatic):
     def _start(self, event: Event) -> Flow:
         match event:
             case Woke():
-                return self._woke()
+                return self._woke(catching_up=event.catching_up)
             case RegisterRequested():
                 return self._register(event)
             case RenewRequested():

@@ -9,15 +9,14 @@ from typing import Any
 import pytest
 
 from shared.clock import (
-    ClockState,
     ScaledClock,
     SystemClock,
     VirtualClock,
     choose_clock,
     clock_from_state,
-    dump_state,
     load_state,
 )
+from shared.clockstate import ClockState, dump_state
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
