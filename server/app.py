@@ -29,7 +29,7 @@ from plumbing.web.clock import clock_routes
 from plumbing.web.guard import LabAccess, lab_guard
 from plumbing.web.middleware import request_context
 from plumbing.web.routes import Plane
-from server import admin, deployment, device, keys, lab, onprem
+from server import admin, deployment, device, keys, lab, onprem, workers
 from server import web as portal
 from server.admin import routing
 from server.apiclients import Authority
@@ -69,6 +69,8 @@ def create_app(
     if settings.admin_port is not None:
         middlewares.append(_plane_guard(listeners))
     middlewares.append(pages.guard(portal.hosts(settings, lab_pki)))
+    if settings.workers > 1:
+        middlewares.append(workers.guard(settings.workers))
     middlewares.append(journal.middleware())
     middlewares.append(routing.api_middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.max_body)
@@ -114,7 +116,10 @@ def create_app(
                 await task
 
     app.cleanup_ctx.append(storage)
-    app.cleanup_ctx.append(housekeeping)
+    if settings.worker == 0:  # with --workers, the first process alone keeps house
+        app.cleanup_ctx.append(housekeeping)
+    if settings.workers > 1:
+        workers.name_worker(app, settings.worker)
 
     async def persist_clock(c: AnyClock) -> None:
         await save_clock(app[keys.STORE], c)

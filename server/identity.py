@@ -133,6 +133,15 @@ class Identity:
         self._instances.clear()
         self._keys.clear()
 
+    def _verify(self, signed: envelope.Signed, instance: Instance) -> tuple[bytes, bool]:
+        """The payload, and whether the previous key signed it (just after a registration renewal)."""
+        try:
+            return envelope.verify(signed, self._public_key(instance)), False
+        except Unauthorized:
+            if instance.prev_public_key is None:
+                raise
+            return envelope.verify(signed, _load_key(instance.prev_public_key)), True
+
     async def authenticate(self, body: str, *, fresh: bool = True) -> Authenticated:
         """Verify a signed request: known signer, valid signature, fresh, ID cert valid.
 
@@ -143,17 +152,21 @@ class Identity:
         """
         signed = envelope.parse(body)
         piid, want_chain = envelope.request_header(signed)
+        cached = piid in self._instances
         instance = await self._snapshot(piid)
         if instance is None:
             raise unknown(piid)
-        used_previous = False
         try:
-            payload = envelope.verify(signed, self._public_key(instance))
+            payload, used_previous = self._verify(signed, instance)
         except Unauthorized:
-            if instance.prev_public_key is None:
+            if not cached:
                 raise
-            payload = envelope.verify(signed, _load_key(instance.prev_public_key))
-            used_previous = True
+            # The cached row may be older than a renewal another process (--workers) stored.
+            self.forget(piid)
+            instance = await self._snapshot(piid)
+            if instance is None:
+                raise unknown(piid) from None
+            payload, used_previous = self._verify(signed, instance)
         msg = decode_signed_request(payload)
         if msg.piid != piid:
             raise Unauthorized(

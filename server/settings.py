@@ -30,3 +30,6 @@ class ServerSettings:
     #: ``--lab-exposed``: the lab plane answers non-loopback peers that send this token (None:
     #: loopback only). See ``plumbing.web.guard``.
     lab_token: str | None = None
+    #: ``--workers``: how many processes answer the port (``server.workers``), and which one this is.
+    workers: int = 1
+    worker: int = 0

@@ -36,10 +36,12 @@ async def start(
     *,
     ssl_context: ssl.SSLContext | None = None,
     also: tuple[str, int] | None = None,
+    reuse_port: bool = False,
 ) -> tuple[web.AppRunner, int]:
     """Start ``app``; return its runner and the bound port (``port`` 0 picks a free one).
 
-    ``also`` adds a second listener serving the same app (see ``bound_ports``)."""
+    ``also`` adds a second listener serving the same app (see ``bound_ports``); ``reuse_port``
+    lets other processes bind the same port (``SO_REUSEPORT``: the kernel spreads connections)."""
     runner = web.AppRunner(
         app,
         access_log=None,
@@ -52,10 +54,11 @@ async def start(
     await runner.setup()
     if SERVER in app and runner.server is not None:
         app[SERVER].server = runner.server
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    reuse = reuse_port or None
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse)
     await site.start()
     if also is not None:
-        await web.TCPSite(runner, also[0], also[1], ssl_context=ssl_context).start()
+        await web.TCPSite(runner, also[0], also[1], ssl_context=ssl_context, reuse_port=reuse).start()
     return runner, bound_ports(runner)[0]
 
 

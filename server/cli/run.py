@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from plumbing import labtoken, loop
 from plumbing.web import serve
 from plumbing.web.guard import is_loopback
-from server import deployment, keys
+from server import deployment, keys, workers
 from server.app import create_app
 from server.cli.common import Parents, SubParsers
 from server.pki_files import load_lab_pki
@@ -65,7 +66,21 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         action="store_true",
         help="let non-loopback peers use the lab plane (/_lab, /metrics) with the lab token printed at start",
     )
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes answering the port, sharing the store (SO_REUSEPORT; default 1). With more than one, "
+        "the lab plane's clock, faults, TLS drills, reset and snapshots are refused",
+    )
+    run.add_argument("--worker-of", help=argparse.SUPPRESS)  # PARENT_PID:INDEX, set for workers 1..N-1
     run.set_defaults(func=lambda args: loop.run(_run(args)))
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of processes from 1 to 64, got {text!r}")
+    return int(text)
 
 
 def _policy(pairs: Sequence[str]) -> Policy:
@@ -128,6 +143,8 @@ def _lab_access(args: argparse.Namespace, hosts: list[str]) -> str | None:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    if args.worker_of:
+        return await _run_worker(args)
     lab_pki = load_lab_pki(args.certs)
     store = await Store.open(args.db)
     try:
@@ -156,10 +173,13 @@ async def _run(args: argparse.Namespace) -> int:
             admin_port=admin_port,
             sync=sync,
             lab_token=token,
+            workers=args.workers,
         )
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
         also = (admin_host, admin_port) if admin_port is not None else None
-        runner, bound = await serve.start(app, host, port, ssl_context=app[keys.TLS].context, also=also)
+        runner, bound = await serve.start(
+            app, host, port, ssl_context=app[keys.TLS].context, also=also, reuse_port=args.workers > 1
+        )
         ports = serve.bound_ports(runner)
         app[keys.LISTENERS].device = ports[0]
         portal = f"https://{_url_host(host)}:{bound}/"
@@ -171,7 +191,13 @@ async def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-        if args.port_file:
+        children = workers.spawn(args.argv, host=host, port=bound, clock=clock, workers=args.workers)
+        try:
+            await asyncio.to_thread(workers.ready, children)
+        except RuntimeError:
+            await asyncio.to_thread(workers.stop, children)
+            raise
+        if args.port_file:  # once every worker listens: a client may connect to any of them
             args.port_file.write_text(" ".join(map(str, ports)))
         print(
             f"ssm-server: {mode} SSM listening on https://{host}:{bound} "
@@ -180,8 +206,55 @@ async def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-        await serve.wait_for_signal()
-        print("ssm-server: shutting down", file=sys.stderr, flush=True)
+        if children:
+            print(f"ssm-server: {args.workers} worker processes answer port {bound}", file=sys.stderr, flush=True)
+        try:
+            await serve.wait_for_signal()
+        finally:
+            print("ssm-server: shutting down", file=sys.stderr, flush=True)
+            await asyncio.to_thread(workers.stop, children)
+        await runner.cleanup()
+    finally:
+        await store.close()
+    return 0
+
+
+async def _run_worker(args: argparse.Namespace) -> int:
+    """Worker 1..N-1 of ``--workers``: the first process's settings, its port, its clock; no
+    housekeeping (the first process keeps house), no port file, the lab token it minted."""
+    parent, _, index = args.worker_of.partition(":")
+    lab_pki = load_lab_pki(args.certs)
+    store = await Store.open(args.db)
+    try:
+        found = await deployment.load(store)
+        assert found is not None, "the first process claimed the store before starting its workers"
+        clock = _clock(args, None)
+        configure_logging(clock=clock, json=_log_json(args.log_format), level=args.log_level)
+        host, port = args.listen
+        admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
+        settings = ServerSettings(
+            mode=found.kind,
+            host=host,
+            port=port,
+            db_path=args.db,
+            certs=args.certs,
+            policy=_policy(args.policy),
+            admin_host=admin_host,
+            admin_port=admin_port,
+            sync=found.sync,
+            lab_token=labtoken.find(args.db.parent) if args.lab_exposed else None,
+            workers=args.workers,
+            worker=int(index),
+        )
+        app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
+        also = (admin_host, admin_port) if admin_port is not None else None
+        runner, _ = await serve.start(app, host, port, ssl_context=app[keys.TLS].context, also=also, reuse_port=True)
+        workers.announce_ready()
+        gone = asyncio.create_task(workers.orphaned(int(parent)))
+        signal = asyncio.create_task(serve.wait_for_signal())
+        await asyncio.wait([gone, signal], return_when=asyncio.FIRST_COMPLETED)
+        for task in (gone, signal):
+            task.cancel()
         await runner.cleanup()
     finally:
         await store.close()
