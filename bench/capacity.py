@@ -1,5 +1,6 @@
 """Capacity under a load generator that costs the server almost nothing: wrk (C, from Debian)
-replaying pre-built, valid, signed usage reports over keep-alive TLS.
+replaying pre-built, valid, signed usage reports (and register requests, each with its own key
+and CSR) over keep-alive TLS.
 
 The reports are signed ahead (each a distinct interval of a registered instance, a fresh nonce,
 ``sent_at`` now: the SSM's freshness window is minutes), written one per line, and a Lua script
@@ -21,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.fleet import PREMIUM, Sim
-from shared import envelope
-from shared.messages import ReportUsage, Usage, UsageReport, encode
+from shared import envelope, pki
+from shared.messages import Identity, Register, ReportUsage, Usage, UsageReport, encode
+from shared.states import LicenseType, UsageMode
 
 WRK = shutil.which("wrk")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -43,7 +45,7 @@ function init(args)
   next_index = id + 1
   ok, bad, exhausted = 0, 0, 0
   wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/jose"
+  wrk.headers["Content-Type"] = os.getenv("SSMLAB_BENCH_CTYPE")
 end
 
 function request()
@@ -119,6 +121,31 @@ def signed_reports(sims: list[Sim], count: int, *, base_interval: int, now: floa
         yield envelope.sign_request(encode(msg), sim.key, piid=sim.piid)
 
 
+def register_requests(count: int, token: str, *, prefix: str = "WRK") -> Iterable[str]:
+    """``count`` distinct register requests (a fresh key and CSR each, a unique serial number and
+    nonce, ``sent_at`` now): the CSR -> ID certificate path, replayed by wrk."""
+    sent_at = int(time.time())
+    for i in range(count):
+        serial = f"{prefix}{i:07d}"
+        msg = Register(
+            sent_at=sent_at,
+            nonce=envelope.new_nonce(),
+            token=token,
+            csr=pki.make_csr(pki.new_key(), common_name=serial, serial_number=serial).decode(),
+            identity=Identity(
+                instance_name=serial,
+                product="CVP",
+                udi_pid="CVP",
+                serial_number=serial,
+                hostname=f"{serial.lower()}.wrk",
+                deployment_type="CVP",
+                license_type=LicenseType.FLEX,
+                usage_mode=UsageMode.PRODUCTION,
+            ),
+        )
+        yield encode(msg).decode()
+
+
 def write_requests(path: Path, bodies: Iterable[str]) -> int:
     n = 0
     with path.open("w") as f:
@@ -153,14 +180,26 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_wrk(
-    url: str, requests: Path, *, server_pid: int, seconds: float, connections: int, threads: int = 2
+    url: str,
+    requests: Path,
+    *,
+    server_pid: int,
+    seconds: float,
+    connections: int,
+    threads: int = 2,
+    content_type: str = envelope.CONTENT_TYPE,
 ) -> Capacity:
     """Drive ``url`` with wrk for ``seconds``; the figures, with the server's CPU per request."""
     if WRK is None:
         raise SystemExit("bench: wrk is missing (apt-get install wrk): the capacity figures need it")
     script = requests.with_suffix(".lua")
     script.write_text(LUA)
-    env = {**os.environ, "SSMLAB_BENCH_REQUESTS": str(requests), "SSMLAB_BENCH_THREADS": str(threads)}
+    env = {
+        **os.environ,
+        "SSMLAB_BENCH_REQUESTS": str(requests),
+        "SSMLAB_BENCH_THREADS": str(threads),
+        "SSMLAB_BENCH_CTYPE": content_type,
+    }
     cpu_before = cpu_seconds(server_pid)
     done = subprocess.run(
         [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(script), url],
