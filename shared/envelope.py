@@ -36,6 +36,7 @@ REQUEST_TYP = "ssmlab-request+jws"
 REPLY_TYP = "ssmlab-reply+jws"
 CONTENT_TYPE = "application/jose"
 
+
 def new_nonce() -> str:
     """A random request nonce (URL-safe, 22 characters)."""
     return secrets.token_urlsafe(16)

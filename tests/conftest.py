@@ -44,9 +44,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     a daemon: one store still open (kept alive by the failure's traceback) would keep pytest from
     ever exiting after its summary, and CI would hang instead of reporting the failure."""
     leaked = [
-        conn
-        for conn in gc.get_objects()
-        if isinstance(conn, aiosqlite.Connection) and conn._connection is not None
+        conn for conn in gc.get_objects() if isinstance(conn, aiosqlite.Connection) and conn._connection is not None
     ]
     for conn in leaked:
         conn.stop()
