@@ -8,27 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from server.accounts import LAB_DOMAIN, add_licenses, resolve_account
 from shared.clock import epoch, utc
 from shared.states import AuthorizationStatus, Enforcement, EntitlementStatus, LicenseType, UsageMode
+from tests.agent.compliance import PREMIUM, Q, buy, go_idle_out_of_compliance
 from tests.conftest import MakeAgent, NetCut, RunningSSM
-
-Q = timedelta(minutes=15)
-PREMIUM = "Premium Agent"
-
-
-async def buy(ssm: RunningSSM, quantity: int, name: str = PREMIUM) -> int:
-    account = await resolve_account(ssm.store, LAB_DOMAIN)
-    return await add_licenses(
-        ssm.store,
-        account=account,
-        va_name="DEFAULT",
-        license_type=LicenseType.FLEX,
-        usage_mode=UsageMode.PRODUCTION,
-        name=name,
-        quantity=quantity,
-        now=ssm.clock.now(),
-    )
 
 
 async def pool(ssm: RunningSSM, name: str = PREMIUM):  # type: ignore[no-untyped-def]
@@ -37,15 +20,6 @@ async def pool(ssm: RunningSSM, name: str = PREMIUM):  # type: ignore[no-untyped
         for p in await ssm.store.read(lambda u: u.pools.all())
         if p.name == name and p.license_type is LicenseType.FLEX and p.usage_mode is UsageMode.PRODUCTION
     )
-
-
-async def go_idle_out_of_compliance(ssm: RunningSSM, inst, over: int = 101) -> None:  # type: ignore[no-untyped-def]
-    """Over the pool for five intervals, then nothing in use (reported once): locked, then silent."""
-    await inst.set_usage({PREMIUM: over})
-    await ssm.clock.advance(5 * Q)
-    await inst.set_usage({PREMIUM: 0})
-    await ssm.clock.advance(2 * Q)
-    assert inst.status().license_authorization_status is AuthorizationStatus.OUT_OF_COMPLIANCE
 
 
 def line(runner, name: str = PREMIUM):  # type: ignore[no-untyped-def]

@@ -8,23 +8,12 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 
 from lab.processes import Lab
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def ssmlab(folder: Path, certs: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "lab", "--dir", str(folder), "--certs", str(certs), *args]
+from tests.lab.launcher import free_port, port_closed, ssmlab
 
 
 def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> list[str]:
@@ -46,11 +35,6 @@ def interrupt(proc: subprocess.Popen[str]) -> str:
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     return out
-
-
-def port_closed(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_run_registers_the_demo_stops_on_ctrl_c_and_resumes(tmp_path: Path, pki_dir: Path) -> None:

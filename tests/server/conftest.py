@@ -14,8 +14,9 @@ import pytest
 
 from server import apiclients
 from server.pki_files import LabPki
+from shared import pki
 from shared.policy import DEFAULT_POLICY
-from tests.conftest import RunningSSM
+from tests.conftest import MakeAgent, RunningSSM
 from tests.server.onprem_site import BY_HAND, OnPrem, start_onprem
 
 
@@ -70,3 +71,15 @@ async def site(
     finally:
         await runner.cleanup()  # type: ignore[attr-defined]
         await op.store.close()
+
+
+@pytest.fixture
+async def registered(ssm: RunningSSM, make_agent: MakeAgent) -> tuple[str, pki.PrivateKey]:
+    """A product instance registered with ``ssm`` whose agent stopped: the test sends its requests
+    (its piid and ID-certificate key)."""
+    running = await make_agent()
+    runner = running.agent.runner(None)
+    await runner.register(await ssm.token())
+    await running.agent.stop()  # passive: the test sends the reports
+    assert runner.key is not None and runner.state.piid is not None
+    return runner.state.piid, runner.key

@@ -13,7 +13,7 @@ from shared import pki
 from shared.clock import epoch
 from shared.messages import Register, UsageAccepted, decode_request, encode
 from tests.conftest import MakeAgent, RunningSSM
-from tests.server.test_reports import body, report, send
+from tests.server.reports import body, report, send
 
 
 @pytest.fixture

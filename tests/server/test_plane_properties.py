@@ -25,7 +25,6 @@ from shared.messages import Authorize, RenewRegistration, ReportUsage, Request, 
 from tests.conftest import RunningSSM
 from tests.fuzzing import examples
 from tests.server.conftest import Api
-from tests.server.test_reports import registered  # noqa: F401 (a fixture)
 from tests.strategies import documents
 
 PATH_VALUES = {"domain": LAB_DOMAIN, "va": "DEFAULT", "version": "v2", "type": "CUSTOMER", "piid": "nobody", "id": "1"}
@@ -93,7 +92,7 @@ SIGNED = [Authorize, ReportUsage, RenewRegistration, SyncRequest]
 async def test_every_device_message_refuses_cleanly(
     ssm: RunningSSM,
     pki_dir: Path,
-    registered: tuple[str, pki.PrivateKey],  # noqa: F811 (the fixture)
+    registered: tuple[str, pki.PrivateKey],
     data: st.DataObject,
 ) -> None:
     """Register documents as they come; signed messages of every kind, signed by a registered

@@ -12,11 +12,11 @@ from server import onprem, reservations
 from server.accounts import LAB_DOMAIN, create_virtual_account, resolve_account
 from shared import slr
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
-from tests.agent.test_usage_compliance import buy, go_idle_out_of_compliance
+from tests.agent.compliance import buy, go_idle_out_of_compliance
 from tests.conftest import MakeAgent, RunningSSM
 from tests.server.conftest import Api
 from tests.server.onprem_site import CONNECTED, OnPrem, agent_on, bind, onprem_token
-from tests.server.test_reservation import reserve
+from tests.server.reservations import reserve
 
 Q = timedelta(minutes=15)
 PREMIUM = "Premium Agent"

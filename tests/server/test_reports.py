@@ -4,74 +4,16 @@ an unknown entitlement tag is answered Invalid Tag and not counted."""
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
 
-import aiohttp
 import pytest
 
-from shared import envelope, pki
-from shared.catalog import LicenseKey
+from shared import pki
 from shared.clock import epoch
-from shared.messages import ReportUsage, Usage, UsageAccepted, UsageReport, decode_reply, encode
-from shared.states import EntitlementStatus, LicenseType, UsageMode
+from shared.messages import Usage, UsageAccepted
+from shared.states import EntitlementStatus
 from tests.conftest import MakeAgent, RunningSSM
-
-PREMIUM_TAG = LicenseKey("Premium Agent", LicenseType.FLEX, UsageMode.PRODUCTION).tag
-
-
-@pytest.fixture
-async def registered(ssm: RunningSSM, make_agent: MakeAgent) -> tuple[str, pki.PrivateKey]:
-    running = await make_agent()
-    runner = running.agent.runner(None)
-    await runner.register(await ssm.token())
-    await running.agent.stop()  # passive: the test sends the reports
-    assert runner.key is not None and runner.state.piid is not None
-    return runner.state.piid, runner.key
-
-
-async def send(ssm: RunningSSM, pki_dir: Path, body: bytes, key: pki.PrivateKey, piid: str) -> tuple[int, object]:
-    jws = envelope.sign_request(body, key, piid=piid, want_chain=True)
-    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
-    async with (
-        aiohttp.ClientSession() as s,
-        s.post(
-            ssm.url + "/licservice/license", data=jws.encode(), headers={"Content-Type": "application/jose"}, ssl=ctx
-        ) as r,
-    ):
-        if r.content_type == "application/json":
-            return r.status, await r.json()
-        text = await r.text()
-        return r.status, decode_reply(envelope.verify(text, envelope.reply_chain(text)[0].public_key()))  # type: ignore[arg-type]
-
-
-def report(
-    ssm: RunningSSM,
-    piid: str,
-    *,
-    n: int = 1,
-    peak: int = 10,
-    tag: str = PREMIUM_TAG,
-    rid: str | None = None,
-    start: int | None = None,
-    end: int | None = None,
-    usage: list[Usage] | None = None,
-) -> UsageReport:
-    e = end if end is not None else epoch(ssm.clock.now()) - (n - 1) * 900
-    return UsageReport(
-        report_id=rid or f"{piid}:{e}",
-        interval_start=start if start is not None else e - 900,
-        interval_end=e,
-        usage=usage if usage is not None else [Usage(tag=tag, peak=peak)],
-    )
-
-
-def body(ssm: RunningSSM, piid: str, *reports: UsageReport, nonce: str | None = None) -> bytes:
-    return encode(
-        ReportUsage(
-            sent_at=epoch(ssm.clock.now()), nonce=nonce or envelope.new_nonce(), piid=piid, reports=list(reports)
-        )
-    )
+from tests.server.reports import PREMIUM_TAG, body, report, send
 
 
 async def test_a_report_is_stored_and_counted(

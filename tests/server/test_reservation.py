@@ -16,8 +16,8 @@ from shared.errors import Conflict, SmartLicensingError, Unauthorized
 from shared.states import AuthorizationStatus, EntitlementStatus, RegistrationStatus
 from tests.conftest import MakeAgent, RunningSSM
 from tests.server.conftest import Api
+from tests.server.reservations import LEGACY, reserve
 
-LEGACY = "/services/api/smart-accounts-and-licensing"
 VA = f"{LEGACY}/v1/accounts/{LAB_DOMAIN}/virtual-accounts/DEFAULT"
 SW = "/v1/software/apis/licensing"
 
@@ -28,20 +28,6 @@ async def premium(ssm: RunningSSM):  # type: ignore[no-untyped-def]
         for p in await ssm.store.read(lambda u: u.pools.of(1))
         if p.name == "Premium Agent" and p.license_type == "Flex"
     )
-
-
-async def reserve(api: Api, code: str, tag: str, quantity: int, *, version: str = "v2") -> tuple[int, dict]:  # type: ignore[type-arg]
-    body = {
-        "reservationRequests": [
-            {
-                "reservationCode": code,
-                "reservationType": "SPECIFIC",
-                "licenses": [{"entitlementTag": tag, "quantity": quantity, "precedence": "LONGEST_TERM_FIRST"}],
-            }
-        ]
-    }
-    path = f"{LEGACY}/{version}/accounts/{LAB_DOMAIN}/virtual-accounts/DEFAULT/reserve-licenses"
-    return await api.call("POST", path, json=body)
 
 
 async def test_reservation_lifecycle(ssm: RunningSSM, make_agent: MakeAgent, api: Api) -> None:

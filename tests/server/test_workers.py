@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from agent.fleet import PREMIUM
 from shared import envelope, pki
+from shared.clock import epoch
 from shared.messages import (
     Identity,
     Register,
@@ -32,7 +33,6 @@ from shared.messages import (
     decode_reply,
     encode,
 )
-from shared.clock import epoch
 from shared.states import LicenseType, UsageMode
 from tests.conftest import MakeAgent, RunningSSM
 from tests.e2e.running import cli, stop, wait_for_file

@@ -14,7 +14,7 @@ from shared.states import AuthorizationStatus as A
 from shared.states import Enforcement as E
 from shared.states import RegistrationStatus as R
 from shared.usage import UsageState
-from tests.shared.test_usage import inst as registered
+from tests.shared.instances import inst as registered
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from shared import lifecycle, usage
+from shared import usage
 from shared.consumption import consumption
 from shared.errors import BadRequest
 from shared.lifecycle import InstanceState
@@ -18,35 +18,12 @@ from shared.policy import DEFAULT_POLICY as P
 from shared.policy import MissedIntervals, Policy
 from shared.states import AuthorizationStatus as A
 from shared.states import EntitlementStatus as S
-from shared.states import LicenseType, RegistrationStatus, UsageMode
+from shared.states import RegistrationStatus
 from shared.usage import UsageState
+from tests.shared.instances import inst
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Q = timedelta(minutes=15)
-
-
-def inst(**kw: object) -> InstanceState:
-    s = lifecycle.new_instance(
-        name="i",
-        product="Unified CCE",
-        udi_pid="UCCE",
-        serial_number="SN",
-        hostname="h",
-        deployment_type="Unified CCE 2000 Agents",
-        license_type=LicenseType.FLEX,
-        usage_mode=UsageMode.PRODUCTION,
-        now=T0,
-    )
-    base = {
-        "registration": RegistrationStatus.REGISTERED,
-        "authorization": A.AUTHORIZED,
-        "piid": "p-1",
-        "registered_at": 0,
-        "authorized_at": 0,
-        "last_contact_at": 0,
-    }
-    base.update(kw)
-    return msgspec.structs.replace(s, **base)
 
 
 def test_the_peak_of_an_interval_is_reported_at_its_end() -> None:

@@ -29,7 +29,7 @@ from lab.web.keys import RUNNER
 from lab.web.runner import Run
 from plumbing.clients.lab import LabError
 from plumbing.web.serve import start
-from tests.lab.test_launcher import free_port, port_closed, ssmlab
+from tests.lab.launcher import free_port, port_closed, ssmlab
 from tests.web.conftest import SHOTS, Shoot
 
 SCRIPT = "<script>alert(1)</script>"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from lab.processes import Lab
-from tests.lab.test_launcher import free_port, ssmlab
+from tests.lab.launcher import free_port, ssmlab
 from tests.web.conftest import Shoot
 
 
