@@ -118,6 +118,8 @@ def cisco(bad: Family = ERROR_RESPONSE, unprocessable: Family | None = None, *, 
 LEGACY = Errors()
 #: Most licensing and accounts operations: ErrorResponse for 400 and 422.
 SOFTWARE = cisco()
+#: Plug & Play Connect's account listings: ErrorResponse for 400, ErrorCommonResponse for 422.
+PNP = cisco(ERROR_RESPONSE, ERROR_COMMON)
 #: GET accounts/v1/virtual-account/default: no 400, but 406 and 422 (ErrorResponse).
 DEFAULT_VA = Errors({404: ERROR_RESPONSE, 406: ERROR_RESPONSE, 422: ERROR_RESPONSE})
 

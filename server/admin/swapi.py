@@ -266,9 +266,9 @@ async def get_summary(request: web.Request, body: SummaryBody) -> web.Response:
                     "license_details": [
                         {
                             "quantity": r.pool.quantity,
-                            "start_date": "",
-                            "end_date": "",
-                            "subscription_id": "",
+                            "start_date": views.cisco_date(r.start),
+                            "end_date": views.cisco_date(r.end),
+                            "subscription_id": r.subscription_id,
                             "license_type": r.license_type,
                         }
                     ],

@@ -46,6 +46,8 @@ class License:
     enforcement_notified: bool = False
     #: Held by Specific License Reservations: not available to reported usage.
     reserved: int = 0
+    #: The domain instant (epoch s) its first licenses were purchased (None: none purchased yet).
+    purchased_at: int | None = None
 
     @property
     def for_usage(self) -> int:
