@@ -356,6 +356,7 @@ def batch_answer(results: Sequence[ItemResult] | Sequence[Outcome], noun: str, *
     status, message = batch_status(results, noun)
     body: dict[str, object] = {"status": status, "statusMessage": message, **extra}
     if status == "ERROR":
+        body["message"] = message
         first = results[0]
         error = first.error if not isinstance(first, ItemResult) else None
         body["error"] = first.code if isinstance(first, ItemResult) else error.code if error else "error"
