@@ -132,7 +132,7 @@ async def device_usage(request: web.Request, body: bodies.ListBody) -> web.Respo
                     "status": d.status,
                     "registrationDate": views.iso(d.registered),
                     "lastContactDate": views.iso(d.last_contact),
-                    "mode": "SLR" if d.reservation else _mode(d),
+                    "mode": ("PLR" if d.reservation.universal else "SLR") if d.reservation else _mode(d),
                     "licenseUsage": [
                         {"license": name, "quantity": str(qty), "startDate": "", "endDate": ""} for name, qty in d.usage
                     ],

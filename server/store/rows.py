@@ -222,3 +222,9 @@ class Reservation:
     created_at: int
     confirmed_at: int | None
     returned_at: int | None
+    #: "SPECIFIC" (SLR: the licenses listed) or "UNIVERSAL" (PLR: every feature, no license held)
+    kind: str = "SPECIFIC"
+
+    @property
+    def universal(self) -> bool:
+        return self.kind == "UNIVERSAL"

@@ -6,6 +6,7 @@ accounts), the SLR details of a product, and get-summary's license terms."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -344,3 +345,55 @@ def test_the_document_lists_only_ciscos_statuses(tmp_path: Path, lab_pki: LabPki
             assert answered <= listed, (rel, method, answered - listed)
             checked += 1
     assert checked >= 28  # every Software API operation
+
+
+async def test_universal_reservation_beside_specific_ones(api: Api, ssm: RunningSSM) -> None:
+    """PLR: a Universal reservation holds no license, is in force at once, cannot be updated and
+    is given back with the return code derived from its code."""
+    await api.login()
+    before = [(p.tag, p.reserved) for p in await ssm.store.read(lambda u: u.pools.of(1))]
+    code = slr.new_request_code("FPR-PLR", "SN-PLR").text
+    path = "/licensing/v2/account/{smartAccountDomain}/virtual-account/{virtualAccountName}/licenses/reserve"
+    got, body = await api.call(
+        "POST",
+        f"{BASE}/licensing/v2/account/{LAB_DOMAIN}/virtual-account/DEFAULT/licenses/reserve",
+        json={"reservationRequests": [{"reservationCode": code, "reservationType": "UNIVERSAL"}]},
+    )
+    check("POST", path, got, body)
+    assert got == 200, body
+    (item,) = body["authorizationCodes"]
+    auth = item["authorizationCode"]
+    assert re.fullmatch(r"([A-Za-z0-9]{2,8}-){5,15}[A-Za-z0-9]{2,8}", auth), auth  # Cisco's UPLR form
+    assert item["licenses"] == [] and item["sudi"] == {"udiPid": "FPR-PLR", "udiSerialNumber": "SN-PLR"}
+    assert [(p.tag, p.reserved) for p in await ssm.store.read(lambda u: u.pools.of(1))] == before
+
+    _, usage = await api.call("POST", f"{BASE}/licensing/v1/account/{LAB_DOMAIN}/device/get-usage", json={})
+    (plr,) = [d for d in usage["devices"] if d["sudi"]["udiSerialNumber"] == "SN-PLR"]
+    assert plr["mode"] == "PLR" and plr["status"] == "Reserved Licenses"
+
+    sudi = {"udiPid": "FPR-PLR", "udiSerialNumber": "SN-PLR"}
+    got, body = await api.call(
+        "POST",
+        f"{BASE}/licensing/v2/accounts/{LAB_DOMAIN}/licenses/update",
+        params={"virtualAccountName": "DEFAULT"},
+        json={
+            "reservationUpdateRequests": [{"sudi": sudi, "licenses": [{"entitlementTag": before[0][0], "quantity": 1}]}]
+        },
+    )
+    assert got == 400 and body["error"] == "reservation_universal", body
+
+    remove = f"{BASE}/licensing/v3/accounts/{LAB_DOMAIN}/devices/remove"
+    wrong = {"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": "aaaaaa-bbbbbb-cccccc-dddddd"}]}
+    got, body = await api.call("POST", remove, params={"virtualAccountName": "DEFAULT"}, json=wrong)
+    assert got == 400 and body["error"] == "return_code_invalid"
+    right = {"productInstancesRemoveRequests": [{"sudi": sudi, "returnCode": slr.return_code(auth)}]}
+    got, body = await api.call("POST", remove, params={"virtualAccountName": "DEFAULT"}, json=right)
+    assert got == 200, body
+    assert await ssm.store.read(lambda u: u.reservations.active("FPR-PLR", "SN-PLR")) is None
+
+    got, body = await api.call(
+        "POST",
+        f"{BASE}/licensing/v2/account/{LAB_DOMAIN}/virtual-account/DEFAULT/licenses/reserve",
+        json={"reservationRequests": [{"reservationCode": code, "reservationType": "PERMANENT"}]},
+    )
+    assert got == 400 and body["authorizationCodes"][0]["error"] == "reservation_type_unsupported"
