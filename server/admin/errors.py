@@ -27,7 +27,7 @@ from plumbing.web.routes import Route
 from shared.errors import SmartLicensingError
 
 
-def _schema(**fields: str) -> dict[str, Any]:
+def _schema(*fields: str) -> dict[str, Any]:
     """An error schema: Cisco's fields (all required here) plus ssmlab's code, fix and message."""
     props: dict[str, Any] = {name: {"type": "string"} for name in fields}
     props |= {"error": {"type": "string", "minLength": 1}, "fix": {"type": "string", "minLength": 1}}
@@ -54,33 +54,33 @@ class Family:
 ERROR_RESPONSE = Family(
     "ErrorResponse",
     lambda e: {"status": "ERROR", "statusMessage": e.message},
-    _schema(status="", statusMessage=""),
+    _schema("status", "statusMessage"),
 )
 ERROR_V1 = Family(
     "ErrorResponseV1",
     lambda e: {"status": "FAILED", "messageCode": e.code, "message": e.message},
-    _schema(status="", messageCode=""),
+    _schema("status", "messageCode"),
 )
 ERROR_V2 = Family(
     "ErrorResponseV2",
     lambda e: {"status": "FAILED", "message_code": e.code, "message": e.message},
-    _schema(status="", message_code=""),
+    _schema("status", "message_code"),
 )
 ERROR_V3 = Family(
     "ErrorResponseV3",
     lambda e: {"status": "FAILED", "localized_message": e.message, "message": e.message},
-    _schema(status="", localized_message=""),
+    _schema("status", "localized_message"),
 )
-ERROR_V4 = Family("ErrorResponseV4", lambda e: {"status": "FAILURE", "message": e.message}, _schema(status=""))
+ERROR_V4 = Family("ErrorResponseV4", lambda e: {"status": "FAILURE", "message": e.message}, _schema("status"))
 ERROR_V5 = Family(
     "ErrorResponseV5",
     lambda e: {"status": "FAILED", "message": e.message, "localized_message": e.message, "message_code": e.code},
-    _schema(status="", localized_message="", message_code=""),
+    _schema("status", "localized_message", "message_code"),
 )
 ERROR_COMMON = Family(
     "ErrorCommonResponse",
     lambda e: {"status": "FAILED", "message": e.message, "messageCode": e.code, "localizedMessage": e.message},
-    _schema(status="", messageCode="", localizedMessage=""),
+    _schema("status", "messageCode", "localizedMessage"),
 )
 
 

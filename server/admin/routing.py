@@ -6,9 +6,11 @@ a path is not matched as sent, it resolves the normalized path instead, so every
 operation answers under both spellings without a redirect (some clients refuse redirects).
 
 ``api_middleware`` guards the operations whose declared route needs a bearer token, and turns
-every refusal of the API into Cisco's envelope ``{"status": "ERROR", "statusMessage": ...}`` plus
-ssmlab's ``error`` code and ``fix``; the API always answers JSON, even for a path under its
-prefixes that names no operation (clients call ``.json()`` on every answer).
+every refusal of the API into the error schema and status the operation declares
+(``server.admin.errors``: Cisco's for the Software APIs, the envelope ``{"status": "ERROR",
+"statusMessage": ...}`` for the legacy API), with ssmlab's ``error`` code, ``fix`` and ``message``;
+the API always answers JSON, even for a path under its prefixes that names no operation (clients
+call ``.json()`` on every answer).
 """
 
 from __future__ import annotations
