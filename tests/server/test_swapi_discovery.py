@@ -215,6 +215,20 @@ async def test_summary_license_details_carry_the_purchase_terms(api: Api, ssm: R
     assert perpetual["start_date"] == "2026-Jan-05" and perpetual["end_date"] == "2099-Dec-31"
     ids = [d["subscription_id"] for d in details.values()]
     assert all(ids) and len(set(ids)) == len(ids)
+    # the legacy listing shows the same terms (its endDate null for a perpetual license)
+    _, legacy = await api.call(
+        "POST", f"/services/api/smart-accounts-and-licensing/v1/accounts/{LAB_DOMAIN}/licenses", json={"limit": 0}
+    )
+    by_name = {x["license"]: x["licenseDetails"][0] for x in legacy["licenses"]}
+    assert by_name["Premium Agent (Flex, Production)"] == {
+        "licenseType": "TERM",
+        "quantity": 100,
+        "startDate": "2026-01-05T09:00:00.000Z",
+        "endDate": "2027-01-04T00:00:00.000Z",
+        "subscriptionId": flex["subscription_id"],
+        "status": "ACTIVE",
+    }
+    assert all(d["endDate"] is None for d in by_name.values() if d["licenseType"] == "PERPETUAL")
     # stable: asked again, the same terms
     _, again = await api.call("POST", BASE + path, headers=headers, json={"data": {"nonce": "n"}})
     assert {s["display_name"]: s["license_details"][0] for s in again["summary"]} == details
