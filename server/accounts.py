@@ -54,6 +54,7 @@ async def seed_lab(store: Store, now: datetime) -> bool:
                 usage_mode=key.usage_mode,
                 tag=key.tag,
                 quantity=qty,
+                at=epoch(now),
             )
         uow.events.add(
             at=epoch(now), kind="account_created", message=f"Smart Account {LAB_ACCOUNT} ({LAB_DOMAIN}) seeded"

@@ -94,6 +94,7 @@ def write_rejudgement(uow: UnitOfWork, outcome: rejudge.Rejudgement, *, va_id: i
             usage_mode=pool.usage_mode,
             tag=pool.tag,
             quantity=pool.purchased,
+            at=at,
         )
         uow.pools.save_state(va_id, pool.tag, pool.state)
     for tag in outcome.unlocked:

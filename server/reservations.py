@@ -1,4 +1,10 @@
-"""Specific License Reservation on the SSM: reserve, update, confirm, return.
+"""License reservations on the SSM: reserve, update, confirm, return.
+
+Specific License Reservation (SLR) is what the rest of this doc describes. A Universal reservation
+(PLR, ``reservationType: "UNIVERSAL"``) names no license: its short authorization code unlocks
+every feature of the product, so it holds nothing in the pools; there is no confirmation code
+(it is ``Confirmed`` at once) and nothing to update; the return code the device prints gives it
+back.
 
 A reservation holds licenses of a virtual account for one device (UDI product id and serial)
 that will never report usage: the pool's ``reserved`` grows by what it holds, and reported usage
@@ -150,6 +156,29 @@ def _issue(
     return found
 
 
+def _issue_universal(uow: UnitOfWork, va: VirtualAccount, request: slr.RequestCode, now: datetime) -> Reservation:
+    """Record a Universal reservation: its code, its return code; no license is held."""
+    code = slr.universal_authorization(request, stamp_ms=epoch(now) * 1000)
+    device = f"{request.udi_pid}:{request.serial_number}"
+    found = uow.reservations.add(
+        va_id=va.id,
+        request_code=request.text,
+        udi_pid=request.udi_pid,
+        serial_number=request.serial_number,
+        licenses=(),
+        authorization_code=code,
+        confirmation_code="",
+        return_code=slr.return_code(code),
+        at=epoch(now),
+        kind="UNIVERSAL",
+        status=ReservationStatus.CONFIRMED,
+    )
+    uow.events.add(
+        at=epoch(now), kind="licenses_reserved", va_id=va.id, message=f"Universal (PLR) reservation for {device}"
+    )
+    return found
+
+
 async def reserve(
     store: Store,
     va: VirtualAccount,
@@ -162,16 +191,20 @@ async def reserve(
     outcomes: list[Outcome] = []
     for code_text, kind, wanted in requests:
         try:
-            if kind.upper() != "SPECIFIC":
+            if kind.upper() not in ("SPECIFIC", "UNIVERSAL"):
                 raise BadRequest(
-                    f"reservationType {kind!r} is not offered: Unified CCE supports Specific License Reservation",
+                    f"reservationType {kind!r} is neither SPECIFIC nor UNIVERSAL",
                     code="reservation_type_unsupported",
-                    fix='send "reservationType": "SPECIFIC" with the licenses to reserve',
+                    fix='send "reservationType": "SPECIFIC" with the licenses to reserve, or "UNIVERSAL" (PLR)',
                 )
             request = slr.parse_request_code(code_text)
+            universal = kind.upper() == "UNIVERSAL"
 
             def body(
-                uow: UnitOfWork, request: slr.RequestCode = request, wanted: Sequence[Wanted] = wanted
+                uow: UnitOfWork,
+                request: slr.RequestCode = request,
+                wanted: Sequence[Wanted] = wanted,
+                universal: bool = universal,
             ) -> Reservation:
                 if uow.instances.active_by_sudi(request.udi_pid, request.serial_number) is not None:
                     raise Conflict(
@@ -185,6 +218,8 @@ async def reserve(
                         code="already_reserved",
                         fix="update it (POST .../update-licenses) or return it first (remove with its return code)",
                     )
+                if universal:
+                    return _issue_universal(uow, va, request, now)
                 held = _take(uow, va, wanted)
                 return _issue(
                     uow,
@@ -231,6 +266,12 @@ async def update(
             uow: UnitOfWork, udi_pid: str = udi_pid, serial: str = serial, wanted: Sequence[Wanted] = wanted
         ) -> Reservation:
             old = _find(uow, va, udi_pid, serial)
+            if old.universal:
+                raise Conflict(
+                    f"{udi_pid}:{serial} holds a Universal reservation: it covers every license",
+                    code="reservation_universal",
+                    fix="return it (remove with its return code) and reserve SPECIFIC licenses instead",
+                )
             replaced = transition(old.status, ReservationAction.UPDATE, f"{udi_pid}:{serial}")
             _release(uow, va.id, old.licenses)
             held = _take(uow, va, wanted)
@@ -263,6 +304,8 @@ async def confirm(
 
     def body(uow: UnitOfWork) -> Reservation:
         found = _find(uow, va, udi_pid, serial)
+        if found.universal:
+            return found  # a Universal reservation has no confirmation code: it is in force once issued
         if not hmac.compare_digest(found.confirmation_code.encode(), code.strip().lower().encode()):
             raise BadRequest(
                 f"confirmation code {code!r} does not match the authorization code issued to {udi_pid}:{serial}",

@@ -329,6 +329,14 @@ def _base62(data: bytes, length: int) -> str:
     return "".join(out)
 
 
+def universal_authorization(request: RequestCode, *, stamp_ms: int) -> str:
+    """A Universal (PLR) authorization code for the device of ``request``, in Cisco's format of
+    dash-separated groups (``BAACiY-iYWDQo-rg59GZ-8v98am-2zyeDM-bxFN``): it names no license (it
+    unlocks every feature of the product) and is derived from the request code and the instant."""
+    raw = _base62(hashlib.sha256(f"ssmlab-plr:{request.text}:{stamp_ms}".encode()).digest(), 34)
+    return "-".join(raw[i : i + 6] for i in range(0, 34, 6))
+
+
 def return_code(signature: str) -> str:
     """The return code an instance prints when it gives its reservation back."""
     raw = _base62(hashlib.sha256(b"ssmlab-slr-return:" + signature.encode()).digest(), 24)

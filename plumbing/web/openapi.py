@@ -60,6 +60,8 @@ class Style:
     success: tuple[int, ...] = (200, 201)
     #: extra responses of every operation (e.g. the admin API's 401 in OAuth2's shape)
     responses: Callable[[Route], dict[str, Any]] = lambda _route: {}
+    #: the refusal statuses an operation answers in the plane's error shape
+    refusals: Callable[[Route], Iterable[int]] = lambda _route: REFUSALS
     #: components.securitySchemes and the document's default security
     security_schemes: dict[str, Any] = field(default_factory=dict)
     security: list[dict[str, list[str]]] = field(default_factory=list)
@@ -146,7 +148,7 @@ def _operation(route: Route, n: int, style: Style) -> dict[str, Any]:
                 "description": "refused, with its code and fix",
                 **json_content({"$ref": REF.format(name="Error")}),
             }
-            for c in REFUSALS
+            for c in style.refusals(route)
         },
         **style.responses(route),
     }

@@ -29,6 +29,7 @@ from server.admin.bodies import (
     TransferItem,
     UpdateBody,
 )
+from server.admin.errors import LEGACY, Errors, declare
 from server.reservations import Outcome, Wanted, display_name
 from server.store import Store, UnitOfWork
 from server.store.rows import Account, Reservation, VirtualAccount
@@ -47,10 +48,11 @@ def api(
     headers: tuple[str, ...] = (),
     answer: dict[str, object] | None = None,
     params: type | None = None,
+    errors: Errors = LEGACY,
 ) -> Route:
     """An admin API operation: bearer token required; its body read as Cisco's clients send it
-    (JSON; "365" for 365; an empty body, of any declared type, as {})."""
-    return Route(
+    (JSON; "365" for 365; an empty body, of any declared type, as {}); its refusals as ``errors``."""
+    route = Route(
         method,
         path,
         handler,
@@ -72,6 +74,7 @@ def api(
         headers=headers,
         answer=answer,
     )
+    return declare(route, errors)
 
 
 async def listing_vas(request: web.Request, body: ListBody) -> list[VirtualAccount]:
@@ -353,6 +356,7 @@ def batch_answer(results: Sequence[ItemResult] | Sequence[Outcome], noun: str, *
     status, message = batch_status(results, noun)
     body: dict[str, object] = {"status": status, "statusMessage": message, **extra}
     if status == "ERROR":
+        body["message"] = message
         first = results[0]
         error = first.error if not isinstance(first, ItemResult) else None
         body["error"] = first.code if isinstance(first, ItemResult) else error.code if error else "error"

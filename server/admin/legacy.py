@@ -107,7 +107,6 @@ async def virtual_accounts(request: web.Request) -> web.Response:
 async def licenses(request: web.Request, body: bodies.ListBody) -> web.Response:
     """L5: license usage by virtual account, paged (what mcssmapi's smart_license_usage reads)."""
     vas = await common.listing_vas(request, body)
-    account = await views.account_of(request)
     rows = await views.license_rows(request.app[keys.STORE], vas)
     return web.json_response(
         {
@@ -130,9 +129,9 @@ async def licenses(request: web.Request, body: bodies.ListBody) -> web.Response:
                         {
                             "licenseType": r.license_type,
                             "quantity": r.pool.quantity,
-                            "startDate": views.iso(int(account.created_at.timestamp())),
-                            "endDate": None,
-                            "subscriptionId": "",
+                            "startDate": views.iso(r.since),
+                            "endDate": None if r.license_type == "PERPETUAL" else views.iso_date(r.end),
+                            "subscriptionId": r.subscription_id,
                             "status": "ACTIVE",
                         }
                     ],

@@ -15,6 +15,7 @@ from aiohttp import web
 from plumbing.web import openapi
 from plumbing.web.openapi import REF, Style, json_content
 from plumbing.web.routes import Plane, Route
+from server.admin import errors
 
 _ENVELOPE = {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}
 _ERROR = {
@@ -22,10 +23,11 @@ _ERROR = {
     "properties": {
         "status": {"type": ["string"]},
         "statusMessage": {"type": "string"},
+        "message": {"type": "string", "minLength": 1},
         "error": {"type": "string", "minLength": 1},
         "fix": {"type": "string", "minLength": 1},
     },
-    "required": ["status", "statusMessage", "error", "fix"],
+    "required": ["status", "statusMessage", "message", "error", "fix"],
 }
 _OAUTH_ERROR = {
     "type": "object",
@@ -47,6 +49,10 @@ _SSMLAB_ERROR = {"description": "refused before routing, with its code and fix",
 
 def _responses(route: Route) -> dict[str, Any]:
     out: dict[str, Any] = {"414": _SSMLAB_ERROR, "431": _SSMLAB_ERROR}
+    declared = errors.of(route).statuses
+    for status, family in (declared or {}).items():
+        described = {"description": f"refused ({family.name}), with its code and fix"}
+        out[str(status)] = described | json_content(family.schema)
     if route.form is not None:
         out |= {
             "200": {"description": "an access token", **json_content(_TOKEN)},
@@ -58,6 +64,11 @@ def _responses(route: Route) -> dict[str, Any]:
     return out
 
 
+def _refusals(route: Route) -> tuple[int, ...]:
+    """The legacy API's refusals; an operation of Cisco's document lists its own (``_responses``)."""
+    return openapi.REFUSALS if errors.of(route).statuses is None else ()
+
+
 STYLE = Style(
     title="ssmlab admin API",
     description="The emulated part of Cisco's Smart Accounts & Licensing API (legacy and Software APIs 1.0.2) "
@@ -66,6 +77,7 @@ STYLE = Style(
     answer=_ENVELOPE,
     success=(200,),
     responses=_responses,
+    refusals=_refusals,
     security_schemes={
         "oauth2": {
             "type": "oauth2",

@@ -6,9 +6,11 @@ a path is not matched as sent, it resolves the normalized path instead, so every
 operation answers under both spellings without a redirect (some clients refuse redirects).
 
 ``api_middleware`` guards the operations whose declared route needs a bearer token, and turns
-every refusal of the API into Cisco's envelope ``{"status": "ERROR", "statusMessage": ...}`` plus
-ssmlab's ``error`` code and ``fix``; the API always answers JSON, even for a path under its
-prefixes that names no operation (clients call ``.json()`` on every answer).
+every refusal of the API into the error schema and status the operation declares
+(``server.admin.errors``: Cisco's for the Software APIs, the envelope ``{"status": "ERROR",
+"statusMessage": ...}`` for the legacy API), with ssmlab's ``error`` code, ``fix`` and ``message``;
+the API always answers JSON, even for a path under its prefixes that names no operation (clients
+call ``.json()`` on every answer).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from yarl import URL
 
 from plumbing.web.routes import route_of
 from server import keys
+from server.admin import errors
 from shared.errors import SmartLicensingError
 from shared.oauth import OAuthError
 
@@ -97,11 +100,13 @@ def install(app: web.Application) -> None:
     app.router.register_resource(Tolerant(app.router))
 
 
-def cisco_error(err: SmartLicensingError) -> web.Response:
-    body: dict[str, object] = {"status": "ERROR", "statusMessage": err.message, "error": err.code}
-    if err.fix:
-        body["fix"] = err.fix
-    return web.json_response(body, status=err.http_status)
+def http_error(exc: web.HTTPException) -> SmartLicensingError:
+    """An HTTP refusal of aiohttp's as an error with a code and a fix."""
+    err = SmartLicensingError(
+        exc.reason, code="body_too_large" if exc.status == 413 else "http_error", fix="send a smaller, valid request"
+    )
+    err.http_status = exc.status
+    return err
 
 
 def api_middleware() -> Middleware:
@@ -130,14 +135,17 @@ def api_middleware() -> Middleware:
         except OAuthError:
             raise
         except SmartLicensingError as err:
-            return cisco_error(err)
+            return errors.of(route).answer(err)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
+            if route is not None:  # refused by aiohttp while reading the request (a body too large)
+                return errors.of(route).answer(http_error(exc))
             message = f"no API operation at {request.method} {request.path}" if exc.status in (404, 405) else exc.reason
             body = {
                 "status": "ERROR",
                 "statusMessage": message,
+                "message": message,
                 "error": "not_found"
                 if exc.status == 404
                 else "method_not_allowed"

@@ -9,14 +9,14 @@ transfer, remove): the two families answer them with the same fields.
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
 
 from plumbing.web.routes import Route
 from server import accounts, keys
-from server.admin import bodies, common, legacy, views
+from server.admin import bodies, common, errors, legacy, views
 from server.admin.common import api
 from server.admin.routing import SOFTWARE
 from server.store.rows import VirtualAccount
@@ -132,7 +132,7 @@ async def device_usage(request: web.Request, body: bodies.ListBody) -> web.Respo
                     "status": d.status,
                     "registrationDate": views.iso(d.registered),
                     "lastContactDate": views.iso(d.last_contact),
-                    "mode": "SLR" if d.reservation else _mode(d),
+                    "mode": ("PLR" if d.reservation.universal else "SLR") if d.reservation else _mode(d),
                     "licenseUsage": [
                         {"license": name, "quantity": str(qty), "startDate": "", "endDate": ""} for name, qty in d.usage
                     ],
@@ -266,9 +266,9 @@ async def get_summary(request: web.Request, body: SummaryBody) -> web.Response:
                     "license_details": [
                         {
                             "quantity": r.pool.quantity,
-                            "start_date": "",
-                            "end_date": "",
-                            "subscription_id": "",
+                            "start_date": views.cisco_date(r.start),
+                            "end_date": views.cisco_date(r.end),
+                            "subscription_id": r.subscription_id,
                             "license_type": r.license_type,
                         }
                     ],
@@ -325,6 +325,11 @@ async def get_alerts(request: web.Request, body: AlertBody) -> web.Response:
     )
 
 
+def sw(*args: Any, errors: errors.Errors = errors.SOFTWARE, **kwargs: Any) -> Route:
+    """An operation of Cisco's Software APIs: its refusals as Cisco's document gives them."""
+    return api(*args, errors=errors, **kwargs)
+
+
 _ACC = SOFTWARE + "/accounts/v1/domain/{domain}/type/{type}"
 _LIC = SOFTWARE + "/licensing"
 _V1VA = _LIC + "/v1/account/{domain}/virtual-account/{va}"
@@ -344,50 +349,52 @@ DEFAULT_VA_ANSWER: dict[str, object] = {
 }
 
 ROUTES: list[Route] = [
-    api("GET", _ACC + "/virtual-accounts", virtual_accounts, params=AccountTypeParams),
-    api("POST", _ACC + "/virtual-accounts", virtual_account_create, VaBody, params=AccountTypeParams),
-    api("POST", _ACC + "/virtual-account/create", virtual_account_create, VaBody, params=AccountTypeParams),
-    api(
+    sw("GET", _ACC + "/virtual-accounts", virtual_accounts, params=AccountTypeParams),
+    sw("POST", _ACC + "/virtual-accounts", virtual_account_create, VaBody, params=AccountTypeParams),
+    sw("POST", _ACC + "/virtual-account/create", virtual_account_create, VaBody, params=AccountTypeParams),
+    sw(
         "GET",
         SOFTWARE + "/accounts/v1/virtual-account/default",
         virtual_account_default,
         query=bodies.DefaultVaQuery,
         answer=DEFAULT_VA_ANSWER,
+        errors=errors.DEFAULT_VA,
     ),
-    api("GET", _V1VA + "/device/search", device_search, query=bodies.DeviceSearch),
-    api("GET", _V2 + "/devices", device_search, query=bodies.DeviceSearchV2),
-    api("POST", _LIC + "/v1/account/{domain}/device/get-usage", device_usage, bodies.ListBody),
-    api("POST", _V1VA + "/device/transfer", device_transfer, bodies.DeviceTransferBody),
-    api("POST", _V2 + "/devices/transfer", device_transfer, bodies.DeviceTransferBody, query=bodies.VaQuery),
-    api("POST", _V1VA + "/device/remove", device_remove_v1, bodies.DeviceRemoveV1),
-    api(
+    sw("GET", _V1VA + "/device/search", device_search, query=bodies.DeviceSearch),
+    sw("GET", _V2 + "/devices", device_search, query=bodies.DeviceSearchV2),
+    sw("POST", _LIC + "/v1/account/{domain}/device/get-usage", device_usage, bodies.ListBody),
+    sw("POST", _V1VA + "/device/transfer", device_transfer, bodies.DeviceTransferBody),
+    sw("POST", _V2 + "/devices/transfer", device_transfer, bodies.DeviceTransferBody, query=bodies.VaQuery),
+    sw("POST", _V1VA + "/device/remove", device_remove_v1, bodies.DeviceRemoveV1),
+    sw(
         "POST",
         _LIC + "/v3/accounts/{domain}/devices/remove",
         legacy.remove_devices,
         bodies.RemoveBody,
         query=bodies.VaQuery,
     ),
-    api("POST", _V1VA + "/token/create", token_create, bodies.TokenBody),
-    api("GET", _V1VA + "/token/list", legacy.tokens_list),
-    api("POST", _V1VA + "/token/revoke", token_revoke, bodies.RevokeBody),
-    api("POST", _V1VA + "/licenses/transfer", legacy.licenses_transfer, bodies.TransferBody),
-    api("POST", _V2 + "/licenses/transfer", legacy.licenses_transfer, bodies.TransferBody, query=bodies.VaQuery),
-    api(
+    sw("POST", _V1VA + "/token/create", token_create, bodies.TokenBody),
+    sw("GET", _V1VA + "/token/list", legacy.tokens_list),
+    sw("POST", _V1VA + "/token/revoke", token_revoke, bodies.RevokeBody),
+    sw("POST", _V1VA + "/licenses/transfer", legacy.licenses_transfer, bodies.TransferBody),
+    sw("POST", _V2 + "/licenses/transfer", legacy.licenses_transfer, bodies.TransferBody, query=bodies.VaQuery),
+    sw(
         "POST",
         _LIC + "/{version:v1|v2}/account/{domain}/virtual-account/{va}/licenses/reserve",
         legacy.reserve,
         bodies.ReserveBody,
     ),
-    api("POST", _V1VA + "/update-slr", legacy.update, bodies.UpdateBody),
-    api("POST", _V2 + "/licenses/update", legacy.update, bodies.UpdateBody, query=bodies.VaQuery),
-    api("POST", _V1VA + "/confirm-slr-update", legacy.confirm, bodies.ConfirmBody),
-    api("POST", _V2 + "/licenses/confirm", legacy.confirm, bodies.ConfirmBody, query=bodies.VaQuery),
-    api(
+    sw("POST", _V1VA + "/update-slr", legacy.update, bodies.UpdateBody),
+    sw("POST", _V2 + "/licenses/update", legacy.update, bodies.UpdateBody, query=bodies.VaQuery),
+    sw("POST", _V1VA + "/confirm-slr-update", legacy.confirm, bodies.ConfirmBody),
+    sw("POST", _V2 + "/licenses/confirm", legacy.confirm, bodies.ConfirmBody, query=bodies.VaQuery),
+    sw(
         "POST",
         _LIC + "/v2/get-summary",
         get_summary,
         SummaryBody,
         headers=("X-CSW-SMART-ACCOUNT-ID", "X-CSW-VIRTUAL-ACCOUNT-ID"),
+        errors=errors.cisco(errors.ERROR_V3, errors.ERROR_V5),
     ),
-    api("POST", _LIC + "/v1/account/{domain}/get-alerts", get_alerts, AlertBody),
+    sw("POST", _LIC + "/v1/account/{domain}/get-alerts", get_alerts, AlertBody),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from server.store.rows import Account, BehindOnPrem, Instance, License, Reservat
 from shared.clock import utc
 from shared.errors import BadRequest, NotFound
 from shared.reservation import device_status
+from shared.states import LicenseType
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -70,10 +71,47 @@ def page(rows: Sequence[R], limit: int | None, offset: int | None) -> list[R]:
     return list(rows[start : start + limit])
 
 
+#: Cisco's get-summary dates ("2018-Aug-08"), month names independent of the locale.
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: The end date shown for a perpetual license (ssmlab's: Cisco's public material names none).
+PERPETUAL_END = date(2099, 12, 31)
+#: A Flex license's subscription term: the shortest the seed names ("1, 3, or 5 years").
+FLEX_TERM_YEARS = 1
+
+
+def iso_date(d: date) -> str:
+    """A day as the legacy API writes dates (midnight UTC)."""
+    return f"{d.isoformat()}T00:00:00.000Z"
+
+
+def cisco_date(d: date) -> str:
+    return f"{d.year:04d}-{_MONTHS[d.month - 1]}-{d.day:02d}"
+
+
 @dataclass(frozen=True, slots=True)
 class LicenseRow:
     va: VirtualAccount
     pool: License
+    #: the domain instant (epoch s) the pool's licenses were first purchased (else its account's creation)
+    since: int = 0
+
+    @property
+    def start(self) -> date:
+        return utc(self.since).date()
+
+    @property
+    def end(self) -> date:
+        """Perpetual: ``PERPETUAL_END``; Flex: the day before the term's anniversary."""
+        if self.pool.license_type == LicenseType.PERPETUAL:
+            return PERPETUAL_END
+        start = self.start
+        day = min(start.day, 28) if start.month == 2 else start.day
+        return start.replace(year=start.year + FLEX_TERM_YEARS, day=day) - timedelta(days=1)
+
+    @property
+    def subscription_id(self) -> str:
+        """Stable per pool (Cisco's example: ``Sub123456``)."""
+        return f"Sub{self.pool.id:06d}"
 
     @property
     def name(self) -> str:
@@ -100,8 +138,9 @@ async def license_rows(store: Store, vas: Sequence[VirtualAccount]) -> list[Lice
     """Every pool that holds, uses or reserves licenses, in the virtual accounts given."""
 
     def body(uow: UnitOfWork) -> list[LicenseRow]:
+        created = {a.id: int(a.created_at.timestamp()) for a in uow.accounts.all()}
         return [
-            LicenseRow(va, pool)
+            LicenseRow(va, pool, pool.purchased_at if pool.purchased_at is not None else created.get(va.account_id, 0))
             for va in vas
             for pool in uow.pools.of(va.id)
             if pool.quantity or pool.pool.in_use or pool.reserved
@@ -189,6 +228,19 @@ class DeviceRow:
         return {"udiPid": self.udi_pid, "udiSerialNumber": self.serial}
 
 
+def _squeeze(text: str) -> str:
+    """A display name as typed: spaces and the trailing ';' do not matter."""
+    return text.replace(" ", "").rstrip(";").lower()
+
+
+def matches(row: DeviceRow, text: str) -> bool:
+    """Cisco's ``instanceName`` search: the instance name, its host name, its display name
+    (``UDI_PID:..; UDI_SN:..;``) or its serial number."""
+    if text in (row.name, row.hostname, row.serial, f"{row.udi_pid}:{row.serial}"):
+        return True
+    return _squeeze(text) == _squeeze(row.display_name)
+
+
 async def device_rows(store: Store, vas: Sequence[VirtualAccount], instance_name: str | None = None) -> list[DeviceRow]:
 
     def body(uow: UnitOfWork) -> list[DeviceRow]:
@@ -196,21 +248,16 @@ async def device_rows(store: Store, vas: Sequence[VirtualAccount], instance_name
         for va in vas:
             names = {p.tag: display_name(p) for p in uow.pools.of(va.id)}
             for inst in uow.instances.page(va.id):
-                if instance_name and instance_name not in (inst.name, inst.hostname):
-                    continue
                 usage = [(names.get(x.tag, x.tag), x.reported) for x in uow.usage.latest(inst.piid)]
                 rows.append(DeviceRow(va, inst, None, usage))
             for res in uow.reservations.of(va.id):
-                if instance_name and instance_name != f"{res.udi_pid}:{res.serial_number}":
-                    continue
                 rows.append(DeviceRow(va, None, res, [(x.name, x.count) for x in res.licenses]))
             for b in uow.satellites.behind(va_id=va.id):
-                if instance_name and instance_name != b.instance.name:
-                    continue
                 rows.append(DeviceRow(va, None, None, [], b))
         return rows
 
-    return await store.read(body)
+    rows = await store.read(body)
+    return [r for r in rows if matches(r, instance_name)] if instance_name else rows
 
 
 def now_of(request: web.Request) -> datetime:

@@ -51,6 +51,7 @@ def apply(uow: UnitOfWork, entitlements: list[Entitlement], t: int) -> int:
             usage_mode=pool.usage_mode,
             tag=pool.tag,
             quantity=pool.purchased,
+            at=t,
         )
         uow.pools.save_state(va.id, pool.tag, pool.state)
     for tag, lock in shared.locking:

@@ -46,6 +46,8 @@ class License:
     enforcement_notified: bool = False
     #: Held by Specific License Reservations: not available to reported usage.
     reserved: int = 0
+    #: The domain instant (epoch s) its first licenses were purchased (None: none purchased yet).
+    purchased_at: int | None = None
 
     @property
     def for_usage(self) -> int:
@@ -220,3 +222,9 @@ class Reservation:
     created_at: int
     confirmed_at: int | None
     returned_at: int | None
+    #: "SPECIFIC" (SLR: the licenses listed) or "UNIVERSAL" (PLR: every feature, no license held)
+    kind: str = "SPECIFIC"
+
+    @property
+    def universal(self) -> bool:
+        return self.kind == "UNIVERSAL"

@@ -222,4 +222,14 @@ V5 = """
 ALTER TABLE events ADD COLUMN recorded_ns INTEGER
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+#: The domain instant each pool's first licenses were purchased (the admin API's start dates and
+#: subscriptions, issue 18); a pool bought before this migration dates from its virtual account.
+#: A reservation's kind: 'SPECIFIC' (SLR) or 'UNIVERSAL' (PLR, which holds no licenses).
+V6 = """
+ALTER TABLE licenses ADD COLUMN purchased_at INTEGER;
+UPDATE licenses SET purchased_at = (
+    SELECT v.created_at FROM virtual_accounts v WHERE v.id = licenses.virtual_account_id) WHERE quantity > 0;
+ALTER TABLE reservations ADD COLUMN kind TEXT NOT NULL DEFAULT 'SPECIFIC'
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)

@@ -107,3 +107,36 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     raw.close()
     with pytest.raises(StoreError, match="newer"):
         await Store.open(db)
+
+
+async def test_version_6_dates_each_purchased_pool_from_its_virtual_account(tmp_path: Path) -> None:
+    """Version 6 adds the pools' first purchase (a pool bought before it dates from its virtual
+    account; one with nothing purchased has none yet) and the reservations' kind (SPECIFIC)."""
+    db = tmp_path / "v5.db"
+    raw = sqlite3.connect(db)
+    for script in MIGRATIONS[:5]:
+        raw.executescript(script)
+    raw.execute("PRAGMA user_version = 5")
+    raw.execute("INSERT INTO accounts VALUES (1, 'd', 'n', 1, 0)")
+    raw.execute("INSERT INTO virtual_accounts VALUES (1, 1, 'DEFAULT', '', 1, 1234)")
+    raw.executemany(
+        "INSERT INTO licenses (id, virtual_account_id, name, license_type, usage_mode, tag, quantity) "
+        "VALUES (?, 1, 'Premium Agent', 'Flex', 'Production', ?, ?)",
+        [(1, "bought", 10), (2, "used-only", 0)],
+    )
+    raw.execute(
+        "INSERT INTO reservations (virtual_account_id, request_code, udi_pid, serial_number, licenses, "
+        "authorization_code, confirmation_code, return_code, status, created_at) "
+        "VALUES (1, 'r', 'UCCE', 'SN', '[]', 'a', 'c', 'x', 'Reserved', 0)"
+    )
+    raw.commit()
+    raw.close()
+
+    store = await Store.open(db)
+    try:
+        pools = {p.tag: p.purchased_at for p in await store.read(lambda uow: uow.pools.of(1))}
+        assert pools == {"bought": 1234, "used-only": None}
+        found = await store.read(lambda uow: uow.reservations.active("UCCE", "SN"))
+        assert found is not None and found.kind == "SPECIFIC" and not found.universal
+    finally:
+        await store.close()

@@ -31,6 +31,7 @@ def _license(r: sqlite3.Row) -> License:
         ),
         bool(r["enforcement_notified"]),
         r["reserved"],
+        r["purchased_at"],
     )
 
 
@@ -88,25 +89,47 @@ class Pools(Repository):
         )
 
     def purchase(
-        self, *, va_id: int, name: str, license_type: LicenseType, usage_mode: UsageMode, tag: str, quantity: int
+        self,
+        *,
+        va_id: int,
+        name: str,
+        license_type: LicenseType,
+        usage_mode: UsageMode,
+        tag: str,
+        quantity: int,
+        at: int | None = None,
     ) -> int:
-        """Add purchased licenses (creating the pool); the pool's new quantity."""
+        """Add purchased licenses (creating the pool) at domain instant ``at``; the pool's new quantity."""
         self._exec(
-            "INSERT INTO licenses (virtual_account_id, name, license_type, usage_mode, tag, quantity) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (virtual_account_id, tag) "
-            "DO UPDATE SET quantity = quantity + excluded.quantity",
-            (va_id, name, str(license_type), str(usage_mode), tag, quantity),
+            "INSERT INTO licenses (virtual_account_id, name, license_type, usage_mode, tag, quantity, purchased_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 > 0 THEN ?7 END) ON CONFLICT (virtual_account_id, tag) "
+            "DO UPDATE SET quantity = quantity + excluded.quantity, "
+            "purchased_at = COALESCE(licenses.purchased_at, excluded.purchased_at)",
+            (va_id, name, str(license_type), str(usage_mode), tag, quantity, at),
         )
         row = self._one("SELECT quantity FROM licenses WHERE virtual_account_id = ? AND tag = ?", (va_id, tag))
         assert row is not None
         return int(row[0])
 
     def set_quantity(
-        self, *, va_id: int, name: str, license_type: LicenseType, usage_mode: UsageMode, tag: str, quantity: int
+        self,
+        *,
+        va_id: int,
+        name: str,
+        license_type: LicenseType,
+        usage_mode: UsageMode,
+        tag: str,
+        quantity: int,
+        at: int | None = None,
     ) -> None:
-        """Set (not add) the purchased quantity of a pool, creating it if needed (a re-judged account)."""
+        """Set (not add) the purchased quantity of a pool, creating it if needed (a re-judged account);
+        its first purchase dates from ``at``."""
         self.ensure(va_id=va_id, name=name, license_type=license_type, usage_mode=usage_mode, tag=tag)
-        self._exec("UPDATE licenses SET quantity = ? WHERE virtual_account_id = ? AND tag = ?", (quantity, va_id, tag))
+        self._exec(
+            "UPDATE licenses SET quantity = ?1, purchased_at = COALESCE(purchased_at, CASE WHEN ?1 > 0 THEN ?4 END) "
+            "WHERE virtual_account_id = ?2 AND tag = ?3",
+            (quantity, va_id, tag, at),
+        )
 
     def reserve(self, license_id: int, delta: int) -> None:
         """Hold (positive) or give back (negative) licenses for a Specific License Reservation."""

@@ -27,6 +27,7 @@ def _reservation(r: sqlite3.Row) -> Reservation:
         r["created_at"],
         r["confirmed_at"],
         r["returned_at"],
+        r["kind"],
     )
 
 
@@ -45,11 +46,13 @@ class Reservations(Repository):
         confirmation_code: str,
         return_code: str,
         at: int,
+        kind: str = "SPECIFIC",
+        status: ReservationStatus = ReservationStatus.RESERVED,
     ) -> Reservation:
         rid = self._exec(
             "INSERT INTO reservations (virtual_account_id, request_code, udi_pid, serial_number, licenses, "
-            "authorization_code, confirmation_code, return_code, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "authorization_code, confirmation_code, return_code, status, created_at, kind, confirmed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 va_id,
                 request_code,
@@ -61,8 +64,10 @@ class Reservations(Repository):
                 authorization_code,
                 confirmation_code,
                 return_code,
-                str(ReservationStatus.RESERVED),
+                str(status),
                 at,
+                kind,
+                at if status is ReservationStatus.CONFIRMED else None,
             ),
         )
         found = self.get(rid)
