@@ -108,6 +108,7 @@ async def test_register_refusal_out_of_compliance_and_deregister(
     await box.get_by_role("button", name="Cancel").click()
 
     # Register: "Smart Software Licensing Product Registration", paste the token (keyboard only).
+    await expect(page.locator(".sl-actions").get_by_role("button", name="Register", exact=True)).to_have_count(1)
     await page.get_by_role("button", name="Register", exact=True).focus()
     await page.keyboard.press("Enter")
     box = page.locator("#dlg-register")
@@ -123,6 +124,8 @@ async def test_register_refusal_out_of_compliance_and_deregister(
     await expect(page.locator("#registration-status")).to_contain_text("Registered")
     await expect(page.locator("#authorization-status")).to_contain_text("Authorized")
     await expect(page.locator("#virtual-account")).to_have_text("DEFAULT")
+    # registered: Register leaves the header (the Action menu has Reregister), without a reload
+    await expect(page.locator(".sl-actions").get_by_role("button", name="Register", exact=True)).to_have_count(0)
     await expect(page.locator("#banner")).to_be_empty()
     await shoot(page, "5-registered")
 
