@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from plumbing.web.body import BODY, read_body
-from plumbing.web.middleware import ConnectionDropped, json_response
+from plumbing.web.middleware import ConnectionDropped, json_error, json_response
 from plumbing.web.routes import Plane, Route, route_of
 from server import keys
 from server.lab import recording
@@ -130,10 +130,10 @@ def middleware() -> Middleware:
             status = response.status
             return response
         except web.HTTPException as exc:
-            status, response = exc.status, exc
+            status = exc.status
             raise
         except SmartLicensingError as err:
-            status = err.http_status
+            status, response = err.http_status, json_error(err)  # the answer request_context gives
             raise
         finally:
             if kind != "lab":
@@ -165,7 +165,7 @@ def _side(headers: Mapping[str, str], body: bytes | None, ctype: str) -> dict[st
 
 def _reply(response: web.StreamResponse | None) -> dict[str, Any] | None:
     if response is None:
-        return None  # dropped, reset, or an error the error middleware answers
+        return None  # dropped, reset, or aiohttp's own HTTP error (its answer is made later)
     body = response.body if isinstance(response, web.Response) else None
     return _side(response.headers, body if isinstance(body, bytes) else None, response.content_type)
 
