@@ -171,7 +171,7 @@ class SSM:
         self.lab("DELETE", "/_lab/faults")
 
     def tls(self, mode: str) -> dict[str, Any]:
-        """Serve a TLS drill (``expired``, ``wrong-host``, ``untrusted``..., ``valid`` to go back)."""
+        """Serve a TLS drill (``expired``, ``wrong-host``, ``untrusted-root``..., ``good`` to go back)."""
         return dict(self.lab("POST", "/_lab/tls", {"mode": mode}))
 
     def journal(self, **filters: Any) -> list[dict[str, Any]]:
@@ -219,7 +219,7 @@ class SSM:
         """Remember this moment on both sides (the state every function-scoped test starts from)."""
         self.lab("POST", "/_lab/snapshot", {"name": SNAPSHOT})
         agent.lab("POST", "/_lab/snapshot", {"name": SNAPSHOT})
-        self._tls = next((m["mode"] for m in self.lab("GET", "/_lab/tls")["modes"] if m.get("current")), "valid")
+        self._tls = next((m["mode"] for m in self.lab("GET", "/_lab/tls")["modes"] if m.get("current")), "good")
 
     def back_to_start(self, agent: SmartAgent) -> None:
         """Back to ``save_start``: stores, clocks, no faults, the first TLS mode, an empty journal."""
