@@ -14,35 +14,13 @@ import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from lab import clock as lockstep
 from plumbing.clients.lab import LabError, call
+from ssmlab_pytest.backend import Backend
 
 SNAPSHOT = "ssmlab-pytest-start"
-
-
-class Backend(Protocol):
-    """An in-process or subprocess lab that has started."""
-
-    folder: Path
-    instances: list[dict[str, Any]]
-
-    @property
-    def ssm_url(self) -> str: ...
-
-    @property
-    def agent_url(self) -> str: ...
-
-    @property
-    def ca_bundle(self) -> Path: ...
-
-    @property
-    def api_client_file(self) -> Path: ...
-
-    def start(self) -> Backend: ...
-
-    def close(self) -> None: ...
 
 
 class AdminAPI:

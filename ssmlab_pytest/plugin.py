@@ -23,7 +23,9 @@ from typing import Any
 
 import pytest
 
-from ssmlab_pytest.clients import SSM, Backend, SmartAgent
+from lab.demo import INSTANCES as DEMO
+from ssmlab_pytest.backend import Backend
+from ssmlab_pytest.clients import SSM, SmartAgent
 from ssmlab_pytest.inprocess import InProcessLab
 from ssmlab_pytest.processes import SubprocessLab
 
@@ -31,17 +33,9 @@ from ssmlab_pytest.processes import SubprocessLab
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 MODES = ("inprocess", "subprocess")
 
-#: The default product instances: a Unified CCE deployment and a CVP (agent.toml's [[instances]]).
-INSTANCES: list[dict[str, Any]] = [
-    {
-        "name": "ucce-1",
-        "product": "Unified CCE",
-        "deployment_type": "Unified CCE 2000 Agents",
-        "license_type": "Flex",
-        "usage_mode": "Production",
-    },
-    {"name": "cvp-1", "product": "CVP", "deployment_type": "CVP", "license_type": "Flex", "usage_mode": "Production"},
-]
+#: The default product instances: the demo's Unified CCE deployment and CVP, without its usage
+#: profiles (a test sets usage itself): agent.toml's [[instances]] tables as dicts.
+INSTANCES: list[dict[str, Any]] = [{k: v for k, v in i.items() if not k.startswith("usage_")} for i in DEMO]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

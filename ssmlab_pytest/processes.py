@@ -10,19 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from lab.processes import ANY_PORT, Lab
+from ssmlab_pytest.backend import LabFolder
 
 
-class SubprocessLab:
+class SubprocessLab(LabFolder):
     def __init__(self, folder: Path, instances: list[dict[str, Any]], start: datetime) -> None:
-        self.folder = folder
-        self.certs = folder / "certs"
-        self.instances = instances
-        self.start_at = start
+        super().__init__(folder, instances, start)
         self._lab = Lab(folder, self.certs)
-
-    @property
-    def ca_bundle(self) -> Path:
-        return self.certs / "truststore.pem"
 
     @property
     def api_client_file(self) -> Path:
