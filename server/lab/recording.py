@@ -27,6 +27,7 @@ JOURNAL_SIZE = 2000
 #: Characters of a body kept (past it the body is cut and marked ``truncated``).
 BODY_LIMIT = 4096
 MASK = "***"
+HEADERS_KEPT, HEADER_LIMIT = 40, 512
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-csrf-token"})
 #: A field whose name ends in one of these words holds a secret (``token``, ``access_token``,
 #: ``client_secret``, ``private_key``, ``password``), never ``token_id`` or ``key_id``.
@@ -41,9 +42,11 @@ def secret_name(name: str) -> bool:
 
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The headers with the secret ones masked (an Authorization keeps its scheme)."""
+    """The headers with the secret ones masked (an Authorization keeps its scheme); at most
+    ``HEADERS_KEPT`` of them, each value cut at ``HEADER_LIMIT`` characters."""
     kept: dict[str, str] = {}
-    for name, value in headers.items():
+    for name, whole in list(headers.items())[:HEADERS_KEPT]:
+        value = whole[:HEADER_LIMIT]
         if name.lower() in _SECRET_HEADERS or secret_name(name):
             scheme, _, rest = value.partition(" ")
             kept[name] = f"{scheme} {MASK}" if name.lower().endswith("authorization") and rest else MASK

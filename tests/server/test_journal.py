@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from server.lab.recording import BODY_LIMIT, Journal, body_view, mask_headers
+from server.lab.recording import BODY_LIMIT, HEADER_LIMIT, HEADERS_KEPT, Journal, body_view, mask_headers
 from tests.conftest import MakeAgent, RunningSSM
 from tests.server.conftest import Api
 
@@ -122,6 +122,8 @@ def test_memory_is_bounded() -> None:
     big = body_view(b'{"note": "' + b"x" * 10000 + b'"}', "application/json")
     assert len(big["body"]) == BODY_LIMIT and big["truncated"] and big["size"] == 10012
     assert body_view(b"", "application/json") == {"body": None, "size": 0, "truncated": False}
+    many = mask_headers({f"X-{i}": "v" * 5000 for i in range(100)})
+    assert len(many) == HEADERS_KEPT and {len(v) for v in many.values()} == {HEADER_LIMIT}
 
 
 def test_what_is_masked() -> None:
