@@ -53,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "ssmlab_subprocess: this test's ssm and smart_agent are real processes (ssm-server, smart-agent)"
     )
+    _mode(config)  # a wrong ssmlab_mode stops the run before any test
 
 
 def _mode(config: pytest.Config, node: pytest.Item | None = None) -> str:

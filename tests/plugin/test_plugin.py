@@ -149,3 +149,30 @@ async def test_our_conftest_fixtures_win_over_the_plugins(ssm: object) -> None:
     """tests/conftest.py's ``ssm`` (an SSM in the test's own event loop) overrides the plugin's of
     the same name, as a project's own fixtures always do: this suite keeps its fixtures."""
     assert type(ssm).__name__ == "RunningSSM" and type(ssm).__module__.endswith("conftest")
+
+
+def test_other_instances_and_a_wrong_mode(pytester: pytest.Pytester) -> None:
+    """A project's conftest.py chooses the agent's instances; a mode the plugin does not know is
+    refused with the ones it does."""
+    pytester.makeconftest(
+        '''
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def ssmlab_instances():
+            return [{"name": "cvp-9", "product": "CVP", "deployment_type": "CVP", "license_type": "Flex",
+                     "usage_mode": "Production"}]
+        '''
+    )
+    pytester.makepyfile(
+        test_names='''
+        def test_names(ssm, smart_agent):
+            assert smart_agent.names == ["cvp-9"]
+            assert smart_agent.register("cvp-9", ssm.token())["registration_status"] == "Registered"
+        '''
+    )
+    run(pytester).assert_outcomes(passed=1)
+    pytester.makeini("[pytest]\nssmlab_mode = docker\n")
+    result = run(pytester)
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*ssmlab_mode = 'docker': give one of inprocess, subprocess*"])
