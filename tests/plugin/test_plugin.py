@@ -3,6 +3,8 @@ folder, none of our conftest) with only test files, run by pytest in a subproces
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -26,6 +28,16 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def test_the_ten_line_test_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_ooc=TEN_LINES)
+    run(pytester).assert_outcomes(passed=1)
+
+
+def test_the_readme_example_is_that_test(pytester: pytest.Pytester) -> None:
+    """The README's "For integration testers" example, taken from the README and run as it is."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## For integration testers") :]
+    example = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
+    assert example.count("\n") <= 10 and "def test_" in example
+    pytester.makepyfile(test_compliance=example)
     run(pytester).assert_outcomes(passed=1)
 
 
@@ -155,21 +167,21 @@ def test_other_instances_and_a_wrong_mode(pytester: pytest.Pytester) -> None:
     """A project's conftest.py chooses the agent's instances; a mode the plugin does not know is
     refused with the ones it does."""
     pytester.makeconftest(
-        '''
+        """
         import pytest
 
         @pytest.fixture(scope="session")
         def ssmlab_instances():
             return [{"name": "cvp-9", "product": "CVP", "deployment_type": "CVP", "license_type": "Flex",
                      "usage_mode": "Production"}]
-        '''
+        """
     )
     pytester.makepyfile(
-        test_names='''
+        test_names="""
         def test_names(ssm, smart_agent):
             assert smart_agent.names == ["cvp-9"]
             assert smart_agent.register("cvp-9", ssm.token())["registration_status"] == "Registered"
-        '''
+        """
     )
     run(pytester).assert_outcomes(passed=1)
     pytester.makeini("[pytest]\nssmlab_mode = docker\n")
