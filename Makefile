@@ -48,7 +48,7 @@ bench: $(STAMP) test-tools
 ## lint: ruff and mypy (strict on shared/)
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy shared server agent plumbing lab bench
+	$(BIN)/mypy shared server agent plumbing lab bench ssmlab_pytest
 
 ## certs: create (or complete) the lab PKI in certs/
 certs: $(STAMP)

@@ -7,7 +7,7 @@
     ssmlab snapshot save | load | list [NAME]          both sides' state, local and free
     ssmlab tls list | MODE                             the SSM's TLS drill
     ssmlab fault add ... | list | remove ID | clear    injected faults on the SSM's device plane
-    ssmlab journal [--limit N]                         the SSM's last requests
+    ssmlab journal [--limit N] | verify | reset | export FILE | replay FILE    the SSM's requests
     ssmlab timeline [--limit N]                        SSM and agent events in domain-time order
     ssmlab scenario list | run NAME|FILE [--json]      graded scenarios on a private virtual-clock lab
     ssmlab proxy [--listen 127.0.0.1:3128] [--connect-to HOST:PORT=ADDR:PORT ...] [--refuse]
@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
-from lab import demo, proxy, view
+from lab import demo, journalcli, proxy, view
 from lab.processes import Lab
 from plumbing.clients.lab import LabError, call
-from plumbing.cmdline import FILE_ERRORS, Column, file_error, option, print_json, table
+from plumbing.cmdline import FILE_ERRORS, file_error, option, print_json, table
 
 #: 90 domain days in 60 real seconds.
 DEMO_RATE = 90 * 86400 / 60
@@ -271,27 +271,6 @@ def cmd_fault_remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_journal(args: argparse.Namespace) -> int:
-    rows = (
-        (
-            e["at"][:19],
-            e["method"],
-            e["path"],
-            e["kind"],
-            e["status"],
-            f"{e['ms']} ms",
-            e.get("tls") or "",
-            (e.get("piid") or "") + (f" fault {e['fault']}" if e.get("fault") else ""),
-        )
-        for e in _lab(args).ssm("GET", f"/_lab/journal?limit={args.limit}")
-    )
-    columns = ("AT", "METHOD", "PATH", "KIND", "STATUS", Column("TIME", "right"), "TLS", "INSTANCE")
-    listing = table(columns, rows, header=False, gap=1)
-    if listing:
-        print(listing)
-    return 0
-
-
 def cmd_timeline(args: argparse.Namespace) -> int:
     rows = ((e["at"][:19], e["side"], e["kind"], e["message"]) for e in view.timeline(_lab(args), limit=args.limit))
     listing = table(("AT", "SIDE", "KIND", "MESSAGE"), rows, header=False)
@@ -401,9 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     frm.add_argument("id", type=int)
     frm.set_defaults(func=cmd_fault_remove)
 
-    sub.add_parser(
-        "journal", help="the SSM's last requests", parents=[option("--limit", type=int, default=30)]
-    ).set_defaults(func=cmd_journal)
+    journalcli.add_parser(sub)  # sets its own handlers
     sub.add_parser(
         "timeline", help="SSM and agent events in domain-time order", parents=[option("--limit", type=int, default=50)]
     ).set_defaults(func=cmd_timeline)

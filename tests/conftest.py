@@ -23,18 +23,15 @@ from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from agent.transport import Transport
 from lab.proxy import pipe
-from plumbing.web import serve
-from server import keys
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
-from server.app import create_app
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
-from server.settings import ServerSettings
 from server.store import Store
 from shared import envelope, pki
 from shared.clock import AnyClock, VirtualClock, epoch
 from shared.messages import Identity, Register, encode
 from shared.policy import DEFAULT_POLICY, Policy
 from shared.states import LicenseType, UsageMode
+from ssmlab_pytest.inprocess import serve_ssm as serve_in_loop
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -178,19 +175,10 @@ async def serve_ssm(folder: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir:
     """A cloud SSM over TLS on loopback, its store in ``folder`` (the ``ssm`` fixture's, or a
     module's shared one)."""
     db = folder / "ssm.db"
-    store = await Store.open(db)
-    settings = ServerSettings(db_path=db, policy=DEFAULT_POLICY)
-    try:
-        app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
-        runner, port = await serve.start(app, "127.0.0.1", 0, ssl_context=app[keys.TLS].context)
-        try:
-            yield RunningSSM(
-                f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"
-            )
-        finally:
-            await runner.cleanup()
-    finally:
-        await store.close()
+    async with serve_in_loop(db, clock, lab_pki) as (store, port):
+        yield RunningSSM(
+            f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"
+        )
 
 
 AGENT_TOML = """

@@ -99,8 +99,8 @@ async def timeline(b: Backend, *, limit: int, routine: bool, compact: bool = Fal
 
 
 async def journal(b: Backend, *, limit: int, lab: bool) -> dict[str, Any]:
-    """The SSM's last requests, newest first; its lab-plane reads (this console's own polling
-    among them) only when asked."""
+    """The SSM's last requests, newest first; its lab-plane requests (clock moves, faults: the SSM
+    does not journal the lab's reads, this console's polling) only when asked."""
     read = await attempt(b.read("ssm", f"/_lab/journal?limit={limit if lab else limit * 4}"))
     if read.error is None:
         entries = [e for e in read.value if lab or e.get("kind") != "lab"]

@@ -1,7 +1,7 @@
 """The SSM's lab plane (emulator-only): what the lab, the drills and the tests control and see.
 
 - ``views``: health, the event log, the outbox, instances, pools, remove, On-Prem sync;
-- ``faults`` and ``journal``: injected faults on the device plane and the request journal;
+- ``faults``, ``journal`` and ``recording``: injected faults, the request journal and what it keeps;
 - ``metrics``: ``/metrics`` (Prometheus) and ``/_lab/info``;
 - ``snapshots``: save, load and reset the store;
 - ``shortcuts``: a registration token, a purchase;
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from plumbing.web import openapi
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
-from server.lab import faults, journal, metrics, shortcuts, snapshots, tls, views
+from server.lab import faults, journal, metrics, recording, shortcuts, snapshots, tls, views
 from shared.faults import FaultSpec
 from shared.limits import SNAPSHOT_FIX
 
@@ -78,7 +78,9 @@ ROUTES: list[Route] = [
     ),
     Route("DELETE", "/_lab/faults", faults.clear_faults, LAB),
     Route("DELETE", "/_lab/faults/{id}", faults.delete_fault, LAB),
-    Route("GET", "/_lab/journal", journal.show, LAB),
+    Route("GET", "/_lab/journal", journal.show, LAB, query=recording.Filter),
+    Route("GET", "/_lab/journal/count", journal.count, LAB, query=recording.Filter),
+    Route("DELETE", "/_lab/journal", journal.clear, LAB),
     Route("GET", "/_lab/info", metrics.info, LAB),
     Route("GET", "/metrics", metrics.metrics, LAB, media="text/plain"),
     Route(

@@ -1,10 +1,12 @@
 """The request journal and fault injection: a middleware that sees every request.
 
-Every request but the portal's pages is journalled (method, path, instance, status, latency, TLS
-version, fault). Device plane requests — those whose declared route is of the device plane, never
-guessed from the path — are also counted in the metrics and may be hit by an injected fault
-(``server.lab.faults``); admin plane requests by a fault that names their path. ``GET /_lab/journal``
-shows the last ones.
+Every request but the portal's pages and the lab plane's reads (the lab console polls them every
+second) is journalled: method, path, instance, status, latency, TLS version, fault, and both
+sides' headers and bodies with secrets masked (``server.lab.recording``). Device plane requests
+— those whose declared route is of the device plane, never guessed from the path — are also
+counted in the metrics and may be hit by an injected fault (``server.lab.faults``); admin plane
+requests by a fault that names their path. ``GET /_lab/journal`` shows the last ones (filtered),
+``GET /_lab/journal/count`` counts them, ``DELETE /_lab/journal`` empties it.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ import asyncio
 import base64
 import re
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import msgspec
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from plumbing.web.body import BODY, read_body
-from plumbing.web.middleware import ConnectionDropped, json_response
+from plumbing.web.middleware import ConnectionDropped, json_error, json_response
 from plumbing.web.routes import Plane, Route, route_of
 from server import keys
+from server.lab import recording
 from server.lab.faults import FAULTABLE, inject
-from server.lab.state import JOURNAL_SIZE, LAB
+from server.lab.state import LAB
 from shared import callhome, envelope, faults, tokens
 from shared.errors import SmartLicensingError
 
@@ -85,8 +90,13 @@ def middleware() -> Middleware:
         route = route_of(request)
         if route is not None and route.plane is Plane.WEB:
             return await handler(request)  # the portal's pages (polled every second) are no lab traffic
+        if route is not None and route.plane is Plane.LAB and request.method in ("GET", "HEAD"):
+            return await handler(request)  # the lab's reads: what the console polls, no lab traffic either
+        if route is not None and route.path == "/_lab/journal":
+            return await handler(request)  # emptying the journal leaves it empty
         lab = request.app[LAB]
         clock = request.app[keys.CLOCK]
+        at = clock.now().isoformat(timespec="seconds")  # when it came (a clock command moves it)
         started = time.perf_counter()
         piid = token_id = None
         kind = "lab"
@@ -103,6 +113,7 @@ def middleware() -> Middleware:
         target = faults.Target(request.path, piid, token_id, kind if device else None, device=device)
         fault = lab.faults.match(target, clock.now()) if faultable else None
         status: int | str = 0
+        response: web.StreamResponse | None = None
         try:
             if fault is not None and fault.spec.kind == "latency":
                 lab.faults_injected.labels("latency").inc()
@@ -122,7 +133,7 @@ def middleware() -> Middleware:
             status = exc.status
             raise
         except SmartLicensingError as err:
-            status = err.http_status
+            status, response = err.http_status, json_error(err)  # the answer request_context gives
             raise
         finally:
             if kind != "lab":
@@ -130,25 +141,53 @@ def middleware() -> Middleware:
             ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
             lab.journal.append(
                 {
-                    "at": clock.now().isoformat(timespec="seconds"),
+                    "at": at,
                     "method": request.method,
                     "path": request.path,
+                    "query": request.query_string,
                     "kind": kind,
                     "piid": piid or request.get(keys.PIID),
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
                     "tls": ssl_object.version() if ssl_object is not None else None,
                     "fault": fault.id if fault is not None else None,
+                    "request": _side(request.headers, request.get(BODY), request.content_type),
+                    "response": _reply(response),
                 }
             )
 
     return journal
 
 
-async def show(request: web.Request) -> web.Response:
-    """The last requests (``?limit=N``)."""
-    try:
-        limit = max(1, min(JOURNAL_SIZE, int(request.query.get("limit", "100"))))
-    except ValueError:
-        limit = 100
-    return json_response(list(request.app[LAB].journal)[-limit:])
+def _side(headers: Mapping[str, str], body: bytes | None, ctype: str) -> dict[str, Any]:
+    return {"headers": recording.mask_headers(headers), **recording.body_view(body, ctype)}
+
+
+def _reply(response: web.StreamResponse | None) -> dict[str, Any] | None:
+    if response is None:
+        return None  # dropped, reset, or aiohttp's own HTTP error (its answer is made later)
+    body = response.body if isinstance(response, web.Response) else None
+    return _side(response.headers, body if isinstance(body, bytes) else None, response.content_type)
+
+
+async def _matching(request: web.Request, f: recording.Filter) -> list[dict[str, Any]]:
+    piids: list[str] = []
+    if f.instance is not None:  # an instance id, or a name: the ids of the instances so named
+        rows = await request.app[keys.STORE].read(lambda uow: uow.instances.page(include_removed=True))
+        piids = [r.piid for r in rows if r.name == f.instance]
+    return request.app[LAB].journal.find(recording.matcher(f, piids))
+
+
+async def show(request: web.Request, f: recording.Filter) -> web.Response:
+    """The last ``limit`` journalled requests matching the filter, oldest first."""
+    return json_response((await _matching(request, f))[-f.limit :])
+
+
+async def count(request: web.Request, f: recording.Filter) -> web.Response:
+    """How many journalled requests match the filter (``limit`` does not apply)."""
+    return json_response({"count": len(await _matching(request, f))})
+
+
+async def clear(request: web.Request) -> web.Response:
+    """Empty the journal."""
+    return json_response({"removed": request.app[LAB].journal.clear()})

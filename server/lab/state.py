@@ -3,15 +3,14 @@ the Prometheus registry with its metrics."""
 
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from server.lab.recording import Journal
 from shared import faults
 
-JOURNAL_SIZE = 2000
 VERSION = "0.1.0"
 
 
@@ -20,9 +19,7 @@ class LabState:
     """Per-app lab state: faults, the journal ring, metrics."""
 
     faults: faults.FaultTable = field(default_factory=faults.FaultTable)
-    journal: collections.deque[dict[str, object]] = field(
-        default_factory=lambda: collections.deque(maxlen=JOURNAL_SIZE)
-    )
+    journal: Journal = field(default_factory=Journal)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
