@@ -30,7 +30,8 @@ from server.app import create_app
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from server.settings import ServerSettings
 from server.store import Store
-from shared.clock import AnyClock, VirtualClock, dump_state
+from shared.clock import AnyClock, VirtualClock
+from shared.clockstate import dump_state
 from shared.policy import DEFAULT_POLICY
 from ssmlab_pytest.backend import LabFolder
 
