@@ -159,11 +159,11 @@ def middleware() -> Middleware:
     return journal
 
 
-def _side(headers: Mapping[str, str], body: bytes | None, ctype: str) -> dict[str, Any]:
-    return {"headers": recording.mask_headers(headers), **recording.body_view(body, ctype)}
+def _side(headers: Mapping[str, str], body: bytes | None, ctype: str) -> recording.Side:
+    return recording.Side.capture(headers, body, ctype)
 
 
-def _reply(response: web.StreamResponse | None) -> dict[str, Any] | None:
+def _reply(response: web.StreamResponse | None) -> recording.Side | None:
     if response is None:
         return None  # dropped, reset, or aiohttp's own HTTP error (its answer is made later)
     body = response.body if isinstance(response, web.Response) else None

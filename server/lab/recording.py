@@ -16,6 +16,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -80,12 +81,37 @@ def mask_body(data: bytes, ctype: str) -> str:
         return _QUOTED_PAIR.sub(_mask_pair, text)
 
 
-def body_view(data: bytes | None, ctype: str) -> dict[str, Any]:
-    """``{"body", "size", "truncated"}`` of a request or reply (masked, cut at BODY_LIMIT)."""
+def body_view(data: bytes | None, ctype: str, *, size: int | None = None) -> dict[str, Any]:
+    """``{"body", "size", "truncated"}`` of a request or reply (masked, cut at BODY_LIMIT);
+    ``size``: the whole body's, when ``data`` is what was kept of it."""
     if not data:
         return {"body": None, "size": 0, "truncated": False}
+    whole = len(data) if size is None else size
     text = mask_body(data, ctype)
-    return {"body": text[:BODY_LIMIT], "size": len(data), "truncated": len(text) > BODY_LIMIT}
+    return {"body": text[:BODY_LIMIT], "size": whole, "truncated": len(text) > BODY_LIMIT or whole > len(data)}
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """A request's or a reply's headers and body as they came. Masked only when shown
+    (``view``): the request path pays for a copy, not for parsing and masking every body."""
+
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    size: int
+    ctype: str
+
+    @classmethod
+    def capture(cls, headers: Mapping[str, str], body: bytes | None, ctype: str) -> Side:
+        kept = body[: 4 * BODY_LIMIT] if body else None
+        return cls(tuple(headers.items())[:HEADERS_KEPT], kept, len(body) if body else 0, ctype)
+
+    def view(self) -> dict[str, Any]:
+        return {"headers": mask_headers(dict(self.headers)), **body_view(self.body, self.ctype, size=self.size)}
+
+
+def _shown(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.view() if isinstance(v, Side) else v for k, v in entry.items()}
 
 
 class Filter(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -148,7 +174,8 @@ class Journal:
         return len(self._ring)
 
     def __iter__(self) -> Any:
-        return iter(list(self._ring))
+        return iter([_shown(e) for e in self._ring])
 
     def find(self, match: Any) -> list[dict[str, Any]]:
-        return [e for e in self._ring if match(e)]
+        """The entries ``match`` picks, as shown (secrets masked)."""
+        return [_shown(e) for e in self._ring if match(e)]
