@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test fuzz lint certs clean install bench test-tools
+.PHONY: run test fuzz lint certs clean install bench test-tools docs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: $(STAMP) test-tools
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy shared server agent plumbing lab bench ssmlab_pytest
+
+## docs: the manual (README.md's map, docs/*.md) as a site in var/site/ (strict: a broken link fails)
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+	@echo "the manual: var/site/index.html"
 
 ## certs: create (or complete) the lab PKI in certs/
 certs: $(STAMP)

@@ -1,5 +1,5 @@
 """The three command lines as declared: every verb has its handler, and every ``ssm-server``,
-``smart-agent`` and ``ssmlab`` command line the README shows in a code block parses with the real
+``smart-agent`` and ``ssmlab`` command line the manual (README.md, docs/) shows in a code block parses with the real
 parser (nothing runs: only argparse).
 
 Shell variables the README defines in its blocks (``A=".venv/bin/smart-agent --config ..."``) are
@@ -24,7 +24,9 @@ from agent.cli import build_parser as agent_parser
 from lab.cli import build_parser as lab_parser
 from server.cli import build_parser as server_parser
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+#: The manual: the README and the pages of docs/ (each page's shell variables are its own).
+MANUALS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "ssm-server": server_parser,
     "smart-agent": agent_parser,
@@ -112,11 +114,21 @@ def _commands(line: str, variables: dict[str, str]) -> list[list[str]] | None:
 
 
 def readme_commands() -> tuple[list[tuple[str, list[str]]], set[str]]:
-    """(the line, argv) of every command of the three programs in the README; the lines skipped."""
+    """(the line, argv) of every command of the three programs in the manual; the lines skipped."""
+    found: list[tuple[str, list[str]]] = []
+    skipped: set[str] = set()
+    for manual in MANUALS:
+        f, s = _manual_commands(manual.read_text())
+        found += f
+        skipped |= s
+    return found, skipped
+
+
+def _manual_commands(text: str) -> tuple[list[tuple[str, list[str]]], set[str]]:
     variables: dict[str, str] = {}
     found: list[tuple[str, list[str]]] = []
     skipped: set[str] = set()
-    for line in _sh_lines(README.read_text()):
+    for line in _sh_lines(text):
         assignment = re.fullmatch(r'(\w+)="([^"]*)"', line.strip())
         if assignment:
             variables[assignment.group(1)] = assignment.group(2)

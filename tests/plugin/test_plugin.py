@@ -33,10 +33,12 @@ def test_the_ten_line_test_passes(pytester: pytest.Pytester) -> None:
 
 def test_the_readme_example_is_that_test(pytester: pytest.Pytester) -> None:
     """The README's "For integration testers" example, taken from the README and run as it is."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
     section = readme[readme.index("## For integration testers") :]
     example = section[section.index("```python\n") + len("```python\n") : section.index("\n```\n")]
     assert example.count("\n") <= 10 and "def test_" in example
+    assert example in (root / "docs" / "testing.md").read_text()  # the manual's page shows the same test
     pytester.makepyfile(test_compliance=example)
     run(pytester).assert_outcomes(passed=1)
 
