@@ -142,6 +142,28 @@ def _lab_access(args: argparse.Namespace, hosts: list[str]) -> str | None:
     return None
 
 
+def _settings(
+    args: argparse.Namespace, mode: deployment.Kind, sync: deployment.SyncMode, token: str | None, *, worker: int = 0
+) -> ServerSettings:
+    """The settings of this process (``worker``: its index among ``--workers``)."""
+    host, port = args.listen
+    admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
+    return ServerSettings(
+        mode=mode,
+        host=host,
+        port=port,
+        db_path=args.db,
+        certs=args.certs,
+        policy=_policy(args.policy),
+        admin_host=admin_host,
+        admin_port=admin_port,
+        sync=sync,
+        lab_token=token,
+        workers=args.workers,
+        worker=worker,
+    )
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.worker_of:
         return await _run_worker(args)
@@ -162,19 +184,7 @@ async def _run(args: argparse.Namespace) -> int:
         host, port = args.listen
         admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
         token = _lab_access(args, [host, admin_host] if admin_port is not None else [host])
-        settings = ServerSettings(
-            mode=mode,
-            host=host,
-            port=port,
-            db_path=args.db,
-            certs=args.certs,
-            policy=_policy(args.policy),
-            admin_host=admin_host,
-            admin_port=admin_port,
-            sync=sync,
-            lab_token=token,
-            workers=args.workers,
-        )
+        settings = _settings(args, mode, sync, token)
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
         also = (admin_host, admin_port) if admin_port is not None else None
         runner, bound = await serve.start(
@@ -232,20 +242,8 @@ async def _run_worker(args: argparse.Namespace) -> int:
         configure_logging(clock=clock, json=_log_json(args.log_format), level=args.log_level)
         host, port = args.listen
         admin_host, admin_port = args.admin_listen or ("127.0.0.1", None)
-        settings = ServerSettings(
-            mode=found.kind,
-            host=host,
-            port=port,
-            db_path=args.db,
-            certs=args.certs,
-            policy=_policy(args.policy),
-            admin_host=admin_host,
-            admin_port=admin_port,
-            sync=found.sync,
-            lab_token=labtoken.find(args.db.parent) if args.lab_exposed else None,
-            workers=args.workers,
-            worker=int(index),
-        )
+        token = labtoken.find(args.db.parent) if args.lab_exposed else None
+        settings = _settings(args, found.kind, found.sync, token, worker=int(index))
         app = create_app(settings, clock=clock, lab_pki=lab_pki, store=store)
         also = (admin_host, admin_port) if admin_port is not None else None
         runner, _ = await serve.start(app, host, port, ssl_context=app[keys.TLS].context, also=also, reuse_port=True)
