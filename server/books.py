@@ -138,6 +138,8 @@ def write(uow: UnitOfWork, outcome: ledger.Outcome, *, piid: str, va_id: int, at
             uow.usage.unlock(va_id, tag)
     if outcome.lines:
         uow.usage.save([Latest(piid, x.tag, va_id, x.interval_end, x.peak, x.locked) for x in outcome.lines.values()])
+    for tag, at, in_use in outcome.samples:  # every interval of a batch, before the final state
+        uow.pools.sample(va_id, tag, at=at, in_use=in_use)
     for pool in outcome.pools.values():
         uow.pools.save_state(va_id, pool.tag, pool.state)
     for n in outcome.notices:

@@ -186,6 +186,14 @@ class Outcome:
     grants: list[EntitlementGrant] = field(default_factory=list)
     #: The virtual account re-judged before this decision (an authorization renewal); written first.
     rejudged: Rejudgement | None = None
+    #: (tag, interval end, in use) of each pool after each interval judged, when its in-use quantity
+    #: moved: the pool's history (the portal's chart) keeps every interval of a batch of reports.
+    samples: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def _sample(self, tag: str, at: int, in_use: int) -> None:
+        last = next((x for x in reversed(self.samples) if x[0] == tag), None)
+        if last is None or last[2] != in_use:
+            self.samples.append((tag, at, in_use))
 
     def _set_pool(self, pool: Pool) -> None:
         self.pools[pool.tag] = pool
@@ -248,6 +256,7 @@ def _apply_report(out: Outcome, report: UsageReport, t: int, policy: Policy) -> 
                 out._set_line(dataclasses.replace(own, locked=None))
         pool = dataclasses.replace(pool, state=state)
         out._set_pool(pool)
+        out._sample(u.tag, report.interval_end, state.in_use)
         if change.entered or change.left:
             _pool_alert(out, pool, policy, entered=change.entered)
 

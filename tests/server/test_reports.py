@@ -4,10 +4,12 @@ an unknown entitlement tag is answered Invalid Tag and not counted."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from server.store import UnitOfWork
 from shared import pki
 from shared.clock import epoch
 from shared.messages import Usage, UsageAccepted
@@ -120,3 +122,24 @@ async def test_reports_for_another_instance_are_refused(
     status, reply = await send(ssm, pki_dir, body(ssm, other, report(ssm, other)), key, piid)
     assert status == 401 and isinstance(reply, dict) and reply["error"] == "signer_mismatch"
     assert ssm.snapshot() == before
+
+
+async def test_a_batch_of_reports_keeps_each_interval_in_the_pool_history(
+    ssm: RunningSSM, pki_dir: Path, registered: tuple[str, pki.PrivateKey]
+) -> None:
+    """Three intervals in one request (an agent catching up): the pool's history (the portal's chart)
+    has a sample at each interval whose in-use quantity moved, not only the last."""
+    piid, key = registered
+    await ssm.clock.advance(timedelta(minutes=45))
+    now = epoch(ssm.clock.now())
+    batch = [report(ssm, piid, end=now - 1800, peak=10), report(ssm, piid, end=now - 900, peak=20),
+             report(ssm, piid, end=now, peak=30)]  # fmt: skip
+    status, _ = await send(ssm, pki_dir, body(ssm, piid, *batch), key, piid)
+    assert status == 200
+
+    def history(uow: UnitOfWork) -> list[tuple[int, int]]:
+        pool = uow.pools.by_tag(1, PREMIUM_TAG)
+        assert pool is not None
+        return [(s.at, s.in_use) for s in uow.pools.history(pool.id)]
+
+    assert (await ssm.store.read(history))[-3:] == [(now - 1800, 10), (now - 900, 20), (now, 30)]

@@ -154,19 +154,20 @@ class Pools(Repository):
                 tag,
             ),
         )
-        self._sample(va_id, tag)
+        self.sample(va_id, tag)
 
     # -- history (the portal's chart) ---------------------------------------------------------------
-    def _sample(self, va_id: int, tag: str) -> None:
-        """Append (in use, purchased) at the pool's last reporting interval, unless the pool's last
-        sample says the same: a pool at rest costs no row."""
+    def sample(self, va_id: int, tag: str, *, at: int | None = None, in_use: int | None = None) -> None:
+        """Append (in use, purchased) at ``at`` (default: the pool's as they stand, at its last
+        reporting interval), unless the pool's last sample says the same: a pool at rest costs no row."""
         self._exec(
             "INSERT INTO pool_history (license_id, at, in_use, purchased) "
-            "SELECT l.id, l.last_interval, l.in_use, l.quantity FROM licenses l "
-            "WHERE l.virtual_account_id = ? AND l.tag = ? AND l.last_interval IS NOT NULL AND NOT EXISTS ("
-            "SELECT 1 FROM (SELECT in_use, purchased FROM pool_history WHERE license_id = l.id "
-            "ORDER BY at DESC, id DESC LIMIT 1) h WHERE h.in_use = l.in_use AND h.purchased = l.quantity)",
-            (va_id, tag),
+            "SELECT l.id, COALESCE(?3, l.last_interval), COALESCE(?4, l.in_use), l.quantity FROM licenses l "
+            "WHERE l.virtual_account_id = ?1 AND l.tag = ?2 AND COALESCE(?3, l.last_interval) IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM (SELECT in_use, purchased FROM pool_history WHERE license_id = l.id "
+            "ORDER BY at DESC, id DESC LIMIT 1) h "
+            "WHERE h.in_use = COALESCE(?4, l.in_use) AND h.purchased = l.quantity)",
+            (va_id, tag, at, in_use),
         )
 
     def history(self, license_id: int, *, since: int | None = None, limit: int = 2000) -> list[PoolSample]:
