@@ -4,7 +4,10 @@ the identities of its signers. One object per SSM, built by ``server.registry.Re
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
+
+from cryptography import x509
 
 from server.identity import Identity
 from server.pki_files import LabPki
@@ -13,6 +16,11 @@ from shared import pki, watch
 from shared.clock import AnyClock
 from shared.policy import Policy
 from shared.states import AuthorizationStatus
+
+
+@functools.lru_cache(maxsize=8)
+def _pem(cert: x509.Certificate) -> str:
+    return pki.cert_pem(cert).decode()  # the same issuer for every registration: encoded once
 
 
 @dataclass
@@ -27,7 +35,7 @@ class Context:
 
     def issuer_chain(self) -> list[str]:
         """The PEM chain sent with a new ID certificate."""
-        return [pki.cert_pem(self.pki.issuer.cert).decode()]
+        return [_pem(self.pki.issuer.cert)]
 
     def next_check(self, *, registered_at: int, authorized_at: int | None, contact: int) -> int | None:
         """When the watch must next look at an instance that just made contact."""
