@@ -73,6 +73,8 @@ async def examine(
         peer=result.ssm_peer,
         resolve=resolve,
         offered=result.offered,
+        tls_version=result.tls_version,
+        client_cert_required=result.client_cert_required,
     )
     return Examination(result, assessment)
 

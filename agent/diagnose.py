@@ -143,6 +143,8 @@ def _network_steps(report: Report, exam: Examination) -> None:
             report.add(name, Verdict.OK, f"TCP to {p.peer[0]}:{p.peer[1]} in {p.connect_ms:.1f} ms")
         elif name == "proxy":
             report.add(name, Verdict.OK, f"CONNECT {p.url.host}:{p.url.port}: {p.proxy_status}")
+        elif name == "tls" and exam.assessment is not None and exam.assessment.handshake is not None:
+            report.fail(name, exam.assessment.handshake)
         elif name == "tls":
             sent = ", ".join(
                 f"[{i}] {c.subject}" for i, c in enumerate(exam.assessment.chain if exam.assessment else [])

@@ -222,7 +222,10 @@ class Transport:
         """The coded error for a failed request to ``url`` (default: the settings' URL), naming it;
         a refused certificate is examined for its cause."""
         err = classify(exc, url or self.url)
-        if err.code not in (ErrorCode.TLS_CERTIFICATE_INVALID, ErrorCode.TLS_HANDSHAKE_FAILED):
+        # A lost or reset connection is also what a server that demands a client certificate, or
+        # speaks only an old protocol, looks like from here: the probe tells.
+        lost = err.code in ("connection_lost", "connection_failed")
+        if err.code not in (ErrorCode.TLS_CERTIFICATE_INVALID, ErrorCode.TLS_HANDSHAKE_FAILED) and not lost:
             return err
         try:
             exam = await examine(
@@ -235,6 +238,9 @@ class Transport:
             )
         except (OSError, SmartLicensingError):
             return err
+        if lost:  # only the handshake's own refusal explains a lost connection better
+            handshake = exam.assessment.handshake if exam.assessment else None
+            return (failure_of(exam) or err) if handshake is not None else err
         return failure_of(exam) or err
 
     async def _post(self, payload: str, *, signed: bool, nonce: str) -> Reply:
