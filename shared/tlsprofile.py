@@ -73,7 +73,8 @@ def issuer_not_ca(served: Sequence[x509.Certificate], ssm: str) -> Finding | Non
         return ssm_side(
             "tls_issuer_not_ca",
             f"the certificate {cn(issuer)} the SSM sent issued {cn(child)} but is not a CA: it lacks "
-            "basicConstraints CA:TRUE, so no client accepts what it signs (OpenSSL: 'invalid CA certificate')",
+            "basicConstraints CA:TRUE, so no client accepts what it signs "
+            "(OpenSSL: 'unsuitable certificate purpose' for the CA)",
             "have the SSM's certificate issued by a real CA certificate (basicConstraints CA:TRUE, critical; "
             "keyUsage keyCertSign), and send that CA with it",
             ssm,
@@ -139,7 +140,7 @@ def wrong_eku(leaf: x509.Certificate, ssm: str) -> Finding | None:
     return ssm_side(
         "tls_wrong_eku",
         f"the SSM's certificate {cn(leaf)} is for {names} only: its extendedKeyUsage lacks serverAuth, so "
-        "no TLS client accepts it from a server (OpenSSL: 'unsupported certificate purpose')",
+        "no TLS client accepts it from a server (OpenSSL: 'unsuitable certificate purpose')",
         "reissue it with extendedKeyUsage serverAuth (a TLS server certificate profile)",
         ssm,
     )
