@@ -28,7 +28,7 @@ from typing import Protocol
 
 from cryptography import x509
 
-from server import drillcerts
+from server import drillcerts, revocation
 from server.pki_files import LabPki, load_pair, write_private, write_public
 from shared import pki
 
@@ -55,6 +55,7 @@ class DrillMode(StrEnum):
     NAME_CONSTRAINTS = "name-constraints"
     EXPIRED_INTERMEDIATE = "expired-intermediate"
     CLIENT_CERT_REQUIRED = "client-cert-required"
+    REVOKED = "revoked"
 
 
 WRONG_HOST = "wrong-host.ssmlab.example"
@@ -80,6 +81,7 @@ DESCRIPTIONS: dict[DrillMode, str] = {
     DrillMode.NAME_CONSTRAINTS: "issued by a CA whose name constraints permit ssmlab.example only",
     DrillMode.EXPIRED_INTERMEDIATE: "the leaf is valid, the issuing CA sent with it expired yesterday (real time)",
     DrillMode.CLIENT_CERT_REQUIRED: "the good certificate, but the SSM demands a client certificate (mutual TLS)",
+    DrillMode.REVOKED: "issued by the lab CA, on its CRL and answered 'revoked' by its OCSP responder (/_lab/pki)",
 }
 
 UNTRUSTED_ROOT_CN = "ssmlab Untrusted Root CA"
@@ -195,6 +197,8 @@ def build(mode: DrillMode, lab: LabPki, *, now: datetime) -> Drill:
         return Drill(mode, lab.server, lab.server.chain, root)
     if mode is DrillMode.TLS10_ONLY:
         return Drill(mode, lab.server, lab.server.chain, root, Handshake(legacy=True, tls10_only=True))
+    if mode is DrillMode.REVOKED:
+        return _with_chain(mode, revocation.revoked_leaf(lab, hosts, now), root)
     if mode is DrillMode.CLIENT_CERT_REQUIRED:
         return Drill(mode, lab.server, lab.server.chain, root, Handshake(client_cert=True))
     if mode is DrillMode.WILDCARD or mode is DrillMode.WILDCARD_MISMATCH:

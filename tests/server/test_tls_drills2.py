@@ -116,3 +116,55 @@ async def test_client_cert_required_asks_for_one_and_takes_the_lab_operators(ssm
     assert "HTTP/1.1 200" in with_cert, with_cert
     await ssm.set_tls("good")
     assert "Requested Signature Algorithms" not in await s_client(ssm, send=request)
+
+
+async def test_the_revoked_drill_is_on_the_crl_and_revoked_by_ocsp(
+    ssm: RunningSSM, lab_pki: LabPki, tmp_path: Path
+) -> None:
+    """The leaf names the lab's CRL and OCSP responder; ``openssl verify -crl_check`` with the CRL the
+    lab plane serves says "certificate revoked", and ``openssl ocsp`` reads the responder's answer as
+    revoked; the good certificate is neither."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from shared import revocation
+
+    await ssm.set_tls("revoked")
+    chain = await served_chain(ssm.port)
+    leaf = chain[0]
+    crls, responders = revocation.where_to_ask(leaf)
+    assert crls == [f"https://{HOST}/_lab/pki/crl"] and responders == [f"https://{HOST}/_lab/pki/ocsp"]
+    assert verify_code(await s_client(ssm)) == (0, "ok")  # without a revocation check it passes
+
+    status, der = await ssm.lab("GET", "/_lab/pki/crl")
+    assert status == 200
+    crl_file = tmp_path / "crl.pem"
+    crl_file.write_bytes(x509.load_der_x509_crl(der).public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "leaf.pem").write_bytes(pki.cert_pem(leaf))
+    (tmp_path / "inter.pem").write_bytes(pki.cert_pem(chain[1]))
+    verify = ["openssl", "verify", "-crl_check", "-CRLfile", str(crl_file), "-CAfile", str(ssm.truststore)]
+    out = await run(*verify, "-untrusted", str(tmp_path / "inter.pem"), str(tmp_path / "leaf.pem"))
+    assert "error 23 at 0 depth lookup: certificate revoked" in out, out
+
+    import base64
+    from urllib.parse import quote
+
+    request = revocation.ocsp_request(leaf, chain[1])
+    status, answer = await ssm.lab("GET", "/_lab/pki/ocsp/" + quote(base64.b64encode(request).decode(), safe=""))
+    assert status == 200
+    (tmp_path / "resp.der").write_bytes(answer)
+    out = await run(
+        "openssl", "ocsp", "-respin", str(tmp_path / "resp.der"), "-issuer", str(tmp_path / "inter.pem"),
+        "-cert", str(tmp_path / "leaf.pem"), "-CAfile", str(ssm.truststore), "-VAfile", str(tmp_path / "inter.pem"),
+    )  # fmt: skip
+    assert "Response verify OK" in out and "leaf.pem: revoked" in out, out
+
+    (tmp_path / "good.pem").write_bytes(pki.cert_pem(lab_pki.server.cert))
+    out = await run(*verify, "-untrusted", str(tmp_path / "inter.pem"), str(tmp_path / "good.pem"))
+    assert out.strip().endswith("good.pem: OK"), out
+
+
+async def run(*argv: str) -> str:
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    return out.decode(errors="replace")
