@@ -29,6 +29,7 @@ import msgspec
 from cryptography import x509
 
 from agent.certcheck import examine, failure_of
+from agent.revoconnector import RevocationChecking
 from agent.truststore import TrustStore
 from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
 from shared import callhome, envelope
@@ -160,7 +161,10 @@ class Transport:
             self._stamp = stamp
             await self.close()
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
+            connector = RevocationChecking(
+                mode=lambda: self._settings.revocation,
+                resolve=self.resolve,
+                timeout=self.timeout,
                 ssl=client_context(self.truststore.pem()),
                 resolver=OverrideResolver(self.resolve),
                 # Connections are kept alive (a renewal every 15 minutes of domain time may be a
@@ -221,6 +225,8 @@ class Transport:
     async def explain(self, exc: BaseException, *, url: str | None = None) -> SmartLicensingError:
         """The coded error for a failed request to ``url`` (default: the settings' URL), naming it;
         a refused certificate is examined for its cause."""
+        if isinstance(exc, SmartLicensingError):  # already coded (a revoked certificate)
+            return exc
         err = classify(exc, url or self.url)
         # A lost or reset connection is also what a server that demands a client certificate, or
         # speaks only an old protocol, looks like from here: the probe tells.

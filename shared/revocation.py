@@ -135,18 +135,17 @@ def _signed_by(issuer: x509.Certificate, resp: ocsp.OCSPResponse) -> bool:
 
 def finding(leaf: x509.Certificate, answers: Sequence[Answer], mode: RevocationMode, ssm: str) -> Finding | None:
     """The verdict on the answers: revoked (any source says so), unknown under hard-fail, else None."""
-    if mode is RevocationMode.OFF:
+    if mode == RevocationMode.OFF:
         return None
     said = "; ".join(a.describe() for a in answers)
-    if revoked := [a for a in answers if a.status is Status.REVOKED]:
+    if any(a.status is Status.REVOKED for a in answers):
         return ssm_side(
             "tls_cert_revoked",
-            f"the SSM's certificate {cn(leaf)} is revoked by its CA: {revoked[0].describe()}"
-            + (f" (asked: {said})" if len(answers) > 1 else ""),
+            f"the SSM's certificate {cn(leaf)} is revoked by its CA: {said}",
             "the SSM needs a new certificate from its CA; a revoked one is never trusted again",
             ssm,
         )
-    if mode is RevocationMode.HARD_FAIL and not any(a.status is Status.GOOD for a in answers):
+    if mode == RevocationMode.HARD_FAIL and not any(a.status is Status.GOOD for a in answers):
         return Finding(
             "tls_revocation_unknown",
             f"no CRL or OCSP answer says the SSM's certificate {cn(leaf)} is good "

@@ -61,3 +61,35 @@ async def test_a_wildcard_of_the_right_depth_matches(ssm: RunningSSM, make_agent
     report = await running.agent.diagnose()
     assert report.ok, report.failure
     assert report.chain[0].names == "SAN DNS:*.cisco.com"
+
+
+async def test_a_revoked_certificate_is_refused_and_diagnose_reports_crl_and_ocsp(
+    ssm: RunningSSM, make_agent: MakeAgent
+) -> None:
+    """Revocation checking is soft-fail by default: the revoked drill is refused before any request
+    goes out (tls_cert_revoked, naming the CRL's and the OCSP responder's answers); with checking
+    off it is accepted; the printed fix works."""
+    from shared.revocation import RevocationMode
+    from shared.transportsettings import TransportSettings
+
+    running = await make_agent(data="agent-revoked")
+    inst = running.agent.runner(None)
+    await ssm.set_tls("revoked")
+    token = await ssm.token()
+    with pytest.raises(Unavailable) as exc:
+        await inst.register(token)
+    assert exc.value.code == "tls_cert_revoked", exc.value.message
+    assert "CRL https://smartreceiver.cisco.com/_lab/pki/crl: revoked" in exc.value.message
+    assert "OCSP https://smartreceiver.cisco.com/_lab/pki/ocsp: revoked" in exc.value.message
+    report = await running.agent.diagnose()
+    assert report.failure is not None and report.failure.code == "tls_cert_revoked"
+    step = next(s for s in report.steps if s.step == "revocation")
+    assert step.verdict == "fail" and "CRL" in step.detail and "OCSP" in step.detail
+
+    await running.agent.set_transport(TransportSettings(revocation=RevocationMode.OFF))
+    assert (await inst.register(token)).registration_status is RegistrationStatus.REGISTERED
+    assert not [s for s in (await running.agent.diagnose()).steps if s.step == "revocation"]
+
+    await running.agent.set_transport(TransportSettings(revocation=RevocationMode.HARD_FAIL))
+    await ssm.set_tls("good")  # the printed fix: the good certificate names no CRL, so nothing to ask
+    assert (await running.agent.diagnose()).ok
