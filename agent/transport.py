@@ -32,7 +32,7 @@ from agent.certcheck import examine, failure_of
 from agent.revoconnector import RevocationChecking
 from agent.truststore import TrustStore
 from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
-from shared import callhome, envelope
+from shared import callhome, clockskew, envelope
 from shared.codes import ErrorCode
 from shared.errors import BadRequest, RemoteError, SmartLicensingError, Unavailable
 from shared.messages import Register, Reply, SignedRequest, encode
@@ -278,6 +278,7 @@ class _ErrorBody(msgspec.Struct):
     error: Any = None
     message: str = ""
     fix: str = ""
+    detail: Any = None
 
 
 def remote_error(status: int, text: str) -> RemoteError:
@@ -286,6 +287,8 @@ def remote_error(status: int, text: str) -> RemoteError:
         code = body.error if isinstance(body.error, str) else f"http_{status}"
         message = body.message or text[:200]
         fix = body.fix
+        if code == ErrorCode.REQUEST_STALE and isinstance(body.detail, dict):
+            message, fix = clockskew.explain(body.detail) or (message, fix)
     except (msgspec.DecodeError, msgspec.ValidationError):
         code, message, fix = (
             f"http_{status}",

@@ -222,7 +222,7 @@ class Lab:
         """Both clocks, for moving them together (kept-alive connections, closed by ``close``)."""
         if not self._endpoints:
             self._endpoints = [
-                lockstep.Endpoint("ssm", self.ssm_url, insecure=True),
+                lockstep.Endpoint("ssm", self.ssm_url, insecure=True, client_cert=self.folder / CLIENT_CERT_FILE),
                 lockstep.Endpoint("agent", self.agent_url),
             ]
         return self._endpoints
