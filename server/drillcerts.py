@@ -32,6 +32,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from server.pki_files import LabPki, write_private, write_public
 from shared import pki
+from shared.transportsettings import is_ip
 
 RSA_ISSUING_CN = "ssmlab RSA Issuing CA"
 NO_BC_CN = "ssmlab Issuing CA (no basicConstraints)"
@@ -202,7 +203,7 @@ def _leaf(
     days: tuple[int, int] = (-1, 397),
 ) -> Leaf:
     key = key or pki.new_key()
-    dns = [h for h in hosts if not _is_ip(h)]
+    dns = [h for h in hosts if not is_ip(h)]
     cert = certificate(
         subject=dns[0] if dns else "ssmlab",
         key=key,
@@ -216,17 +217,13 @@ def _leaf(
     return Leaf(cert, key)
 
 
-def _is_ip(host: str) -> bool:
-    return bool(pki.san_for([host])) and isinstance(pki.san_for([host])[0], x509.IPAddress)
-
-
 def wildcards(hosts: Sequence[str], *, deeper: bool) -> list[str]:
     """Wildcard names for the lab's DNS hosts: one label above each (``*.cisco.com`` for
     smartreceiver.cisco.com), or, ``deeper``, one label below (``*.smartreceiver.cisco.com``),
     which never matches the host itself."""
     out: list[str] = []
     for host in hosts:
-        if _is_ip(host) or "." not in host:
+        if is_ip(host) or "." not in host:
             continue
         parent = host.partition(".")[2]
         name = f"*.{host}" if deeper else f"*.{parent}"

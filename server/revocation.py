@@ -25,6 +25,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from server import drillcerts
 from server.pki_files import LabPki, load_pair, write_private, write_public
 from shared import pki
+from shared.transportsettings import is_ip
 
 CRL_PATH = "/_lab/pki/crl"
 OCSP_PATH = "/_lab/pki/ocsp"
@@ -33,7 +34,7 @@ _REVOKED_AFTER = timedelta(hours=1)
 
 
 def _base(hosts: list[str]) -> str:
-    dns = [h for h in hosts if not _is_ip(h)]
+    dns = [h for h in hosts if not is_ip(h)]
     return f"https://{dns[0] if dns else 'localhost'}"
 
 
@@ -65,7 +66,7 @@ def revoked_leaf(lab: LabPki, hosts: list[str], now: datetime) -> pki.CertifiedK
     ):
         return pki.CertifiedKey(found.cert, found.key, (lab.issuer.cert,))
     key = pki.new_key()
-    dns = [h for h in hosts if not _is_ip(h)]
+    dns = [h for h in hosts if not is_ip(h)]
     cert = drillcerts.certificate(
         subject=dns[0] if dns else "ssmlab",
         key=key,
@@ -79,10 +80,6 @@ def revoked_leaf(lab: LabPki, hosts: list[str], now: datetime) -> pki.CertifiedK
     write_private(key_path, pki.key_pem(key))
     write_public(cert_path, pki.cert_pem(cert))
     return pki.CertifiedKey(cert, key, (lab.issuer.cert,))
-
-
-def _is_ip(host: str) -> bool:
-    return isinstance(pki.san_for([host])[0], x509.IPAddress)
 
 
 def _revoked(lab: LabPki) -> list[x509.Certificate]:
