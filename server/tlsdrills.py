@@ -15,6 +15,15 @@ after the SSM restarts:
                                                  lab's hosts change or it nears its end
     customer-ca.pem|.key                         "ssmlab Customer Root CA": the user's own CA
                                                  (replace both files with your own CA to use it)
+    drills/rsa-issuing-ca.pem|.key               "ssmlab RSA Issuing CA" (RSA-2048: slow to make),
+                                                 the SHA-1 drill's signer (server/drillcerts.py)
+    drills/weak-key.key                          the weak-key drill's RSA-1024 key
+    drills/revoked.pem|.key                      the revoked drill's certificate, on the lab CA's
+                                                 CRL (crl.pem) and revoked by its OCSP responder
+                                                 (server/revocation.py)
+
+A drill may also change the handshake (``Handshake``: OpenSSL security level 0, TLS 1.0 only, a
+demanded client certificate); ``server.tls`` applies it.
 """
 
 from __future__ import annotations
