@@ -219,6 +219,8 @@ def probe(
                         # SSM refused the connection for want of one (mutual TLS).
                         result.offered = []
                         result.client_cert_required = bool(asked)
+                elif asked:
+                    result.client_cert_required = _closes_on_us(tls, timeout)
         except TimeoutError:
             result.error = StepError(
                 "tls", "timeout", f"no answer from {host}:{port} in {timeout:g} s", "check the network path to the SSM"
@@ -249,6 +251,18 @@ def _watch_certificate_request(ctx: ssl.SSLContext) -> list[bool]:
 
     setattr(ctx, "_msg_callback", watch)  # noqa: B010 - private in CPython, present since 3.8
     return seen
+
+
+def _closes_on_us(tls: ssl.SSLSocket, timeout: float) -> bool:
+    """After asking for a client certificate, does the SSM end the connection without one? Listens
+    only (sends no request: nothing reaches the SSM's handlers or its journal)."""
+    tls.settimeout(min(timeout, 2.0))
+    try:
+        return tls.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:  # an alert, or a reset
+        return True
 
 
 def _chain(tls: ssl.SSLSocket) -> list[x509.Certificate]:

@@ -241,6 +241,7 @@ class Transport:
                 probe_timeout=self.timeout,
                 workdir=self.workdir,
                 url=url,
+                fetch_ca=not lost,  # a lost connection is looked at, not asked anything
             )
         except (OSError, SmartLicensingError):
             return err
