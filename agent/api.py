@@ -15,7 +15,7 @@ POST /api/v1/instances/{name}/enable | disable | serial
 GET  /api/v1/banner                               the aggregate banner and License Compliance report
 GET  /api/v1/alerts                               system alerts of every machine
 GET|PUT /api/v1/transport                         Transport Settings {"mode", "connection", "url", "proxy_host",
-                                                  "proxy_port"}
+                                                  "proxy_port", "revocation"}
 GET  /api/v1/trust                                the truststore's certificates
 POST /api/v1/trust                                {"alias": "...", "data": "<base64 of a PEM or DER file>"}
 DELETE /api/v1/trust/{alias}

@@ -54,12 +54,14 @@ async def examine(
     probe_timeout: float,
     workdir: Path,
     url: str | None = None,
+    fetch_ca: bool = True,
 ) -> Examination:
-    """Probe ``url`` (default: the settings' URL) and judge what it serves."""
+    """Probe ``url`` (default: the settings' URL) and judge what it serves; ``fetch_ca=False`` sends
+    no request at all (the SSM's CA offer is then not fetched)."""
     device_url = check_url(url or settings.effective_url, settings.mode)
     proxy = (settings.proxy_host, settings.proxy_port) if settings.proxy_host and settings.proxy_port else None
     result = await asyncio.to_thread(
-        probe, device_url, resolve=resolve, proxy=proxy, timeout=probe_timeout, fetch_ca=True
+        probe, device_url, resolve=resolve, proxy=proxy, timeout=probe_timeout, fetch_ca=fetch_ca
     )
     if not result.chain:
         return Examination(result, None)
@@ -73,6 +75,8 @@ async def examine(
         peer=result.ssm_peer,
         resolve=resolve,
         offered=result.offered,
+        tls_version=result.tls_version,
+        client_cert_required=result.client_cert_required,
     )
     return Examination(result, assessment)
 

@@ -15,11 +15,14 @@ from enum import StrEnum
 from typing import Any
 
 from agent.certcheck import Examination, examine
+from agent.revocheck import ask_async
 from agent.transport import Transport, remote_error
 from shared import callhome
 from shared.errors import BadRequest, SmartLicensingError
+from shared.revocation import RevocationMode, Status, where_to_ask
+from shared.revocation import finding as revocation_finding
 from shared.states import TransportMode
-from shared.tlsdiag import CertInfo, Finding, FixKind
+from shared.tlsdiag import CertInfo, Finding, FixKind, ssm_lab_url
 from shared.transportsettings import check_url
 
 
@@ -118,6 +121,7 @@ async def diagnose(transport: Transport, url: str | None = None) -> Report:
         report.fail("hostname", a.host)
     else:
         report.add("hostname", Verdict.OK, f"{device_url.host} matches the certificate's {a.matched_by}")
+    await _revocation_step(report, transport, exam)
     for w in a.warnings:
         report.add(w.code, Verdict.WARN, f"{w.message} (fix: {w.fix})")
     if report.failure is not None:
@@ -125,6 +129,23 @@ async def diagnose(transport: Transport, url: str | None = None) -> Report:
         return report
     await _path_step(report, transport, device_url.url, settings.mode)
     return report
+
+
+async def _revocation_step(report: Report, transport: Transport, exam: Examination) -> None:
+    """What the CRL and the OCSP responder the certificate names say (a step only when it names
+    one and checking is not off)."""
+    chain, mode = exam.probe.chain, transport.settings.revocation
+    if mode == RevocationMode.OFF or len(chain) < 2 or not any(where_to_ask(chain[0])):
+        return
+    answers = await ask_async(chain[0], chain[1], resolve=transport.resolve, per_fetch=transport.timeout)
+    said = "; ".join(a.describe() for a in answers)
+    refused = revocation_finding(chain[0], answers, mode, ssm_lab_url(exam.probe.url, exam.probe.ssm_peer))
+    if refused is not None:
+        report.fail("revocation", refused)
+    elif all(a.status is Status.GOOD for a in answers):
+        report.add("revocation", Verdict.OK, f"{said} ({mode})")
+    else:
+        report.add("revocation", Verdict.WARN, f"{said} ({mode}: going on without a definite answer)")
 
 
 def _network_steps(report: Report, exam: Examination) -> None:
@@ -143,6 +164,8 @@ def _network_steps(report: Report, exam: Examination) -> None:
             report.add(name, Verdict.OK, f"TCP to {p.peer[0]}:{p.peer[1]} in {p.connect_ms:.1f} ms")
         elif name == "proxy":
             report.add(name, Verdict.OK, f"CONNECT {p.url.host}:{p.url.port}: {p.proxy_status}")
+        elif name == "tls" and exam.assessment is not None and exam.assessment.handshake is not None:
+            report.fail(name, exam.assessment.handshake)
         elif name == "tls":
             sent = ", ".join(
                 f"[{i}] {c.subject}" for i, c in enumerate(exam.assessment.chain if exam.assessment else [])

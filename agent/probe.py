@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -53,6 +54,8 @@ class ProbeResult:
     cipher: str = ""
     chain: list[x509.Certificate] = field(default_factory=list)
     offered: list[x509.Certificate] = field(default_factory=list)
+    #: The SSM ended the connection for want of a client certificate (mutual TLS).
+    client_cert_required: bool = False
     error: StepError | None = None
 
     @property
@@ -122,6 +125,8 @@ def _fetch_offered(tls: ssl.SSLSocket, url: DeviceUrl) -> list[x509.Certificate]
     host = f"[{url.host}]" if ":" in url.host else url.host
     tls.sendall(f"GET {CA_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
     head, body = _read_head(tls)
+    if not head:
+        raise ConnectionResetError("the SSM closed the connection without an answer")
     if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
         return []
     while len(body) < _MAX_BODY and (chunk := tls.recv(4096)):
@@ -130,6 +135,20 @@ def _fetch_offered(tls: ssl.SSLSocket, url: DeviceUrl) -> list[x509.Certificate]
         return pki.load_certs(body)
     except ValueError:
         return []
+
+
+def seeing_context() -> ssl.SSLContext:
+    """A client context that completes a handshake with whatever the SSM serves: no verification,
+    OpenSSL security level 0 and TLS 1.0 upwards, so that a SHA-1 or RSA-1024 certificate or a
+    TLS 1.0-only server is seen and judged rather than refused unseen."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # to see what is served; judging it is the caller's job
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():  # ssl.TLSVersion.TLSv1 is deprecated: seeing it is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    return ctx
 
 
 def probe(
@@ -182,9 +201,8 @@ def probe(
             if proxy and (err := _connect_through_proxy(sock, url, result)) is not None:
                 result.error = err
                 return result
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE  # to see what is served; judging it is the caller's job
+            ctx = seeing_context()
+            asked = _watch_certificate_request(ctx)
             started = time.perf_counter()
             with ctx.wrap_socket(sock, server_hostname=None if is_ip(url.host) else url.host) as tls:
                 result.handshake_ms = (time.perf_counter() - started) * 1000
@@ -194,8 +212,15 @@ def probe(
                 if fetch_ca:
                     try:
                         result.offered = _fetch_offered(tls, url)
-                    except OSError:
+                    except TimeoutError:
                         result.offered = []
+                    except OSError:
+                        # Asked for a client certificate and then closed without an answer: the
+                        # SSM refused the connection for want of one (mutual TLS).
+                        result.offered = []
+                        result.client_cert_required = bool(asked)
+                elif asked:
+                    result.client_cert_required = _closes_on_us(tls, timeout)
         except TimeoutError:
             result.error = StepError(
                 "tls", "timeout", f"no answer from {host}:{port} in {timeout:g} s", "check the network path to the SSM"
@@ -208,6 +233,36 @@ def probe(
                 "check that the URL points at the SSM's HTTPS port",
             )
     return result
+
+
+#: TLS record content type and handshake message type of a CertificateRequest (RFC 8446 4.3.2).
+_HANDSHAKE, _CERTIFICATE_REQUEST = 22, 13
+
+
+def _watch_certificate_request(ctx: ssl.SSLContext) -> list[bool]:
+    """Note when the SSM asks for a client certificate in the handshake (through OpenSSL's message
+    callback, which Python exposes as ``SSLContext._msg_callback``; TLS 1.3 asks inside the
+    encrypted part, where nothing else can see it)."""
+    seen: list[bool] = []
+
+    def watch(conn: object, direction: str, version: object, content_type: int, msg_type: int, data: bytes) -> None:
+        if direction == "read" and content_type == _HANDSHAKE and msg_type == _CERTIFICATE_REQUEST:
+            seen.append(True)
+
+    setattr(ctx, "_msg_callback", watch)  # noqa: B010 - private in CPython, present since 3.8
+    return seen
+
+
+def _closes_on_us(tls: ssl.SSLSocket, timeout: float) -> bool:
+    """After asking for a client certificate, does the SSM end the connection without one? Listens
+    only (sends no request: nothing reaches the SSM's handlers or its journal)."""
+    tls.settimeout(min(timeout, 2.0))
+    try:
+        return tls.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:  # an alert, or a reset
+        return True
 
 
 def _chain(tls: ssl.SSLSocket) -> list[x509.Certificate]:

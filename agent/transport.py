@@ -29,9 +29,10 @@ import msgspec
 from cryptography import x509
 
 from agent.certcheck import examine, failure_of
+from agent.revoconnector import RevocationChecking
 from agent.truststore import TrustStore
 from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
-from shared import callhome, envelope
+from shared import callhome, clockskew, envelope
 from shared.codes import ErrorCode
 from shared.errors import BadRequest, RemoteError, SmartLicensingError, Unavailable
 from shared.messages import Register, Reply, SignedRequest, encode
@@ -160,7 +161,10 @@ class Transport:
             self._stamp = stamp
             await self.close()
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
+            connector = RevocationChecking(
+                mode=lambda: self._settings.revocation,
+                resolve=self.resolve,
+                timeout=self.timeout,
                 ssl=client_context(self.truststore.pem()),
                 resolver=OverrideResolver(self.resolve),
                 # Connections are kept alive (a renewal every 15 minutes of domain time may be a
@@ -221,8 +225,13 @@ class Transport:
     async def explain(self, exc: BaseException, *, url: str | None = None) -> SmartLicensingError:
         """The coded error for a failed request to ``url`` (default: the settings' URL), naming it;
         a refused certificate is examined for its cause."""
+        if isinstance(exc, SmartLicensingError):  # already coded (a revoked certificate)
+            return exc
         err = classify(exc, url or self.url)
-        if err.code not in (ErrorCode.TLS_CERTIFICATE_INVALID, ErrorCode.TLS_HANDSHAKE_FAILED):
+        # A lost or reset connection is also what a server that demands a client certificate, or
+        # speaks only an old protocol, looks like from here: the probe tells.
+        lost = err.code in ("connection_lost", "connection_failed")
+        if err.code not in (ErrorCode.TLS_CERTIFICATE_INVALID, ErrorCode.TLS_HANDSHAKE_FAILED) and not lost:
             return err
         try:
             exam = await examine(
@@ -232,9 +241,13 @@ class Transport:
                 probe_timeout=self.timeout,
                 workdir=self.workdir,
                 url=url,
+                fetch_ca=not lost,  # a lost connection is looked at, not asked anything
             )
         except (OSError, SmartLicensingError):
             return err
+        if lost:  # only the handshake's own refusal explains a lost connection better
+            handshake = exam.assessment.handshake if exam.assessment else None
+            return (failure_of(exam) or err) if handshake is not None else err
         return failure_of(exam) or err
 
     async def _post(self, payload: str, *, signed: bool, nonce: str) -> Reply:
@@ -266,6 +279,7 @@ class _ErrorBody(msgspec.Struct):
     error: Any = None
     message: str = ""
     fix: str = ""
+    detail: Any = None
 
 
 def remote_error(status: int, text: str) -> RemoteError:
@@ -274,6 +288,8 @@ def remote_error(status: int, text: str) -> RemoteError:
         code = body.error if isinstance(body.error, str) else f"http_{status}"
         message = body.message or text[:200]
         fix = body.fix
+        if code == ErrorCode.REQUEST_STALE and isinstance(body.detail, dict):
+            message, fix = clockskew.explain(body.detail) or (message, fix)
     except (msgspec.DecodeError, msgspec.ValidationError):
         code, message, fix = (
             f"http_{status}",

@@ -3,6 +3,7 @@
     ssmlab run [--fresh] [--rate R] [--headless]      the demo (make run): live view until Ctrl-C
     ssmlab up [--fresh] [--rate R] | down | status     the lab in the background; stop it; one screen
     ssmlab clock show | advance DURATION | rate R      both clocks together
+    ssmlab clock skew DURATION                          the agent's clock DURATION ahead (-D: behind; 0: together)
     ssmlab reset [--account DOMAIN]                    start over (everything, or one account)
     ssmlab snapshot save | load | list [NAME]          both sides' state, local and free
     ssmlab tls list | MODE                             the SSM's TLS drill
@@ -155,6 +156,8 @@ def cmd_clock(verb: str, args: argparse.Namespace) -> int:
             print(f"ssmlab: {line}")
     elif verb == "rate":
         lockstep.set_rate(endpoints, args.rate)
+    elif verb == "skew":
+        print(f"the agent's clock is now {lockstep.skew(endpoints, args.duration)} from the SSM's")
     rows = []
     for name, v in lockstep.show(endpoints):
         nxt = f", next timer {v['next_deadline']}" if v.get("next_deadline") else ""
@@ -342,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     ckr = cks.add_parser("rate")
     ckr.add_argument("rate", type=float)
     ckr.set_defaults(func=partial(cmd_clock, "rate"))
+    cksk = cks.add_parser(
+        "skew", help="set the clocks apart: the agent's DURATION ahead (-DURATION: behind; 0: together)"
+    )
+    cksk.add_argument("duration", help="e.g. 3d, -3d, 0")
+    cksk.set_defaults(func=partial(cmd_clock, "skew"))
 
     rs = sub.add_parser("reset", help="start over: everything, or one Smart Account on the SSM")
     rs.add_argument("--account")

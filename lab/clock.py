@@ -21,11 +21,19 @@ from shared.durations import parse_duration
 class Endpoint:
     """One process's clock, over one kept-alive connection."""
 
-    def __init__(self, name: str, url: str, cacert: Path | None = None, *, insecure: bool = False) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        cacert: Path | None = None,
+        *,
+        insecure: bool = False,
+        client_cert: Path | None = None,
+    ) -> None:
         self.name = name
         self.url = url
         # insecure: the lab's own SSM on loopback, whose certificate a TLS drill may break (Lab.ssm).
-        self._session = Session(url, cacert=cacert, insecure=insecure)
+        self._session = Session(url, cacert=cacert, insecure=insecure, client_cert=client_cert)
 
     def get(self) -> Any:
         return self._session.call("GET", "/_lab/clock")
@@ -109,3 +117,21 @@ def advance(
             steps += 1
             if step >= target:
                 return target, steps
+
+
+def skew(endpoints: list[Endpoint], duration: str) -> timedelta:
+    """Set the clocks apart (issue 19): ``3d`` puts the agent's clock (``endpoints[1]``) 3 days ahead
+    of the SSM's (``endpoints[0]``), ``-3d`` 3 days behind it, ``0`` both on the later instant
+    again. Clocks only go forward, so the side that must be later is the one moved (its timers
+    fire on the way). Returns the skew now (the agent's time minus the SSM's)."""
+    text = duration.strip()
+    behind = text.startswith("-")
+    delta = timedelta(0) if text.lstrip("+-") in ("0", "0s") else parse_duration(text.lstrip("+-"))
+    ssm, agent = endpoints[0], endpoints[1]
+    s, a = _now(ssm.get()), _now(agent.get())
+    want = -delta if behind else delta  # agent - ssm
+    if a - s < want:
+        agent.post({"to": (s + want).isoformat()})
+    elif a - s > want:
+        ssm.post({"to": (a - want).isoformat()})
+    return _now(agent.get()) - _now(ssm.get())

@@ -128,6 +128,10 @@ class Player:
         self.lab.ssm("POST", "/_lab/tls", {"mode": step.tls})
         return f"the SSM serves the {step.tls} certificate"
 
+    def skew(self, n: int, step: steps.Skew) -> str:
+        apart = lockstep.skew(self.lab.endpoints(), step.skew)
+        return f"the agent's clock is {apart} from the SSM's"
+
     def trust(self, n: int, step: steps.Trust) -> str:
         """Import the CA the SSM's current TLS drill is issued by (``trust = "current-ca"``)."""
         pem = self.lab.ssm("GET", "/_lab/tls")["ca"]["pem"]
@@ -248,6 +252,11 @@ class Player:
         ):
             if expected is not None:
                 self.check(n, f"{name} {key}", expected, actual)
+        if step.reason_says is not None:
+            said = (status.get("reason") or {}).get("message", "")
+            self.check(
+                n, f"{name} reason says", step.reason_says, step.reason_says if step.reason_says in said else said
+            )
         if step.license is not None:
             rows = self.lab.agent("GET", f"/api/v1/instances/{name}/consumption")["consumption"]
             row = next((r for r in rows if r["license_name"] == step.license), None)
@@ -306,6 +315,7 @@ HANDLERS: dict[type[steps.Step], Callable[[Player, int, Any], str]] = {
     steps.Tls: Player.tls,
     steps.Trust: Player.trust,
     steps.ApplyFix: Player.apply_fix,
+    steps.Skew: Player.skew,
     steps.Buy: Player.buy,
     steps.Reserve: Player.reserve,
     steps.ReturnReservation: Player.return_reservation,

@@ -32,7 +32,7 @@ from typing import Any
 from lab import clock as lockstep
 from lab.agenttoml import AGENT_TOML, LAB_RESOLVE, instance_toml, point_agent_toml
 from plumbing import labtoken
-from plumbing.clients.lab import LabError, call
+from plumbing.clients.lab import CLIENT_CERT_FILE, LabError, call
 
 SSM_PORT = 8443
 AGENT_PORT = 8787
@@ -174,7 +174,16 @@ class Lab:
         # drill breaks that certificate on purpose, and the lab must still be driven.
         headers = {"Authorization": f"Bearer {self.api_token()}"} if api else None
         token = labtoken.find(self.folder)  # an SSM of this folder started with --lab-exposed
-        return call(self.ssm_url + path, method, body, insecure=True, timeout=timeout, headers=headers, token=token)
+        return call(
+            self.ssm_url + path,
+            method,
+            body,
+            insecure=True,
+            timeout=timeout,
+            headers=headers,
+            token=token,
+            client_cert=self.folder / CLIENT_CERT_FILE,  # while a drill demands client certificates
+        )
 
     def new_api_client(self) -> None:
         """Create the lab's admin API client with the SSM's own command and keep it (mode 0600)."""
@@ -213,7 +222,7 @@ class Lab:
         """Both clocks, for moving them together (kept-alive connections, closed by ``close``)."""
         if not self._endpoints:
             self._endpoints = [
-                lockstep.Endpoint("ssm", self.ssm_url, insecure=True),
+                lockstep.Endpoint("ssm", self.ssm_url, insecure=True, client_cert=self.folder / CLIENT_CERT_FILE),
                 lockstep.Endpoint("agent", self.agent_url),
             ]
         return self._endpoints

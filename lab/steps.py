@@ -81,6 +81,12 @@ class Tls(Step, frozen=True, kw_only=True):
     tls: str
 
 
+class Skew(Step, frozen=True, kw_only=True):
+    """``skew = "3d"``: the agent's clock 3 days ahead of the SSM's (``"-3d"`` behind, ``"0"`` together)."""
+
+    skew: str
+
+
 class Trust(Step, frozen=True, kw_only=True):
     trust: str
     alias: str = "scenario-ca"
@@ -124,6 +130,8 @@ class Expect(Step, frozen=True, kw_only=True):
     authorization: str | None = None
     enforcement: bool | None = None
     reason: str | None = None
+    #: Words the instance's last failure message must contain (``"3 days"``).
+    reason_says: str | None = None
     license: str | None = None
     license_status: str | None = None
     usage_count: int | None = None
@@ -164,6 +172,7 @@ STEPS: dict[str, type[Step]] = {
     "usage": Usage,
     "network": Network,
     "tls": Tls,
+    "skew": Skew,
     "trust": Trust,
     "apply_fix": ApplyFix,
     "buy": Buy,

@@ -23,6 +23,7 @@ from datetime import timedelta
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from plumbing.clients.lab import CLIENT_CERT_FILE
 from plumbing.web import pages, serve
 from plumbing.web import routes as plumbing_routes
 from plumbing.web.clock import clock_routes
@@ -79,7 +80,7 @@ def create_app(
     app[LAB] = LabState()
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
-    app[keys.TLS] = TlsSwitch(lab_pki)
+    app[keys.TLS] = TlsSwitch(lab_pki, operator=settings.db_path.parent / CLIENT_CERT_FILE)
     app[serve.SERVER] = serve.ServerRef()
     app[keys.AUTHORITY] = Authority(lab_pki, settings.mode)
 

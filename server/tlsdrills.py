@@ -15,6 +15,15 @@ after the SSM restarts:
                                                  lab's hosts change or it nears its end
     customer-ca.pem|.key                         "ssmlab Customer Root CA": the user's own CA
                                                  (replace both files with your own CA to use it)
+    drills/rsa-issuing-ca.pem|.key               "ssmlab RSA Issuing CA" (RSA-2048: slow to make),
+                                                 the SHA-1 drill's signer (server/drillcerts.py)
+    drills/weak-key.key                          the weak-key drill's RSA-1024 key
+    drills/revoked.pem|.key                      the revoked drill's certificate, on the lab CA's
+                                                 CRL (crl.pem) and revoked by its OCSP responder
+                                                 (server/revocation.py)
+
+A drill may also change the handshake (``Handshake``: OpenSSL security level 0, TLS 1.0 only, a
+demanded client certificate); ``server.tls`` applies it.
 """
 
 from __future__ import annotations
@@ -24,9 +33,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from cryptography import x509
 
+from server import drillcerts, revocation
 from server.pki_files import LabPki, load_pair, write_private, write_public
 from shared import pki
 
@@ -42,6 +53,18 @@ class DrillMode(StrEnum):
     UNTRUSTED_ROOT = "untrusted-root"
     INCOMPLETE_CHAIN = "incomplete-chain"
     CUSTOMER_CA = "customer-ca"
+    # the second catalog (issue 19): server/drillcerts.py builds their certificates
+    WILDCARD = "wildcard"
+    WILDCARD_MISMATCH = "wildcard-mismatch"
+    SHA1_SIGNATURE = "sha1-signature"
+    WEAK_KEY = "weak-key"
+    TLS10_ONLY = "tls1.0-only"
+    WRONG_EKU = "wrong-eku"
+    NO_BASIC_CONSTRAINTS = "no-basic-constraints"
+    NAME_CONSTRAINTS = "name-constraints"
+    EXPIRED_INTERMEDIATE = "expired-intermediate"
+    CLIENT_CERT_REQUIRED = "client-cert-required"
+    REVOKED = "revoked"
 
 
 WRONG_HOST = "wrong-host.ssmlab.example"
@@ -57,6 +80,17 @@ DESCRIPTIONS: dict[DrillMode, str] = {
     DrillMode.UNTRUSTED_ROOT: "chain to 'ssmlab Untrusted Root CA', a root the agent does not hold",
     DrillMode.INCOMPLETE_CHAIN: "issued by the lab's issuing CA, sent without it (intermediate missing)",
     DrillMode.CUSTOMER_CA: "issued by your own CA (customer-ca.pem beside the lab PKI), sent with that root",
+    DrillMode.WILDCARD: "a wildcard certificate, *.cisco.com, issued by the lab CA: covers smartreceiver.cisco.com",
+    DrillMode.WILDCARD_MISMATCH: "*.smartreceiver.cisco.com: a wildcard one label too deep, never the bare name",
+    DrillMode.SHA1_SIGNATURE: "signed with SHA-1 (sha1WithRSAEncryption) by 'ssmlab RSA Issuing CA' of the lab root",
+    DrillMode.WEAK_KEY: "an RSA-1024 key (clients at OpenSSL security level 2 need 2048 bits)",
+    DrillMode.TLS10_ONLY: "the good certificate, but the SSM speaks TLS 1.0 only (OpenSSL security level 0)",
+    DrillMode.WRONG_EKU: "extendedKeyUsage clientAuth only: not a TLS server certificate",
+    DrillMode.NO_BASIC_CONSTRAINTS: "issued by a CA certificate without basicConstraints CA:TRUE",
+    DrillMode.NAME_CONSTRAINTS: "issued by a CA whose name constraints permit ssmlab.example only",
+    DrillMode.EXPIRED_INTERMEDIATE: "the leaf is valid, the issuing CA sent with it expired yesterday (real time)",
+    DrillMode.CLIENT_CERT_REQUIRED: "the good certificate, but the SSM demands a client certificate (mutual TLS)",
+    DrillMode.REVOKED: "issued by the lab CA, on its CRL and answered 'revoked' by its OCSP responder (/_lab/pki)",
 }
 
 UNTRUSTED_ROOT_CN = "ssmlab Untrusted Root CA"
@@ -64,14 +98,36 @@ UNTRUSTED_ISSUING_CN = "ssmlab Untrusted Issuing CA"
 CUSTOMER_ROOT_CN = "ssmlab Customer Root CA"
 
 
+class ServedLeaf(Protocol):
+    """A leaf certificate and its key (``pki.CertifiedKey``, or ``drillcerts.Leaf`` for RSA keys)."""
+
+    @property
+    def cert(self) -> x509.Certificate: ...
+
+    def key_pem(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """How the SSM's TLS context serves a drill, beyond its certificate."""
+
+    #: OpenSSL security level 0: needed to load a SHA-1 or RSA-1024 certificate, and for TLS 1.0.
+    legacy: bool = False
+    #: Speak TLS 1.0 only.
+    tls10_only: bool = False
+    #: Demand a client certificate issued under the lab root (mutual TLS).
+    client_cert: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Drill:
     mode: DrillMode
-    leaf: pki.CertifiedKey
+    leaf: ServedLeaf
     #: The certificates sent after the leaf.
     sent: tuple[x509.Certificate, ...]
     #: The CA certificate an agent imports to trust this chain.
     offered: x509.Certificate
+    handshake: Handshake = Handshake()
 
     def chain_pem(self) -> bytes:
         return b"".join(pki.cert_pem(c) for c in (self.leaf.cert, *self.sent))
@@ -148,6 +204,19 @@ def build(mode: DrillMode, lab: LabPki, *, now: datetime) -> Drill:
     inter, root = lab.issuer, lab.root
     if mode is DrillMode.GOOD:
         return Drill(mode, lab.server, lab.server.chain, root)
+    if mode is DrillMode.TLS10_ONLY:
+        return Drill(mode, lab.server, lab.server.chain, root, Handshake(legacy=True, tls10_only=True))
+    if mode is DrillMode.REVOKED:
+        return _with_chain(mode, revocation.revoked_leaf(lab, hosts, now), root)
+    if mode is DrillMode.CLIENT_CERT_REQUIRED:
+        return Drill(mode, lab.server, lab.server.chain, root, Handshake(client_cert=True))
+    if mode is DrillMode.WILDCARD or mode is DrillMode.WILDCARD_MISMATCH:
+        wild, sent = drillcerts.wildcard(lab, hosts, now, deeper=mode is DrillMode.WILDCARD_MISMATCH)
+        return Drill(mode, wild, sent, root)
+    if (second := _SECOND.get(mode)) is not None:
+        served, sent = second(lab, hosts, now)
+        legacy = mode in (DrillMode.SHA1_SIGNATURE, DrillMode.WEAK_KEY)
+        return Drill(mode, served, sent, root, Handshake(legacy=legacy))
     if mode is DrillMode.WRONG_HOST:
         return _with_chain(mode, _issued(inter, [WRONG_HOST], now), root)
     if mode is DrillMode.IP_ONLY:
@@ -180,6 +249,16 @@ def build(mode: DrillMode, lab: LabPki, *, now: datetime) -> Drill:
         return Drill(mode, _issued(uinter, hosts, now), (uinter.cert,), uroot.cert)
     customer = load_or_create_ca(folder / "customer-ca.pem", folder / "customer-ca.key", CUSTOMER_ROOT_CN, now=now)
     return Drill(mode, _issued(customer, hosts, now), (customer.cert,), customer.cert)
+
+
+_SECOND = {
+    DrillMode.SHA1_SIGNATURE: drillcerts.sha1_signature,
+    DrillMode.WEAK_KEY: drillcerts.weak_key,
+    DrillMode.WRONG_EKU: drillcerts.wrong_eku,
+    DrillMode.NO_BASIC_CONSTRAINTS: drillcerts.no_basic_constraints,
+    DrillMode.NAME_CONSTRAINTS: drillcerts.name_constraints,
+    DrillMode.EXPIRED_INTERMEDIATE: drillcerts.expired_intermediate,
+}
 
 
 def _with_chain(mode: DrillMode, leaf: pki.CertifiedKey, root: x509.Certificate) -> Drill:

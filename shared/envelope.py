@@ -184,6 +184,12 @@ def check_fresh(sent_at: int, now: datetime, window: timedelta) -> None:
             code="request_stale",
             fix="check that the agent and the SSM share one clock (ssmlab clock show); "
             "resend the request with a fresh timestamp",
+            detail={  # what the agent names the skew with (shared.clockskew)
+                "ssm_time": now.isoformat(),
+                "sent_at": utc(sent_at).isoformat(),
+                "skew_seconds": int(sent_at - now.timestamp()),
+                "allowed_seconds": int(window.total_seconds()),
+            },
         )
 
 

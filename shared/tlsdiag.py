@@ -3,13 +3,16 @@
 ``assess`` takes the chain as served (leaf first, fetched without verification), the agent's
 truststore, the real time (TLS validity is transport time) and the URL, and judges in order:
 
-1. validity of every served certificate   tls_cert_expired, tls_cert_not_yet_valid
+0. the handshake                          tls_protocol_too_old, tls_client_cert_required
+1. validity of every served certificate   tls_cert_expired, tls_cert_not_yet_valid, tls_ca_expired
 2. trust: does the chain lead to a certificate of the truststore?
                                           tls_weak_signature (a served certificate signed with
                                           SHA-1 or MD5, which OpenSSL refuses: "CA signature
-                                          digest algorithm too weak"), tls_self_signed,
+                                          digest algorithm too weak"), the profile refusals of
+                                          ``shared.tlsprofile`` (weak key, issuer not a CA, name
+                                          constraints, wrong EKU), tls_self_signed,
                                           tls_chain_incomplete, tls_untrusted_root, tls_chain_invalid
-3. the URL host against the leaf          the codes of ``shared.hostmatch``
+3. the URL host against the leaf          tls_wildcard_mismatch, the codes of ``shared.hostmatch``
 4. the whole chain with ``pki.verify_server_chain`` (RFC 5280 / WebPKI), when 1-3 passed
 
 Each failure is a ``Finding``: a stable code, a message naming the certificate, and a fix a
@@ -26,36 +29,22 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
-from shared import pki
+from shared import pki, tlsprofile
 from shared.hostmatch import CertNames, MatchedBy, explain_mismatch, match_host
+from shared.tlsfinding import Finding, FixKind, lab_mode
+from shared.tlsfinding import cn as _cn
+from shared.tlsfinding import when as _when
 from shared.transportsettings import DeviceUrl
+
+__all__ = ["Assessment", "CertInfo", "Finding", "FixKind", "TrustHints", "alias_for", "assess"]
 
 TRUSTSTORE_PASSWORD = "changeit"  # noqa: S105 - the seed's (and Java's) well-known truststore password
 #: A certificate expiring sooner than this is worth a warning.
 EXPIRY_WARNING = timedelta(days=30)
-
-
-class FixKind(StrEnum):
-    SET_URL = "set_url"
-    TRUST_IMPORT = "trust_import"
-    SSM_CERTIFICATE = "ssm_certificate"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    code: str
-    message: str
-    fix: str = ""
-    fix_kind: FixKind | None = None
-    fix_arg: str = ""
-
-    def detail(self) -> dict[str, str | int | float | bool | None]:
-        return {"fix_kind": str(self.fix_kind) if self.fix_kind else None, "fix_arg": self.fix_arg or None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +90,12 @@ class Assessment:
     matched_by: MatchedBy | None
     anchor: str | None
     warnings: list[Finding]
+    #: What the handshake itself refused (an old protocol, a demanded client certificate).
+    handshake: Finding | None = None
 
     @property
     def failure(self) -> Finding | None:
-        return self.validity or self.trust or self.host
+        return self.handshake or self.validity or self.trust or self.host
 
 
 def is_self_signed(cert: x509.Certificate) -> bool:
@@ -140,7 +131,7 @@ def ssm_lab_url(url: DeviceUrl, peer: tuple[str, int] | None) -> str:
 
 def _good(ssm: str) -> str:
     """The lab's command that makes the SSM serve its good certificate again."""
-    return f"ssm-server tls --url {ssm} set good"
+    return lab_mode(ssm)
 
 
 def _digest(cert: x509.Certificate) -> str | None:
@@ -171,14 +162,6 @@ def _weak(served: Sequence[x509.Certificate], ssm: str) -> Finding | None:
     return None
 
 
-def _when(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _cn(cert: x509.Certificate) -> str:
-    return f"'{pki.common_name(cert) or cert.subject.rfc4514_string()}'"
-
-
 def _validity(served: Sequence[x509.Certificate], now: datetime, ssm: str) -> Finding | None:
     for i, cert in enumerate(served):
         which = "the SSM's certificate" if i == 0 else f"the CA certificate {_cn(cert)} the SSM sent"
@@ -188,6 +171,16 @@ def _validity(served: Sequence[x509.Certificate], now: datetime, ssm: str) -> Fi
             "check the real clocks of the SSM and of this machine (date -u): TLS validity is real time, "
             "which the lab's domain clock (ssmlab clock) never changes"
         )
+        if now > end and i > 0:
+            return Finding(
+                "tls_ca_expired",
+                f"{which} expired on {_when(end)}: the SSM's certificate is issued by a CA whose validity "
+                f"has ended ({span}), and no client accepts a chain through an expired CA",
+                f"have the SSM's certificate issued under a current issuing CA and send that CA with it "
+                f"(lab: {_good(ssm)}); if the CA should still be valid, {clocks}",
+                FixKind.SSM_CERTIFICATE,
+                "good",
+            )
         if now > end:
             return Finding(
                 "tls_cert_expired",
@@ -248,7 +241,7 @@ def _trust(
     leaf = served[0]
     if is_pinned(leaf, roots):
         return None, _cn(leaf)
-    if (weak := _weak(served, ssm)) is not None:
+    if (weak := _weak(served, ssm) or tlsprofile.chain_profile(served, ssm)) is not None:
         return weak, None
     if is_self_signed(leaf):
         text, kind, arg = _import(leaf, hints, "the SSM's own certificate")
@@ -323,11 +316,15 @@ def assess(
     peer: tuple[str, int] | None = None,
     resolve: Mapping[str, str] | None = None,
     offered: Sequence[x509.Certificate] = (),
+    tls_version: str = "",
+    client_cert_required: bool = False,
 ) -> Assessment:
     """Judge the chain ``served`` (leaf first) for ``url`` at real time ``now``.
 
     ``offered`` are CA certificates the SSM publishes (the lab's ``/_lab/tls/ca.pem``); one that
     issued the chain is what a trust fix imports. ``peer`` is the address actually reached.
+    ``tls_version`` is the protocol the SSM spoke to a probe that accepts any; ``client_cert_required``
+    that it ended the connection for want of a client certificate.
     """
     if not served:
         raise ValueError("assess needs the served chain (at least the leaf)")
@@ -339,8 +336,10 @@ def assess(
     trust, anchor = _trust(served, roots, trust_time, hints, offered, ssm)
     names = CertNames.of(leaf)
     matched = match_host(url.host, names)
-    host = None
+    host: Finding | None = None
     if matched is None:
+        host = tlsprofile.wildcard_mismatch(url.host, names.dns, ssm)
+    if matched is None and host is None:
         mismatch = explain_mismatch(url, names, peer=peer, resolve=resolve)
         host = Finding(
             mismatch.code,
@@ -379,7 +378,11 @@ def assess(
                 FixKind.SSM_CERTIFICATE,
                 "good",
             )
+    handshake = tlsprofile.protocol(tls_version, ssm)
+    if handshake is None and client_cert_required:
+        handshake = tlsprofile.client_cert_required(ssm)
     return Assessment(
+        handshake=handshake,
         chain=[CertInfo.of(c) for c in served],
         validity=validity,
         trust=trust,

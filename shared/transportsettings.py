@@ -31,6 +31,7 @@ import msgspec
 
 from shared import wire
 from shared.errors import BadRequest
+from shared.revocation import RevocationMode
 from shared.states import ConnectionMode, TransportMode
 
 SMART_TRANSPORT_URL = "https://smartreceiver.cisco.com/licservice/license"
@@ -213,6 +214,9 @@ class TransportSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
     proxy_host: Annotated[str, msgspec.Meta(max_length=253)] | None = None
     proxy_port: Port | None = None
+    #: Whether the SSM's TLS certificate is checked against its CRL / OCSP responder (issue 19):
+    #: ``soft-fail`` refuses a revoked certificate and goes on when no answer comes.
+    revocation: RevocationMode = RevocationMode.SOFT_FAIL
 
     @property
     def effective_url(self) -> str:
@@ -246,7 +250,7 @@ def check_settings(s: TransportSettings) -> TransportSettings:
                 code="url_not_applicable",
                 fix="to post to another URL select Transport Gateway with that URL",
             )
-        return TransportSettings(mode=s.mode, connection=s.connection)
+        return TransportSettings(mode=s.mode, connection=s.connection, revocation=s.revocation)
     if s.connection is ConnectionMode.GATEWAY:
         if not s.url:
             raise _refuse(
@@ -255,7 +259,7 @@ def check_settings(s: TransportSettings) -> TransportSettings:
                 fix=f"give the gateway's URL, e.g. https://ssm-onprem.example.com{PATHS[s.mode][1]}",
             )
         checked = check_url(s.url, s.mode)
-        return TransportSettings(mode=s.mode, connection=s.connection, url=checked.url)
+        return TransportSettings(mode=s.mode, connection=s.connection, url=checked.url, revocation=s.revocation)
     if s.url and s.url.strip() != DEFAULT_URL[s.mode]:
         raise _refuse(
             f"HTTP/HTTPS proxy carries requests to the default {s.mode} URL {DEFAULT_URL[s.mode]}, not {s.url}",
@@ -271,7 +275,9 @@ def check_settings(s: TransportSettings) -> TransportSettings:
         )
     if s.proxy_port is None:
         raise _refuse("HTTP/HTTPS proxy needs a port", code="proxy_invalid", fix="e.g. proxy.example.com:3128")
-    return TransportSettings(mode=s.mode, connection=s.connection, proxy_host=host, proxy_port=s.proxy_port)
+    return TransportSettings(
+        mode=s.mode, connection=s.connection, proxy_host=host, proxy_port=s.proxy_port, revocation=s.revocation
+    )
 
 
 _MODE_NAMES: dict[str, TransportMode] = {

@@ -23,6 +23,7 @@ from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from agent.transport import Transport
 from lab.proxy import pipe
+from plumbing.clients.lab import CLIENT_CERT_FILE, lab_plane_context
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from server.store import Store
@@ -129,11 +130,15 @@ class RunningSSM:
                 return r.status, await r.json()
             return r.status, await r.text()
 
+    def lab_context(self) -> ssl.SSLContext:
+        """As the lab's own clients reach the lab plane, whatever TLS drill is served (issue 19)."""
+        return lab_plane_context(self.db_path.parent / CLIENT_CERT_FILE)
+
     async def lab(self, method: str, path: str = "/_lab/tls", body: object = None) -> tuple[int, Any]:
         """A lab-plane call that does not verify the certificate (a drill may break it)."""
         async with (
             aiohttp.ClientSession() as s,
-            s.request(method, self.url + path, json=body, ssl=NO_VERIFY) as r,
+            s.request(method, self.url + path, json=body, ssl=self.lab_context()) as r,
         ):
             return r.status, (await r.json() if r.content_type == "application/json" else await r.read())
 

@@ -2,6 +2,7 @@
 
 smart-agent transport show [--json]
 smart-agent transport set [--mode smart-transport|call-home] [--direct | --gateway URL | --proxy HOST:PORT]
+                          [--revocation off|soft-fail|hard-fail]
 smart-agent trust list [--json] | trust import FILE --alias NAME | trust remove ALIAS
 smart-agent diagnose [URL] [--json]          (exit status 1 when a step fails)
 """
@@ -18,6 +19,7 @@ from agent.cli.common import Parents, SubParsers, client_verb
 from agent.client import Client
 from agent.diagnose import render
 from plumbing.cmdline import print_json
+from shared.revocation import RevocationMode
 from shared.states import ConnectionMode
 from shared.transportsettings import parse_mode, parse_proxy
 
@@ -34,6 +36,12 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
     how.add_argument("--direct", action="store_true", help="the mode's default URL")
     how.add_argument("--gateway", metavar="URL", help="Transport Gateway: an SSM On-Prem or gateway URL")
     how.add_argument("--proxy", metavar="HOST:PORT", help="an HTTP/HTTPS proxy (CONNECT) to the default URL")
+    st.add_argument(
+        "--revocation",
+        choices=[str(m) for m in RevocationMode],
+        help="check the SSM's certificate against its CRL / OCSP responder: off, soft-fail (refuse a revoked "
+        "certificate, go on without an answer; the default) or hard-fail (refuse without a 'good' answer)",
+    )
     st.set_defaults(func=client_verb(_transport_set))
 
     ts = sub.add_parser("trust", help="the agent's truststore (cacerts in its data directory)")
@@ -66,6 +74,9 @@ def _render_transport(view: dict[str, Any]) -> str:
     ]
     if view.get("proxy_url"):
         lines.append(f"  Proxy:           {s['proxy_host']}:{s['proxy_port']}")
+    lines.append(
+        f"  Revocation:      {s.get('revocation', RevocationMode.SOFT_FAIL)} (CRL / OCSP of the SSM's certificate)"
+    )
     return "\n".join(lines)
 
 
@@ -90,6 +101,8 @@ def _transport_set(client: Client, args: argparse.Namespace) -> int:
     elif args.proxy:
         host, port = parse_proxy(args.proxy)
         s.update(connection=ConnectionMode.PROXY, url=None, proxy_host=host, proxy_port=port)
+    if args.revocation:
+        s["revocation"] = args.revocation
     view = client.call("PUT", "/api/v1/transport", s)
     print("Transport Settings saved.")
     print(_render_transport(view))

@@ -88,7 +88,9 @@ async def transport(request: web.Request) -> web.Response:
         form = await read_form(request, TransportForm)
         shown.update(mode=form.mode, connection=form.connection, url=form.url, proxy_host=form.proxy_host)
         shown.update(proxy_port=form.proxy_port)
-        saved = await agent.set_transport(form.settings())
+        # the page has no revocation control: the setting the agent keeps stays (smart-agent transport set)
+        kept = agent.transport.settings.revocation
+        saved = await agent.set_transport(msgspec.structs.replace(form.settings(), revocation=kept))
         shown.clear()  # saved: the form shows the settings as the agent keeps them
         via = f" via {saved.proxy_url}" if saved.proxy_url else ""
         return Flash(notice=f"Transport Settings saved: {saved.mode}, {saved.connection}, {saved.effective_url}{via}.")

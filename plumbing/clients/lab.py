@@ -9,6 +9,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,33 @@ class LabError(Exception):
         self.message, self.fix, self.code = message, fix, code
 
 
-def _context(url: str, cacert: Path | None, insecure: bool) -> ssl.SSLContext | None:
+#: The lab operator's client certificate (certificate, chain and key in one file, mode 0600), which
+#: the SSM writes beside its database while a TLS drill demands client certificates: the lab's own
+#: clients present it to keep reaching the lab plane (``ssm-server tls set good`` must still work).
+CLIENT_CERT_FILE = "lab-client.pem"
+
+
+def lab_plane_context(client_cert: Path | None = None) -> ssl.SSLContext:
+    """A client context for the lab plane of an SSM whose TLS drill breaks its TLS on purpose: no
+    verification, TLS 1.0 upwards at OpenSSL security level 0 (the tls1.0-only, weak-key and
+    sha1-signature drills), and the lab operator's certificate when the SSM wrote one."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():  # ssl.TLSVersion.TLSv1 is deprecated: a drill serves it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    if client_cert is not None and client_cert.exists():
+        ctx.load_cert_chain(client_cert)
+    return ctx
+
+
+def _context(url: str, cacert: Path | None, insecure: bool, client_cert: Path | None = None) -> ssl.SSLContext | None:
     if not url.startswith("https"):
         return None
     if insecure:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        return lab_plane_context(client_cert)
     return ssl.create_default_context(cafile=str(cacert)) if cacert else None
 
 
@@ -63,12 +83,14 @@ def call(
     timeout: float = 600.0,
     headers: dict[str, str] | None = None,
     token: str | None = None,
+    client_cert: Path | None = None,
 ) -> Any:
     """One JSON request; errors become ``LabError`` with the server's message and fix.
 
     ``insecure`` skips certificate verification: only for the lab plane of an SSM whose TLS
     drill breaks its certificate on purpose (``ssm-server tls``). ``token``: the lab token of a
-    process started with ``--lab-exposed`` (``$SSMLAB_LAB_TOKEN`` when not given)."""
+    process started with ``--lab-exposed`` (``$SSMLAB_LAB_TOKEN`` when not given). ``client_cert``:
+    the lab operator's certificate file, presented when it exists (``CLIENT_CERT_FILE``)."""
     req = urllib.request.Request(
         url,
         method=method,
@@ -76,7 +98,7 @@ def call(
         headers={"Content-Type": "application/json", **labtoken.header(token or labtoken.find()), **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=_context(url, cacert, insecure)) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=_context(url, cacert, insecure, client_cert)) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         raise _error(exc.code, exc.read()) from None
@@ -96,6 +118,7 @@ class Session:
         insecure: bool = False,
         timeout: float = 600.0,
         token: str | None = None,
+        client_cert: Path | None = None,
     ) -> None:
         self.base = base.rstrip("/")
         self._headers = {"Content-Type": "application/json", **labtoken.header(token or labtoken.find())}
@@ -103,7 +126,7 @@ class Session:
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port or (443 if self._https else 80)
-        self._ctx = _context(self.base, cacert, insecure)
+        self._ctx = _context(self.base, cacert, insecure, client_cert)
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from plumbing import labtoken
-from plumbing.clients.lab import LabError, call
+from plumbing.clients.lab import CLIENT_CERT_FILE, LabError, call
 from plumbing.cmdline import print_json, table
 from server.cli.common import Parents, SubParsers
 from server.tlsdrills import DrillMode
@@ -38,10 +38,11 @@ def _drill(args: argparse.Namespace, mode: str | None = None) -> dict[str, Any] 
     url = args.url.rstrip("/") + "/_lab/tls"
     try:
         token = labtoken.find(args.db.parent)
+        client = args.db.parent / CLIENT_CERT_FILE  # written by the SSM while a drill demands one
         view: dict[str, Any] = (
-            call(url, "POST", {"mode": mode}, insecure=True, token=token)
+            call(url, "POST", {"mode": mode}, insecure=True, token=token, client_cert=client)
             if mode
-            else call(url, insecure=True, token=token)
+            else call(url, insecure=True, token=token, client_cert=client)
         )
     except LabError as exc:
         print(f"ssm-server: {exc.message}", file=sys.stderr)

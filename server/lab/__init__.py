@@ -5,7 +5,7 @@
 - ``metrics``: ``/metrics`` (Prometheus) and ``/_lab/info``;
 - ``snapshots``: save, load and reset the store;
 - ``shortcuts``: a registration token, a purchase;
-- ``tls``: the TLS drill switch.
+- ``tls``: the TLS drill switch; ``pki``: the lab CA's CRL and OCSP responder.
 
 ``ROUTES`` is the plane's route table (the clock's routes come from ``plumbing.web.clock``).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from plumbing.web import openapi
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
-from server.lab import faults, journal, metrics, recording, shortcuts, snapshots, tls, views
+from server.lab import faults, journal, metrics, pki, recording, shortcuts, snapshots, tls, views
 from shared.faults import FaultSpec
 from shared.limits import SNAPSHOT_FIX
 
@@ -115,6 +115,8 @@ ROUTES: list[Route] = [
         body=Body(tls.ModeBody, limit=_SMALL, types=LAB_TYPES, fix='send {"mode": "expired"}'),
     ),
     Route("GET", "/_lab/tls/ca.pem", tls.ca_pem, LAB, media="application/x-pem-file"),
+    Route("GET", "/_lab/pki/crl", pki.crl, LAB, media="application/pkix-crl"),
+    Route("GET", "/_lab/pki/ocsp/{request}", pki.ocsp, LAB, media="application/ocsp-response"),
     openapi.document_route("/_lab/openapi.json", LAB, openapi.LAB_STYLE, documents=(LAB, Plane.PROBE)),
 ]
 

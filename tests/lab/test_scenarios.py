@@ -21,8 +21,11 @@ def test_the_issue_s_scenarios_are_built_in() -> None:
     drills = {
         "wrong-host", "ip-only", "cn-only", "expired", "not-yet-valid", "self-signed", "untrusted-root",
         "incomplete-chain", "customer-ca",
+        # issue 19
+        "wildcard", "wildcard-mismatch", "sha1-signature", "weak-key", "tls1.0-only", "wrong-eku",
+        "no-basic-constraints", "name-constraints", "expired-intermediate", "client-cert-required", "revoked",
     }  # fmt: skip
-    assert expected | {f"tls-{d}" for d in drills} <= set(BUILTIN)
+    assert expected | {f"tls-{d}" for d in drills} | {"clock-skew"} <= set(BUILTIN)
 
 
 @pytest.mark.parametrize("name", BUILTIN)

@@ -38,7 +38,7 @@ def _in_window(chain: list[x509.Certificate]) -> Any:
     return max(c.not_valid_before_utc for c in chain)
 
 
-@pytest.mark.parametrize("mode", list(DrillMode))
+@pytest.mark.parametrize("mode", list(DrillMode)[:10])  # the first catalog; issue 19's: test_tls_drills2.py
 async def test_each_mode_serves_the_chain_it_describes(ssm: RunningSSM, lab_pki: LabPki, mode: DrillMode) -> None:
     """After POST /_lab/tls the next handshake serves that mode's chain, and /_lab/tls/ca.pem is
     the CA that makes it verify."""

@@ -238,8 +238,32 @@ def test_cn_only_certificate_matches_by_name_with_a_warning(root: pki.CertifiedK
 
 
 def test_chain_that_verifier_refuses_is_chain_invalid(root: pki.CertifiedKey, inter: pki.CertifiedKey) -> None:
-    """A chain the steps above accept but the RFC 5280 verifier refuses (here: a leaf for client
-    authentication only) is tls_chain_invalid with the verifier's words."""
+    """A chain the steps above accept but the RFC 5280 verifier refuses (here: a leaf with a critical
+    extension no client knows) is tls_chain_invalid with the verifier's words."""
+    good = leaf(inter, ["smartreceiver.cisco.com"]).cert
+    key = pki.new_key()
+    unknown = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(good.subject)
+        .issuer_name(inter.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=90))
+        .add_extension(unknown, critical=True)
+    )
+    for ext in good.extensions:
+        builder = builder.add_extension(ext.value, critical=ext.critical)
+    odd = builder.sign(inter.key, hashes.SHA256())
+    a = assess(URL, [odd, inter.cert], [root.cert], now=NOW, hints=HINTS)
+    assert a.failure is not None and a.failure.code == "tls_chain_invalid"
+    assert "does not verify" in a.failure.message
+
+
+def test_a_leaf_for_client_authentication_only_is_a_wrong_eku(root: pki.CertifiedKey, inter: pki.CertifiedKey) -> None:
+    """A leaf for client authentication only: named as the wrong EKU (issue 19), no longer as a
+    chain that does not verify."""
     key = pki.new_key()
     client_only = (
         x509.CertificateBuilder()
@@ -255,8 +279,8 @@ def test_chain_that_verifier_refuses_is_chain_invalid(root: pki.CertifiedKey, in
         .sign(inter.key, hashes.SHA256())
     )
     a = assess(URL, [client_only, inter.cert], [root.cert], now=NOW, hints=HINTS)
-    assert a.failure is not None and a.failure.code == "tls_chain_invalid"
-    assert "does not verify" in a.failure.message
+    assert a.failure is not None and a.failure.code == "tls_wrong_eku"
+    assert "clientAuth only" in a.failure.message and "serverAuth" in a.failure.fix
 
 
 def sha1_signed(issuer_key: object, cert: x509.Certificate) -> x509.Certificate:

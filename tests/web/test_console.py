@@ -255,6 +255,28 @@ async def test_a_tls_drill_is_switched_and_served(lab: Lab, url: str, page: Any,
     assert served_leaf(lab.ssm_port).not_valid_after_utc > datetime.now(UTC)
 
 
+async def test_the_second_catalog_is_in_the_drill_switch(lab: Lab, url: str, page: Any, shoot: Shoot) -> None:
+    """Issue 19's drills are in the switch, each with its line; the console still drives the SSM
+    while it speaks TLS 1.0 only or demands a client certificate (the lab's own clients cope)."""
+    from playwright.async_api import expect
+
+    from server.tlsdrills import DESCRIPTIONS, DrillMode
+
+    await page.goto(url + "/")
+    for mode in list(DrillMode)[10:]:
+        await expect(page.locator(f"label[for='mode-{mode}']")).to_contain_text(DESCRIPTIONS[mode])
+    for mode in ("client-cert-required", "tls1.0-only"):
+        await page.check(f"#mode-{mode}".replace(".", "\\."))
+        await page.click("text=Serve this certificate")
+        await expect(page.locator("#tls-now .serving")).to_contain_text(f"Serving {mode}")
+    await page.locator("#tls-card").scroll_into_view_if_needed()
+    await shoot(page, "tls10-only")
+    await page.check("#mode-good")
+    await page.click("text=Serve this certificate")
+    await expect(page.locator("#tls-now .serving")).to_contain_text("Serving good")
+    assert served_leaf(lab.ssm_port).not_valid_after_utc > datetime.now(UTC)
+
+
 async def test_a_fault_with_a_ttl_is_listed_then_removed(lab: Lab, url: str, page: Any, shoot: Shoot) -> None:
     from playwright.async_api import expect
 
