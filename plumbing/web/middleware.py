@@ -154,7 +154,9 @@ def request_context(logger_name: str) -> Middleware:
             )
             error_code = "internal_error"
         response.headers["X-Request-Id"] = request_id
-        log.info(
+        # A page polling a live fragment that has not changed (204, every second) is no news.
+        emit = log.debug if response.status == 204 and request.method == "GET" else log.info
+        emit(
             "request",
             method=request.method,
             path=request.path,
