@@ -78,6 +78,10 @@ async def test_the_guards_without_a_browser(site: Any) -> None:
         assert state["n"] == 0  # nothing changed by a refused request
         async with s.get(url + "/static/htmx.min.js") as r:
             assert r.status == 200 and "htmx" in (await r.text())[:200]
+        # every page names its icon, so a browser does not ask for /favicon.ico (a JSON 404)
+        assert '<link rel="icon" href="/static/favicon.svg"' in html
+        async with s.get(url + "/static/favicon.svg") as r:
+            assert r.status == 200 and r.content_type == "image/svg+xml"
         async with s.get(url + "/static/..%2Fpages.py") as r:
             assert r.status == 404
         async with s.get(url + "/frag") as r:
