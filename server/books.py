@@ -140,8 +140,9 @@ def write(uow: UnitOfWork, outcome: ledger.Outcome, *, piid: str, va_id: int, at
         uow.usage.save([Latest(piid, x.tag, va_id, x.interval_end, x.peak, x.locked) for x in outcome.lines.values()])
     for tag, at, in_use in outcome.samples:  # every interval of a batch, before the final state
         uow.pools.sample(va_id, tag, at=at, in_use=in_use)
+    sampled = {tag for tag, _, _ in outcome.samples}
     for pool in outcome.pools.values():
-        uow.pools.save_state(va_id, pool.tag, pool.state)
+        uow.pools.save_state(va_id, pool.tag, pool.state, sample=pool.tag not in sampled)
     for n in outcome.notices:
         uow.events.notify(
             at=at, kind=n.kind, severity=n.severity, subject=n.subject, body=n.body, va_id=va_id, piid=n.piid

@@ -123,6 +123,12 @@ class Identity:
                 self._instances.popitem(last=False)
         return instance
 
+    def prime(self, instance: Instance) -> None:
+        """Cache an instance just registered: its first report needs no read of its row."""
+        self._instances[instance.piid] = instance
+        if len(self._instances) > _CACHE_SIZE:
+            self._instances.popitem(last=False)
+
     def forget(self, piid: str) -> None:
         """Call after changing an instance's keys or removing it."""
         self._instances.pop(piid, None)

@@ -61,7 +61,7 @@ async def register(ctx: Context, msg: Register) -> Registered:
     cert_pem = pki.cert_pem(cert).decode()
     t = epoch(now)
 
-    def body(uow: UnitOfWork) -> tuple[TokenRecord, VirtualAccount, Account]:
+    def body(uow: UnitOfWork) -> tuple[TokenRecord, VirtualAccount, Account, Instance]:
         # A register request is replay-protected like a signed one: its nonce is remembered (per
         # token) with the registration, so a captured request sent again is refused.
         if not uow.instances.remember_nonce(f"register:{parsed.token_id}", msg.nonce, msg.sent_at):
@@ -132,9 +132,10 @@ async def register(ctx: Context, msg: Register) -> Registered:
             message=f"{ident.instance_name} ({ident.product}, SN {ident.serial_number}) "
             f"registered to {account.name} / {va.name} with token {record.token_id}",
         )
-        return record, va, account
+        return record, va, account, instance
 
-    record, va, account = await ctx.store.write(body)
+    record, va, account, instance = await ctx.store.write(body)
+    ctx.identity.prime(instance)
     ctx.clock.poke(ctx.watch_changed)
     log.info("instance_registered", piid=piid, instance=ident.instance_name, va=va.name, token_id=record.token_id)
     return Registered(

@@ -45,6 +45,10 @@ async def _connect(path: str) -> aiosqlite.Connection:
     await conn.execute("PRAGMA busy_timeout = 10000")
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute("PRAGMA synchronous = FULL")
+    # SQLite's default page cache is 2 MiB: with thousands of instances every report's lookups
+    # miss it and read pages through the OS again. 64 MiB per connection, and reads mapped.
+    await conn.execute("PRAGMA cache_size = -65536")
+    await conn.execute("PRAGMA mmap_size = 268435456")
     return conn
 
 

@@ -35,6 +35,11 @@ def _license(r: sqlite3.Row) -> License:
     )
 
 
+#: Stored text -> enum member by a dict lookup (an Enum call costs a report's path about a microsecond each).
+_TYPES = {str(t): t for t in LicenseType}
+_MODES = {str(m): m for m in UsageMode}
+
+
 class Pools(Repository):
     __slots__ = ()
 
@@ -58,8 +63,8 @@ class Pools(Repository):
             r[0]: ledger.Pool(
                 r[0],
                 r[1],
-                LicenseType(r[2]),
-                UsageMode(r[3]),
+                _TYPES[r[2]],
+                _MODES[r[3]],
                 r[4],
                 r[5],
                 PoolState(r[6], r[7], r[8], bool(r[9]), r[10], r[11]),
@@ -135,7 +140,7 @@ class Pools(Repository):
         """Hold (positive) or give back (negative) licenses for a Specific License Reservation."""
         self._exec("UPDATE licenses SET reserved = reserved + ? WHERE id = ?", (delta, license_id))
 
-    def save_state(self, va_id: int, tag: str, pool: PoolState) -> None:
+    def save_state(self, va_id: int, tag: str, pool: PoolState, *, sample: bool = True) -> None:
         """The pool's compliance state after a decision (Enforcement is notified again after a new
         Out-of-Compliance period), and a sample of its history when its quantities changed."""
         self._exec(
@@ -154,7 +159,8 @@ class Pools(Repository):
                 tag,
             ),
         )
-        self.sample(va_id, tag)
+        if sample:  # (a report's decision sampled the pool after each interval already)
+            self.sample(va_id, tag)
 
     # -- history (the portal's chart) ---------------------------------------------------------------
     def sample(self, va_id: int, tag: str, *, at: int | None = None, in_use: int | None = None) -> None:
