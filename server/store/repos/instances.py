@@ -65,12 +65,18 @@ class Instances(Repository):
     def page(
         self, va_id: int | None = None, *, include_removed: bool = False, limit: int | None = None, offset: int = 0
     ) -> list[Instance]:
-        """Instances in registration order (a page of them when ``limit`` is given)."""
-        sql = "SELECT * FROM instances WHERE (?1 IS NULL OR virtual_account_id = ?1)"
+        """Instances in registration order (a page of them when ``limit`` is given).
+
+        The statement names only the filters asked for: ``(? IS NULL OR ...)`` would keep SQLite from
+        walking the registration-order index, and a deep page of a million instances would sort them
+        all first."""
+        where = ["virtual_account_id = ?3"] if va_id is not None else []
         if not include_removed:
-            sql += " AND removed_at IS NULL"
-        sql += " ORDER BY registered_at, piid LIMIT ?2 OFFSET ?3"
-        return [_instance(r) for r in self._all(sql, (va_id, -1 if limit is None else limit, offset))]
+            where.append("removed_at IS NULL")
+        sql = "SELECT * FROM instances" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY registered_at, piid LIMIT ?1 OFFSET ?2"
+        args: tuple[object, ...] = (-1 if limit is None else limit, offset)
+        return [_instance(r) for r in self._all(sql, (*args, va_id) if va_id is not None else args)]
 
     def of_product(self, product: str, *, include_removed: bool = False) -> list[Instance]:
         """The instances of one product (the SSM On-Prems registered here), in registration order."""
@@ -83,11 +89,13 @@ class Instances(Repository):
         return [_instance(r) for r in self._all(sql + " ORDER BY registered_at, piid", (va_id,))]
 
     def count(self, va_id: int | None = None, *, include_removed: bool = False) -> int:
-        sql = (
-            "SELECT COUNT(*) FROM instances "
-            "WHERE (?2 OR removed_at IS NULL) AND (?1 IS NULL OR virtual_account_id = ?1)"
-        )
-        row = self._one(sql, (va_id, int(include_removed)))
+        """How many (registered, or ever with ``include_removed``), of one virtual account or all.
+        Only the filters asked for are named, so SQLite counts a narrow index, not the rows."""
+        where = ["virtual_account_id = ?"] if va_id is not None else []
+        if not include_removed:
+            where.append("removed_at IS NULL")
+        sql = "SELECT COUNT(*) FROM instances" + (" WHERE " + " AND ".join(where) if where else "")
+        row = self._one(sql, (va_id,) if va_id is not None else ())
         return int(row[0]) if row else 0
 
     def count_by_status(self) -> list[tuple[str, int]]:
