@@ -70,7 +70,7 @@ def _bring_up(args: argparse.Namespace) -> Lab:
     )
     print(
         f"ssmlab: admin API (Cisco's REST API): client id and secret in {lab.api_client_file}; "
-        f"token at {lab.ssm_url}/as/token.oauth2 (README: 'The admin API')"
+        f"token at {lab.ssm_url}/as/token.oauth2 (docs/admin-api.md)"
     )
     _print_pages(lab)
     return lab

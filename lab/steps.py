@@ -218,11 +218,11 @@ def decode(n: int, table: object) -> Step:
     if missing:
         raise ScenarioError(
             f"step {n} ({action}): missing {sorted(missing)}; {action} needs {', '.join(sorted(required))} "
-            "(README, 'Scenarios', lists each step's arguments)"
+            "(docs/lab.md, 'Scenarios', lists each step's arguments)"
         )
     try:
         return msgspec.convert(table, kind)
     except msgspec.ValidationError as exc:
         raise ScenarioError(
-            f"step {n} ({action}): {_explain(exc)} (README, 'Scenarios', lists each step's arguments)"
+            f"step {n} ({action}): {_explain(exc)} (docs/lab.md, 'Scenarios', lists each step's arguments)"
         ) from None

@@ -233,7 +233,7 @@ Reply = Registered | Authorization | RegistrationRenewed | UsageAccepted | Dereg
 
 _encoder = msgspec.json.Encoder()
 M = TypeVar("M")
-_FIX = "send a message of the documented shape (see the device-plane section of README)"
+_FIX = "send a message of the documented shape (see docs/internals.md, the device plane)"
 
 
 def encode(message: msgspec.Struct) -> bytes:

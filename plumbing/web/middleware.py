@@ -75,7 +75,7 @@ def check_size(request: web.Request) -> None:
 
 _HTTP_CODES: dict[int, tuple[str, str]] = {
     400: ("bad_request", "check the request"),
-    404: ("not_found", "check the URL path; README lists the endpoints"),
+    404: ("not_found", "check the URL path; docs/commands.md lists the endpoints"),
     405: ("method_not_allowed", "use the HTTP method the endpoint documents"),
     413: ("body_too_large", "send a smaller body"),
     415: ("unsupported_media_type", "send the documented Content-Type"),

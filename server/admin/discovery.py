@@ -106,9 +106,7 @@ def _roles(vas: list[VirtualAccount], q: UserSearch) -> list[dict[str, object]]:
 async def user_search(request: web.Request, q: UserSearch) -> web.Response:
     """The Smart Accounts the user holds roles in (the lab: every account, as administrator)."""
     if not q.userId.strip():
-        raise BadRequest(
-            "userId is blank", code="user_id_required", fix="pass userId (the lab answers for any user)"
-        )
+        raise BadRequest("userId is blank", code="user_id_required", fix="pass userId (the lab answers for any user)")
 
     def read(uow: UnitOfWork) -> list[tuple[Account, list[VirtualAccount]]]:
         return [(a, uow.accounts.virtual_accounts(a.id)) for a in uow.accounts.all()]

@@ -48,6 +48,21 @@ def _instance(r: sqlite3.Row) -> Instance:
     )
 
 
+def _filtered(head: str, tail: str, va: str) -> dict[tuple[bool, bool], str]:
+    """One statement per filter combination (by virtual account?, with removed ones?), naming only
+    the filters asked for: ``(? IS NULL OR ...)`` would keep SQLite off the listing index."""
+    out = {}
+    for by_va in (False, True):
+        for removed in (False, True):
+            where = [f"virtual_account_id = {va}"] * by_va + ["removed_at IS NULL"] * (not removed)
+            out[(by_va, removed)] = head + (" WHERE " + " AND ".join(where) if where else "") + tail
+    return out
+
+
+_PAGE = _filtered("SELECT * FROM instances", " ORDER BY registered_at, piid LIMIT ?1 OFFSET ?2", "?3")
+_COUNT = _filtered("SELECT COUNT(*) FROM instances", "", "?")
+
+
 class Instances(Repository):
     __slots__ = ()
 
@@ -70,11 +85,7 @@ class Instances(Repository):
         The statement names only the filters asked for: ``(? IS NULL OR ...)`` would keep SQLite from
         walking the registration-order index, and a deep page of a million instances would sort them
         all first."""
-        where = ["virtual_account_id = ?3"] if va_id is not None else []
-        if not include_removed:
-            where.append("removed_at IS NULL")
-        sql = "SELECT * FROM instances" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY registered_at, piid LIMIT ?1 OFFSET ?2"
+        sql = _PAGE[(va_id is not None, include_removed)]
         args: tuple[object, ...] = (-1 if limit is None else limit, offset)
         return [_instance(r) for r in self._all(sql, (*args, va_id) if va_id is not None else args)]
 
@@ -91,10 +102,7 @@ class Instances(Repository):
     def count(self, va_id: int | None = None, *, include_removed: bool = False) -> int:
         """How many (registered, or ever with ``include_removed``), of one virtual account or all.
         Only the filters asked for are named, so SQLite counts a narrow index, not the rows."""
-        where = ["virtual_account_id = ?"] if va_id is not None else []
-        if not include_removed:
-            where.append("removed_at IS NULL")
-        sql = "SELECT COUNT(*) FROM instances" + (" WHERE " + " AND ".join(where) if where else "")
+        sql = _COUNT[(va_id is not None, include_removed)]
         row = self._one(sql, (va_id,) if va_id is not None else ())
         return int(row[0]) if row else 0
 
