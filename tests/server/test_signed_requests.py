@@ -14,30 +14,13 @@ import pytest
 from shared import envelope, pki
 from shared.clock import epoch, real_now
 from shared.messages import Authorize, decode_reply, encode
-from tests.conftest import MakeAgent, RunningSSM
+from tests.conftest import RunningSSM
 
 
 async def post_jws(ssm: RunningSSM, pki_dir: Path, jws: str) -> tuple[int, dict[str, object] | str]:
-    ctx = ssl.create_default_context(cafile=str(pki_dir / "truststore.pem"))
-    async with (
-        aiohttp.ClientSession() as s,
-        s.post(
-            ssm.url + "/licservice/license", data=jws.encode(), headers={"Content-Type": "application/jose"}, ssl=ctx
-        ) as r,
-    ):
-        if r.content_type == "application/json":
-            return r.status, await r.json()
-        return r.status, await r.text()
-
-
-@pytest.fixture
-async def registered(ssm: RunningSSM, make_agent: MakeAgent) -> tuple[str, pki.PrivateKey]:
-    running = await make_agent()
-    runner = running.agent.runner(None)
-    await runner.register(await ssm.token())
-    await running.agent.stop()  # a passive instance: its timers would renew the key under the tests
-    assert runner.key is not None and runner.state.piid is not None
-    return runner.state.piid, runner.key
+    """The signed request posted as the device plane takes it (``RunningSSM.post``)."""
+    result: tuple[int, dict[str, object] | str] = await ssm.post(jws.encode(), envelope.CONTENT_TYPE)
+    return result
 
 
 def authorize(ssm: RunningSSM, piid: str, *, sent_at: int | None = None, nonce: str | None = None) -> bytes:
