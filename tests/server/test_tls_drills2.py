@@ -168,3 +168,14 @@ async def run(*argv: str) -> str:
     proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 30)
     return out.decode(errors="replace")
+
+
+@pytest.mark.parametrize("garbage", ["!!!", "bm90IGFuIE9DU1AgcmVxdWVzdA%3D%3D", "A" * 2000])
+async def test_a_malformed_ocsp_request_gets_the_protocol_s_refusal(ssm: RunningSSM, garbage: str) -> None:
+    """A request that is not base64 or not an OCSP request is answered as RFC 6960 says
+    (malformedRequest, unsigned), never a 500."""
+    from cryptography.x509 import ocsp
+
+    status, answer = await ssm.lab("GET", "/_lab/pki/ocsp/" + garbage)
+    assert status == 200
+    assert ocsp.load_der_ocsp_response(answer).response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
