@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
-from lab import steps
+from lab import idcert, steps
 from lab.processes import Lab
 from plumbing.clients.lab import LabError
 from shared import slr
@@ -127,6 +127,15 @@ class Player:
     def tls(self, n: int, step: steps.Tls) -> str:
         self.lab.ssm("POST", "/_lab/tls", {"mode": step.tls})
         return f"the SSM serves the {step.tls} certificate"
+
+    def mtls(self, n: int, step: steps.Mtls) -> str:
+        self.lab.ssm("POST", "/_lab/device-mtls", {"enabled": step.mtls})
+        return f"the SSM {'demands' if step.mtls else 'no longer demands'} ID certificates (mutual TLS)"
+
+    def id_cert(self, n: int, step: steps.IdCert) -> str:
+        return idcert.describe(
+            idcert.play(self.lab, step.id_cert, step.instance or self.first), step.instance or self.first
+        )
 
     def skew(self, n: int, step: steps.Skew) -> str:
         apart = lockstep.skew(self.lab.endpoints(), step.skew)
@@ -313,6 +322,8 @@ HANDLERS: dict[type[steps.Step], Callable[[Player, int, Any], str]] = {
     steps.Usage: Player.usage,
     steps.Network: Player.network,
     steps.Tls: Player.tls,
+    steps.Mtls: Player.mtls,
+    steps.IdCert: Player.id_cert,
     steps.Trust: Player.trust,
     steps.ApplyFix: Player.apply_fix,
     steps.Skew: Player.skew,

@@ -81,6 +81,23 @@ class Tls(Step, frozen=True, kw_only=True):
     tls: str
 
 
+class Mtls(Step, frozen=True, kw_only=True):
+    """``mtls = true``: the SSM demands ID certificates on the device plane (mutual TLS)."""
+
+    mtls: bool
+
+
+class IdCert(Step, frozen=True, kw_only=True):
+    """``id_cert = "revoked"`` (or ``"foreign"``, ``"expired"``): an ID-certificate drill on ``instance``."""
+
+    id_cert: str
+    instance: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.id_cert not in ("revoked", "foreign", "expired"):
+            raise ValueError(f"'revoked', 'foreign' or 'expired', not {self.id_cert!r}")
+
+
 class Skew(Step, frozen=True, kw_only=True):
     """``skew = "3d"``: the agent's clock 3 days ahead of the SSM's (``"-3d"`` behind, ``"0"`` together)."""
 
@@ -172,6 +189,8 @@ STEPS: dict[str, type[Step]] = {
     "usage": Usage,
     "network": Network,
     "tls": Tls,
+    "mtls": Mtls,
+    "id_cert": IdCert,
     "skew": Skew,
     "trust": Trust,
     "apply_fix": ApplyFix,

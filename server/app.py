@@ -37,6 +37,7 @@ from server.apiclients import Authority
 from server.lab import journal
 from server.lab import tls as tlslab
 from server.lab.state import LAB, LabState
+from server.mtls import DeviceMtls
 from server.pki_files import LabPki
 from server.registry import Registry
 from server.settings import ServerSettings
@@ -80,7 +81,9 @@ def create_app(
     app[LAB] = LabState()
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
-    app[keys.TLS] = TlsSwitch(lab_pki, operator=settings.db_path.parent / CLIENT_CERT_FILE)
+    app[keys.TLS] = TlsSwitch(
+        lab_pki, operator=settings.db_path.parent / CLIENT_CERT_FILE, device_mtls=settings.device_mtls
+    )
     app[serve.SERVER] = serve.ServerRef()
     app[keys.AUTHORITY] = Authority(lab_pki, settings.mode)
 
@@ -92,7 +95,14 @@ def create_app(
         await deployment.claim(st, deployment.Kind(settings.mode), clock.now(), sync=deployment.SyncMode(settings.sync))
         await save_clock(st, clock)
         await tlslab.restore(st, app[keys.TLS])
-        app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
+        app[keys.REGISTRY] = registry = Registry(
+            store=st,
+            clock=clock,
+            policy=settings.policy,
+            lab_pki=lab_pki,
+            mtls=DeviceMtls(enabled=settings.device_mtls),
+        )
+        await registry.ctx.mtls.load(st)
         yield
         if isinstance(clock, ScaledClock):
             clock.rebase()  # record the domain time reached: a restart resumes from here

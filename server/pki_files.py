@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from shared import pki
+from shared import javastore, pki
 from shared.clock import real_now
 
 TRUSTSTORE_PASSWORD = b"changeit"
@@ -238,7 +238,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
         report.append((str(paths.signing_cert), "kept"))
 
     write_public(paths.truststore_pem, root.cert_pem())
-    write_public(paths.truststore_p12, pki.java_truststore([(ROOT_ALIAS, root.cert)], TRUSTSTORE_PASSWORD))
+    write_public(paths.truststore_p12, javastore.java_truststore([(ROOT_ALIAS, root.cert)], TRUSTSTORE_PASSWORD))
     report.append((str(paths.truststore_pem), "written (agent truststore, PEM)"))
     report.append((str(paths.truststore_p12), "written (PKCS12 truststore, password 'changeit')"))
     return InitReport(report)

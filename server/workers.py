@@ -38,6 +38,8 @@ ONE_PROCESS = frozenset(
         ("DELETE", "/_lab/faults"),
         ("DELETE", "/_lab/faults/{id}"),
         ("POST", "/_lab/tls"),
+        ("POST", "/_lab/device-mtls"),
+        ("POST", "/_lab/instances/{piid}/id-cert"),
         ("POST", "/_lab/reset"),
         ("POST", "/_lab/snapshot"),
         ("POST", "/_lab/restore"),
