@@ -205,7 +205,8 @@ class Transport:
         demands mutual TLS."""
         await self._session_or_fail()  # the truststore as it is now decides whether the chain is needed
         want = self._verifier is None or self._verifier.needs_chain
-        jws = envelope.sign_request(encode(msg), key, piid=msg.piid, want_chain=want)
+        known = None if want or self._verifier is None else self._verifier.last_kid
+        jws = envelope.sign_request(encode(msg), key, piid=msg.piid, want_chain=want, known_kid=known)
         identity = self._identity(cert_pem, key) if cert_pem and self.present_id_certs else None
         try:
             return await self._post(jws, signed=True, nonce=msg.nonce, identity=identity)

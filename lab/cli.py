@@ -241,6 +241,33 @@ def cmd_mtls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pki(args: argparse.Namespace) -> int:
+    """The CA rollover of the SSM's PKI: start it, cut over now, or show where it stands."""
+    lab = _lab(args)
+    if args.pki_verb == "rollover":
+        lab.ssm("POST", "/_lab/pki/rollover", {"overlap": args.overlap})
+    elif args.pki_verb == "cutover":
+        lab.ssm("POST", "/_lab/pki/rollover/cutover")
+    view = lab.ssm("GET", "/_lab/pki/rollover")
+    phase = view["phase"]
+    if phase == "overlap":
+        print(
+            f"CA rollover to {view['generation']} in its overlap: cutover at {view['cutover_at'][:16]} (domain time)\n"
+            f"  the new root: {view['next_root']['subject']} ({view['next_root']['fingerprint'][:23]}...)\n"
+            f"  give it to agents now and they never fail: "
+            f"smart-agent trust import {lab.certs / 'next' / 'ca.pem'} "
+            f"--alias ssmlab-root-ca-{view['generation'].lower()}"
+        )
+    elif phase == "done":
+        print(
+            f"CA rollover to {view['generation']} done at {view['cutover_at'][:16]}; the SSM still accepts ID "
+            f"certificates of {', '.join(view['previous_roots'])}"
+        )
+    else:
+        print("no CA rollover: 'ssmlab pki rollover --overlap 30d' starts one")
+    return 0
+
+
 def cmd_id_cert(args: argparse.Namespace) -> int:
     """An ID-certificate drill on one instance: the SSM revokes its certificate, or the agent is
     given one of another product's CA, or an expired one."""
@@ -403,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     mt = sub.add_parser("mtls", help="mutual TLS on the device plane: switch it, or show what instances presented")
     mt.add_argument("switch", nargs="?", choices=["on", "off", "show"], default="show")
     mt.set_defaults(func=cmd_mtls)
+    pk = sub.add_parser("pki", help="CA rollover of the SSM's PKI: rollover [--overlap 30d], cutover, show")
+    pk.add_argument("pki_verb", choices=["show", "rollover", "cutover"], nargs="?", default="show")
+    pk.add_argument("--overlap", default="30d", help="domain time until the cutover (default 30d)")
+    pk.set_defaults(func=cmd_pki)
     ic = sub.add_parser("id-cert", help="an ID-certificate drill: revoked, foreign (another product's CA), expired")
     ic.add_argument("drill", choices=idcert.DRILLS)
     ic.add_argument("--instance", default="ucce-1", help="the agent's instance (default ucce-1)")

@@ -105,8 +105,29 @@ class Skew(Step, frozen=True, kw_only=True):
 
 
 class Trust(Step, frozen=True, kw_only=True):
+    """``trust = "current-ca"`` (the CA of the current drill) or ``"next-ca"`` (a CA rollover's new root)."""
+
     trust: str
     alias: str = "scenario-ca"
+
+    def __post_init__(self) -> None:
+        if self.trust not in ("current-ca", "next-ca"):
+            raise ValueError(f"'current-ca' or 'next-ca', not {self.trust!r}")
+
+
+class Rollover(Step, frozen=True, kw_only=True):
+    """``rollover = "30d"``: a CA rollover of the SSM's PKI, cutting over after that much domain time."""
+
+    rollover: str
+
+    def __post_init__(self) -> None:
+        parse_duration(self.rollover)
+
+
+class Cutover(Step, frozen=True, kw_only=True):
+    """``cutover = true``: the rollover in progress cuts over now."""
+
+    cutover: bool
 
 
 class ApplyFix(Step, frozen=True, kw_only=True):
@@ -190,6 +211,8 @@ STEPS: dict[str, type[Step]] = {
     "network": Network,
     "tls": Tls,
     "mtls": Mtls,
+    "rollover": Rollover,
+    "cutover": Cutover,
     "id_cert": IdCert,
     "skew": Skew,
     "trust": Trust,

@@ -35,11 +35,13 @@ from server import web as portal
 from server.admin import routing
 from server.apiclients import Authority
 from server.lab import journal
+from server.lab import rollover as lab_rollover
 from server.lab import tls as tlslab
 from server.lab.state import LAB, LabState
 from server.mtls import DeviceMtls
 from server.pki_files import LabPki
 from server.registry import Registry
+from server.rollover import Rollover
 from server.settings import ServerSettings
 from server.store import Store
 from server.timekeeping import save_clock
@@ -86,6 +88,7 @@ def create_app(
     )
     app[serve.SERVER] = serve.ServerRef()
     app[keys.AUTHORITY] = Authority(lab_pki, settings.mode)
+    app[keys.ROLLOVER] = Rollover(lab_pki.paths.root)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -103,6 +106,7 @@ def create_app(
             mtls=DeviceMtls(enabled=settings.device_mtls),
         )
         await registry.ctx.mtls.load(st)
+        await app[keys.ROLLOVER].load(st)
         yield
         if isinstance(clock, ScaledClock):
             clock.rebase()  # record the domain time reached: a restart resumes from here
@@ -119,7 +123,9 @@ def create_app(
             tasks.append(asyncio.create_task(_sync_loop(app), name="sync"))
         for task in tasks[1:]:
             app[keys.CLOCK].track(task)
+        lab_rollover.schedule(app)  # a rollover in its overlap cuts over at its planned instant
         yield
+        await app[keys.ROLLOVER].stop()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -82,18 +82,28 @@ class Registry:
     def pki(self) -> LabPki:
         return self.ctx.pki
 
+    def rotate(self, new: LabPki) -> None:
+        """A CA rollover's cutover: replies signed, and ID certificates issued, by the new PKI."""
+        self.ctx.pki = new
+        self._sign_chain = (new.signing.cert, *new.signing.chain)
+
     @property
     def watch_changed(self) -> asyncio.Event:
         return self.ctx.watch_changed
 
-    def sign(self, reply: Reply, *, include_chain: bool = True) -> str:
-        """The signed reply; its certificate chain travels when the client asked for it."""
+    def sign(self, reply: Reply, *, include_chain: bool | str = True) -> str:
+        """The signed reply; its certificate chain travels when the client asked for it, or named a
+        signing certificate other than the SSM's (``include_chain`` is then its ``kid``)."""
+        if isinstance(include_chain, str):
+            include_chain = include_chain != envelope.thumbprint(self._sign_chain[0])
         return envelope.sign_reply(encode(reply), self.pki.signing.key, self._sign_chain, include_chain=include_chain)
 
     async def register(self, msg: Register) -> Registered:
         return await registration.register(self.ctx, msg)
 
-    async def handle_signed(self, body: str, *, presented: x509.Certificate | None = None) -> tuple[Reply, bool]:
+    async def handle_signed(
+        self, body: str, *, presented: x509.Certificate | None = None
+    ) -> tuple[Reply, bool | str]:
         """Verify and apply a signed request; the reply, and whether its chain was asked for.
 
         ``presented``: the client certificate of the connection, judged when the SSM demands

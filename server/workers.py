@@ -39,6 +39,8 @@ ONE_PROCESS = frozenset(
         ("DELETE", "/_lab/faults/{id}"),
         ("POST", "/_lab/tls"),
         ("POST", "/_lab/device-mtls"),
+        ("POST", "/_lab/pki/rollover"),
+        ("POST", "/_lab/pki/rollover/cutover"),
         ("POST", "/_lab/instances/{piid}/id-cert"),
         ("POST", "/_lab/reset"),
         ("POST", "/_lab/snapshot"),
