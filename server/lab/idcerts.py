@@ -107,7 +107,7 @@ async def drill(request: web.Request, body: DrillBody) -> web.Response:
     if not isinstance(public, ec.EllipticCurvePublicKey):  # every ID key is P-256 (checked at registration)
         raise BadRequest("the instance's key is not an EC key", code="instance_key_unsupported", fix="reregister it")
     if body.drill is IdCertDrill.FOREIGN:
-        issuer = other_product_ca(request.app[keys.SETTINGS].certs)
+        issuer = other_product_ca(registry.ctx.pki.paths.root)
         start, validity = now, registry.ctx.policy.id_cert_validity
     else:
         issuer = registry.ctx.pki.issuer

@@ -13,24 +13,11 @@ from typing import Any
 import pytest
 
 from agent.instance import InstanceRunner
-from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from shared import clientcert, pki
 from shared.errors import SmartLicensingError
 from shared.states import AuthorizationStatus
 from tests.conftest import MakeAgent, RunningSSM
-
-
-@pytest.fixture
-def pki_dir(tmp_path: Path) -> Path:
-    """A PKI of this test's own: a rollover moves its files."""
-    folder = tmp_path / "certs"
-    init_lab_pki(folder)
-    return folder
-
-
-@pytest.fixture
-def lab_pki(pki_dir: Path) -> LabPki:
-    return load_lab_pki(pki_dir)
+from tests.server.ownpki import lab_pki, pki_dir  # noqa: F401 - a PKI of each test's own: a rollover moves its files
 
 
 async def start(ssm: RunningSSM, overlap: str = "30d") -> dict[str, Any]:
