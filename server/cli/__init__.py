@@ -19,6 +19,8 @@ Verbs::
     ssm-server instance list [--json] | instance remove PIID
     ssm-server license list [--va NAME] [--json]
     ssm-server license add --type Flex|Perpetual [--mode Production|Non-Production] --name NAME --quantity N [--va]
+                           [--term 1y|3y|5y|400d | --ends YYYY-MM-DD]
+    ssm-server license terms [--va NAME] [--json] | renew SUBSCRIPTION [--term 1y | --ends YYYY-MM-DD]
     ssm-server events [--limit N]
     ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM would e-mail
     ssm-server api-client create [--name N] [--json] | list [--json] | revoke CLIENT_ID
