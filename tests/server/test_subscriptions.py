@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from server import cli
+from server.accounts import LAB_DOMAIN, find_account
+from server.web.outbox import alerts as portal_alerts
 from shared import terms
-from shared.clock import utc
+from shared.clock import epoch, utc
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
 from tests.conftest import MakeAgent, RunningSSM
 from tests.server.conftest import Api
@@ -34,6 +36,17 @@ async def premium(ssm: RunningSSM, license_type: LicenseType = LicenseType.FLEX)
 
 async def outbox(ssm: RunningSSM, kind: str) -> list[str]:
     return [n.subject for n in await ssm.store.read(lambda u: u.events.outbox(limit=1000)) if n.kind == kind]
+
+
+async def open_alerts(ssm: RunningSSM) -> list[tuple[int | None, bool]]:
+    """The portal's Alerts of the terms: (due, resolved)."""
+    t = epoch(ssm.clock.now())
+
+    def read(u):  # type: ignore[no-untyped-def]
+        account = find_account(u, LAB_DOMAIN)
+        return [(a.due, a.resolved) for a in portal_alerts(u, account, ssm.policy, t) if a.kind == terms.EXPIRING]
+
+    return list(await ssm.store.read(read))
 
 
 async def buy(ssm: RunningSSM, quantity: int, **term: str) -> dict[str, object]:
@@ -75,10 +88,12 @@ async def test_renewal_extends_and_cancels_the_pending_expiry(api: Api) -> None:
     sub = str((await buy(ssm, 10, term="1y"))["subscription_id"])
     await advance_to(ssm, END_1Y - timedelta(days=10))
     assert len(await outbox(ssm, terms.EXPIRING)) == 3
+    assert await open_alerts(ssm) == [(int(END_1Y.timestamp()), False)] * 3  # due at the end, open
     status, body = await ssm.lab("POST", "/_lab/licenses/renew", {"subscription_id": sub, "term": "1y"})
     assert status == 200 and body["end_date"] == "2028-01-04", body
     await advance_to(ssm, END_1Y + timedelta(days=1))
     assert await premium(ssm) == 110 and not await outbox(ssm, terms.EXPIRED)
+    assert await open_alerts(ssm) == [(None, True)] * 3  # the renewal resolved them
     # the admin API shows the term beside the licenses bought without one
     await api.login()
     headers = {"X-CSW-SMART-ACCOUNT-ID": "1", "X-CSW-VIRTUAL-ACCOUNT-ID": "1"}
