@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from openapi_schema_validator import OAS30Validator
 
 from server import cli
 from server.accounts import LAB_DOMAIN, find_account
@@ -20,6 +21,7 @@ from tests.conftest import MakeAgent, RunningSSM
 from tests.server.conftest import Api
 
 PREMIUM = "Premium Agent"
+CISCO = json.loads((Path(__file__).parent.parent / "data" / "cisco-software-apis-1.0.2-licensing.json").read_text())
 Q = timedelta(minutes=15)
 #: A term bought at START (2026-01-05 09:00) for 1y ends at 2027-01-05 00:00 UTC.
 END_1Y = datetime(2027, 1, 5, tzinfo=UTC)
@@ -112,6 +114,24 @@ async def test_renewal_extends_and_cancels_the_pending_expiry(api: Api) -> None:
         "license_type": "TERM",
     }
     assert sum(d["quantity"] for d in details.values()) == 110
+    # Cisco's subscription-usage lists it, within Cisco's schema for the operation
+    path = "/licensing/v1/account/{smartAccountDomain}/licenses/subscription-usage"
+    got, usage = await api.call(
+        "POST", "/v1/software/apis" + path.replace("{smartAccountDomain}", LAB_DOMAIN), json={"status": ["Active"]}
+    )
+    assert got == 200 and usage["totalRecords"] == 1
+    assert usage["licenseSubscriptions"][0] | {"startDate": ""} == {
+        "virtualAccount": "DEFAULT",
+        "license": "Premium Agent (Flex, Production)",
+        "billingType": "PREPAID",
+        "quantity": "10",
+        "startDate": "",
+        "endDate": "2028-01-04T00:00:00.000Z",
+        "status": "Active",
+        "subscriptionId": sub,
+    }
+    op = CISCO["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert not list(OAS30Validator({"allOf": [op], "components": CISCO["components"]}).iter_errors(usage))
     # the next alerts are the renewed term's: 90 days before its new end
     await advance_to(ssm, datetime(2028, 1, 5, tzinfo=UTC) - timedelta(days=89))
     assert len(await outbox(ssm, terms.EXPIRING)) == 4
