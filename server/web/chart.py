@@ -23,8 +23,20 @@ DAY = 86400
 _STEPS = (900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """The plot area every chart of the portal shares (``_chartsvg.html`` draws it)."""
+
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    right: int = WIDTH - RIGHT
+    top: int = TOP
+    bottom: int = HEIGHT - BOTTOM
+
+
 @dataclass(frozen=True, slots=True)
-class Chart:
+class Chart(Frame):
     title: str
     summary: str
     in_use: str
@@ -32,12 +44,6 @@ class Chart:
     over: list[tuple[float, float]]
     xticks: list[tuple[float, str, str]]
     yticks: list[tuple[float, str]]
-    width: int = WIDTH
-    height: int = HEIGHT
-    left: int = LEFT
-    right: int = WIDTH - RIGHT
-    top: int = TOP
-    bottom: int = HEIGHT - BOTTOM
 
 
 def nice(value: float) -> int:

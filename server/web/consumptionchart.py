@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from server.web.chart import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, anchor, label, nice, steps_for
+from server.web.chart import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, Frame, anchor, label, nice, steps_for
 from shared.licenseconsumption import Point
 
 #: Intervals are 15 minutes.
@@ -16,20 +16,15 @@ INTERVAL = 900
 
 
 @dataclass(frozen=True, slots=True)
-class ConsumptionChart:
+class ConsumptionChart(Frame):
     title: str
     summary: str
     actual: str
     reported: str
-    locked: list[tuple[float, float]]
+    #: the intervals Out of Compliance (shaded, as the usage chart shades its overage)
+    over: list[tuple[float, float]]
     xticks: list[tuple[float, str, str]]
     yticks: list[tuple[float, str]]
-    width: int = WIDTH
-    height: int = HEIGHT
-    left: int = LEFT
-    right: int = WIDTH - RIGHT
-    top: int = TOP
-    bottom: int = HEIGHT - BOTTOM
 
 
 def draw(title: str, points: Sequence[Point], *, start: int, end: int) -> ConsumptionChart:
@@ -51,7 +46,7 @@ def draw(title: str, points: Sequence[Point], *, start: int, end: int) -> Consum
             out += [f"{x(p.at - INTERVAL)},{y(v)}", f"{x(p.at)},{y(v)}"]
         return " ".join(out)
 
-    locked = [
+    over = [
         (x(p.at - INTERVAL), max(round(x(p.at) - x(p.at - INTERVAL), 1), 0.5)) for p in points if p.out_of_compliance
     ]
     step = steps_for(span)
@@ -63,6 +58,6 @@ def draw(title: str, points: Sequence[Point], *, start: int, end: int) -> Consum
     summary = (
         f"{title}: highest actual peak {peak}, highest reported usage {high} over "
         f"{label(start, span)} to {label(end, span)}"
-        + (f"; {len(locked)} interval(s) Out of Compliance (usage locked)" if locked else "")
+        + (f"; {len(over)} interval(s) Out of Compliance (usage locked)" if over else "")
     )
-    return ConsumptionChart(title, summary, line("actual"), line("reported"), locked, xticks, yticks)
+    return ConsumptionChart(title, summary, line("actual"), line("reported"), over, xticks, yticks)
