@@ -265,7 +265,8 @@ def _apply_report(out: Outcome, report: UsageReport, t: int, policy: Policy) -> 
             _pool_alert(out, pool, policy, entered=change.entered)
         own = out.books.latest.get(u.tag)
         counted = own.reported if own is not None and own.interval_end == report.interval_end else None
-        stored[i] = dataclasses.replace(stored[i], reported=counted, ooc=state.ooc_since is not None)
+        was = stored[i]
+        stored[i] = StoredLine(was.tag, was.name, was.peak, counted, state.ooc_since is not None)
     out.reports.append(ReportRow(report.report_id, report.interval_start, report.interval_end, tuple(stored)))
 
 
