@@ -118,6 +118,10 @@ class Registry:
         self.ctx.identity.forget(piid)
         return instance
 
+    def poke_watch(self) -> None:
+        """Something the watch schedules changed (a subscription term bought or renewed)."""
+        self.ctx.clock.poke(self.ctx.watch_changed)
+
     async def forget_all(self) -> None:
         """After the store was reset or restored: nothing cached stands, and the watch looks again."""
         self.ctx.identity.forget_all()

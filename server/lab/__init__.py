@@ -60,7 +60,20 @@ ROUTES: list[Route] = [
             limit=_SMALL,
             types=LAB_TYPES,
             fix='send JSON like {"name": "Premium Agent", "quantity": 30, "license_type": "Flex"}; license_type '
-            "is Flex or Perpetual, usage_mode Production or Non-Production",
+            'is Flex or Perpetual, usage_mode Production or Non-Production; a Flex term: "term": "3y" or '
+            '"ends": "2029-01-31"',
+        ),
+    ),
+    Route(
+        "POST",
+        "/_lab/licenses/renew",
+        shortcuts.renew,
+        LAB,
+        body=Body(
+            shortcuts.RenewBody,
+            limit=_SMALL,
+            types=LAB_TYPES,
+            fix='send JSON like {"subscription_id": "Sub000001-1", "term": "1y"} (or "ends": "2030-01-31")',
         ),
     ),
     Route("GET", "/_lab/faults", faults.list_faults, LAB),
