@@ -17,6 +17,7 @@ from shared import clientcert, pki
 from shared.errors import SmartLicensingError
 from shared.states import AuthorizationStatus
 from tests.conftest import MakeAgent, RunningSSM
+from tests.server.conftest import registered_runner
 from tests.server.ownpki import lab_pki, pki_dir  # noqa: F401 - a PKI of each test's own: a rollover moves its files
 
 
@@ -26,13 +27,6 @@ async def start(ssm: RunningSSM, overlap: str = "30d") -> dict[str, Any]:
     return dict(view)
 
 
-async def registered(ssm: RunningSSM, make_agent: MakeAgent) -> InstanceRunner:
-    running = await make_agent()
-    inst = running.agent.runner(None)
-    await inst.register(await ssm.token())
-    return inst
-
-
 def issuer_of(inst: InstanceRunner) -> str:
     return clientcert.issuer_name(pki.load_cert((inst.cert_pem or "").encode()))
 
@@ -40,7 +34,7 @@ def issuer_of(inst: InstanceRunner) -> str:
 async def test_an_agent_that_trusts_only_the_old_root_fails_at_the_cutover_and_the_fix_works(
     ssm: RunningSSM, make_agent: MakeAgent, pki_dir: Path
 ) -> None:
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     view = await start(ssm)
     assert view["phase"] == "overlap" and view["generation"] == "G2"
     assert view["next_root"]["subject"].startswith("CN=ssmlab Lab Root CA G2,")
@@ -73,7 +67,7 @@ async def test_an_agent_that_trusts_only_the_old_root_fails_at_the_cutover_and_t
 async def test_an_agent_given_the_new_root_in_the_overlap_never_fails_and_renews_under_the_new_ca(
     ssm: RunningSSM, make_agent: MakeAgent
 ) -> None:
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     status, _ = await ssm.lab("POST", "/_lab/device-mtls", {"enabled": True})
     assert status == 200
     await inst.renew_authorization()

@@ -16,19 +16,13 @@ from shared import clientcert, pki
 from shared.errors import BadRequest, RemoteError, SmartLicensingError, Unauthorized
 from shared.states import AuthorizationStatus
 from tests.conftest import MakeAgent, RunningSSM
+from tests.server.conftest import registered_runner
 
 
 async def mtls(ssm: RunningSSM, on: bool = True) -> dict[str, Any]:
     status, view = await ssm.lab("POST", "/_lab/device-mtls", {"enabled": on})
     assert status == 200, view
     return dict(view)
-
-
-async def registered(ssm: RunningSSM, make_agent: MakeAgent) -> InstanceRunner:
-    running = await make_agent()
-    inst = running.agent.runner(None)
-    await inst.register(await ssm.token())
-    return inst
 
 
 async def presented(ssm: RunningSSM, piid: str) -> dict[str, Any]:
@@ -42,7 +36,7 @@ async def test_a_registered_instance_presents_its_id_certificate_once_demanded(
 ) -> None:
     """Without --device-mtls nothing is asked or recorded; once demanded, the agent's next renewal
     presents the instance's ID certificate (after one client_cert_missing) and the SSM records it."""
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     piid = inst.state.piid
     assert piid
     await inst.renew_authorization()
@@ -66,7 +60,7 @@ async def test_a_signed_request_without_a_certificate_is_refused_with_a_fix(
 ) -> None:
     """A client that presents nothing gets 401 client_cert_missing (its nonce unused: the same
     request sent again with the certificate is answered)."""
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     await mtls(ssm)
     assert inst.key is not None and inst.state.piid
     from shared import envelope
@@ -103,7 +97,7 @@ async def _refused_then_fixed(ssm: RunningSSM, inst: InstanceRunner, code: str, 
 
 
 async def test_revoked_id_certificate_drill(ssm: RunningSSM, make_agent: MakeAgent) -> None:
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     await mtls(ssm)
     await inst.renew_authorization()
     piid = inst.state.piid
@@ -117,7 +111,7 @@ async def test_revoked_id_certificate_drill(ssm: RunningSSM, make_agent: MakeAge
 
 
 async def test_expired_id_certificate_drill(ssm: RunningSSM, make_agent: MakeAgent) -> None:
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     await mtls(ssm)
     piid = inst.state.piid
     status, answer = await ssm.lab("POST", f"/_lab/instances/{piid}/id-cert", {"drill": "expired"})
@@ -132,7 +126,7 @@ async def test_expired_id_certificate_drill(ssm: RunningSSM, make_agent: MakeAge
 async def test_foreign_id_certificate_drill_is_refused_in_the_handshake(ssm: RunningSSM, make_agent: MakeAgent) -> None:
     """An ID certificate of another product's CA never reaches a handler: OpenSSL refuses it; the
     agent tries once without it, sees the SSM demand one, and says its certificate was refused."""
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     await mtls(ssm)
     await inst.renew_authorization()
     piid = inst.state.piid
@@ -147,7 +141,7 @@ async def test_foreign_id_certificate_drill_is_refused_in_the_handshake(ssm: Run
 
 
 async def test_a_certificate_for_another_key_is_refused_by_the_agent(ssm: RunningSSM, make_agent: MakeAgent) -> None:
-    inst = await registered(ssm, make_agent)
+    inst = await registered_runner(ssm, make_agent)
     other = pki.make_ca("not the instance's key", not_before=ssm.clock.now(), not_after=ssm.clock.now())
     with pytest.raises(BadRequest) as err:
         await inst.install_id_cert(other.cert_pem().decode())
