@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from server.apiclients import Authority
+from server.notify.dispatcher import Dispatcher
 from server.registry import Registry
 from server.settings import ServerSettings
 from server.store import Store
@@ -38,3 +39,5 @@ TLS = web.AppKey("tls", TlsSwitch)
 AUTHORITY = web.AppKey("authority", Authority)
 #: The API client an admin API request was authorized for.
 API_CLIENT = web.RequestKey("api_client", str)
+#: Sends the queued e-mails and webhook calls (``server.notify``; the first process only).
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

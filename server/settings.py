@@ -33,3 +33,7 @@ class ServerSettings:
     #: ``--workers``: how many processes answer the port (``server.workers``), and which one this is.
     workers: int = 1
     worker: int = 0
+    #: ``--smtp HOST:PORT``: the server the notifications are e-mailed through (None: they wait).
+    smtp: tuple[str, int] | None = None
+    #: ``--smtp-from``: the e-mails' sender.
+    smtp_from: str = "ssm@ssmlab.invalid"

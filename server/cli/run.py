@@ -73,6 +73,14 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         help="processes answering the port, sharing the store (SO_REUSEPORT; default 1). With more than one, "
         "the lab plane's clock, faults, TLS drills, reset and snapshots are refused",
     )
+    run.add_argument(
+        "--smtp",
+        type=_listen,
+        metavar="HOST:PORT",
+        help="e-mail the notifications through this SMTP server (STARTTLS when it offers it; "
+        "its certificate verified against the system's roots and the lab CA). Without it they wait, queued",
+    )
+    run.add_argument("--smtp-from", default="ssm@ssmlab.invalid", help="the e-mails' sender (default %(default)s)")
     run.add_argument("--worker-of", help=argparse.SUPPRESS)  # PARENT_PID:INDEX, set for workers 1..N-1
     run.set_defaults(func=lambda args: loop.run(_run(args)))
 
@@ -161,6 +169,8 @@ def _settings(
         lab_token=token,
         workers=args.workers,
         worker=worker,
+        smtp=args.smtp,
+        smtp_from=args.smtp_from,
     )
 
 
