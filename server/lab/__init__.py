@@ -5,6 +5,7 @@
 - ``metrics``: ``/metrics`` (Prometheus) and ``/_lab/info``;
 - ``snapshots``: save, load and reset the store;
 - ``shortcuts``: a registration token, a purchase;
+- ``notify``: notification addresses, webhook subscriptions, their deliveries (issue 21);
 - ``tls``: the TLS drill switch; ``pki``: the lab CA's CRL and OCSP responder.
 
 ``ROUTES`` is the plane's route table (the clock's routes come from ``plumbing.web.clock``).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from plumbing.web import openapi
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
-from server.lab import faults, journal, metrics, pki, recording, shortcuts, snapshots, tls, views
+from server.lab import faults, journal, metrics, notify, pki, recording, shortcuts, snapshots, tls, views
 from shared.faults import FaultSpec
 from shared.limits import SNAPSHOT_FIX
 
@@ -106,6 +107,7 @@ ROUTES: list[Route] = [
         LAB,
         body=SNAPSHOT,
     ),
+    *notify.ROUTES,
     Route("GET", "/_lab/tls", tls.get_tls, LAB),
     Route(
         "POST",
