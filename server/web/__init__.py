@@ -7,7 +7,9 @@ fragments that answer 204 while unchanged):
 - ``alerts``: the Smart Account's alerts from the outbox (``outbox`` reads them);
 - ``general``, ``licenses`` (with ``chart``), ``instances``, ``events``: Inventory's four tabs;
 - ``vaccounts``: virtual accounts; ``reservations``: Specific License Reservation;
-- ``sync``: an On-Prem's synchronization with the cloud.
+- ``sync``: an On-Prem's synchronization with the cloud;
+- ``notifications``: the account's notification addresses and webhooks, the e-mails and the
+  webhook delivery log (issue 21).
 
 Every module under ~400 lines; ``common`` holds what they share. No rule is decided here: each
 action calls the service the CLI and the admin API call, and a refusal shows the same code,
@@ -26,7 +28,7 @@ from plumbing.web.routes import Plane, Route
 from server.pki_files import LabPki
 from server.settings import ServerSettings
 from server.tlsdrills import lab_hosts
-from server.web import alerts, events, general, instances, licenses, reservations, sync, vaccounts
+from server.web import alerts, events, general, instances, licenses, notifications, reservations, sync, vaccounts
 from shared.clock import utc
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -71,6 +73,12 @@ ROUTES: list[Route] = [
     Route("GET", "/reservations/{rid}/authorization-code", reservations.download, W),
     Route("POST", "/reservations/confirm", reservations.confirm, W),
     Route("POST", "/reservations/return", reservations.give_back, W),
+    Route("GET", "/notifications", notifications.notifications_page, W),
+    Route("GET", "/fragments/notifications", notifications.fragment, W),
+    Route("POST", "/notifications/addresses", notifications.add_address, W),
+    Route("POST", "/notifications/addresses/{address}/remove", notifications.remove_address, W),
+    Route("POST", "/notifications/webhooks", notifications.add_webhook, W),
+    Route("POST", "/notifications/webhooks/{webhook_id}/remove", notifications.remove_webhook, W),
     Route("GET", "/synchronization", sync.status_page, W),
     Route("GET", "/fragments/synchronization", sync.fragment, W),
     Route("POST", "/synchronization/now", sync.now_, W),
