@@ -5,8 +5,9 @@ then commit the outcome. So a delivery is never lost: a crash between the two co
 retry scheduled, and a restart resumes every delivery that was not recorded as delivered.
 
 It sleeps on the domain clock until the next attempt falls due (a virtual clock's advance runs
-the retries at their own instants); a real-time poll wakes it when new deliveries are queued by
-whatever wrote an event or a notification. Without ``--smtp`` the e-mails stay pending.
+the first retry at its own instant; the retries due later in the same jump are made once, when the
+jump ends, as the agent batches its reports); a real-time poll wakes it when new deliveries are
+queued by whatever wrote an event or a notification. Without ``--smtp`` the e-mails stay pending.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class Dispatcher:
                         log.exception("deliveries_failed")
                     nxt = await self.store.read(lambda uow: uow.deliveries.next_due(mail=self.smtp is not None))
                     target = utc(nxt) if nxt is not None else self.clock.now() + IDLE
+                    if nxt is not None and self.clock.catching_up:
+                        # A jump of the clock: the retries due on the way are made once, at its end
+                        # (a dead receiver is not called every hour of a year-long jump).
+                        self.clock.after_catch_up(self.wake)
+                        target = self.clock.now() + IDLE
                     await self.clock.sleep_until(target, interrupt=self.wake)
             finally:
                 poll.cancel()

@@ -230,3 +230,30 @@ async def test_without_smtp_the_mail_waits_and_an_account_without_addresses_gets
         await clock.advance(timedelta(hours=2))
         rows = await _deliveries(served.store, "mail")
         assert [(r.status, r.attempts) for r in rows] == [(DeliveryStatus.PENDING, 0)]  # type: ignore[attr-defined]
+
+
+async def test_a_clock_jump_makes_the_retries_due_on_the_way_once_at_its_end(
+    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+) -> None:
+    """A receiver down for a whole 30-day jump is not called every hour of it: the first retry at
+    its instant, the rest once when the jump ends; the backoff goes on from there."""
+    async with receiver(clock) as hook, serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir) as served:
+        hook.secret = await _hook(served, hook.url, clock)
+        hook.script = [503] * 10
+        t0 = epoch(clock.now())
+        await _va(served, clock, "East")
+        await hook.wait(1)
+        await until(lambda: _failed(served))
+        await clock.advance(timedelta(days=30))
+        await hook.wait(3)
+        await until(lambda: _failed_times(served, 3))
+        row = (await _deliveries(served.store, "webhook"))[0]
+        end = t0 + 30 * 86400
+        assert len(hook.calls) == 3 and row.next_attempt_at == end + 4 * RETRY_INITIAL  # type: ignore[attr-defined]
+        log = await subscriptions.webhook_log(served.store, row.webhook_id)  # type: ignore[attr-defined]
+        assert [a.at for a in reversed(log)] == [t0, t0 + RETRY_INITIAL, end]
+
+
+async def _failed_times(served: Served, n: int) -> list[object] | None:
+    rows = await _deliveries(served.store, "webhook")
+    return rows if rows and rows[0].attempts == n and rows[0].status == DeliveryStatus.FAILED else None  # type: ignore[attr-defined]
