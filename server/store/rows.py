@@ -237,8 +237,8 @@ class Webhook:
     id: int
     account_id: int
     url: str
-    #: signs each delivery (``shared.delivery.sign``); kept as is, since it must sign
-    secret: str
+    #: signs each delivery (``shared.delivery.sign``); kept as is, since it must sign; never in a repr
+    secret: str = field(repr=False)
     created_at: int
     removed_at: int | None
 
