@@ -61,6 +61,8 @@ PROCESS_KEYS = (
 ANY_PORT = 0
 #: The lab account's notification address: the SSM e-mails its alerts there, through the catcher.
 LAB_MAILBOX = "licensing-admin@lab.ssmlab.example"
+#: Given at start and again after a reset (which reseeds the lab account without it).
+ADDRESS_BODY = {"address": LAB_MAILBOX}
 
 
 @dataclass
@@ -338,7 +340,7 @@ class Lab:
             self.ssm("GET", "/_lab/health", timeout=2)
 
         self._wait(ssm_ready, ssm, "ssm.log")
-        self.ssm("POST", "/_lab/notify-addresses", {"address": LAB_MAILBOX})  # kept if it was there
+        self.ssm("POST", "/_lab/notify-addresses", ADDRESS_BODY)  # kept if it was there
         # The agent goes to the SSM's port (known now) and listens where the lab says.
         self.agent_toml.write_text(
             point_agent_toml(self.agent_toml.read_text(), ssm_port=self.ssm_port, agent_port=self.agent_port)
