@@ -35,12 +35,15 @@ from server import web as portal
 from server.admin import routing
 from server.apiclients import Authority
 from server.lab import journal
+from server.lab import rollover as lab_rollover
 from server.lab import tls as tlslab
 from server.lab.state import LAB, LabState
+from server.mtls import DeviceMtls
 from server.notify import senders
 from server.notify.dispatcher import Dispatcher
 from server.pki_files import LabPki
 from server.registry import Registry
+from server.rollover import Rollover
 from server.settings import ServerSettings
 from server.store import Store
 from server.timekeeping import save_clock
@@ -82,9 +85,12 @@ def create_app(
     app[LAB] = LabState()
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
-    app[keys.TLS] = TlsSwitch(lab_pki, operator=settings.db_path.parent / CLIENT_CERT_FILE)
+    app[keys.TLS] = TlsSwitch(
+        lab_pki, operator=settings.db_path.parent / CLIENT_CERT_FILE, device_mtls=settings.device_mtls
+    )
     app[serve.SERVER] = serve.ServerRef()
     app[keys.AUTHORITY] = Authority(lab_pki, settings.mode)
+    app[keys.ROLLOVER] = Rollover(lab_pki.paths.root)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -94,7 +100,15 @@ def create_app(
         await deployment.claim(st, deployment.Kind(settings.mode), clock.now(), sync=deployment.SyncMode(settings.sync))
         await save_clock(st, clock)
         await tlslab.restore(st, app[keys.TLS])
-        app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
+        app[keys.REGISTRY] = registry = Registry(
+            store=st,
+            clock=clock,
+            policy=settings.policy,
+            lab_pki=lab_pki,
+            mtls=DeviceMtls(enabled=settings.device_mtls),
+        )
+        await registry.ctx.mtls.load(st)
+        await app[keys.ROLLOVER].load(st)
         yield
         if isinstance(clock, ScaledClock):
             clock.rebase()  # record the domain time reached: a restart resumes from here
@@ -115,7 +129,9 @@ def create_app(
             tasks.append(asyncio.create_task(_sync_loop(app), name="sync"))
         for task in tasks[1:]:
             app[keys.CLOCK].track(task)
+        lab_rollover.schedule(app)  # a rollover in its overlap cuts over at its planned instant
         yield
+        await app[keys.ROLLOVER].stop()
         for task in tasks:
             task.cancel()
         for task in tasks:

@@ -33,6 +33,8 @@ class ServerSettings:
     #: ``--workers``: how many processes answer the port (``server.workers``), and which one this is.
     workers: int = 1
     worker: int = 0
+    #: ``--device-mtls``: the device plane demands the instances' ID certificates (``server.mtls``).
+    device_mtls: bool = False
     #: ``--smtp HOST:PORT``: the server the notifications are e-mailed through (None: they wait).
     smtp: tuple[str, int] | None = None
     #: ``--smtp-from``: the e-mails' sender.

@@ -74,6 +74,12 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         "the lab plane's clock, faults, TLS drills, reset and snapshots are refused",
     )
     run.add_argument(
+        "--device-mtls",
+        action="store_true",
+        help="mutual TLS on the device plane: registered instances must present their ID certificate "
+        "(checked on the domain clock, against the SSM's revocation list)",
+    )
+    run.add_argument(
         "--smtp",
         type=_listen,
         metavar="HOST:PORT",
@@ -169,6 +175,7 @@ def _settings(
         lab_token=token,
         workers=args.workers,
         worker=worker,
+        device_mtls=args.device_mtls,
         smtp=args.smtp,
         smtp_from=args.smtp_from,
     )
