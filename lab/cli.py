@@ -34,7 +34,7 @@ from typing import Any
 
 from lab import clock as lockstep
 from lab import demo, idcert, journalcli, proxy, view
-from lab.processes import Lab
+from lab.processes import ADDRESS_BODY, Lab
 from plumbing.clients.lab import LabError, call
 from plumbing.cmdline import FILE_ERRORS, file_error, option, print_json, table
 
@@ -173,6 +173,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     lab = _lab(args)
     body: dict[str, Any] = {"account": args.account} if args.account else {}
     print(json.dumps(lab.ssm("POST", "/_lab/reset", body)))
+    lab.ssm("POST", "/_lab/notify-addresses", ADDRESS_BODY)  # the reseeded lab account's, again
     if not args.account:
         print(json.dumps(lab.agent("POST", "/_lab/reset")))
         if "demo_start" in lab.state:  # the demo's story starts over (a running 'ssmlab run' sees it)

@@ -54,11 +54,15 @@ def _console_port(port: int | None) -> int:
 
 #: What ``Lab.save`` records in lab.json: the processes, their ports and their clock.
 PROCESS_KEYS = (
-    *("ssm_port", "agent_port", "ssm_pid", "agent_pid", "console_pid", "console_port"),
+    *("ssm_port", "agent_port", "ssm_pid", "agent_pid", "console_pid", "console_port", "mail_pid", "mail_port"),
     *("domain_now", "rate", "clock"),
 )
 #: A port of 0 asks for any free port; the one bound is read back and recorded.
 ANY_PORT = 0
+#: The lab account's notification address: the SSM e-mails its alerts there, through the catcher.
+LAB_MAILBOX = "licensing-admin@lab.ssmlab.example"
+#: Given at start and again after a reset (which reseeds the lab account without it).
+ADDRESS_BODY = {"address": LAB_MAILBOX}
 
 
 @dataclass
@@ -88,6 +92,11 @@ class Lab:
     def api_client_file(self) -> Path:
         """The lab's admin API client (id and secret, mode 0600): scripts can call the API at once."""
         return self.folder / "api-client.json"
+
+    @property
+    def maildir(self) -> Path:
+        """Where the lab's mail catcher keeps what the SSM e-mails (a Maildir)."""
+        return self.folder / "mail"
 
     @property
     def ssm_url(self) -> str:
@@ -295,6 +304,7 @@ class Lab:
             ["--rate", str(rate), "--anchor", anchor] if clock == "scaled" else []
         )
         kwargs: dict[str, Any] = {"start_new_session": True}
+        smtp = self.start_mail()
         port_file = self.folder / "ssm.port"
         port_file.unlink(missing_ok=True)
         with (self.folder / "ssm.log").open("ab") as ssm_log:  # the child keeps its own descriptor
@@ -314,6 +324,8 @@ class Lab:
                     str(self.certs),
                     "--log-format",
                     "json",
+                    "--smtp",
+                    f"127.0.0.1:{smtp}",
                     *clock_args,
                     *(["--device-mtls"] if device_mtls else []),
                 ],
@@ -329,6 +341,7 @@ class Lab:
             self.ssm("GET", "/_lab/health", timeout=2)
 
         self._wait(ssm_ready, ssm, "ssm.log")
+        self.ssm("POST", "/_lab/notify-addresses", ADDRESS_BODY)  # kept if it was there
         # The agent goes to the SSM's port (known now) and listens where the lab says.
         self.agent_toml.write_text(
             point_agent_toml(self.agent_toml.read_text(), ssm_port=self.ssm_port, agent_port=self.agent_port)
@@ -352,6 +365,30 @@ class Lab:
         self._wait(agent_ready, agent, "agent.log")
         self.state.update(rate=rate, clock=clock)
         self.save()
+
+    def start_mail(self) -> int:
+        """Start the lab's mail catcher (``python -m lab.mailcatcher``: aiosmtpd on a free loopback
+        port, STARTTLS with the lab PKI, mail kept in ``maildir``); its port."""
+        port_file = self.folder / "mail.port"
+        port_file.unlink(missing_ok=True)
+        with (self.folder / "mail.log").open("ab") as mail_log:
+            catcher = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "lab.mailcatcher", "--listen", "127.0.0.1:0"),
+                    *("--maildir", str(self.maildir), "--certs", str(self.certs), "--port-file", str(port_file)),
+                ],
+                stdout=mail_log,
+                stderr=mail_log,
+                start_new_session=True,
+            )
+        self.state["mail_pid"] = catcher.pid
+        self._procs.append(catcher)
+
+        def listening() -> None:
+            self.state["mail_port"] = _bound_port(port_file.read_text() if port_file.exists() else "")
+
+        self._wait(listening, catcher, "mail.log")
+        return int(self.state["mail_port"])
 
     def start_console(self, port: int | None = None) -> None:
         """Start the lab console (``python -m lab.web``, loopback only) beside the two processes;
@@ -397,7 +434,7 @@ class Lab:
         self.close()
         children = {p.pid: p for p in self._procs}
         stopped = False
-        for key in ("console_pid", "agent_pid", "ssm_pid"):
+        for key in ("console_pid", "agent_pid", "ssm_pid", "mail_pid"):
             pid = self.state.pop(key, None)
             if pid is None:
                 continue

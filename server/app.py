@@ -39,6 +39,8 @@ from server.lab import rollover as lab_rollover
 from server.lab import tls as tlslab
 from server.lab.state import LAB, LabState
 from server.mtls import DeviceMtls
+from server.notify import senders
+from server.notify.dispatcher import Dispatcher
 from server.pki_files import LabPki
 from server.registry import Registry
 from server.rollover import Rollover
@@ -115,9 +117,13 @@ def create_app(
             await st.close()
 
     async def housekeeping(app: web.Application) -> AsyncIterator[None]:
+        smtp = senders.Smtp(*settings.smtp, settings.smtp_from) if settings.smtp else None
+        tls = senders.outbound_tls(settings.certs)
+        app[keys.DISPATCHER] = Dispatcher(app[keys.STORE], app[keys.CLOCK], smtp=smtp, tls=tls)
         tasks = [
             asyncio.create_task(_prune_nonces(app), name="prune-nonces"),
             asyncio.create_task(_watch(app), name="watch"),
+            asyncio.create_task(app[keys.DISPATCHER].run(), name="deliveries"),
         ]
         if settings.mode == "onprem" and settings.sync == "connected":
             tasks.append(asyncio.create_task(_sync_loop(app), name="sync"))

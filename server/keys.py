@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from server.apiclients import Authority
+from server.notify.dispatcher import Dispatcher
 from server.registry import Registry
 from server.rollover import Rollover
 from server.settings import ServerSettings
@@ -41,3 +42,5 @@ ROLLOVER = web.AppKey("rollover", Rollover)
 AUTHORITY = web.AppKey("authority", Authority)
 #: The API client an admin API request was authorized for.
 API_CLIENT = web.RequestKey("api_client", str)
+#: Sends the queued e-mails and webhook calls (``server.notify``; the first process only).
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

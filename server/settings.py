@@ -35,3 +35,7 @@ class ServerSettings:
     worker: int = 0
     #: ``--device-mtls``: the device plane demands the instances' ID certificates (``server.mtls``).
     device_mtls: bool = False
+    #: ``--smtp HOST:PORT``: the server the notifications are e-mailed through (None: they wait).
+    smtp: tuple[str, int] | None = None
+    #: ``--smtp-from``: the e-mails' sender.
+    smtp_from: str = "ssm@ssmlab.invalid"

@@ -38,6 +38,8 @@ ROUTES: list[Route] = [
     Route("GET", "/timeline", views.timeline_page, W),
     Route("GET", "/journal", views.journal_page, W),
     Route("GET", "/scenarios", views.scenarios_page, W),
+    Route("GET", "/mail", views.mail_page, W),
+    Route("GET", "/live/mail", views.live_mail, W),
     Route("GET", "/tls/ca.pem", views.ca_pem, W),
     Route("GET", "/live/top", views.live_top, W),
     Route("GET", "/live/clocks", views.live_clocks, W),

@@ -22,7 +22,7 @@ from typing import Any
 
 from lab import clock as lockstep
 from lab import demo, view
-from lab.processes import Lab
+from lab.processes import ADDRESS_BODY, Lab
 from plumbing.clients.lab import LabError
 from shared.durations import parse_duration
 
@@ -172,6 +172,7 @@ class Backend:
         """Start over: one Smart Account on the SSM, or everything on both sides (and the demo's
         script starts again from now)."""
         answer: dict[str, Any] = await self.ssm("POST", "/_lab/reset", {"account": account} if account else {})
+        await self.ssm("POST", "/_lab/notify-addresses", ADDRESS_BODY)  # the reseeded lab account's, again
         if not account:
             await self.agent("POST", "/_lab/reset")
             await asyncio.to_thread(self._demo_restarts)

@@ -1,9 +1,10 @@
 """The console's pages and live fragments (every GET).
 
 Pages: ``/`` (the clock, the TLS drill, faults, snapshots and reset, the last events), ``/timeline``,
-``/journal`` and ``/scenarios``. Each live part of a page polls its fragment every second
-(``pages.fragment``: 204 while it shows the same), which reads from the processes through the
-backend's shared reads: one call per fragment per second, however many tabs are open.
+``/journal``, ``/scenarios`` and ``/mail`` (what the lab's mail catcher received). Each live part
+of a page polls its fragment every second (``pages.fragment``: 204 while it shows the same), which
+reads from the processes through the backend's shared reads: one call per fragment per second,
+however many tabs are open (the mail from the catcher's Maildir, on disk).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
+from lab import mailcatcher
 from lab.web import cards
 from lab.web.keys import BACKEND, RUNNER
 from plumbing.web import pages
@@ -66,6 +68,15 @@ async def _journal(request: web.Request) -> dict[str, Any]:
     return {"journal": await cards.journal(request.app[BACKEND], limit=100, lab=lab)}
 
 
+def _caught(request: web.Request) -> dict[str, Any]:
+    lab = request.app[BACKEND].lab
+    return {"mails": mailcatcher.caught(lab.maildir), "port": lab.state.get("mail_port")}
+
+
+async def _mail(request: web.Request) -> dict[str, Any]:
+    return {"mail": await asyncio.to_thread(_caught, request)}
+
+
 async def _scenarios(request: web.Request) -> dict[str, Any]:
     return {"scenarios": cards.scenarios_card(request.app[RUNNER], now())}
 
@@ -76,9 +87,10 @@ PAGES: dict[str, Callable[[web.Request], Awaitable[dict[str, Any]]]] = {
     "timeline": _timeline,
     "journal": _journal,
     "scenarios": _scenarios,
+    "mail": _mail,
 }
 #: Each page's heading (its title and its place in the navigation).
-HEADINGS = {"console": "Lab", "timeline": "Timeline", "journal": "Journal", "scenarios": "Scenarios"}
+HEADINGS = {"console": "Lab", "timeline": "Timeline", "journal": "Journal", "scenarios": "Scenarios", "mail": "Mail"}
 #: Where each card lives (an action answered without htmx goes back there).
 PAGE_OF = {"clock": "/", "tls": "/", "pki": "/", "faults": "/", "snapshots": "/", "scenarios": "/scenarios"}
 
@@ -113,6 +125,11 @@ async def timeline_page(request: web.Request) -> web.Response:
 async def journal_page(request: web.Request) -> web.Response:
     """The SSM's request journal."""
     return await page(request, "journal")
+
+
+async def mail_page(request: web.Request) -> web.Response:
+    """The e-mails the lab's mail catcher received from the SSM."""
+    return await page(request, "mail")
 
 
 async def scenarios_page(request: web.Request) -> web.Response:
@@ -160,6 +177,11 @@ async def live_journal(request: web.Request, q: JournalQuery) -> web.Response:
     """The journal, newest first."""
     live = await cards.journal(request.app[BACKEND], limit=q.limit, lab=q.lab == "on")
     return pages.fragment("_journal_rows.html", request, {"part": live})
+
+
+async def live_mail(request: web.Request) -> web.Response:
+    """The caught e-mails, latest first."""
+    return pages.fragment("_mail_rows.html", request, {"part": await asyncio.to_thread(_caught, request)})
 
 
 async def live_run(request: web.Request) -> web.Response:

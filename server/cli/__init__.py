@@ -8,7 +8,7 @@ Verbs::
     ssm-server sync now | status [--json] | export --out request.json | import FILE [--out response.json]
     ssm-server run [--mode cloud] [--listen 127.0.0.1:8443] [--db PATH] [--certs DIR]
                    [--clock scaled|virtual|system] [--rate R] [--epoch ISO] [--anchor REAL]
-                   [--policy NAME=VALUE ...]
+                   [--policy NAME=VALUE ...] [--smtp HOST:PORT [--smtp-from ADDRESS]]
     ssm-server token create --va NAME [--account DOMAIN] [--days 1..365] [--uses N]
                             [--description TEXT] [--export-controlled] [--json | -q]
     ssm-server token list [--va NAME] [--json]
@@ -23,7 +23,10 @@ Verbs::
     ssm-server license terms [--va NAME] [--json] | renew SUBSCRIPTION [--term 1y | --ends YYYY-MM-DD]
     ssm-server report consumption [--from DATE] [--to DATE] [--virtual-account NAME] [--json]   CSV on stdout
     ssm-server events [--limit N]
-    ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM would e-mail
+    ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM raised
+    ssm-server notify-address add ADDRESS | list | remove ADDRESS   [--account DOMAIN]
+    ssm-server webhook add --url URL [--account DOMAIN] [--json] | list | remove ID | deliveries ID
+    ssm-server mail [--limit N] [--json]          the notification e-mails and where each stands
     ssm-server api-client create [--name N] [--json] | list [--json] | revoke CLIENT_ID
     ssm-server reservation list [--json] | release UDI_PID:SERIAL
     ssm-server clock show | advance DURATION | rate R   [--url URL] [--cacert FILE]
@@ -46,14 +49,14 @@ import sys
 from collections.abc import Sequence
 
 from plumbing.cmdline import FILE_ERRORS, file_error
-from server.cli import account, api_client, clock, drill, inventory, pki, report, reservation, run, sync
+from server.cli import account, api_client, clock, drill, inventory, notify, pki, report, reservation, run, sync
 from server.cli.common import Parents
 from server.pki_files import PkiMissing
 from server.store import StoreError
 from shared.errors import SmartLicensingError
 
 #: The groups of verbs, in the order ``ssm-server --help`` lists them.
-GROUPS = (pki, run, account, api_client, reservation, inventory, report, sync, clock, drill)
+GROUPS = (pki, run, account, api_client, reservation, inventory, report, notify, sync, clock, drill)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -79,6 +79,14 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         help="mutual TLS on the device plane: registered instances must present their ID certificate "
         "(checked on the domain clock, against the SSM's revocation list)",
     )
+    run.add_argument(
+        "--smtp",
+        type=_listen,
+        metavar="HOST:PORT",
+        help="e-mail the notifications through this SMTP server (STARTTLS when it offers it; "
+        "its certificate verified against the system's roots and the lab CA). Without it they wait, queued",
+    )
+    run.add_argument("--smtp-from", default="ssm@ssmlab.invalid", help="the e-mails' sender (default %(default)s)")
     run.add_argument("--worker-of", help=argparse.SUPPRESS)  # PARENT_PID:INDEX, set for workers 1..N-1
     run.set_defaults(func=lambda args: loop.run(_run(args)))
 
@@ -168,6 +176,8 @@ def _settings(
         workers=args.workers,
         worker=worker,
         device_mtls=args.device_mtls,
+        smtp=args.smtp,
+        smtp_from=args.smtp_from,
     )
 
 

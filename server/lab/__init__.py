@@ -5,6 +5,7 @@
 - ``metrics``: ``/metrics`` (Prometheus) and ``/_lab/info``;
 - ``snapshots``: save, load and reset the store;
 - ``shortcuts``: a registration token, a purchase;
+- ``notify``: notification addresses, webhook subscriptions, their deliveries (issue 21);
 - ``tls``: the TLS drill switch; ``pki``: the lab CA's CRL and OCSP responder;
 - ``idcerts``: mutual TLS on the device plane and the ID-certificate drills;
 - ``rollover``: the CA rollover of the SSM's PKI.
@@ -16,7 +17,20 @@ from __future__ import annotations
 
 from plumbing.web import openapi
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
-from server.lab import faults, idcerts, journal, metrics, pki, recording, rollover, shortcuts, snapshots, tls, views
+from server.lab import (
+    faults,
+    idcerts,
+    journal,
+    metrics,
+    notify,
+    pki,
+    recording,
+    rollover,
+    shortcuts,
+    snapshots,
+    tls,
+    views,
+)
 from shared.faults import FaultSpec
 from shared.limits import SNAPSHOT_FIX
 
@@ -121,6 +135,7 @@ ROUTES: list[Route] = [
         LAB,
         body=SNAPSHOT,
     ),
+    *notify.ROUTES,
     Route("GET", "/_lab/tls", tls.get_tls, LAB),
     Route(
         "POST",

@@ -195,6 +195,10 @@ _CHILDREN_FIRST = (
     "license_terms",
     "licenses",
     "virtual_accounts",
+    "delivery_attempts",
+    "deliveries",
+    "webhooks",
+    "notify_addresses",
     "accounts",
 )
 _RESET_ALL = tuple("DELETE FROM " + table for table in _CHILDREN_FIRST)
@@ -216,6 +220,10 @@ _ACCOUNT_RESET = (
     "DELETE FROM events WHERE virtual_account_id IN " + _VAS,
     "DELETE FROM notifications WHERE virtual_account_id IN " + _VAS,
     "DELETE FROM virtual_accounts WHERE account_id = ?1",
+    "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE account_id = ?1)",
+    "DELETE FROM deliveries WHERE account_id = ?1",
+    "DELETE FROM webhooks WHERE account_id = ?1",
+    "DELETE FROM notify_addresses WHERE account_id = ?1",
     "DELETE FROM accounts WHERE id = ?1",
 )
 

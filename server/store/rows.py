@@ -249,3 +249,51 @@ class Reservation:
     @property
     def universal(self) -> bool:
         return self.kind == "UNIVERSAL"
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """A Smart Account's webhook subscription: every event of the account is POSTed to ``url``."""
+
+    id: int
+    account_id: int
+    url: str
+    #: signs each delivery (``shared.delivery.sign``); kept as is, since it must sign; never in a repr
+    secret: str = field(repr=False)
+    created_at: int
+    removed_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One e-mail of a notification, or one webhook call of an event, and where it stands."""
+
+    id: int
+    channel: str
+    account_id: int
+    webhook_id: int | None
+    event_id: int | None
+    notification_id: int | None
+    #: the e-mail's recipients, comma-separated (as they were when the notification was raised)
+    recipients: str
+    status: str
+    attempts: int
+    next_attempt_at: int | None
+    created_at: int
+    delivered_at: int | None
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One attempt of a delivery, for the delivery log (``what``: the event kind or mail subject)."""
+
+    id: int
+    delivery_id: int
+    at: int
+    ok: bool
+    status_code: int | None
+    error: str
+    channel: str
+    webhook_id: int | None
+    what: str

@@ -255,4 +255,53 @@ CREATE INDEX license_terms_next_check ON license_terms (next_check_at);
 CREATE INDEX usage_reports_end ON usage_reports (interval_end)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
+#: Notifications leave by SMTP and events by webhooks (issue 21): each Smart Account's notification
+#: addresses and webhook subscriptions (the secret kept as is: it must sign, so it cannot be
+#: hashed; the database file is mode 0600), and one row per delivery (an e-mail of a notification,
+#: a webhook call of an event) with its state and next attempt (domain time), and its attempts.
+#: A delivery row is written in the transaction that records its notification or event.
+V8 = """
+CREATE TABLE notify_addresses (
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    address TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, address)
+);
+CREATE TABLE webhooks (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    removed_at INTEGER
+);
+CREATE INDEX webhooks_account ON webhooks (account_id);
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    channel TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    webhook_id INTEGER REFERENCES webhooks(id),
+    event_id INTEGER,
+    notification_id INTEGER,
+    recipients TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER,
+    created_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status <> 'delivered';
+CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);
+CREATE TABLE delivery_attempts (
+    id INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+    at INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    status_code INTEGER,
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, id)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7, V8)

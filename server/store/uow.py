@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from server.store.repos.accounts import Accounts
+from server.store.repos.deliveries import Deliveries
 from server.store.repos.events import Events
 from server.store.repos.instances import Instances
 from server.store.repos.pools import Pools
@@ -27,6 +28,7 @@ class UnitOfWork:
     __slots__ = (
         "accounts",
         "api_clients",
+        "deliveries",
         "events",
         "instances",
         "pools",
@@ -50,3 +52,4 @@ class UnitOfWork:
         self.reservations = Reservations(conn)
         self.satellites = Satellites(conn)
         self.events = Events(conn)
+        self.deliveries = Deliveries(conn)

@@ -9,6 +9,8 @@ fragments that answer 204 while unchanged):
 - ``vaccounts``: virtual accounts; ``reservations``: Specific License Reservation;
 - ``sync``: an On-Prem's synchronization with the cloud;
 - ``reports`` (with ``consumptionchart``): the License Consumption report, its chart and CSV.
+- ``notifications``: the account's notification addresses and webhooks, the e-mails and the
+  webhook delivery log (issue 21).
 
 Every module under ~400 lines; ``common`` holds what they share. No rule is decided here: each
 action calls the service the CLI and the admin API call, and a refusal shows the same code,
@@ -33,6 +35,7 @@ from server.web import (
     general,
     instances,
     licenses,
+    notifications,
     reports,
     reservations,
     subscriptions,
@@ -86,6 +89,12 @@ ROUTES: list[Route] = [
     Route("POST", "/reservations/return", reservations.give_back, W),
     Route("GET", "/reports/consumption", reports.consumption_page, W),
     Route("GET", "/reports/consumption.csv", reports.consumption_csv, W),
+    Route("GET", "/notifications", notifications.notifications_page, W),
+    Route("GET", "/fragments/notifications", notifications.fragment, W),
+    Route("POST", "/notifications/addresses", notifications.add_address, W),
+    Route("POST", "/notifications/addresses/{address}/remove", notifications.remove_address, W),
+    Route("POST", "/notifications/webhooks", notifications.add_webhook, W),
+    Route("POST", "/notifications/webhooks/{webhook_id}/remove", notifications.remove_webhook, W),
     Route("GET", "/synchronization", sync.status_page, W),
     Route("GET", "/fragments/synchronization", sync.fragment, W),
     Route("POST", "/synchronization/now", sync.now_, W),

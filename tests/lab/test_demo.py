@@ -15,7 +15,7 @@ import pytest
 from lab import clock as lockstep
 from lab import demo
 from lab.cli import main
-from lab.processes import Lab
+from lab.processes import LAB_MAILBOX, Lab
 
 START = "2027-01-04T08:00:00+00:00"
 
@@ -105,3 +105,10 @@ def test_a_snapshot_keeps_the_script_s_progress(running: Lab) -> None:
     assert registration(running) == {"Unregistered"}
     advance(running, "2d")
     assert [line.split(" ", 2)[2] for line in demo.run_due(running)] == ["registered ucce-1, cvp-1"]
+
+
+def test_a_reset_keeps_the_lab_s_notification_address(running: Lab) -> None:
+    """The reset reseeds the lab account; 'ssmlab reset' gives it its address again, so the SSM's
+    alerts keep reaching the lab's mail catcher."""
+    assert ssmlab(running, "reset") == 0
+    assert running.ssm("GET", "/_lab/notify-addresses")["addresses"] == [LAB_MAILBOX]

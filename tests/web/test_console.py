@@ -23,7 +23,7 @@ from aiohttp import web
 from cryptography import x509
 
 from lab.player import Check
-from lab.processes import Lab
+from lab.processes import LAB_MAILBOX, Lab
 from lab.web.app import create_app
 from lab.web.keys import RUNNER
 from lab.web.runner import Run
@@ -462,5 +462,52 @@ async def test_the_pages_at_phone_width(url: str, browser: Any, shoot: Shoot) ->
             await expect(phone.locator("h1")).to_be_visible()
             assert await phone.evaluate("document.documentElement.scrollWidth") <= 390, path  # no sideways scroll
             await shoot(phone, f"phone-{name}")
+    finally:
+        await context.close()
+
+
+async def test_the_ssm_s_mail_reaches_the_catcher_and_the_mail_page(
+    lab: Lab, url: str, page: Any, browser: Any, shoot: Shoot
+) -> None:
+    """The lab account's notification address is set at start; a notification the SSM raises is
+    e-mailed through the lab's catcher (STARTTLS with the lab PKI) and shown on the Mail page, its
+    text as text, at desktop and phone width."""
+    from playwright.async_api import expect
+
+    from server.store import Store
+    from shared.clock import epoch
+
+    assert lab.ssm("GET", "/_lab/notify-addresses")["addresses"] == [LAB_MAILBOX]
+    now = epoch(datetime.fromisoformat(lab.ssm("GET", "/_lab/clock")["now"]))
+    store = await Store.open(lab.ssm_db)  # beside the running SSM (WAL): as its watch would raise it
+
+    def raise_alert(uow: Any) -> None:
+        (va,) = uow.accounts.virtual_accounts(uow.accounts.by_domain("lab.ssmlab.example").id)[:1]
+        uow.events.notify(
+            at=now, kind="Insufficient Licenses", severity="warning", va_id=va.id,
+            subject=f"Insufficient Licenses: {SCRIPT}", body=f"DEFAULT: 3 in use, 2 purchased. {SCRIPT}",
+        )  # fmt: skip
+
+    try:
+        await store.write(raise_alert)
+    finally:
+        await store.close()
+    await page.goto(url + "/mail")
+    subject = page.locator(".mail-subject").first
+    await expect(subject).to_have_text(f"Insufficient Licenses: {SCRIPT}", timeout=20000)
+    mail = page.locator("li.mail").first
+    await expect(mail).to_contain_text(LAB_MAILBOX)
+    await expect(mail.locator(".pill")).to_have_text("STARTTLS")
+    await expect(mail.locator(".mail-body")).to_contain_text(SCRIPT)
+    await shoot(page, "mail")
+    (sent,) = [m for m in lab.ssm("GET", "/_lab/mail") if m["status"] == "delivered"][:1]
+    assert sent["recipients"] == [LAB_MAILBOX] and sent["attempts"] == 1
+    context = await browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        phone = await context.new_page()
+        await phone.goto(url + "/mail")
+        await expect(phone.locator(".mail-subject").first).to_be_visible()
+        assert await phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+        await shoot(phone, "phone-mail")
     finally:
         await context.close()
