@@ -73,7 +73,12 @@ class Store:
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
-        """Open (creating if needed) and migrate the database at ``path``; file mode 0600."""
+        """Open (creating if needed) and migrate the database at ``path``; file mode 0600. A
+        ``postgresql://`` URL opens that database instead (``server.store.pg``)."""
+        if is_postgres(path):
+            from server.store.pg import PgStore  # psycopg only when asked for
+
+            return await PgStore.open(str(path))
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         if not p.exists():  # noqa: ASYNC240 - once, at startup
@@ -122,9 +127,7 @@ class Store:
             bodies = [b for b, _ in batch]
             async with self._lock:
                 try:
-                    outcomes = await run_in_connection(
-                        self._writer, functools.partial(_commit_batch, uow=self._write_uow, bodies=bodies)
-                    )
+                    outcomes = await self._commit(bodies)
                 except BaseException as exc:  # the COMMIT itself failed: nothing of the batch stands
                     outcomes = [(False, exc)] * len(batch)
             self.batches += 1
@@ -136,6 +139,12 @@ class Store:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+    async def _commit(self, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
+        """Run ``bodies`` in one transaction and commit it: each body's (ok, value or error)."""
+        return await run_in_connection(
+            self._writer, functools.partial(_commit_batch, uow=self._write_uow, bodies=bodies)
+        )
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the database (SQLite's backup API), mode 0600."""
@@ -163,18 +172,16 @@ class Store:
 
         def wipe(raw: sqlite3.Connection) -> int:
             if account_domain is None:
-                return sum(raw.execute(sql).rowcount for sql in _RESET_ALL)
-            row = raw.execute("SELECT id FROM accounts WHERE domain = ?", (account_domain,)).fetchone()
-            if row is None:
-                raise NotFound(
-                    f"no Smart Account {account_domain!r}",
-                    code="account_not_found",
-                    fix="list them: ssm-server account list",
-                )
-            return sum(raw.execute(sql, (row[0],)).rowcount for sql in _ACCOUNT_RESET)
+                return sum(raw.execute(sql).rowcount for sql in RESET_ALL)
+            return sum(raw.execute(sql, (account_id(raw, account_domain),)).rowcount for sql in ACCOUNT_RESET)
 
         async with self._lock:
             return await run_in_connection(self._writer, lambda raw: transaction(raw, wipe))
+
+
+def is_postgres(target: object) -> bool:
+    """Whether a ``--db`` names a PostgreSQL database (a ``postgresql://`` URL) rather than a file."""
+    return str(target).startswith(("postgresql://", "postgres://"))
 
 
 _BATCH_MAX = 256
@@ -196,11 +203,11 @@ _CHILDREN_FIRST = (
     "virtual_accounts",
     "accounts",
 )
-_RESET_ALL = tuple("DELETE FROM " + table for table in _CHILDREN_FIRST)
+RESET_ALL = tuple("DELETE FROM " + table for table in _CHILDREN_FIRST)
 _VAS = "(SELECT id FROM virtual_accounts WHERE account_id = ?1)"
 _PIIDS = "(SELECT piid FROM instances WHERE virtual_account_id IN " + _VAS + ")"
 #: One account and everything it holds, children first (?1 is the account id).
-_ACCOUNT_RESET = (
+ACCOUNT_RESET = (
     "DELETE FROM usage_latest WHERE piid IN " + _PIIDS,
     "DELETE FROM usage_reports WHERE piid IN " + _PIIDS,
     "DELETE FROM nonces WHERE piid IN " + _PIIDS,
@@ -216,6 +223,16 @@ _ACCOUNT_RESET = (
     "DELETE FROM virtual_accounts WHERE account_id = ?1",
     "DELETE FROM accounts WHERE id = ?1",
 )
+
+
+def account_id(raw: Any, domain: str) -> int:
+    """The id of a Smart Account to reset (either engine's connection)."""
+    row = raw.execute("SELECT id FROM accounts WHERE domain = ?", (domain,)).fetchone()
+    if row is None:
+        raise NotFound(
+            f"no Smart Account {domain!r}", code="account_not_found", fix="list them: ssm-server account list"
+        )
+    return int(row[0])
 
 
 def _commit_batch(raw: sqlite3.Connection, *, uow: UnitOfWork, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:

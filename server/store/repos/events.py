@@ -19,7 +19,8 @@ class Events(Repository):
     def recent(self, *, limit: int = 100, piid: str | None = None, va_id: int | None = None) -> list[Event]:
         """The latest ``limit`` events (of one instance, of one virtual account), oldest first."""
         rows = self._all(
-            "SELECT * FROM events WHERE (?1 IS NULL OR piid = ?1) AND (?3 IS NULL OR virtual_account_id = ?3) "
+            "SELECT * FROM events WHERE (CAST(?1 AS TEXT) IS NULL OR piid = ?1) "
+            "AND (CAST(?3 AS INTEGER) IS NULL OR virtual_account_id = ?3) "
             "ORDER BY at DESC, id DESC LIMIT ?2",
             (piid, limit, va_id),
         )
@@ -46,7 +47,8 @@ class Events(Repository):
     def outbox(self, *, limit: int = 100, kind: str | None = None) -> list[Notification]:
         """The latest ``limit`` notifications (of one kind), oldest first."""
         rows = self._all(
-            "SELECT * FROM notifications WHERE (?1 IS NULL OR kind = ?1) ORDER BY at DESC, id DESC LIMIT ?2",
+            "SELECT * FROM notifications WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1) "
+            "ORDER BY at DESC, id DESC LIMIT ?2",
             (kind or None, limit),
         )
         return [Notification(**dict(r)) for r in reversed(rows)]
