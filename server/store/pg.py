@@ -7,11 +7,16 @@ thread, so they stay one source for both engines (``server.store.dialect`` rewri
 and a whole transaction costs one hand-off from the event loop. psycopg's async API would have made
 every repository a coroutine, for no gain here.
 
-Transactions are SERIALIZABLE: whatever a body reads and decides (a pool's over-usage, a token's
-uses, an instance's state) is exact while other workers write the same rows, without naming the
-rows to lock. When PostgreSQL aborts a batch for a serialization failure or a deadlock, the whole
-batch runs again (bodies are pure functions of what they read: they may run more than once before
-one commit). Replay protection is the nonces table's primary key (``ON CONFLICT DO NOTHING``).
+Write transactions hold one lock of the whole database (a transaction-scoped advisory lock) taken
+as their first statement, then run READ COMMITTED: every worker's batch sees every batch committed
+before it, so whatever a body reads and decides (a pool's over-usage and locks, a token's uses, an
+instance's state) is exact, as under SQLite's single writer (``BEGIN IMMEDIATE``), without naming
+the rows each path must lock. What scales out is the rest of a request (TLS, signatures, HTTP),
+most of its cost; group commit makes each hold of the lock serve many requests. SERIALIZABLE was
+tried first: two workers' batches touch the same pool rows, so most of them aborted and retried
+until some ran out of retries (docs/scale-out.md). A deadlock or serialization failure still runs
+the whole batch again (bodies are pure functions of what they read). Replay protection is the
+nonces table's primary key (``ON CONFLICT DO NOTHING``).
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ T = TypeVar("T")
 #: What PostgreSQL asks to retry: the batch runs again from its first body.
 RETRY = (errors.SerializationFailure, errors.DeadlockDetected)
 ATTEMPTS = 30
-#: Any number, the same in every process: the migrations' lock (one worker migrates, the others wait).
+#: Any numbers, the same in every process: the migrations' lock (one worker migrates, the others
+#: wait) and the writers' (one write transaction at a time in the whole database).
 _MIGRATION_LOCK = 0x55A1AB
+_WRITE_LOCK = 0x55A1AC
 
 
 class Connection:
@@ -142,10 +149,10 @@ class PgStore(Store):
     async def _commit(self, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
         raw = self._pg_writer.raw
         assert raw is not None
-        return await self._pg_writer.run(functools.partial(self._serializable, raw, bodies))
+        return await self._pg_writer.run(functools.partial(self._write_batch, raw, bodies))
 
-    def _serializable(self, raw: Connection, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
-        """The batch in one SERIALIZABLE transaction, again from the start when PostgreSQL asks."""
+    def _write_batch(self, raw: Connection, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
+        """The batch in one write transaction, again from the start when PostgreSQL asks."""
         for attempt in range(ATTEMPTS):
             try:
                 return _transaction(raw, lambda: _bodies(raw, self._write_uow, bodies))
@@ -210,8 +217,10 @@ def _safe(url: str) -> str:
 
 
 def _transaction(raw: Connection, body: Callable[[], T]) -> T:
-    raw.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+    """``body`` as the database's one write transaction of the moment (see the module's notes)."""
+    raw.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
     try:
+        raw.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
         result = body()
     except BaseException:
         raw.execute("ROLLBACK")
@@ -246,11 +255,12 @@ def _version(raw: Connection) -> int:
 
 def _migrate(raw: Connection) -> None:
     """Bring the schema to ``len(MIGRATIONS)`` (one script per transaction, one process at a time)."""
-    raw.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
     while True:
         raw.execute("BEGIN")
         try:
             raw.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            # (inside the lock: IF NOT EXISTS alone races another worker creating it)
+            raw.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
             version = _version(raw)
             if version > len(MIGRATIONS):
                 raise StoreError(
