@@ -27,7 +27,7 @@ from bench.__main__ import process, ssm_args, token
 from plumbing import pgcluster
 from server.pki_files import init_lab_pki
 
-LOCUSTFILE = Path(__file__).resolve().parent.parent / "lab" / "fleet" / "locustfile.py"
+LOCUSTFILE = Path(__file__).resolve().parent / "fleet" / "locustfile.py"
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,10 @@ def _locust(work: Path, url: str, tok: str, clock: tuple[str, float, float], arg
 
 def _stats(prefix: Path) -> tuple[int, int, float, float]:
     """Locust's aggregated "report" row: successes, failures, requests/s, p99 (ms)."""
-    with (prefix.parent / f"{prefix.name}_stats.csv").open() as f:
+    path = prefix.parent / f"{prefix.name}_stats.csv"
+    if not path.exists():
+        raise SystemExit(f"cluster: Locust wrote no figures: see {prefix}-*.log")
+    with path.open() as f:
         for row in csv.DictReader(f):
             if row["Name"] == "report":
                 total, failed = int(row["Request Count"]), int(row["Failure Count"])

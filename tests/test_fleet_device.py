@@ -1,4 +1,4 @@
-"""The Locust fleet's product instance (``lab.fleet.device``) against a real SSM: it registers with
+"""The Locust fleet's product instance (``bench.fleet.device``) against a real SSM: it registers with
 a CSR, reports each interval as it closes on the SSM's clock, verifies each reply, and counts a
 report acknowledged only when the SSM names it accepted; the reports stored are those."""
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import requests
 
-from lab.fleet.device import Device, Request
+from bench.fleet.device import Device, Request
 from plumbing.clients.device import ReplyVerifier
 
 

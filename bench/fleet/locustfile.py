@@ -1,10 +1,10 @@
-"""Locust users that are product instances: ``locust -f lab/fleet/locustfile.py`` (docs/scale-out.md).
+"""Locust users that are product instances: ``locust -f bench/fleet/locustfile.py`` (docs/scale-out.md).
 
 Each user registers with a CSR (``--ssm-token``), then sends one signed usage report per interval
 of the SSM's scaled clock (``--ssm-rate/--ssm-epoch/--ssm-anchor``: the numbers the SSM was started
 with) and verifies every reply against ``--ssm-truststore``. A reply the SSM did not sign, or that
 does not name the report accepted, is a failure: Locust's successful "report" requests are the
-acknowledged reports. The protocol is ``lab.fleet.device``'s; this module only wires it to Locust.
+acknowledged reports. The protocol is ``bench.fleet.device``'s; this module only wires it to Locust.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
 
-from lab.fleet.device import Device, Request
+from bench.fleet.device import Device, Request
 from plumbing.clients.device import ReplyVerifier, client_context
 from shared.clock import ScaledClock
 from shared.clockctl import parse_instant
