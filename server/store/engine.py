@@ -97,6 +97,9 @@ class Store:
     async def close(self) -> None:
         if self._pump is not None:
             await asyncio.gather(self._pump, return_exceptions=True)
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
         await self._reader.close()
         await self._writer.close()
 
@@ -237,24 +240,35 @@ def account_id(raw: Any, domain: str) -> int:
 
 def _commit_batch(raw: sqlite3.Connection, *, uow: UnitOfWork, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
     """One transaction for many bodies, each in its own SAVEPOINT; one COMMIT (one fsync)."""
-    outcomes: list[tuple[bool, Any]] = []
     raw.execute("BEGIN IMMEDIATE")
     try:
-        for body in bodies:
-            raw.execute("SAVEPOINT body")
-            try:
-                value = body(uow)
-            except Exception as exc:
-                raw.execute("ROLLBACK TO body")
-                raw.execute("RELEASE body")
-                outcomes.append((False, exc))
-                continue
-            raw.execute("RELEASE body")
-            outcomes.append((True, value))
+        outcomes = run_bodies(raw, uow, bodies)
     except BaseException:
         raw.execute("ROLLBACK")
         raise
     raw.execute("COMMIT")
+    return outcomes
+
+
+def run_bodies(
+    raw: Any, uow: UnitOfWork, bodies: list[Body[Any]], *, abort: tuple[type[BaseException], ...] = ()
+) -> list[tuple[bool, Any]]:
+    """Each body in its SAVEPOINT, inside the caller's transaction (either engine's connection):
+    one body's error rolls back that body alone; an ``abort`` error aborts them all (a retry)."""
+    outcomes: list[tuple[bool, Any]] = []
+    for body in bodies:
+        raw.execute("SAVEPOINT body")
+        try:
+            value = body(uow)
+        except abort:
+            raise
+        except Exception as exc:
+            raw.execute("ROLLBACK TO SAVEPOINT body")
+            raw.execute("RELEASE SAVEPOINT body")
+            outcomes.append((False, exc))
+            continue
+        raw.execute("RELEASE SAVEPOINT body")
+        outcomes.append((True, value))
     return outcomes
 
 

@@ -36,7 +36,7 @@ import psycopg
 from psycopg import errors
 
 from server.store.dialect import ddl_to_pg, pg_args, row_factory, statements, to_pg
-from server.store.engine import ACCOUNT_RESET, RESET_ALL, Body, Store, StoreError, account_id
+from server.store.engine import ACCOUNT_RESET, RESET_ALL, Body, Store, StoreError, account_id, run_bodies
 from server.store.schema import MIGRATIONS
 from server.store.uow import UnitOfWork
 from shared.errors import Conflict
@@ -127,9 +127,7 @@ class PgStore(Store):
             raise
         return cls(url, writer, reader)
 
-    async def close(self) -> None:
-        if self._pump is not None:
-            await asyncio.gather(self._pump, return_exceptions=True)
+    async def _disconnect(self) -> None:
         await self._pg_reader.close()
         await self._pg_writer.close()
 
@@ -155,7 +153,7 @@ class PgStore(Store):
         """The batch in one write transaction, again from the start when PostgreSQL asks."""
         for attempt in range(ATTEMPTS):
             try:
-                return _transaction(raw, lambda: _bodies(raw, self._write_uow, bodies))
+                return _transaction(raw, lambda: run_bodies(raw, self._write_uow, bodies, abort=RETRY))
             except RETRY:
                 if attempt == ATTEMPTS - 1:
                     raise
@@ -227,25 +225,6 @@ def _transaction(raw: Connection, body: Callable[[], T]) -> T:
         raise
     raw.execute("COMMIT")
     return result
-
-
-def _bodies(raw: Connection, uow: UnitOfWork, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
-    """Each body in its SAVEPOINT: one body's error rolls back that body alone (a retry, all)."""
-    outcomes: list[tuple[bool, Any]] = []
-    for body in bodies:
-        raw.execute("SAVEPOINT body")
-        try:
-            value = body(uow)
-        except RETRY:
-            raise
-        except Exception as exc:
-            raw.execute("ROLLBACK TO SAVEPOINT body")
-            raw.execute("RELEASE SAVEPOINT body")
-            outcomes.append((False, exc))
-            continue
-        raw.execute("RELEASE SAVEPOINT body")
-        outcomes.append((True, value))
-    return outcomes
 
 
 def _version(raw: Connection) -> int:
