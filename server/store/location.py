@@ -30,6 +30,15 @@ class PgUrl(str):
         return self.state
 
 
+def redacted(db: object) -> str:
+    """``--db`` as logs and status pages may show it: a URL's password is ``***``."""
+    text = str(db)
+    head, sep, tail = text.partition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return text
+    return head.rsplit(":", 1)[0] + ":***@" + tail
+
+
 def db_location(value: str) -> Path | PgUrl:
     """The ``--db`` option's type."""
     return PgUrl(value) if value.startswith(("postgresql://", "postgres://")) else Path(value)

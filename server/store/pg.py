@@ -37,6 +37,7 @@ from psycopg import errors
 
 from server.store.dialect import ddl_to_pg, pg_args, row_factory, statements, to_pg
 from server.store.engine import ACCOUNT_RESET, RESET_ALL, Body, Store, StoreError, account_id, run_bodies
+from server.store.location import redacted
 from server.store.schema import MIGRATIONS
 from server.store.uow import UnitOfWork
 from shared.errors import Conflict
@@ -120,7 +121,7 @@ class PgStore(Store):
         except psycopg.OperationalError as exc:
             await writer.close()
             await reader.close()
-            raise StoreError(f"cannot use the PostgreSQL database {_safe(url)}: {exc}".strip()) from None
+            raise StoreError(f"cannot use the PostgreSQL database {redacted(url)}: {exc}".strip()) from None
         except BaseException:
             await writer.close()
             await reader.close()
@@ -206,12 +207,6 @@ class PgStore(Store):
 
         async with self._lock:
             return await self._pg_writer.run(lambda: _transaction(raw, wipe))
-
-
-def _safe(url: str) -> str:
-    """The URL without a password."""
-    head, sep, tail = url.partition("@")
-    return url if not sep or ":" not in head.split("//", 1)[-1] else head.rsplit(":", 1)[0] + ":***@" + tail
 
 
 def _transaction(raw: Connection, body: Callable[[], T]) -> T:
