@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from aiohttp import web
@@ -101,14 +101,20 @@ def create_app(
             await st.close()
 
     async def housekeeping(app: web.Application) -> AsyncIterator[None]:
-        tasks = [
-            asyncio.create_task(_prune_nonces(app), name="prune-nonces"),
-            asyncio.create_task(_watch(app), name="watch"),
-        ]
-        if settings.mode == "onprem" and settings.sync == "connected":
-            tasks.append(asyncio.create_task(_sync_loop(app), name="sync"))
-        for task in tasks[1:]:
-            app[keys.CLOCK].track(task)
+        tasks: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            tracked = [asyncio.create_task(_watch(app), name="watch")]
+            if settings.mode == "onprem" and settings.sync == "connected":
+                tracked.append(asyncio.create_task(_sync_loop(app), name="sync"))
+            for task in tracked:
+                app[keys.CLOCK].track(task)
+            tasks.extend([asyncio.create_task(_prune_nonces(app), name="prune-nonces"), *tracked])
+
+        if await app[keys.STORE].lead_housekeeping():
+            start()
+        else:  # another machine's SSM keeps house for this PostgreSQL database: take over if it stops
+            tasks.append(asyncio.create_task(_await_lead(app, start), name="await-housekeeping"))
         yield
         for task in tasks:
             task.cancel()
@@ -184,6 +190,15 @@ async def _watch(app: web.Application) -> None:
         nxt = await registry.next_watch()
         target = utc(nxt) if nxt is not None else clock.now() + IDLE_WATCH
         await clock.sleep_until(target, interrupt=registry.watch_changed)
+
+
+async def _await_lead(app: web.Application, start: Callable[[], None]) -> None:
+    """Ask again every few (real) seconds whether this process may keep house now."""
+    while True:
+        if await app[keys.STORE].lead_housekeeping():
+            start()
+            return
+        await asyncio.sleep(5)  # (a lock held by another machine's process: nothing here to wait on)
 
 
 async def _sync_loop(app: web.Application) -> None:

@@ -143,6 +143,11 @@ class Store:
                 else:
                     future.set_exception(value)
 
+    async def lead_housekeeping(self) -> bool:
+        """Whether this process keeps house (the watch, nonce pruning, sync) for the database. A
+        SQLite file is one machine's: its ``--workers`` decide (the first one does)."""
+        return True
+
     async def _commit(self, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
         """Run ``bodies`` in one transaction and commit it: each body's (ok, value or error)."""
         return await run_in_connection(

@@ -51,6 +51,8 @@ ATTEMPTS = 30
 #: wait) and the writers' (one write transaction at a time in the whole database).
 _MIGRATION_LOCK = 0x55A1AB
 _WRITE_LOCK = 0x55A1AC
+#: The housekeeper's lock, one per schema (the tests' SSMs share a database, each in its schema).
+_HOUSEKEEPER = "SELECT pg_try_advisory_lock(hashtext(current_schema() || ' ssmlab housekeeping'))"
 
 
 class Connection:
@@ -90,7 +92,8 @@ class _Worker:
 
     async def close(self) -> None:
         if self.raw is not None:
-            await self.run(self.raw.conn.close)
+            raw, self.raw = self.raw, None
+            await self.run(raw.conn.close)
         self.pool.shutdown()
 
 
@@ -109,6 +112,7 @@ class PgStore(Store):
         self.batches = 0
         self.batched = 0
         self.retries = 0  # batches run again after a serialization failure (a figure for the cluster run)
+        self._house: _Worker | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> PgStore:
@@ -131,6 +135,19 @@ class PgStore(Store):
     async def _disconnect(self) -> None:
         await self._pg_reader.close()
         await self._pg_writer.close()
+        if self._house is not None:
+            await self._house.close()  # (the housekeeper's lock goes with its session)
+
+    async def lead_housekeeping(self) -> bool:
+        """Whether this process keeps house for the database: the one holding a session lock of it
+        (kept on a connection of its own until the store closes or the process dies)."""
+        if self._house is None:
+            self._house = _Worker(self.path)
+            await self._house.open()
+        raw = self._house.raw
+        assert raw is not None
+        row = await self._house.run(lambda: raw.execute(_HOUSEKEEPER).fetchone())
+        return bool(row and row[0])
 
     async def read(self, fn: Body[T]) -> T:
         uow, raw = self._read_uow, self._pg_reader.raw
