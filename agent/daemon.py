@@ -149,11 +149,13 @@ class Agent:
                 )
                 log.info("instance_created", instance=cfg.name, serial=state.serial_number)
                 key = None
+                cert_pem = None
                 usage_state = UsageState()
             else:
                 state = stored.state
                 usage_state = stored.usage
                 key = pki.load_key(stored.key_pem) if stored.key_pem else None
+                cert_pem = stored.cert_pem
                 wanted = (cfg.license_type, cfg.usage_mode)
                 if wanted != (state.license_type, state.usage_mode):
                     if state.registration is RegistrationStatus.UNREGISTERED:
@@ -188,6 +190,7 @@ class Agent:
                 profile=cfg.profile(),
                 state=state,
                 key=key,
+                cert_pem=cert_pem,
                 transport=self.transport,
                 store=self.store,
                 clock=self.clock,

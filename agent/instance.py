@@ -23,7 +23,7 @@ import structlog
 
 from agent.store import AgentStore
 from agent.transport import Transport
-from shared import pki
+from shared import clientcert, pki
 from shared.agent import events as ev
 from shared.agent.commands import (
     Answer,
@@ -37,9 +37,9 @@ from shared.agent.commands import (
 )
 from shared.agent.entropy import Entropy
 from shared.agent.machine import InstanceMachine
-from shared.clock import AnyClock, real_now
+from shared.clock import AnyClock, epoch, real_now
 from shared.consumption import ConsumptionLine, consumption
-from shared.errors import SmartLicensingError
+from shared.errors import BadRequest, SmartLicensingError
 from shared.lifecycle import Due, InstanceState
 from shared.logging import get_logger
 from shared.messages import Register, ReportUsage
@@ -62,6 +62,7 @@ class InstanceRunner:
         usage_state: UsageState,
         key: pki.PrivateKey | None,
         transport: Transport,
+        cert_pem: str | None = None,
         store: AgentStore,
         clock: AnyClock,
         policy: Policy,
@@ -78,6 +79,8 @@ class InstanceRunner:
             state=state, usage_state=usage_state, key=key, policy=policy, profile=profile, entropy=entropy
         )
         self.transport = transport
+        #: The ID certificate the SSM issued (PEM), presented when the SSM demands mutual TLS.
+        self.cert_pem = cert_pem
         self.store = store
         self.clock = clock
         self.policy = policy
@@ -152,7 +155,7 @@ class InstanceRunner:
                 reply = await self.transport.register(msg)
             else:
                 assert command.signer is not None
-                reply = await self.transport.send(msg, command.signer)
+                reply = await self.transport.send(msg, command.signer, cert_pem=self.cert_pem)
         except SmartLicensingError as err:
             if not isinstance(msg, Register):
                 self.counters[(kind, err.code)] += 1
@@ -177,9 +180,12 @@ class InstanceRunner:
         )
         _, usage_state, key = self._committed
         if command.clear_credentials:
-            key = None
-        elif command.key_pem is not None:
-            key = self.machine.key  # a new key is committed with the change that brought it
+            key, self.cert_pem = None, None
+        else:
+            if command.key_pem is not None:
+                key = self.machine.key  # a new key is committed with the change that brought it
+            if command.cert_pem is not None:
+                self.cert_pem = command.cert_pem  # and its ID certificate
         self._committed = (command.state, command.usage or usage_state, key)
         if asyncio.current_task() is not self._loop_task:
             self.clock.poke(self._poke)  # an action changed the schedule: the timer loop recomputes
@@ -259,6 +265,42 @@ class InstanceRunner:
 
     async def generate_serial(self, serial: str) -> StatusView:
         return await self._status_of(partial(ev.SerialGenerated, serial=serial))
+
+    async def install_id_cert(self, pem: str) -> str:
+        """Present another ID certificate for this instance's key from now on (the lab's ID-certificate
+        drills); what the event log says of it.
+
+        Raises:
+            BadRequest: ``not_registered``, ``id_cert_invalid`` (not PEM, or not for this instance's key).
+        """
+        async with self.lock:
+            key = self.key
+            if key is None:
+                raise BadRequest(
+                    f"instance {self.name} has no ID key: it is not registered",
+                    code="not_registered",
+                    fix="register it first ('smart-agent register TOKEN')",
+                )
+            try:
+                cert = pki.load_cert(pem.encode())
+            except ValueError:
+                raise BadRequest(
+                    "the ID certificate is not a PEM certificate",
+                    code="id_cert_invalid",
+                    fix="send one PEM certificate",
+                ) from None
+            if not clientcert.same_public_key(cert.public_key(), key.public_key()):
+                raise BadRequest(
+                    f"the certificate is not for the ID key of {self.name}",
+                    code="id_cert_invalid",
+                    fix="issue it for this instance's key (POST /_lab/instances/{piid}/id-cert on the SSM does)",
+                )
+            now = self.clock.now()
+            issuer = cert.issuer.rfc4514_string()
+            what = f"ID certificate replaced by the lab: serial {cert.serial_number:x}, issued by {issuer}"
+            await self.store.save(self.state, now, cert_pem=pem, events=[(epoch(now), "id_cert_replaced", what)])
+            self.cert_pem = pem
+            return what
 
     # -- Specific License Reservation -----------------------------------------------------------
     async def reservation_request(self) -> StatusView:

@@ -1,9 +1,12 @@
 """The agent's lab plane beyond health, clock and events: ``/_lab/info``, Prometheus ``/metrics``,
-``POST /_lab/reset`` and ``POST /_lab/snapshot`` / ``/_lab/restore`` ``{"name": ...}``."""
+``POST /_lab/reset``, ``POST /_lab/snapshot`` / ``/_lab/restore`` ``{"name": ...}``, and
+``POST /_lab/instances/{name}/id-cert`` ``{"pem": ...}`` (the ID-certificate drills: the instance
+presents that certificate from now on)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 from aiohttp import web
@@ -24,6 +27,10 @@ VERSION = "0.1.0"
 
 class NameBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: SnapshotName
+
+
+class PemBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pem: Annotated[str, msgspec.Meta(max_length=8192)]
 
 
 def _folder(agent: Agent, name: str) -> Path:
@@ -117,7 +124,19 @@ def routes(agent: Agent) -> list[Route]:
             }
         )
 
+    async def id_cert(request: web.Request, body: PemBody) -> web.Response:
+        """Present another ID certificate for the instance's key (the lab's ID-certificate drills)."""
+        runner = agent.runner(request.match_info["name"])
+        return json_response({"instance": runner.name, "event": await runner.install_id_cert(body.pem)})
+
     return [
+        Route(
+            "POST",
+            "/_lab/instances/{name}/id-cert",
+            id_cert,
+            Plane.LAB,
+            body=Body(PemBody, limit=16384, types=LAB_TYPES, fix='send {"pem": "-----BEGIN CERTIFICATE-----..."}'),
+        ),
         Route("GET", "/_lab/info", info, Plane.LAB),
         Route("GET", "/metrics", metrics, Plane.LAB, media="text/plain"),
         Route("POST", "/_lab/snapshot", snapshot, Plane.LAB, body=NAME),

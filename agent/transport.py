@@ -16,11 +16,20 @@
   refusals (JSON) are raised as ``RemoteError`` with its code.
 - Replies: a compact JWS whose ``x5c`` chain must lead to a truststore root and whose
   signature must verify; the reply must answer the nonce sent.
+- Mutual TLS: once an SSM has answered ``client_cert_missing`` (``ssm-server run --device-mtls``),
+  each registered instance presents its ID certificate in its own connections (the request is sent
+  again at once: a refused request used no nonce). A connection the SSM drops while an ID
+  certificate is presented is tried once without it: if the SSM then asks for one, it refused
+  that certificate in the handshake, and the error says so (``id_cert_refused``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
+import ssl
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +41,7 @@ from agent.certcheck import examine, failure_of
 from agent.revoconnector import RevocationChecking
 from agent.truststore import TrustStore
 from plumbing.clients.device import OverrideResolver, ReplyVerifier, client_context
-from shared import callhome, clockskew, envelope
+from shared import callhome, clientcert, clockskew, envelope, pki
 from shared.codes import ErrorCode
 from shared.errors import BadRequest, RemoteError, SmartLicensingError, Unavailable
 from shared.messages import Register, Reply, SignedRequest, encode
@@ -132,6 +141,9 @@ class Transport:
         self._verifier: ReplyVerifier | None = None
         #: Requests sent: lets a test see what went where.
         self.requests = 0
+        #: The SSM demands ID certificates (learned from its ``client_cert_missing``).
+        self.present_id_certs = False
+        self._identities: dict[str, ssl.SSLContext] = {}
 
     @property
     def settings(self) -> TransportSettings:
@@ -144,6 +156,7 @@ class Transport:
     async def configure(self, settings: TransportSettings) -> None:
         """Use ``settings`` (already checked) from the next request on."""
         self._settings = settings
+        self.present_id_certs = False  # another SSM, perhaps: it says again whether it demands them
         await self.close()
 
     async def __aenter__(self) -> Transport:
@@ -159,6 +172,7 @@ class Transport:
             self._roots = self.truststore.roots()
             self._verifier = ReplyVerifier(self._roots)
             self._stamp = stamp
+            self._identities.clear()
             await self.close()
         if self._session is None or self._session.closed:
             connector = RevocationChecking(
@@ -186,12 +200,65 @@ class Transport:
     async def register(self, msg: Register) -> Reply:
         return await self._post(encode(msg).decode(), signed=False, nonce=msg.nonce)
 
-    async def send(self, msg: SignedRequest, key: PrivateKey) -> Reply:
+    async def send(self, msg: SignedRequest, key: PrivateKey, *, cert_pem: str | None = None) -> Reply:
+        """Send a signed request; ``cert_pem``: the signer's ID certificate, presented when the SSM
+        demands mutual TLS."""
         await self._session_or_fail()  # the truststore as it is now decides whether the chain is needed
         want = self._verifier is None or self._verifier.needs_chain
-        return await self._post(
-            envelope.sign_request(encode(msg), key, piid=msg.piid, want_chain=want), signed=True, nonce=msg.nonce
-        )
+        known = None if want or self._verifier is None else self._verifier.last_kid
+        jws = envelope.sign_request(encode(msg), key, piid=msg.piid, want_chain=want, known_kid=known)
+        identity = self._identity(cert_pem, key) if cert_pem and self.present_id_certs else None
+        try:
+            return await self._post(jws, signed=True, nonce=msg.nonce, identity=identity)
+        except RemoteError as err:
+            if err.code != ErrorCode.CLIENT_CERT_MISSING or not cert_pem or identity is not None:
+                raise
+            self.present_id_certs = True
+            return await self._post(jws, signed=True, nonce=msg.nonce, identity=self._identity(cert_pem, key))
+        except Unavailable as err:
+            if identity is None or err.code not in (ErrorCode.CONNECTION_LOST, ErrorCode.CONNECTION_FAILED):
+                raise
+            assert cert_pem is not None
+            return await self._without_identity(jws, msg.nonce, cert_pem, err)
+
+    async def _without_identity(self, jws: str, nonce: str, cert_pem: str, lost: Unavailable) -> Reply:
+        """The SSM dropped a connection that presented an ID certificate: ask again without it."""
+        try:
+            reply = await self._post(jws, signed=True, nonce=nonce)
+        except RemoteError as err:
+            if err.code != ErrorCode.CLIENT_CERT_MISSING:
+                raise
+            cert = pki.load_cert(cert_pem.encode())
+            issuer = clientcert.issuer_name(cert)
+            raise Unavailable(
+                f"the SSM refused this instance's ID certificate in the TLS handshake (serial "
+                f"{clientcert.serial_of(cert)}, issued by '{issuer}') and demands one: it does not trust "
+                f"'{issuer}' to issue ID certificates",
+                code=ErrorCode.ID_CERT_REFUSED,
+                fix=clientcert.REREGISTER,
+                detail={"serial": clientcert.serial_of(cert), "issuer": issuer},
+            ) from None
+        except Unavailable:
+            raise lost from None
+        self.present_id_certs = False  # it answered without one: it no longer demands them
+        return reply
+
+    def _identity(self, cert_pem: str, key: PrivateKey) -> ssl.SSLContext:
+        """A TLS context presenting this ID certificate (kept per certificate until the truststore changes)."""
+        name = hashlib.sha256(cert_pem.encode()).hexdigest()
+        ctx = self._identities.get(name)
+        if ctx is None:
+            ctx = client_context(self.truststore.pem())
+            # load_cert_chain reads files only: a private temporary file (0600), removed once loaded.
+            fd, path = tempfile.mkstemp(prefix=".id-", suffix=".pem", dir=self.workdir)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(cert_pem.encode() + pki.key_pem(key))
+                ctx.load_cert_chain(path)
+            finally:
+                os.unlink(path)
+            self._identities[name] = ctx
+        return ctx
 
     def _wrap(self, payload: str, *, signed: bool) -> tuple[bytes, str]:
         """The body and content type of ``payload`` in the selected transport mode."""
@@ -210,13 +277,20 @@ class Transport:
                 "check the file, or remove it to have it seeded again from transport.truststore",
             ) from None
 
-    async def exchange(self, body: bytes, content_type: str, *, url: str | None = None) -> tuple[int, str, bytes]:
-        """POST ``body`` to the URL (or ``url``); (status, content type, body). Failures are coded errors."""
+    async def exchange(
+        self, body: bytes, content_type: str, *, url: str | None = None, identity: ssl.SSLContext | None = None
+    ) -> tuple[int, str, bytes]:
+        """POST ``body`` to the URL (or ``url``); (status, content type, body). Failures are coded errors.
+        ``identity``: a TLS context presenting an ID certificate (connections of their own)."""
         session = await self._session_or_fail()
         self.requests += 1
         try:
             async with session.post(
-                url or self.url, data=body, headers={"Content-Type": content_type}, proxy=self._settings.proxy_url
+                url or self.url,
+                data=body,
+                headers={"Content-Type": content_type},
+                proxy=self._settings.proxy_url,
+                ssl=identity if identity is not None else True,
             ) as resp:
                 return resp.status, resp.content_type, await resp.read()
         except Exception as exc:  # every client failure becomes a coded error
@@ -250,9 +324,9 @@ class Transport:
             return (failure_of(exam) or err) if handshake is not None else err
         return failure_of(exam) or err
 
-    async def _post(self, payload: str, *, signed: bool, nonce: str) -> Reply:
+    async def _post(self, payload: str, *, signed: bool, nonce: str, identity: ssl.SSLContext | None = None) -> Reply:
         body, ctype = self._wrap(payload, signed=signed)
-        status, rtype, raw = await self.exchange(body, ctype)
+        status, rtype, raw = await self.exchange(body, ctype, identity=identity)
         text = raw.decode("utf-8", "replace")
         if status == 200 and self._settings.mode is TransportMode.CALL_HOME and rtype in callhome.ACCEPTED_TYPES:
             try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from shared import pki
+from shared import javastore, pki
 from shared.errors import BadRequest, Conflict, NotFound, Unavailable
 from shared.tlsdiag import TRUSTSTORE_PASSWORD, alias_for
 
@@ -60,7 +60,7 @@ def read_entries(data: bytes) -> list[tuple[str | None, x509.Certificate]]:
     try:
         return [(None, x509.load_der_x509_certificate(data))]
     except ValueError:
-        return [(a, c) for a, c in pki.read_java_truststore(data, PASSWORD)]
+        return [(a, c) for a, c in javastore.read_java_truststore(data, PASSWORD)]
 
 
 def read_certificates(data: bytes) -> list[x509.Certificate]:
@@ -110,7 +110,7 @@ class TrustStore:
     def entries(self) -> list[Entry]:
         try:
             data = self.path.read_bytes()
-            return [Entry(a, c) for a, c in pki.read_java_truststore(data, PASSWORD)]
+            return [Entry(a, c) for a, c in javastore.read_java_truststore(data, PASSWORD)]
         except (OSError, ValueError) as exc:
             raise Unavailable(
                 f"cannot read the truststore {self.path}: {exc}",
@@ -186,7 +186,7 @@ class TrustStore:
         return found
 
     def _write(self, entries: list[Entry]) -> None:
-        data = pki.java_truststore([(e.alias, e.cert) for e in entries], PASSWORD)
+        data = javastore.java_truststore([(e.alias, e.cert) for e in entries], PASSWORD)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".cacerts-", dir=self.path.parent)
         try:

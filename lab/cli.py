@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
-from lab import demo, journalcli, proxy, view
+from lab import demo, idcert, journalcli, proxy, view
 from lab.processes import Lab
 from plumbing.clients.lab import LabError, call
 from plumbing.cmdline import FILE_ERRORS, file_error, option, print_json, table
@@ -60,7 +60,7 @@ def _bring_up(args: argparse.Namespace) -> Lab:
         return lab
     lab.prepare(demo.INSTANCES, fresh=args.fresh, ssm_port=args.ssm_port, agent_port=args.agent_port)
     resumed = "domain_now" in lab.state
-    lab.start(rate=args.rate)
+    lab.start(rate=args.rate, device_mtls=args.device_mtls)
     demo.started(lab)
     lab.start_console(args.console_port)
     clock = lab.ssm("GET", "/_lab/clock")
@@ -223,6 +223,67 @@ def cmd_tls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mtls(args: argparse.Namespace) -> int:
+    """Switch mutual TLS on the device plane, or show what each instance presented."""
+    lab = _lab(args)
+    if args.switch in ("on", "off"):
+        lab.ssm("POST", "/_lab/device-mtls", {"enabled": args.switch == "on"})
+    view = lab.ssm("GET", "/_lab/device-mtls")
+    state = "demands" if view["enabled"] else "does not demand"
+    print(f"the SSM {state} ID certificates on the device plane (mutual TLS)")
+    rows = (
+        (piid, p["serial"][:16], p["issuer"], p["not_after"][:10], p["verdict"], p["at"][:16])
+        for piid, p in view["presented"].items()
+    )
+    print(table(("PIID", "SERIAL", "ISSUER", "NOT AFTER", "VERDICT", "SEEN"), rows))
+    if view["revoked"]:
+        print(f"revoked ID certificates: {', '.join(view['revoked'])}")
+    return 0
+
+
+def cmd_pki(args: argparse.Namespace) -> int:
+    """The CA rollover of the SSM's PKI: start it, cut over now, or show where it stands."""
+    lab = _lab(args)
+    if args.pki_verb == "rollover":
+        lab.ssm("POST", "/_lab/pki/rollover", {"overlap": args.overlap})
+    elif args.pki_verb == "cutover":
+        lab.ssm("POST", "/_lab/pki/rollover/cutover")
+    view = lab.ssm("GET", "/_lab/pki/rollover")
+    phase = view["phase"]
+    if phase == "overlap":
+        print(
+            f"CA rollover to {view['generation']} in its overlap: cutover at {view['cutover_at'][:16]} (domain time)\n"
+            f"  the new root: {view['next_root']['subject']} ({view['next_root']['fingerprint'][:23]}...)\n"
+            f"  give it to agents now and they never fail: "
+            f"smart-agent trust import {lab.certs / 'next' / 'ca.pem'} "
+            f"--alias ssmlab-root-ca-{view['generation'].lower()}"
+        )
+    elif phase == "done":
+        print(
+            f"CA rollover to {view['generation']} done at {view['cutover_at'][:16]}; the SSM still accepts ID "
+            f"certificates of {', '.join(view['previous_roots'])}"
+        )
+    else:
+        print("no CA rollover: 'ssmlab pki rollover --overlap 30d' starts one")
+    return 0
+
+
+def cmd_id_cert(args: argparse.Namespace) -> int:
+    """An ID-certificate drill on one instance: the SSM revokes its certificate, or the agent is
+    given one of another product's CA, or an expired one."""
+    lab = _lab(args)
+    try:
+        made = idcert.play(lab, args.drill, args.instance)
+    except idcert.NotRegistered as exc:
+        print(f"ssmlab: {exc}")
+        return 1
+    print(idcert.describe(made, args.instance))
+    if not lab.ssm("GET", "/_lab/device-mtls")["enabled"]:
+        print("ssmlab: the SSM does not demand ID certificates yet: 'ssmlab mtls on' (or 'ssmlab up --device-mtls')")
+    print(f"next: smart-agent renew auth --instance {args.instance} (refused); fix: {made['fix']}")
+    return 0
+
+
 #: The options of ``fault add`` that make the fault's specification, as the lab plane names them.
 FAULT_FIELDS = [
     "kind",
@@ -313,6 +374,11 @@ def _bring_up_options() -> argparse.ArgumentParser:
     parser.add_argument("--ssm-port", type=int)
     parser.add_argument("--agent-port", type=int)
     parser.add_argument(
+        "--device-mtls",
+        action="store_true",
+        help="the SSM demands each registered instance's ID certificate (mutual TLS on the device plane)",
+    )
+    parser.add_argument(
         "--console-port", type=int, help="the lab console's port (default 8780, a free one when taken; 0: a free one)"
     )
     return parser
@@ -361,6 +427,17 @@ def build_parser() -> argparse.ArgumentParser:
     tl = sub.add_parser("tls", help="list the TLS drills, or switch the SSM's certificate")
     tl.add_argument("mode", nargs="?")
     tl.set_defaults(func=cmd_tls)
+    mt = sub.add_parser("mtls", help="mutual TLS on the device plane: switch it, or show what instances presented")
+    mt.add_argument("switch", nargs="?", choices=["on", "off", "show"], default="show")
+    mt.set_defaults(func=cmd_mtls)
+    pk = sub.add_parser("pki", help="CA rollover of the SSM's PKI: rollover [--overlap 30d], cutover, show")
+    pk.add_argument("pki_verb", choices=["show", "rollover", "cutover"], nargs="?", default="show")
+    pk.add_argument("--overlap", default="30d", help="domain time until the cutover (default 30d)")
+    pk.set_defaults(func=cmd_pki)
+    ic = sub.add_parser("id-cert", help="an ID-certificate drill: revoked, foreign (another product's CA), expired")
+    ic.add_argument("drill", choices=idcert.DRILLS)
+    ic.add_argument("--instance", default="ucce-1", help="the agent's instance (default ucce-1)")
+    ic.set_defaults(func=cmd_id_cert)
 
     fas = sub.add_parser("fault", help="injected faults").add_subparsers(dest="fault_verb", required=True)
     target = option("--url", help="another SSM than the lab's, e.g. https://127.0.0.1:9443")

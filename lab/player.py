@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import clock as lockstep
-from lab import steps
+from lab import idcert, steps
 from lab.processes import Lab
 from plumbing.clients.lab import LabError
 from shared import slr
@@ -128,16 +128,38 @@ class Player:
         self.lab.ssm("POST", "/_lab/tls", {"mode": step.tls})
         return f"the SSM serves the {step.tls} certificate"
 
+    def rollover(self, n: int, step: steps.Rollover) -> str:
+        view = self.lab.ssm("POST", "/_lab/pki/rollover", {"overlap": step.rollover})
+        return f"CA rollover to {view['generation']}: the new root is distributed; cutover at {view['cutover_at'][:16]}"
+
+    def cutover(self, n: int, step: steps.Cutover) -> str:
+        view = self.lab.ssm("POST", "/_lab/pki/rollover/cutover")
+        return f"CA rollover: cut over to {view['generation']} now"
+
+    def mtls(self, n: int, step: steps.Mtls) -> str:
+        self.lab.ssm("POST", "/_lab/device-mtls", {"enabled": step.mtls})
+        return f"the SSM {'demands' if step.mtls else 'no longer demands'} ID certificates (mutual TLS)"
+
+    def id_cert(self, n: int, step: steps.IdCert) -> str:
+        return idcert.describe(
+            idcert.play(self.lab, step.id_cert, step.instance or self.first), step.instance or self.first
+        )
+
     def skew(self, n: int, step: steps.Skew) -> str:
         apart = lockstep.skew(self.lab.endpoints(), step.skew)
         return f"the agent's clock is {apart} from the SSM's"
 
     def trust(self, n: int, step: steps.Trust) -> str:
-        """Import the CA the SSM's current TLS drill is issued by (``trust = "current-ca"``)."""
-        pem = self.lab.ssm("GET", "/_lab/tls")["ca"]["pem"]
+        """Import the CA the SSM's current TLS drill is issued by (``trust = "current-ca"``), or the
+        next root of a CA rollover (``"next-ca"``)."""
+        if step.trust == "next-ca":
+            pem = (self.lab.ssm("GET", "/_lab/pki/rollover").get("next_root") or {}).get("pem", "")
+        else:
+            pem = self.lab.ssm("GET", "/_lab/tls")["ca"]["pem"]
         body = {"alias": step.alias, "data": base64.b64encode(pem.encode()).decode()}
         self.lab.agent("POST", "/api/v1/trust", body)
-        return f"imported the SSM's CA into the agent truststore as {step.alias}"
+        what = "the CA rollover's next root" if step.trust == "next-ca" else "the SSM's CA"
+        return f"imported {what} into the agent truststore as {step.alias}"
 
     def apply_fix(self, n: int, step: steps.ApplyFix) -> str:
         """Do what the agent's diagnosis says to do, as a person would: switch the SSM's
@@ -313,6 +335,10 @@ HANDLERS: dict[type[steps.Step], Callable[[Player, int, Any], str]] = {
     steps.Usage: Player.usage,
     steps.Network: Player.network,
     steps.Tls: Player.tls,
+    steps.Mtls: Player.mtls,
+    steps.Rollover: Player.rollover,
+    steps.Cutover: Player.cutover,
+    steps.IdCert: Player.id_cert,
     steps.Trust: Player.trust,
     steps.ApplyFix: Player.apply_fix,
     steps.Skew: Player.skew,

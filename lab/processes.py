@@ -284,7 +284,7 @@ class Lab:
         data = Path(str(tomllib.loads(self.agent_toml.read_text()).get("data_dir", "agent")))
         return data if data.is_absolute() else self.folder / data
 
-    def start(self, *, rate: float, clock: str = "scaled", epoch: str | None = None) -> None:
+    def start(self, *, rate: float, clock: str = "scaled", epoch: str | None = None, device_mtls: bool = False) -> None:
         """Start both processes on one timeline: from ``epoch``, else where the lab stopped, else now.
 
         They run in sessions of their own: a Ctrl-C reaches the launcher only, which records the
@@ -315,6 +315,7 @@ class Lab:
                     "--log-format",
                     "json",
                     *clock_args,
+                    *(["--device-mtls"] if device_mtls else []),
                 ],
                 stdout=ssm_log,
                 stderr=ssm_log,

@@ -42,6 +42,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from lab import steps
 from lab.player import Check, Player
 from lab.processes import ANY_PORT, Lab
 from lab.steps import ScenarioError, Step, decode
@@ -139,6 +140,9 @@ def run(
         print(f"ssmlab: scenario {target}: {exc}", file=sys.stderr, flush=True)
         return {"scenario": target, "passed": False, "error": str(exc), "checks": []}
     folder = Path(tempfile.mkdtemp(prefix=f"ssmlab-scenario-{scenario.name}-"))
+    if any(isinstance(s, steps.Rollover) for s in scenario.steps) and certs.exists():
+        # a CA rollover moves the PKI's files: this lab's own copy, never the lab's certs/
+        certs = shutil.copytree(certs, folder / "certs")
     lab = Lab(folder, certs)
     player = Player(lab, first=str(scenario.instances[0]["name"]))
 

@@ -81,6 +81,23 @@ class Tls(Step, frozen=True, kw_only=True):
     tls: str
 
 
+class Mtls(Step, frozen=True, kw_only=True):
+    """``mtls = true``: the SSM demands ID certificates on the device plane (mutual TLS)."""
+
+    mtls: bool
+
+
+class IdCert(Step, frozen=True, kw_only=True):
+    """``id_cert = "revoked"`` (or ``"foreign"``, ``"expired"``): an ID-certificate drill on ``instance``."""
+
+    id_cert: str
+    instance: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.id_cert not in ("revoked", "foreign", "expired"):
+            raise ValueError(f"'revoked', 'foreign' or 'expired', not {self.id_cert!r}")
+
+
 class Skew(Step, frozen=True, kw_only=True):
     """``skew = "3d"``: the agent's clock 3 days ahead of the SSM's (``"-3d"`` behind, ``"0"`` together)."""
 
@@ -88,8 +105,29 @@ class Skew(Step, frozen=True, kw_only=True):
 
 
 class Trust(Step, frozen=True, kw_only=True):
+    """``trust = "current-ca"`` (the CA of the current drill) or ``"next-ca"`` (a CA rollover's new root)."""
+
     trust: str
     alias: str = "scenario-ca"
+
+    def __post_init__(self) -> None:
+        if self.trust not in ("current-ca", "next-ca"):
+            raise ValueError(f"'current-ca' or 'next-ca', not {self.trust!r}")
+
+
+class Rollover(Step, frozen=True, kw_only=True):
+    """``rollover = "30d"``: a CA rollover of the SSM's PKI, cutting over after that much domain time."""
+
+    rollover: str
+
+    def __post_init__(self) -> None:
+        parse_duration(self.rollover)
+
+
+class Cutover(Step, frozen=True, kw_only=True):
+    """``cutover = true``: the rollover in progress cuts over now."""
+
+    cutover: bool
 
 
 class ApplyFix(Step, frozen=True, kw_only=True):
@@ -172,6 +210,10 @@ STEPS: dict[str, type[Step]] = {
     "usage": Usage,
     "network": Network,
     "tls": Tls,
+    "mtls": Mtls,
+    "rollover": Rollover,
+    "cutover": Cutover,
+    "id_cert": IdCert,
     "skew": Skew,
     "trust": Trust,
     "apply_fix": ApplyFix,

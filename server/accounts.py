@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from server import books
+from server import books, subscriptions
 from server.store import Store, UnitOfWork
 from server.store.rows import Account, VirtualAccount
-from shared import rejudge, tokens
+from shared import rejudge, terms, tokens
 from shared.catalog import OFFERED, LicenseKey, all_license_keys, lab_quantity
 from shared.clock import epoch
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -297,15 +297,20 @@ async def add_licenses(
     name: str,
     quantity: int,
     now: datetime,
+    length: terms.Length | None = None,
 ) -> int:
     """Purchase ``quantity`` licenses into a virtual account's pool; returns the new total. The
     account is re-judged at once (``shared.rejudge.purchase``): a pool the purchase covers is back
     In Compliance, and so is each instance consuming it (it learns it at its next contact).
+    ``length``: a Flex subscription term (``server.subscriptions``); without one they stay.
 
     Raises:
-        BadRequest: ``unknown_license`` (not in the catalog for that type and mode) or a
-            non-positive quantity.
+        BadRequest: ``unknown_license`` (not in the catalog for that type and mode), a
+            non-positive quantity, ``term_on_perpetual`` or ``invalid_term``.
     """
+    subscriptions.check_length(license_type, length)
+    if length is not None:
+        terms.end_of(epoch(now), length)  # refused before anything is written
     offered = OFFERED.get((license_type, usage_mode), ())
     if name not in offered:
         raise BadRequest(
@@ -333,9 +338,14 @@ async def add_licenses(
             at=epoch(now),
             kind="licenses_added",
             va_id=va.id,
-            message=f"{quantity} {license_type} {usage_mode} {name} added to {va.name} (now {total})",
+            message=f"{quantity} {license_type} {usage_mode} {name} added to {va.name} (now {total})"
+            + (f", subscription term {length}" if length is not None else ""),
         )
         books.write_rejudgement(uow, outcome, va_id=va.id, at=epoch(now))
+        if length is not None:
+            row = uow.pools.by_tag(va.id, key.tag)
+            assert row is not None
+            subscriptions.start_term(uow, row, quantity, epoch(now), length)
         return total
 
     return await store.write(body)

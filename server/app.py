@@ -35,10 +35,13 @@ from server import web as portal
 from server.admin import routing
 from server.apiclients import Authority
 from server.lab import journal
+from server.lab import rollover as lab_rollover
 from server.lab import tls as tlslab
 from server.lab.state import LAB, LabState
+from server.mtls import DeviceMtls
 from server.pki_files import LabPki
 from server.registry import Registry
+from server.rollover import Rollover
 from server.settings import ServerSettings
 from server.store import Store
 from server.timekeeping import save_clock
@@ -80,9 +83,12 @@ def create_app(
     app[LAB] = LabState()
     app[keys.CLOCK] = clock
     app[keys.SYNC_POKE] = asyncio.Event()
-    app[keys.TLS] = TlsSwitch(lab_pki, operator=settings.db_path.parent / CLIENT_CERT_FILE)
+    app[keys.TLS] = TlsSwitch(
+        lab_pki, operator=settings.db_path.parent / CLIENT_CERT_FILE, device_mtls=settings.device_mtls
+    )
     app[serve.SERVER] = serve.ServerRef()
     app[keys.AUTHORITY] = Authority(lab_pki, settings.mode)
+    app[keys.ROLLOVER] = Rollover(lab_pki.paths.root)
 
     async def storage(app: web.Application) -> AsyncIterator[None]:
         own = store is None
@@ -92,7 +98,15 @@ def create_app(
         await deployment.claim(st, deployment.Kind(settings.mode), clock.now(), sync=deployment.SyncMode(settings.sync))
         await save_clock(st, clock)
         await tlslab.restore(st, app[keys.TLS])
-        app[keys.REGISTRY] = Registry(store=st, clock=clock, policy=settings.policy, lab_pki=lab_pki)
+        app[keys.REGISTRY] = registry = Registry(
+            store=st,
+            clock=clock,
+            policy=settings.policy,
+            lab_pki=lab_pki,
+            mtls=DeviceMtls(enabled=settings.device_mtls),
+        )
+        await registry.ctx.mtls.load(st)
+        await app[keys.ROLLOVER].load(st)
         yield
         if isinstance(clock, ScaledClock):
             clock.rebase()  # record the domain time reached: a restart resumes from here
@@ -110,12 +124,14 @@ def create_app(
             for task in tracked:
                 app[keys.CLOCK].track(task)
             tasks.extend([asyncio.create_task(_prune_nonces(app), name="prune-nonces"), *tracked])
+            lab_rollover.schedule(app)  # a rollover in its overlap cuts over at its planned instant
 
         if await app[keys.STORE].lead_housekeeping():
             start()
         else:  # another machine's SSM keeps house for this PostgreSQL database: take over if it stops
             tasks.append(asyncio.create_task(_await_lead(app, start), name="await-housekeeping"))
         yield
+        await app[keys.ROLLOVER].stop()
         for task in tasks:
             task.cancel()
         for task in tasks:

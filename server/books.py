@@ -105,6 +105,17 @@ def write_rejudgement(uow: UnitOfWork, outcome: rejudge.Rejudgement, *, va_id: i
         uow.events.add(at=at, kind=e.kind, message=e.message, va_id=va_id, piid=e.piid)
 
 
+def _stored(line: ledger.StoredLine) -> dict[str, object]:
+    """A report's line as stored: what was received, and what the interval counted (the License
+    Consumption report reads both)."""
+    out: dict[str, object] = {"tag": line.tag, "name": line.name, "peak": line.peak}
+    if line.reported is not None:
+        out["reported"] = line.reported
+    if line.ooc is not None:
+        out["ooc"] = line.ooc
+    return out
+
+
 def write(uow: UnitOfWork, outcome: ledger.Outcome, *, piid: str, va_id: int, at: int) -> None:
     """Persist what the ledger decided (pools, lines, locks, reports, alerts and events), after
     the re-judged virtual account it carries (an authorization renewal)."""
@@ -119,7 +130,7 @@ def write(uow: UnitOfWork, outcome: ledger.Outcome, *, piid: str, va_id: int, at
                     r.interval_start,
                     r.interval_end,
                     at,
-                    json.dumps([{"tag": x.tag, "name": x.name, "peak": x.peak} for x in r.lines]),
+                    json.dumps([_stored(x) for x in r.lines]),
                 )
                 for r in outcome.reports
             ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from cryptography import x509
 
 from server.identity import Identity
+from server.mtls import DeviceMtls
 from server.pki_files import LabPki
 from server.store import Store
 from shared import pki, watch
@@ -30,6 +31,8 @@ class Context:
     policy: Policy
     pki: LabPki
     identity: Identity
+    #: Mutual TLS on the device plane: what instances present, and the revoked ID certificates.
+    mtls: DeviceMtls = field(default_factory=DeviceMtls)
     #: Set whenever an instance's next watch instant may have moved earlier.
     watch_changed: asyncio.Event = field(default_factory=asyncio.Event)
 

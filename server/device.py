@@ -16,7 +16,7 @@ from aiohttp import web
 
 from plumbing.web.body import read_body, require_type
 from plumbing.web.routes import Plane, Route
-from server import keys
+from server import keys, mtls
 from shared import callhome, envelope
 from shared.errors import BadRequest
 from shared.messages import Register, decode_request
@@ -50,7 +50,7 @@ async def _dispatch(request: web.Request, *, signed: bool, payload: bytes) -> st
         raise BadRequest(
             "a compact JWS is ASCII text", code="malformed_jws", fix="send the JWS as its compact serialization"
         ) from None
-    reply, want_chain = await registry.handle_signed(text)
+    reply, want_chain = await registry.handle_signed(text, presented=mtls.peer_certificate(request))
     return registry.sign(reply, include_chain=want_chain)
 
 

@@ -43,7 +43,9 @@ class Authenticated:
     instance: Instance  # as last read; the write transaction checks it again
     msg: SignedRequest
     used_previous: bool  # signed with the key of the previous ID certificate
-    want_chain: bool  # the client asks for the SSM's signing chain in the reply
+    #: The client asks for the SSM's signing chain in the reply (True), or names the signing
+    #: certificate it holds (its ``kid``: the chain travels when the SSM signs with another).
+    want_chain: bool | str
 
 
 def unknown(piid: str) -> Unauthorized:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from server.apiclients import Authority
 from server.registry import Registry
+from server.rollover import Rollover
 from server.settings import ServerSettings
 from server.store import Store
 from server.tls import TlsSwitch
@@ -34,6 +35,8 @@ LISTENERS = web.AppKey("listeners", Listeners)
 #: The product instance a device request speaks for, once known (for the journal).
 PIID = web.RequestKey("piid", str)
 TLS = web.AppKey("tls", TlsSwitch)
+#: The CA rollover of the SSM's PKI (``server.rollover``).
+ROLLOVER = web.AppKey("rollover", Rollover)
 #: Issues and checks the admin API's access tokens.
 AUTHORITY = web.AppKey("authority", Authority)
 #: The API client an admin API request was authorized for.

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from shared import pki
+from shared import javastore, pki
 from shared.clock import real_now
 
 TRUSTSTORE_PASSWORD = b"changeit"
@@ -161,12 +161,17 @@ class InitReport:
         return "\n".join(f"  {f.ljust(width)}  {what}" for f, what in self.lines)
 
 
-def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | None = None) -> InitReport:
+def init_lab_pki(
+    folder: Path, *, hosts: Sequence[str] = (), now: datetime | None = None, generation: str = ""
+) -> InitReport:
     """Create what is missing of the lab PKI in ``folder``; keep what is valid (idempotent).
 
     The server certificate is reissued when it lacks a requested host, expires within 30 days,
-    or was not issued by the current intermediate. Hosts it already had are kept.
+    or was not issued by the current intermediate. Hosts it already had are kept. ``generation``
+    ("G2") names the CAs of a rollover's new PKI ("ssmlab Lab Root CA G2", ``server.rollover``).
     """
+    root_cn = f"{ROOT_CN} {generation}".strip()
+    intermediate_cn = f"{INTERMEDIATE_CN} {generation}".strip()
     now = now or real_now()
     paths = PkiPaths(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -175,7 +180,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
 
     root = load_pair(paths.ca_cert, paths.ca_key)
     if root is None:
-        root = pki.make_ca(ROOT_CN, not_before=start, not_after=now + timedelta(days=3650))
+        root = pki.make_ca(root_cn, not_before=start, not_after=now + timedelta(days=3650))
         write_public(paths.ca_cert, root.cert_pem())
         write_private(paths.ca_key, root.key_pem())
         report.append((str(paths.ca_cert), "created (lab root CA, 10 years)"))
@@ -186,7 +191,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
     inter = load_pair(paths.intermediate_cert, paths.intermediate_key)
     if inter is None or not pki.signature_matches(inter.cert, root.cert):
         inter = pki.make_ca(
-            INTERMEDIATE_CN,
+            intermediate_cn,
             issuer=root,
             path_length=0,
             not_before=start,
@@ -238,7 +243,7 @@ def init_lab_pki(folder: Path, *, hosts: Sequence[str] = (), now: datetime | Non
         report.append((str(paths.signing_cert), "kept"))
 
     write_public(paths.truststore_pem, root.cert_pem())
-    write_public(paths.truststore_p12, pki.java_truststore([(ROOT_ALIAS, root.cert)], TRUSTSTORE_PASSWORD))
+    write_public(paths.truststore_p12, javastore.java_truststore([(ROOT_ALIAS, root.cert)], TRUSTSTORE_PASSWORD))
     report.append((str(paths.truststore_pem), "written (agent truststore, PEM)"))
     report.append((str(paths.truststore_p12), "written (PKCS12 truststore, password 'changeit')"))
     return InitReport(report)

@@ -14,9 +14,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from cryptography import x509
+
 from server import licensing, registration, satellite, watch
 from server.context import Context
 from server.identity import Authenticated, Identity
+from server.mtls import DeviceMtls
 from server.pki_files import LabPki
 from server.store import Store, UnitOfWork
 from server.store.rows import Instance
@@ -62,13 +65,16 @@ OPERATIONS: dict[type[SignedRequest], Operation] = {
 class Registry:
     """Device-plane operations of one SSM."""
 
-    def __init__(self, *, store: Store, clock: AnyClock, policy: Policy, lab_pki: LabPki) -> None:
+    def __init__(
+        self, *, store: Store, clock: AnyClock, policy: Policy, lab_pki: LabPki, mtls: DeviceMtls | None = None
+    ) -> None:
         self.ctx = Context(
             store=store,
             clock=clock,
             policy=policy,
             pki=lab_pki,
             identity=Identity(store=store, clock=clock, policy=policy),
+            mtls=mtls or DeviceMtls(),
         )
         self._sign_chain = (lab_pki.signing.cert, *lab_pki.signing.chain)
 
@@ -76,20 +82,35 @@ class Registry:
     def pki(self) -> LabPki:
         return self.ctx.pki
 
+    def rotate(self, new: LabPki) -> None:
+        """A CA rollover's cutover: replies signed, and ID certificates issued, by the new PKI."""
+        self.ctx.pki = new
+        self._sign_chain = (new.signing.cert, *new.signing.chain)
+
     @property
     def watch_changed(self) -> asyncio.Event:
         return self.ctx.watch_changed
 
-    def sign(self, reply: Reply, *, include_chain: bool = True) -> str:
-        """The signed reply; its certificate chain travels when the client asked for it."""
+    def sign(self, reply: Reply, *, include_chain: bool | str = True) -> str:
+        """The signed reply; its certificate chain travels when the client asked for it, or named a
+        signing certificate other than the SSM's (``include_chain`` is then its ``kid``)."""
+        if isinstance(include_chain, str):
+            include_chain = include_chain != envelope.thumbprint(self._sign_chain[0])
         return envelope.sign_reply(encode(reply), self.pki.signing.key, self._sign_chain, include_chain=include_chain)
 
     async def register(self, msg: Register) -> Registered:
         return await registration.register(self.ctx, msg)
 
-    async def handle_signed(self, body: str) -> tuple[Reply, bool]:
-        """Verify and apply a signed request; the reply, and whether its chain was asked for."""
+    async def handle_signed(
+        self, body: str, *, presented: x509.Certificate | None = None
+    ) -> tuple[Reply, bool | str]:
+        """Verify and apply a signed request; the reply, and whether its chain was asked for.
+
+        ``presented``: the client certificate of the connection, judged when the SSM demands
+        mutual TLS (before the request's nonce is used: a refused request may be sent again).
+        """
         auth = await self.ctx.identity.authenticate(body)
+        self.ctx.mtls.check(auth.instance, presented, self.ctx.clock)
         return await OPERATIONS[type(auth.msg)](self.ctx, auth), auth.want_chain
 
     async def remove_instance(self, piid: str, *, by: str = "ssm-server") -> Instance:
@@ -97,9 +118,14 @@ class Registry:
         self.ctx.identity.forget(piid)
         return instance
 
-    def forget_all(self) -> None:
+    def poke_watch(self) -> None:
+        """Something the watch schedules changed (a subscription term bought or renewed)."""
+        self.ctx.clock.poke(self.ctx.watch_changed)
+
+    async def forget_all(self) -> None:
         """After the store was reset or restored: nothing cached stands, and the watch looks again."""
         self.ctx.identity.forget_all()
+        await self.ctx.mtls.load(self.ctx.store)
         self.ctx.clock.poke(self.ctx.watch_changed)
 
     async def import_sync_file(self, data: bytes) -> bytes:

@@ -35,3 +35,5 @@ class ServerSettings:
     #: ``--workers``: how many processes answer the port (``server.workers``), and which one this is.
     workers: int = 1
     worker: int = 0
+    #: ``--device-mtls``: the device plane demands the instances' ID certificates (``server.mtls``).
+    device_mtls: bool = False

@@ -20,10 +20,15 @@ import os
 import ssl
 import tempfile
 import warnings
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from cryptography import x509
+
+from server import mtls
 from server.pki_files import LabPki, write_private
+from server.rollover import previous_roots
 from server.tlsdrills import Drill, DrillMode, Handshake, build
 from shared import pki
 from shared.clock import real_now
@@ -43,11 +48,24 @@ def server_context(lab_pki: LabPki) -> ssl.SSLContext:
     return ctx
 
 
-def _certificate_context(drill: Drill, lab_pki: LabPki) -> ssl.SSLContext:
-    """A context holding the drill's chain only (and the lab root, to judge client certificates)."""
+def _trust_clients(ctx: ssl.SSLContext, roots: Sequence[x509.Certificate]) -> None:
+    """Client certificates are judged against the lab root (and the roots a CA rollover replaced,
+    for the ID certificates their CAs issued); a client sends its issuing CA with its certificate
+    (an instance, the chain the SSM gave it with its ID certificate). Issuing CAs are never loaded
+    here: OpenSSL would complete the server's own chain from this store, and the incomplete-chain
+    drill would be whole again."""
+    for root in roots:
+        ctx.load_verify_locations(cadata=pki.cert_pem(root).decode())
+
+
+def _certificate_context(
+    drill: Drill, lab_pki: LabPki, *, client_roots: Sequence[x509.Certificate], device_mtls: bool = False
+) -> ssl.SSLContext:
+    """A context holding the drill's chain only (and the CAs that judge client certificates)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.set_ciphers(LEGACY_CIPHERS if drill.handshake.legacy else DEFAULT_CIPHERS)
-    ctx.load_verify_locations(cadata=pki.cert_pem(lab_pki.root).decode())
+    _trust_clients(ctx, client_roots)
+    mtls.allow_any_time(ctx, device_mtls)
     if drill.mode is DrillMode.GOOD:
         ctx.load_cert_chain(lab_pki.paths.server_cert, lab_pki.paths.server_key)
         return ctx
@@ -83,15 +101,33 @@ def _operator_pem(lab_pki: LabPki) -> bytes:
 class TlsSwitch:
     """The SSM's TLS context and the drill mode it serves."""
 
-    def __init__(self, lab_pki: LabPki, *, operator: Path | None = None) -> None:
+    def __init__(self, lab_pki: LabPki, *, operator: Path | None = None, device_mtls: bool = False) -> None:
         self.lab_pki = lab_pki
         #: Where the lab operator's client certificate goes while a drill demands client certificates.
         self.operator = operator
+        #: Ask every client for a certificate (``--device-mtls``; server.mtls judges it).
+        self.device_mtls = device_mtls
+        #: Roots whose client certificates the handshake accepts: the lab root and those a CA
+        #: rollover replaced (``server.rollover``).
+        self.client_roots = [lab_pki.root, *previous_roots(lab_pki.paths.root)]
         self.context = server_context(lab_pki)
-        self.context.load_verify_locations(cadata=pki.cert_pem(lab_pki.root).decode())
+        _trust_clients(self.context, self.client_roots)
         self.context.sni_callback = self._hand_over
         self.drill: Drill = build(DrillMode.GOOD, lab_pki, now=real_now())
-        self._certificate = _certificate_context(self.drill, lab_pki)
+        self._certificate = self._context_for(self.drill)
+        self._handshake(self.drill.handshake)
+
+    def _context_for(self, drill: Drill) -> ssl.SSLContext:
+        return _certificate_context(drill, self.lab_pki, client_roots=self.client_roots, device_mtls=self.device_mtls)
+
+    def rotate(self, new: LabPki) -> None:
+        """A CA rollover's cutover: serve the new PKI's chain (in the current drill mode), and keep
+        accepting client certificates of the root it replaced."""
+        self.client_roots = [new.root, *(r for r in self.client_roots if r != new.root)]
+        self.lab_pki = new
+        self.context.load_cert_chain(new.paths.server_cert, new.paths.server_key)
+        _trust_clients(self.context, self.client_roots)
+        self.serve(self.prepare(self.drill.mode))
 
     def _hand_over(self, conn: ssl.SSLObject, server_name: str | None, ctx: ssl.SSLContext) -> None:
         conn.context = self._certificate
@@ -106,7 +142,7 @@ class TlsSwitch:
 
     def serve(self, drill: Drill) -> None:
         """Serve ``drill`` on every new handshake."""
-        certificate = _certificate_context(drill, self.lab_pki)
+        certificate = self._context_for(drill)
         if drill.handshake.client_cert and self.operator is not None:
             write_private(self.operator, _operator_pem(self.lab_pki))
         self._handshake(drill.handshake)
@@ -124,4 +160,13 @@ class TlsSwitch:
             else:
                 ctx.maximum_version = ssl.TLSVersion.MAXIMUM_SUPPORTED
                 ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.verify_mode = ssl.CERT_REQUIRED if h.client_cert else ssl.CERT_NONE
+        if h.client_cert:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+        else:
+            ctx.verify_mode = ssl.CERT_OPTIONAL if self.device_mtls else ssl.CERT_NONE
+        mtls.allow_any_time(ctx, self.device_mtls and not h.client_cert)
+
+    def demand_id_certificates(self, on: bool) -> None:
+        """Ask (or stop asking) every client for its certificate from the next handshake on."""
+        self.device_mtls = on
+        self.serve(self.drill)

@@ -2,7 +2,8 @@
 
 - silent instances: "Product Instance Failed to Renew" and "Failed to Connect" (``shared.watch``);
 - pools Out of Compliance for the grace period: "Licenses in Enforcement";
-- SSM On-Prem synchronization deadlines (``server.satellite``).
+- SSM On-Prem synchronization deadlines (``server.satellite``);
+- Flex subscription terms: expiring alerts and expiry (``server.subscriptions``).
 
 ``next_due`` says when the scheduler must wake; ``run`` raises what is due and reschedules.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 
-from server import books, satellite
+from server import books, satellite, subscriptions
 from server.context import Context
 from server.store import UnitOfWork
 from server.store.rows import Instance, License
@@ -25,7 +26,12 @@ async def next_due(ctx: Context) -> int | None:
     grace = int(ctx.policy.ooc_grace.total_seconds())
 
     def body(uow: UnitOfWork) -> int | None:
-        times = [uow.instances.next_watch(), uow.pools.next_enforcement(grace), uow.satellites.next_check()]
+        times = [
+            uow.instances.next_watch(),
+            uow.pools.next_enforcement(grace),
+            uow.satellites.next_check(),
+            uow.terms.next_due(),
+        ]
         present = [x for x in times if x is not None]
         return min(present) if present else None
 
@@ -34,9 +40,10 @@ async def next_due(ctx: Context) -> int | None:
 
 async def run(ctx: Context, now: datetime) -> int:
     """Raise the alerts due at ``now`` and reschedule what was looked at. Returns alerts raised."""
-    raised = await ctx.store.write(lambda uow: _pools(uow, ctx, now))
-    raised += await satellite.run_deadlines(ctx.store, now, ctx.policy)
     t = epoch(now)
+    raised = await ctx.store.write(lambda uow: subscriptions.run_due(uow, t))
+    raised += await ctx.store.write(lambda uow: _pools(uow, ctx, now))
+    raised += await satellite.run_deadlines(ctx.store, now, ctx.policy)
     while True:
         due = await ctx.store.read(lambda uow: uow.instances.watch_due(t))
         if not due:

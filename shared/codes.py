@@ -20,6 +20,12 @@ from enum import StrEnum, unique
 class ErrorCode(StrEnum):
     # -- the SSM's refusals on the device plane (the agent receives them as RemoteError) --------
     ALREADY_REGISTERED = "already_registered"
+    #: Mutual TLS on the device plane (``shared.clientcert``): the ID certificate presented.
+    CLIENT_CERT_EXPIRED = "client_cert_expired"
+    CLIENT_CERT_MISMATCH = "client_cert_mismatch"
+    CLIENT_CERT_MISSING = "client_cert_missing"
+    CLIENT_CERT_NOT_YET_VALID = "client_cert_not_yet_valid"
+    CLIENT_CERT_REVOKED = "client_cert_revoked"
     CSR_KEY_UNSUPPORTED = "csr_key_unsupported"
     CSR_SIGNATURE_INVALID = "csr_signature_invalid"
     INSTANCE_ALREADY_REMOVED = "instance_already_removed"
@@ -50,6 +56,8 @@ class ErrorCode(StrEnum):
     CONNECTION_FAILED = "connection_failed"
     CONNECTION_LOST = "connection_lost"
     DNS_FAILED = "dns_failed"
+    #: The SSM dropped the handshake that presented the ID certificate, and asks for one without it.
+    ID_CERT_REFUSED = "id_cert_refused"
     PROXY_REFUSED = "proxy_refused"
     PROXY_UNREACHABLE = "proxy_unreachable"
     PROXY_UPSTREAM_FAILED = "proxy_upstream_failed"

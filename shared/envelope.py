@@ -49,10 +49,14 @@ WANT_CHAIN = jws.WANT_CHAIN
 Signed = str | bytes | jws.Compact
 
 
-def sign_request(payload: bytes, key: PrivateKey, *, piid: str, want_chain: bool = False) -> str:
+def sign_request(
+    payload: bytes, key: PrivateKey, *, piid: str, want_chain: bool = False, known_kid: str | None = None
+) -> str:
     """A compact JWS of ``payload`` signed by a product instance; ``want_chain`` asks the SSM to
-    send its signing certificate chain with the reply (the agent does not know it yet)."""
-    return jws.sign(payload, key, jws.Header(kid=piid, typ=REQUEST_TYP, want_chain=want_chain))
+    send its signing certificate chain with the reply (the agent does not know it yet);
+    ``known_kid`` names the signing certificate the agent holds (the SSM sends the chain of another)."""
+    header = jws.Header(kid=piid, typ=REQUEST_TYP, want_chain=want_chain, known_kid=known_kid)
+    return jws.sign(payload, key, header)
 
 
 @functools.lru_cache(maxsize=64)
@@ -98,9 +102,10 @@ def request_signer(token: Signed) -> str:
     return request_header(token)[0]
 
 
-def request_header(token: Signed) -> tuple[str, bool]:
-    """The ``kid`` (piid) a signed request claims and whether it asks for the SSM's chain, from
-    one read of its header (before the signature is checked)."""
+def request_header(token: Signed) -> tuple[str, bool | str]:
+    """The ``kid`` (piid) a signed request claims and whether it asks for the SSM's chain (True),
+    or the ``kid`` of the SSM signing certificate it holds (the chain travels if it is not the
+    SSM's), from one read of its header (before the signature is checked)."""
     header = parse(token).header
     if header.alg != ALGORITHM or not header.kid:
         raise Unauthorized(
@@ -108,7 +113,7 @@ def request_header(token: Signed) -> tuple[str, bool]:
             code="signer_missing",
             fix="set the JWS header kid to the product instance id received at registration",
         )
-    return header.kid, header.want_chain
+    return header.kid, header.want_chain or header.known_kid or False
 
 
 def verify(token: Signed, key: PublicKey, *, what: str = "request") -> bytes:

@@ -29,6 +29,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 ALGORITHM = "ES256"
 #: The header field by which a request asks the SSM for its signing chain (``x5c``) in the reply.
 WANT_CHAIN = "ssmlab-x5c"
+#: The ``kid`` of the SSM signing certificate the client holds: another one travels with its chain
+#: (after a CA rollover the SSM signs with a new key, and no reply may be lost to it).
+KNOWN_KID = "ssmlab-kid"
 
 _SEGMENT = re.compile(rb"[A-Za-z0-9_-]*")
 _ES256 = ec.ECDSA(hashes.SHA256())
@@ -47,6 +50,7 @@ class Header(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
     typ: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     x5c: Annotated[list[Annotated[str, msgspec.Meta(max_length=16384)]], msgspec.Meta(max_length=8)] | None = None
     want_chain: bool = msgspec.field(default=False, name=WANT_CHAIN)
+    known_kid: Annotated[str, msgspec.Meta(max_length=128)] | None = msgspec.field(default=None, name=KNOWN_KID)
 
 
 _header_decoder = msgspec.json.Decoder(Header)

@@ -139,6 +139,11 @@ class StoredLine:
     tag: str
     name: str
     peak: int
+    #: The quantity counted for this interval (its peak, or the lock when higher: the License
+    #: Consumption report's reported usage); None for an unknown tag or an interval judged already.
+    reported: int | None = None
+    #: Whether the pool was Out of Compliance once this interval was judged.
+    ooc: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +229,7 @@ def _apply_report(out: Outcome, report: UsageReport, t: int, policy: Policy) -> 
     for u in report.usage:
         key = license_by_tag(u.tag)
         stored.append(StoredLine(u.tag, key.name if key else u.name, u.peak))
-    out.reports.append(ReportRow(report.report_id, report.interval_start, report.interval_end, tuple(stored)))
-    for u in report.usage:
+    for i, u in enumerate(report.usage):
         pool = _pool_for(out.books, u.tag)
         if pool is None:
             continue
@@ -259,6 +263,11 @@ def _apply_report(out: Outcome, report: UsageReport, t: int, policy: Policy) -> 
         out._sample(u.tag, report.interval_end, state.in_use)
         if change.entered or change.left:
             _pool_alert(out, pool, policy, entered=change.entered)
+        own = out.books.latest.get(u.tag)
+        counted = own.reported if own is not None and own.interval_end == report.interval_end else None
+        was = stored[i]
+        stored[i] = StoredLine(was.tag, was.name, was.peak, counted, state.ooc_since is not None)
+    out.reports.append(ReportRow(report.report_id, report.interval_start, report.interval_end, tuple(stored)))
 
 
 def _pool_alert(out: Outcome, pool: Pool, policy: Policy, *, entered: bool) -> None:

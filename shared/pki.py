@@ -21,7 +21,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509 import DNSName, IPAddress
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import (
@@ -382,6 +381,21 @@ def issue_id_certificate(
     """The product instance's ID certificate, valid from ``not_before`` (domain time)."""
     public = csr.public_key()
     assert isinstance(public, ec.EllipticCurvePublicKey)
+    return id_certificate_for(
+        issuer, public, piid=piid, serial_number=serial_number, not_before=not_before, validity=validity
+    )
+
+
+def id_certificate_for(
+    issuer: CertifiedKey,
+    public: ec.EllipticCurvePublicKey,
+    *,
+    piid: str,
+    serial_number: str,
+    not_before: datetime,
+    validity: timedelta,
+) -> x509.Certificate:
+    """An ID certificate for a key already known (the lab's ID-certificate drills forge these)."""
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ssmlab product instance"),
@@ -495,19 +509,3 @@ def host_names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 def common_name(cert: x509.Certificate) -> str | None:
     attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else None
-
-
-def java_truststore(certs: Sequence[tuple[str, x509.Certificate]], password: bytes) -> bytes:
-    """A PKCS12 truststore (Java ``cacerts`` style) that ``keytool -list`` reads."""
-    entries = [pkcs12.PKCS12Certificate(cert, alias.encode()) for alias, cert in certs]
-    return pkcs12.serialize_java_truststore(entries, serialization.BestAvailableEncryption(password))
-
-
-def read_java_truststore(data: bytes, password: bytes) -> list[tuple[str, x509.Certificate]]:
-    """The (alias, certificate) entries of a PKCS12 truststore."""
-    store = pkcs12.load_pkcs12(data, password)
-    out = []
-    for entry in store.additional_certs:
-        alias = entry.friendly_name.decode() if entry.friendly_name else fingerprint(entry.certificate)
-        out.append((alias, entry.certificate))
-    return out

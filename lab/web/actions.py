@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lab import idcert
 from lab.web import cards, forms, views
 from lab.web.backend import Backend
 from lab.web.keys import BACKEND, RUNNER
@@ -34,6 +35,8 @@ async def _card(request: web.Request, card: str) -> dict[str, Any]:
         return await cards.faults_card(b)
     if card == "snapshots":
         return await cards.snapshots_card(b)
+    if card == "pki":
+        return await cards.pki_card(b)
     return cards.scenarios_card(runner, views.now())
 
 
@@ -114,6 +117,41 @@ async def set_tls(request: web.Request, form: Form) -> str:
     mode = forms.required(form, "mode", "the TLS drill", "choose one of the modes")
     served = await _b(request).ssm("POST", "/_lab/tls", {"mode": mode})
     return f"the SSM serves the {served.get('mode', mode)} certificate from its next handshake"
+
+
+async def set_mtls(request: web.Request, form: Form) -> str:
+    """Demand (or stop demanding) ID certificates on the device plane (``ssmlab mtls on|off``)."""
+    on = form.get("enabled") == "on"
+    await _b(request).ssm("POST", "/_lab/device-mtls", {"enabled": on})
+    return (
+        "the SSM demands ID certificates from the next handshake" if on else "the SSM no longer demands ID certificates"
+    )
+
+
+async def id_cert(request: web.Request, form: Form) -> str:
+    """An ID-certificate drill on one instance (``ssmlab id-cert DRILL --instance NAME``)."""
+    drill = forms.required(form, "drill", "the drill", "choose revoked, foreign or expired")
+    name = forms.required(form, "instance", "the instance", "choose a registered instance")
+    b = _b(request)
+    piid = (await b.agent("GET", f"/api/v1/instances/{name}/status")).get("piid")
+    if not piid:
+        raise LabError(f"{name} is not registered", "register it first", "not_registered")
+    made = await b.ssm("POST", f"/_lab/instances/{piid}/id-cert", {"drill": drill})
+    if "pem" in made:
+        await b.agent("POST", f"/_lab/instances/{name}/id-cert", {"pem": made["pem"]})
+    return f"{idcert.describe(made, name)}; its next renewal is refused: {made['fix']}"
+
+
+async def start_rollover(request: web.Request, form: Form) -> str:
+    """Start a CA rollover (``ssmlab pki rollover --overlap D``)."""
+    view = await _b(request).ssm("POST", "/_lab/pki/rollover", {"overlap": form.get("overlap") or "30d"})
+    return f"rollover to {view['generation']} started: cutover at {view['cutover_at'][:16]} (domain time)"
+
+
+async def cutover(request: web.Request, form: Form) -> str:
+    """Cut the rollover over now (``ssmlab pki cutover``)."""
+    view = await _b(request).ssm("POST", "/_lab/pki/rollover/cutover")
+    return f"cut over to {view['generation']}: the SSM serves, signs and issues with the new PKI"
 
 
 async def add_fault(request: web.Request, form: Form) -> str:

@@ -144,3 +144,22 @@ async def snapshots_card(b: Backend) -> dict[str, Any]:
 
 def scenarios_card(runner: Runner, now: float) -> dict[str, Any]:
     return {"scenarios": runner.builtin(), "part": run(runner, now), "form": {}}
+
+
+async def pki_card(b: Backend) -> dict[str, Any]:
+    """Mutual TLS on the device plane, the ID-certificate drills and the CA rollover."""
+    mtls, rollover, status = await asyncio.gather(
+        attempt(b.read("ssm", "/_lab/device-mtls")),
+        attempt(b.read("ssm", "/_lab/pki/rollover")),
+        attempt(b.read("agent", "/api/v1/status")),
+    )
+    instances = [] if status.error else [i["product_instance_name"] for i in status.value["instances"] if i.get("piid")]
+    return {"mtls": mtls, "rollover": rollover, "instances": instances, "drills": ID_CERT_DRILLS, "form": {}}
+
+
+#: The ID-certificate drills (``ssmlab id-cert``), with a line each.
+ID_CERT_DRILLS = {
+    "revoked": "the SSM revokes the instance's ID certificate",
+    "foreign": "the instance presents an ID certificate of another product's CA",
+    "expired": "the instance presents an ID certificate whose validity ended",
+}

@@ -45,14 +45,15 @@ def now() -> float:
 
 async def _console(request: web.Request) -> dict[str, Any]:
     b = request.app[BACKEND]
-    clock, tls, faults, snapshots, timeline = await asyncio.gather(
+    clock, tls, pki, faults, snapshots, timeline = await asyncio.gather(
         cards.clock_card(b, now()),
         cards.tls_card(b),
+        cards.pki_card(b),
         cards.faults_card(b),
         cards.snapshots_card(b),
         cards.timeline(b, limit=12, routine=False, compact=True),
     )
-    return {"clock": clock, "tls": tls, "faults": faults, "snapshots": snapshots, "timeline": timeline}
+    return {"clock": clock, "tls": tls, "pki": pki, "faults": faults, "snapshots": snapshots, "timeline": timeline}
 
 
 async def _timeline(request: web.Request) -> dict[str, Any]:
@@ -79,7 +80,7 @@ PAGES: dict[str, Callable[[web.Request], Awaitable[dict[str, Any]]]] = {
 #: Each page's heading (its title and its place in the navigation).
 HEADINGS = {"console": "Lab", "timeline": "Timeline", "journal": "Journal", "scenarios": "Scenarios"}
 #: Where each card lives (an action answered without htmx goes back there).
-PAGE_OF = {"clock": "/", "tls": "/", "faults": "/", "snapshots": "/", "scenarios": "/scenarios"}
+PAGE_OF = {"clock": "/", "tls": "/", "pki": "/", "faults": "/", "snapshots": "/", "scenarios": "/scenarios"}
 
 
 async def page(

@@ -82,6 +82,8 @@ class ReplyVerifier:
         self._roots = roots
         self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
         self._stale = False
+        #: The ``kid`` of the signing certificate verified last (the request names it).
+        self.last_kid: str | None = None
 
     @classmethod
     def from_file(cls, truststore: Path) -> ReplyVerifier:
@@ -98,6 +100,7 @@ class ReplyVerifier:
         kid = header.kid
         key = self._keys.get(kid) if kid else None
         if key is not None:
+            self.last_kid = kid
             return key
         if header.x5c is None:
             self._stale = True
@@ -132,6 +135,7 @@ class ReplyVerifier:
             )
         self._keys[envelope.thumbprint(leaf)] = public
         self._stale = False
+        self.last_kid = envelope.thumbprint(leaf)
         return public
 
     def verify(self, jws: str, nonce: str | None) -> Reply:

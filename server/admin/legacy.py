@@ -107,7 +107,7 @@ async def virtual_accounts(request: web.Request) -> web.Response:
 async def licenses(request: web.Request, body: bodies.ListBody) -> web.Response:
     """L5: license usage by virtual account, paged (what mcssmapi's smart_license_usage reads)."""
     vas = await common.listing_vas(request, body)
-    rows = await views.license_rows(request.app[keys.STORE], vas)
+    rows = await views.license_rows(request.app[keys.STORE], vas, views.now_of(request))
     return web.json_response(
         {
             "totalRecords": len(rows),
@@ -128,12 +128,15 @@ async def licenses(request: web.Request, body: bodies.ListBody) -> web.Response:
                     "licenseDetails": [
                         {
                             "licenseType": r.license_type,
-                            "quantity": r.pool.quantity,
-                            "startDate": views.iso(r.since),
-                            "endDate": None if r.license_type == "PERPETUAL" else views.iso_date(r.end),
-                            "subscriptionId": r.subscription_id,
+                            "quantity": d.quantity,
+                            "startDate": views.iso_date(d.start) if d.termed else views.iso(r.since),
+                            "endDate": None
+                            if r.license_type == "PERPETUAL" or d.end is None
+                            else views.iso_date(d.end),
+                            "subscriptionId": d.subscription_id,
                             "status": "ACTIVE",
                         }
+                        for d in r.details
                     ],
                     "licenseSubstitutions": [],
                 }

@@ -104,7 +104,7 @@ async def device_search(request: web.Request, q: DeviceQuery) -> web.Response:
     for account, vas in await store.read(read):
         devices = [d for d in await views.device_rows(store, vas) if q.wants(d)]
         if devices:
-            pools = {(r.va.id, r.name): r for r in await views.license_rows(store, vas)}
+            pools = {(r.va.id, r.name): r for r in await views.license_rows(store, vas, views.now_of(request))}
             found += [_item(account, d, pools) for d in devices]
     if not found:
         raise NotFound(

@@ -241,7 +241,7 @@ async def get_summary(request: web.Request, body: SummaryBody) -> web.Response:
             code="virtual_account_not_found",
             fix="read the ids from GET .../v2/accounts/search",
         )
-    rows = await views.license_rows(store, [va])
+    rows = await views.license_rows(store, [va], views.now_of(request))
     if body.data.tags:
         rows = [r for r in rows if r.pool.tag in body.data.tags]
     return web.json_response(
@@ -265,12 +265,13 @@ async def get_summary(request: web.Request, body: SummaryBody) -> web.Response:
                     "export_restricted": False,
                     "license_details": [
                         {
-                            "quantity": r.pool.quantity,
-                            "start_date": views.cisco_date(r.start),
-                            "end_date": views.cisco_date(r.end),
-                            "subscription_id": r.subscription_id,
+                            "quantity": d.quantity,
+                            "start_date": views.cisco_date(d.start),
+                            "end_date": views.cisco_date(d.end or r.end),
+                            "subscription_id": d.subscription_id,
                             "license_type": r.license_type,
                         }
+                        for d in r.details
                     ],
                 }
                 for r in rows

@@ -13,15 +13,16 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from server import keys
+from server import keys, subscriptions
 from server.accounts import resolve_account, resolve_va
 from server.reservations import available, cisco_license_type, display_name
 from server.store import Store, UnitOfWork
-from server.store.rows import Account, BehindOnPrem, Instance, License, Reservation, VirtualAccount
+from server.store.rows import Account, BehindOnPrem, Instance, License, LicenseTerm, Reservation, VirtualAccount
 from shared.clock import utc
 from shared.errors import BadRequest, NotFound
 from shared.reservation import device_status
 from shared.states import LicenseType
+from shared.terms import end_date
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -89,11 +90,37 @@ def cisco_date(d: date) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Term:
+    """One license detail of a pool: a Flex subscription term, or the licenses bought without one."""
+
+    quantity: int
+    start: date
+    #: the last valid day; None for licenses bought without a term (``LicenseRow.end`` shows theirs)
+    end: date | None
+    subscription_id: str
+    #: bought with a term (it leaves the pool after ``end``)
+    termed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class LicenseRow:
     va: VirtualAccount
     pool: License
     #: the domain instant (epoch s) the pool's licenses were first purchased (else its account's creation)
     since: int = 0
+    #: the pool's active terms (``server.subscriptions.details``)
+    lots: tuple[subscriptions.Detail, ...] = ()
+
+    @property
+    def details(self) -> list[Term]:
+        """Each active term, and what was bought without one (shown as before terms existed)."""
+        out = []
+        for d in self.lots or (subscriptions.Detail(self.pool.quantity, self.since, None, self.subscription_id),):
+            if d.ends_at is None:
+                out.append(Term(d.quantity, self.start, self.end, d.subscription_id))
+            else:
+                out.append(Term(d.quantity, utc(d.starts_at).date(), end_date(d.ends_at), d.subscription_id, True))
+        return out
 
     @property
     def start(self) -> date:
@@ -134,17 +161,25 @@ class LicenseRow:
         return cisco_license_type(self.pool)
 
 
-async def license_rows(store: Store, vas: Sequence[VirtualAccount]) -> list[LicenseRow]:
-    """Every pool that holds, uses or reserves licenses, in the virtual accounts given."""
+async def license_rows(store: Store, vas: Sequence[VirtualAccount], now: datetime) -> list[LicenseRow]:
+    """Every pool that holds, uses or reserves licenses, in the virtual accounts given, with its
+    active subscription terms at ``now``."""
+    t = int(now.timestamp())
 
     def body(uow: UnitOfWork) -> list[LicenseRow]:
         created = {a.id: int(a.created_at.timestamp()) for a in uow.accounts.all()}
-        return [
-            LicenseRow(va, pool, pool.purchased_at if pool.purchased_at is not None else created.get(va.account_id, 0))
-            for va in vas
-            for pool in uow.pools.of(va.id)
-            if pool.quantity or pool.pool.in_use or pool.reserved
-        ]
+        rows = []
+        for va in vas:
+            lots: dict[int, list[LicenseTerm]] = {}
+            for lot in uow.terms.in_account(va.id):
+                lots.setdefault(lot.license_id, []).append(lot)
+            for pool in uow.pools.of(va.id):
+                if not (pool.quantity or pool.pool.in_use or pool.reserved):
+                    continue
+                since = pool.purchased_at if pool.purchased_at is not None else created.get(va.account_id, 0)
+                detail = subscriptions.details(pool, lots.get(pool.id, []), since, t) if pool.id in lots else []
+                rows.append(LicenseRow(va, pool, since, tuple(detail)))
+        return rows
 
     return await store.read(body)
 

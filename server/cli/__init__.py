@@ -19,6 +19,9 @@ Verbs::
     ssm-server instance list [--json] | instance remove PIID
     ssm-server license list [--va NAME] [--json]
     ssm-server license add --type Flex|Perpetual [--mode Production|Non-Production] --name NAME --quantity N [--va]
+                           [--term 1y|3y|5y|400d | --ends YYYY-MM-DD]
+    ssm-server license terms [--va NAME] [--json] | renew SUBSCRIPTION [--term 1y | --ends YYYY-MM-DD]
+    ssm-server report consumption [--from DATE] [--to DATE] [--virtual-account NAME] [--json]   CSV on stdout
     ssm-server events [--limit N]
     ssm-server outbox [--limit N] [--json]        the notifications (alerts) the SSM would e-mail
     ssm-server api-client create [--name N] [--json] | list [--json] | revoke CLIENT_ID
@@ -43,14 +46,14 @@ import sys
 from collections.abc import Sequence
 
 from plumbing.cmdline import FILE_ERRORS, file_error
-from server.cli import account, api_client, clock, drill, inventory, pki, reservation, run, sync
+from server.cli import account, api_client, clock, drill, inventory, pki, report, reservation, run, sync
 from server.cli.common import Parents
 from server.pki_files import PkiMissing
 from server.store import StoreError
 from shared.errors import SmartLicensingError
 
 #: The groups of verbs, in the order ``ssm-server --help`` lists them.
-GROUPS = (pki, run, account, api_client, reservation, inventory, sync, clock, drill)
+GROUPS = (pki, run, account, api_client, reservation, inventory, report, sync, clock, drill)
 
 
 def build_parser() -> argparse.ArgumentParser:

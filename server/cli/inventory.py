@@ -7,7 +7,7 @@ from datetime import datetime
 
 from plumbing.cmdline import Column, print_json, table
 from server import accounts, deployment, views
-from server.cli import reads
+from server.cli import reads, terms
 from server.cli.common import Parents, SubParsers, admin
 from server.registration import remove_instance
 from server.store import Store
@@ -37,7 +37,9 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
     la.add_argument("--mode", choices=[m.value for m in UsageMode], default="Production")
     la.add_argument("--name", required=True, help='e.g. "Premium Agent"')
     la.add_argument("--quantity", type=int, required=True)
+    terms.add_term_options(la)
     la.set_defaults(func=admin(_license_add))
+    terms.add_parsers(lic, parents)
 
     sub.add_parser(
         "outbox", help="notifications the SSM would e-mail (alerts)", parents=[parents.limit, parents.json, parents.db]
@@ -133,6 +135,7 @@ async def _license_add(store: Store, now: datetime, args: argparse.Namespace) ->
         "the On-Prem ('ssm-server sync now', or Disconnected: sync export / import)",
     )
     account = await accounts.resolve_account(store, args.account)
+    length = terms.length_of(args)
     total = await accounts.add_licenses(
         store,
         account=account,
@@ -142,8 +145,11 @@ async def _license_add(store: Store, now: datetime, args: argparse.Namespace) ->
         name=args.name,
         quantity=args.quantity,
         now=now,
+        length=length,
     )
     print(f"{args.quantity} {args.type} {args.mode} {args.name} added to {args.va}: {total} purchased")
+    if length is not None:
+        print(terms.bought(length, now))
     print("the next usage report of each instance consuming it is judged against the new quantity")
 
 

@@ -74,6 +74,12 @@ def add_parsers(sub: SubParsers, parents: Parents) -> None:
         help="processes answering the port, sharing the store (SO_REUSEPORT; default 1). With more than one, "
         "the lab plane's clock, faults, TLS drills, reset and snapshots are refused",
     )
+    run.add_argument(
+        "--device-mtls",
+        action="store_true",
+        help="mutual TLS on the device plane: registered instances must present their ID certificate "
+        "(checked on the domain clock, against the SSM's revocation list)",
+    )
     run.add_argument("--worker-of", help=argparse.SUPPRESS)  # PARENT_PID:INDEX, set for workers 1..N-1
     run.set_defaults(func=lambda args: loop.run(_run(args)))
 
@@ -162,6 +168,7 @@ def _settings(
         lab_token=token,
         workers=args.workers,
         worker=worker,
+        device_mtls=args.device_mtls,
     )
 
 

@@ -5,7 +5,9 @@
 - ``metrics``: ``/metrics`` (Prometheus) and ``/_lab/info``;
 - ``snapshots``: save, load and reset the store;
 - ``shortcuts``: a registration token, a purchase;
-- ``tls``: the TLS drill switch; ``pki``: the lab CA's CRL and OCSP responder.
+- ``tls``: the TLS drill switch; ``pki``: the lab CA's CRL and OCSP responder;
+- ``idcerts``: mutual TLS on the device plane and the ID-certificate drills;
+- ``rollover``: the CA rollover of the SSM's PKI.
 
 ``ROUTES`` is the plane's route table (the clock's routes come from ``plumbing.web.clock``).
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from plumbing.web import openapi
 from plumbing.web.routes import LAB_TYPES, Body, Plane, Route
-from server.lab import faults, journal, metrics, pki, recording, shortcuts, snapshots, tls, views
+from server.lab import faults, idcerts, journal, metrics, pki, recording, rollover, shortcuts, snapshots, tls, views
 from shared.faults import FaultSpec
 from shared.limits import SNAPSHOT_FIX
 
@@ -58,7 +60,20 @@ ROUTES: list[Route] = [
             limit=_SMALL,
             types=LAB_TYPES,
             fix='send JSON like {"name": "Premium Agent", "quantity": 30, "license_type": "Flex"}; license_type '
-            "is Flex or Perpetual, usage_mode Production or Non-Production",
+            'is Flex or Perpetual, usage_mode Production or Non-Production; a Flex term: "term": "3y" or '
+            '"ends": "2029-01-31"',
+        ),
+    ),
+    Route(
+        "POST",
+        "/_lab/licenses/renew",
+        shortcuts.renew,
+        LAB,
+        body=Body(
+            shortcuts.RenewBody,
+            limit=_SMALL,
+            types=LAB_TYPES,
+            fix='send JSON like {"subscription_id": "Sub000001-1", "term": "1y"} (or "ends": "2030-01-31")',
         ),
     ),
     Route("GET", "/_lab/faults", faults.list_faults, LAB),
@@ -116,6 +131,33 @@ ROUTES: list[Route] = [
     ),
     Route("GET", "/_lab/tls/ca.pem", tls.ca_pem, LAB, media="application/x-pem-file"),
     Route("GET", "/_lab/pki/crl", pki.crl, LAB, media="application/pkix-crl"),
+    Route("GET", "/_lab/pki/rollover", rollover.show, LAB),
+    Route(
+        "POST",
+        "/_lab/pki/rollover",
+        rollover.start,
+        LAB,
+        body=Body(rollover.StartBody, limit=_SMALL, types=LAB_TYPES, fix='send {"overlap": "30d"}'),
+    ),
+    Route("POST", "/_lab/pki/rollover/cutover", rollover.cutover, LAB),
+    Route("GET", "/_lab/pki/next-ca.pem", rollover.next_ca, LAB, media="application/x-pem-file"),
+    Route("GET", "/_lab/device-mtls", idcerts.show, LAB),
+    Route(
+        "POST",
+        "/_lab/device-mtls",
+        idcerts.switch,
+        LAB,
+        body=Body(idcerts.SwitchBody, limit=_SMALL, types=LAB_TYPES, fix='send {"enabled": true}'),
+    ),
+    Route(
+        "POST",
+        "/_lab/instances/{piid}/id-cert",
+        idcerts.drill,
+        LAB,
+        body=Body(
+            idcerts.DrillBody, limit=_SMALL, types=LAB_TYPES, fix='send {"drill": "revoked"} (or foreign, expired)'
+        ),
+    ),
     Route("GET", "/_lab/pki/ocsp/{request}", pki.ocsp, LAB, media="application/ocsp-response"),
     openapi.document_route("/_lab/openapi.json", LAB, openapi.LAB_STYLE, documents=(LAB, Plane.PROBE)),
 ]

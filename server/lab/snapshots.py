@@ -49,7 +49,7 @@ async def restore(request: web.Request, body: NameBody) -> web.Response:
     await store.restore_from(source)
     restored = await clockctl.restore_snapshot(clock, await saved_clock(store))
     await save_clock(store, clock)
-    request.app[keys.REGISTRY].forget_all()
+    await request.app[keys.REGISTRY].forget_all()
     clock.poke(request.app[keys.SYNC_POKE])  # an On-Prem's next synchronization, from the restored link
     return json_response({"restored": body.name, "clock": restored})
 
@@ -60,7 +60,7 @@ async def reset(request: web.Request, body: ResetBody) -> web.Response:
     settings = request.app[keys.SETTINGS]
     store = request.app[keys.STORE]
     removed = await store.reset(body.account)
-    request.app[keys.REGISTRY].forget_all()
+    await request.app[keys.REGISTRY].forget_all()
     request.app[LAB].faults.clear()
     request.app[LAB].journal.clear()
     if settings.mode == "onprem":

@@ -11,6 +11,7 @@ from datetime import datetime
 from shared.compliance import PoolState, reported
 from shared.reservation import ReservationStatus
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
+from shared.terms import Term
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,26 @@ class License:
     def for_usage(self) -> int:
         """The purchased quantity reported usage is judged against (reservations come first)."""
         return max(0, self.quantity - self.reserved)
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseTerm:
+    """A Flex subscription term: a lot of a pool that leaves it at ``ends_at`` (``shared.terms``)."""
+
+    id: int
+    license_id: int
+    subscription_id: str
+    quantity: int
+    starts_at: int
+    ends_at: int
+    alerted: int | None
+    renewed_at: int | None
+    expired_at: int | None
+    next_check_at: int | None
+
+    @property
+    def term(self) -> Term:
+        return Term(self.starts_at, self.ends_at, self.alerted, self.expired_at is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -232,4 +232,27 @@ UPDATE licenses SET purchased_at = (
 ALTER TABLE reservations ADD COLUMN kind TEXT NOT NULL DEFAULT 'SPECIFIC'
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+#: Flex subscription terms (issue 21, ``shared.terms``): a purchase with a term is a lot of the pool
+#: that leaves it at ``ends_at`` (midnight UTC after its end date); ``alerted`` is the nearest
+#: "Licenses Expiring" alert sent (90, 60, 30 days before), ``next_check_at`` when the SSM's watch
+#: looks at it again. Licenses bought without a term have no row (they stay). The License
+#: Consumption report reads the stored reports by period.
+V7 = """
+CREATE TABLE license_terms (
+    id INTEGER PRIMARY KEY,
+    license_id INTEGER NOT NULL REFERENCES licenses(id),
+    subscription_id TEXT NOT NULL UNIQUE,
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    starts_at INTEGER NOT NULL,
+    ends_at INTEGER NOT NULL,
+    alerted INTEGER,
+    renewed_at INTEGER,
+    expired_at INTEGER,
+    next_check_at INTEGER
+);
+CREATE INDEX license_terms_license ON license_terms (license_id);
+CREATE INDEX license_terms_next_check ON license_terms (next_check_at);
+CREATE INDEX usage_reports_end ON usage_reports (interval_end)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)

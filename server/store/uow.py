@@ -16,6 +16,7 @@ from server.store.repos.pools import Pools
 from server.store.repos.reservations import Reservations
 from server.store.repos.satellites import Satellites
 from server.store.repos.settings import ApiClients, Settings
+from server.store.repos.terms import Terms
 from server.store.repos.tokens import Tokens
 from server.store.repos.usage import Usage
 
@@ -32,6 +33,7 @@ class UnitOfWork:
         "reservations",
         "satellites",
         "settings",
+        "terms",
         "tokens",
         "usage",
     )
@@ -43,6 +45,7 @@ class UnitOfWork:
         self.tokens = Tokens(conn)
         self.instances = Instances(conn)
         self.pools = Pools(conn)
+        self.terms = Terms(conn)
         self.usage = Usage(conn)
         self.reservations = Reservations(conn)
         self.satellites = Satellites(conn)

@@ -5,9 +5,10 @@ Pages (``Plane.WEB`` routes, server-rendered templates in ``templates/``, live l
 fragments that answer 204 while unchanged):
 
 - ``alerts``: the Smart Account's alerts from the outbox (``outbox`` reads them);
-- ``general``, ``licenses`` (with ``chart``), ``instances``, ``events``: Inventory's four tabs;
+- ``general``, ``licenses`` (with ``chart`` and ``subscriptions``), ``instances``, ``events``: Inventory's four tabs;
 - ``vaccounts``: virtual accounts; ``reservations``: Specific License Reservation;
-- ``sync``: an On-Prem's synchronization with the cloud.
+- ``sync``: an On-Prem's synchronization with the cloud;
+- ``reports`` (with ``consumptionchart``): the License Consumption report, its chart and CSV.
 
 Every module under ~400 lines; ``common`` holds what they share. No rule is decided here: each
 action calls the service the CLI and the admin API call, and a refusal shows the same code,
@@ -26,7 +27,18 @@ from plumbing.web.routes import Plane, Route
 from server.pki_files import LabPki
 from server.settings import ServerSettings
 from server.tlsdrills import lab_hosts
-from server.web import alerts, events, general, instances, licenses, reservations, sync, vaccounts
+from server.web import (
+    alerts,
+    events,
+    general,
+    instances,
+    licenses,
+    reports,
+    reservations,
+    subscriptions,
+    sync,
+    vaccounts,
+)
 from shared.clock import utc
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -52,6 +64,7 @@ ROUTES: list[Route] = [
     Route("GET", "/fragments/licenses", licenses.table_fragment, W),
     Route("GET", "/fragments/charts", licenses.charts_fragment, W),
     Route("POST", "/inventory/licenses", licenses.add, W),
+    Route("POST", "/inventory/subscriptions/{subscription}/renew", subscriptions.renew, W),
     Route("GET", "/inventory/instances", instances.listing, W),
     Route("GET", "/fragments/instances", instances.listing_fragment, W),
     Route("GET", "/inventory/instances/{piid}", instances.details, W),
@@ -71,6 +84,8 @@ ROUTES: list[Route] = [
     Route("GET", "/reservations/{rid}/authorization-code", reservations.download, W),
     Route("POST", "/reservations/confirm", reservations.confirm, W),
     Route("POST", "/reservations/return", reservations.give_back, W),
+    Route("GET", "/reports/consumption", reports.consumption_page, W),
+    Route("GET", "/reports/consumption.csv", reports.consumption_csv, W),
     Route("GET", "/synchronization", sync.status_page, W),
     Route("GET", "/fragments/synchronization", sync.fragment, W),
     Route("POST", "/synchronization/now", sync.now_, W),

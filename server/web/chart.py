@@ -23,15 +23,10 @@ DAY = 86400
 _STEPS = (900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 90 * DAY)
 
 
-@dataclass(frozen=True, slots=True)
-class Chart:
-    title: str
-    summary: str
-    in_use: str
-    purchased: str
-    over: list[tuple[float, float]]
-    xticks: list[tuple[float, str, str]]
-    yticks: list[tuple[float, str]]
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Frame:
+    """The plot area every chart of the portal shares (``_chartsvg.html`` draws it)."""
+
     width: int = WIDTH
     height: int = HEIGHT
     left: int = LEFT
@@ -40,7 +35,18 @@ class Chart:
     bottom: int = HEIGHT - BOTTOM
 
 
-def _nice(value: float) -> int:
+@dataclass(frozen=True, slots=True)
+class Chart(Frame):
+    title: str
+    summary: str
+    in_use: str
+    purchased: str
+    over: list[tuple[float, float]]
+    xticks: list[tuple[float, str, str]]
+    yticks: list[tuple[float, str]]
+
+
+def nice(value: float) -> int:
     """The smallest of 1, 2, 5 x 10^k at least ``value``."""
     if value <= 1:
         return 1
@@ -48,13 +54,18 @@ def _nice(value: float) -> int:
     return next(int(m * exp) for m in (1, 2, 5, 10) if m * exp >= value)
 
 
-def _label(t: int, span: int) -> str:
+def label(t: int, span: int) -> str:
     return utc(t).strftime("%b %d" if span >= 2 * DAY else "%b %d %H:%M" if span >= DAY // 2 else "%H:%M")
 
 
-def _anchor(at: float) -> str:
+def anchor(at: float) -> str:
     """Labels near an edge are anchored to stay inside the chart."""
     return "start" if at < LEFT + 40 else "end" if at > WIDTH - RIGHT - 40 else "middle"
+
+
+def steps_for(span: int) -> int:
+    """The tick spacing of a time axis ``span`` seconds long."""
+    return next((s for s in _STEPS if span / s <= 5), _STEPS[-1])
 
 
 def draw(title: str, samples: Sequence[PoolSample], *, now: int, in_use: int, purchased: int) -> Chart:
@@ -62,7 +73,7 @@ def draw(title: str, samples: Sequence[PoolSample], *, now: int, in_use: int, pu
     points = [s for s in samples if s.at <= now] + [PoolSample(now, in_use, purchased)]
     t0 = points[0].at if len(points) > 1 else now - DAY
     span = max(now - t0, 3600)
-    top = _nice(max(max(p.in_use for p in points), max(p.purchased for p in points)) * 1.1)
+    top = nice(max(max(p.in_use for p in points), max(p.purchased for p in points)) * 1.1)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(t: int) -> float:
@@ -87,14 +98,14 @@ def draw(title: str, samples: Sequence[PoolSample], *, now: int, in_use: int, pu
         for a, b in itertools.pairwise(points)
         if a.in_use > a.purchased and b.at > a.at
     ]
-    step = next((s for s in _STEPS if span / s <= 5), _STEPS[-1])
+    step = steps_for(span)
     first = -(-t0 // step) * step
-    xticks = [(x(t), _label(t, span), _anchor(x(t))) for t in range(first, now + 1, step)]
+    xticks = [(x(t), label(t, span), anchor(x(t))) for t in range(first, now + 1, step)]
     yticks = [(y(v), str(v)) for v in (0, top // 2, top)]
     last = points[-1]
     summary = (
         f"{title}: {last.in_use} in use of {last.purchased} purchased now; "
-        f"from {_label(t0, span)} to {_label(now, span)}"
+        f"from {label(t0, span)} to {label(now, span)}"
         + (f", usage above the purchase in {len(over)} period(s)" if over else "")
     )
     return Chart(title, summary, steps("in_use"), steps("purchased"), over, xticks, yticks)

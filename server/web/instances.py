@@ -19,6 +19,8 @@ from server.store import UnitOfWork
 from server.store.rows import Instance, VirtualAccount
 from server.web.common import Scope, action, done, form, layout, now, page, scope_of
 from shared import pki
+from shared.clientcert import Presented
+from shared.clock import epoch
 from shared.errors import NotFound
 
 REMOVED_BY = "the SSM portal"
@@ -77,6 +79,19 @@ def _certificate(inst: Instance) -> dict[str, Any]:
     }
 
 
+def _presented(seen: Presented | None) -> dict[str, Any] | None:
+    """What the instance presented in its last handshake (times as the page shows instants)."""
+    if seen is None:
+        return None
+    return {
+        "verdict": seen.verdict,
+        "serial": seen.serial,
+        "issuer": seen.issuer,
+        "not_after": epoch(seen.not_after),
+        "at": epoch(seen.at),
+    }
+
+
 async def _details(request: web.Request, scope: Scope, piid: str) -> dict[str, Any]:
     store = request.app[keys.STORE]
 
@@ -87,7 +102,21 @@ async def _details(request: web.Request, scope: Scope, piid: str) -> dict[str, A
     inst, va, events = await store.read(body)
     rows = await views.instances(store, va_id=va.id, include_removed=True)
     usage: list[dict[str, Any]] = next((r["usage"] for r in rows if r["piid"] == piid), [])
-    return {"scope": scope, "i": inst, "va": va, "usage": usage, "events": events, "cert": _certificate(inst)}
+    mtls = request.app[keys.REGISTRY].ctx.mtls
+    return {
+        "scope": scope,
+        "i": inst,
+        "va": va,
+        "usage": usage,
+        "events": events,
+        "cert": _certificate(inst),
+        # mutual TLS (--device-mtls): what it presented last, and whether it is revoked
+        "mtls": {
+            "enabled": mtls.enabled,
+            "seen": _presented(mtls.presented.get(piid)),
+            "revoked": inst.cert_serial in mtls.revoked,
+        },
+    }
 
 
 @page

@@ -1,6 +1,7 @@
 """Inventory > Licenses: each license of the virtual account by type and usage mode (Purchased, In
 Use, Reserved, Balance, Out of Compliance since), a chart of usage against purchased over domain
-time per license in use, and the Add Licenses dialog (the purchase, ``server.accounts``)."""
+time per license in use, the Add Licenses dialog (the purchase, ``server.accounts``, with a Flex
+subscription term or none) and the subscriptions (``subscriptions``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from plumbing.web import pages
 from server import accounts, keys, views
 from server.reservations import display_name
 from server.store import UnitOfWork
-from server.web import chart
+from server.web import chart, subscriptions
 from server.web.common import Scope, action, done, form, layout, now, page, scope_of
+from shared import terms
 from shared.catalog import all_license_keys
 from shared.clock import epoch
 from shared.errors import BadRequest
@@ -24,9 +26,10 @@ from shared.states import LicenseType, UsageMode
 class AddLicenses(msgspec.Struct, kw_only=True):
     license: str
     quantity: int
+    term: str | None = None
 
 
-LABELS = {"license": "License", "quantity": "Quantity"}
+LABELS = {"license": "License", "quantity": "Quantity", "term": "Term"}
 
 
 def offered() -> list[tuple[str, str]]:
@@ -65,7 +68,8 @@ async def licenses_page(request: web.Request) -> web.Response:
     scope = await scope_of(request)
     ctx = await layout(request, scope, active="inventory", title=f"Licenses: {scope.va.name}", tab="licenses")
     ctx.update(await _table(request, scope), offered=offered(), policy=request.app[keys.SETTINGS].policy)
-    ctx.update(charts=(await _charts(request, scope))["charts"])
+    ctx.update(charts=(await _charts(request, scope))["charts"], term_choices=subscriptions.TERMS)
+    ctx.update(terms=(await subscriptions.context(request, scope))["terms"])
     return pages.render("licenses.html", request, ctx)
 
 
@@ -100,6 +104,7 @@ async def add(request: web.Request) -> web.Response:
     scope = await scope_of(request)
     f = await form(request, AddLicenses, LABELS)
     license_type, usage_mode, name = _license(f.license)
+    length = terms.parse_length(f.term)
     total = await accounts.add_licenses(
         request.app[keys.STORE],
         account=scope.account,
@@ -109,6 +114,12 @@ async def add(request: web.Request) -> web.Response:
         name=name,
         quantity=f.quantity,
         now=now(request),
+        length=length,
     )
     notice = f"{f.quantity} {name} ({license_type}, {usage_mode}) added to {scope.va.name}: {total} purchased."
-    return done(request, notice, [("licenses", "_licenses.html", await _table(request, scope))])
+    refresh = [("licenses", "_licenses.html", await _table(request, scope))]
+    if length is not None:
+        request.app[keys.REGISTRY].poke_watch()
+        notice += f" Subscription term {length}."
+        refresh.append(("subscriptions", "_subscriptions.html", await subscriptions.context(request, scope)))
+    return done(request, notice, refresh)

@@ -4,22 +4,26 @@ Each notification becomes a row of CSSM's Alerts table: Severity (Major for the 
 notices, Minor for its warnings), Message, Source, Action Due. The due date is the deadline the
 notice announces, from the persisted instants and the policy: Enforcement of an Out-of-Compliance
 pool, expiry of a silent instance's authorization and the Enforcement after it, an On-Prem's
-synchronization deadline. An alert whose cause is gone (licenses purchased, the instance or the
-On-Prem back in contact) is Resolved and leaves the counts. Read-only.
+synchronization deadline, the end of a Flex subscription term. An alert whose cause is gone
+(licenses purchased, the instance or the On-Prem back in contact, the term renewed) is Resolved
+and leaves the counts. Read-only.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from server.store import UnitOfWork
 from server.store.rows import Account, Instance, License, Notification
-from shared import ledger, sync, watch
+from shared import ledger, sync, terms, watch
 from shared.policy import Policy
 
 MAJOR = "Major"
 MINOR = "Minor"
 _SEVERITY = {"critical": MAJOR}
+#: A term's alerts name its subscription last: "Licenses Expiring: Premium Agent (Sub000001-1)".
+_SUBSCRIPTION = re.compile(r"\((Sub[0-9]+-[0-9]+)\)$")
 #: How many of the latest notifications the page reads.
 LIMIT = 500
 
@@ -96,6 +100,18 @@ def _sync_alert(uow: UnitOfWork, n: Notification, policy: Policy) -> tuple[int |
     return sat.last_sync + _seconds(policy, "sync_deadline"), False
 
 
+def _term_alert(uow: UnitOfWork, n: Notification) -> tuple[int | None, bool]:
+    """A Flex subscription term: Licenses Expiring is due at its end and resolved by a renewal
+    (or superseded by Licenses Expired, which stays open)."""
+    found = _SUBSCRIPTION.search(n.subject)
+    term = uow.terms.by_subscription(found.group(1)) if found else None
+    if n.kind == terms.EXPIRED:
+        return None, False
+    if term is None or term.expired_at is not None or (term.renewed_at or 0) >= n.at:
+        return None, True
+    return term.ends_at, False
+
+
 def _due(reads: _Reads, n: Notification, inst: Instance | None, policy: Policy) -> tuple[int | None, bool]:
     if n.kind in (ledger.INSUFFICIENT_LICENSES, ledger.ENFORCEMENT):
         return _pool_alert(reads, n, policy)
@@ -103,6 +119,8 @@ def _due(reads: _Reads, n: Notification, inst: Instance | None, policy: Policy) 
         return _instance_alert(inst, n, policy)
     if n.kind in (sync.SYNC_OVERDUE, sync.SYNC_DEADLINE, sync.SYNC_REMOVED):
         return _sync_alert(reads.uow, n, policy)
+    if n.kind in (terms.EXPIRING, terms.EXPIRED):
+        return _term_alert(reads.uow, n)
     return None, False
 
 

@@ -165,7 +165,7 @@ class Automatic(Engine):
             state,
             ("registration_renewed", f"ID certificate renewed until {utc(reply.cert_expires_at).isoformat()}"),
             key=key,
-            cert=reply.id_cert,
+            cert=reply.id_cert + "".join(reply.chain),  # presented whole in mutual TLS
         )
         return None
 

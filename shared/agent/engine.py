@@ -159,7 +159,8 @@ class Engine:
         usage_state: UsageState | None = None,
     ) -> Flow:
         """Apply the time rules to ``state``, persist it (and usage, key, certificate) with
-        ``records`` (kind, message) and the transitions, and log those transitions."""
+        ``records`` (kind, message) and the transitions, and log those transitions. ``cert``: the
+        ID certificate followed by its issuing chain (PEM)."""
         now = self._now
         t = epoch(now)
         state, timed = lifecycle.tick(state, now, self.policy)

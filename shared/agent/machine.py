@@ -126,7 +126,7 @@ class InstanceMachine(Automatic):
             state,
             (f"{action}ed", f"registered to {reply.smart_account} / {reply.virtual_account}{moved} as {reply.piid}"),
             key=key,
-            cert=reply.id_cert,
+            cert=reply.id_cert + "".join(reply.chain),  # presented whole in mutual TLS
             usage_state=usage.forget_queue(self.usage),
         )
         yield Log(

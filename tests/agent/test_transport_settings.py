@@ -26,9 +26,9 @@ def record(monkeypatch: pytest.MonkeyPatch, transport: Transport) -> list[tuple[
     sent: list[tuple[str, str]] = []
     real = transport.exchange
 
-    async def spy(body: bytes, content_type: str, *, url: str | None = None) -> tuple[int, str, bytes]:
+    async def spy(body: bytes, content_type: str, *, url: str | None = None, **kw: Any) -> tuple[int, str, bytes]:
         sent.append((url or transport.url, content_type))
-        return await real(body, content_type, url=url)
+        return await real(body, content_type, url=url, **kw)
 
     monkeypatch.setattr(transport, "exchange", spy)
     return sent

@@ -26,6 +26,18 @@ def test_the_issue_s_scenarios_are_built_in() -> None:
         "no-basic-constraints", "name-constraints", "expired-intermediate", "client-cert-required", "revoked",
     }  # fmt: skip
     assert expected | {f"tls-{d}" for d in drills} | {"clock-skew"} <= set(BUILTIN)
+    # issue 19: mutual TLS (the ID-certificate drills) and the CA rollover
+    later = {"tls-id-revoked", "tls-id-foreign", "tls-id-expired", "tls-ca-rollover", "tls-ca-rollover-prepared"}
+    assert later <= set(BUILTIN)
+
+
+def test_a_rollover_scenario_never_rolls_the_lab_s_own_pki_over(pki_dir: Path) -> None:
+    """The scenario works on a copy of the certificates: the lab's root is the same after it."""
+    before = (pki_dir / "ca.pem").read_bytes(), (pki_dir / "truststore.pem").read_bytes()
+    report = scenario.run("tls-ca-rollover-prepared", certs=pki_dir, progress=False)
+    assert report["passed"], report
+    assert ((pki_dir / "ca.pem").read_bytes(), (pki_dir / "truststore.pem").read_bytes()) == before
+    assert not (pki_dir / "next").exists() and not (pki_dir / "previous").exists()
 
 
 @pytest.mark.parametrize("name", BUILTIN)

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agent.instance import InstanceRunner
 from server import apiclients
 from server.pki_files import LabPki
 from shared import pki
@@ -71,6 +72,14 @@ async def site(
     finally:
         await runner.cleanup()  # type: ignore[attr-defined]
         await op.store.close()
+
+
+async def registered_runner(ssm: RunningSSM, make_agent: MakeAgent) -> InstanceRunner:
+    """An agent's instance registered with ``ssm``, its agent running (the test acts through it)."""
+    running = await make_agent()
+    inst = running.agent.runner(None)
+    await inst.register(await ssm.token())
+    return inst
 
 
 @pytest.fixture

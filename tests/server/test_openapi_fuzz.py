@@ -20,6 +20,7 @@ from server.accounts import LAB_DOMAIN
 from tests.conftest import RunningSSM
 from tests.fuzzing import examples, schemathesis
 from tests.server.conftest import Api
+from tests.server.ownpki import lab_pki, pki_dir  # noqa: F401 - fuzzed lab routes may roll the PKI over
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from server.pki_files import PkiPaths, init_lab_pki, load_lab_pki
-from shared import pki
+from shared import javastore, pki
 
 
 def test_init_creates_everything_with_private_keys_0600(tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_init_is_idempotent_and_keeps_added_hosts(tmp_path: Path) -> None:
 def test_pkcs12_truststore_holds_the_root(tmp_path: Path) -> None:
     """cacerts (password changeit) holds the lab root under the alias ssmlab-root-ca."""
     init_lab_pki(tmp_path)
-    entries = pki.read_java_truststore(PkiPaths(tmp_path).truststore_p12.read_bytes(), b"changeit")
+    entries = javastore.read_java_truststore(PkiPaths(tmp_path).truststore_p12.read_bytes(), b"changeit")
     lab = load_lab_pki(tmp_path)
     assert [(a, pki.fingerprint(c)) for a, c in entries] == [("ssmlab-root-ca", pki.fingerprint(lab.root))]
 

@@ -25,6 +25,7 @@ from shared.messages import Authorize, RenewRegistration, ReportUsage, Request, 
 from tests.conftest import RunningSSM
 from tests.fuzzing import examples
 from tests.server.conftest import Api
+from tests.server.ownpki import lab_pki, pki_dir  # noqa: F401 - fuzzed lab routes may roll the PKI over
 from tests.strategies import documents
 
 PATH_VALUES = {"domain": LAB_DOMAIN, "va": "DEFAULT", "version": "v2", "type": "CUSTOMER", "piid": "nobody", "id": "1"}

@@ -251,7 +251,8 @@ def test_registration_sends_register_then_authorize_and_answers_the_status() -> 
     assert isinstance(authorize.request, Authorize) and authorize.request.piid == "PI-1"
     first = of(commands, Persist)[0]
     assert isinstance(first, Persist)
-    assert (first.key_pem, first.cert_pem) == (pki.key_pem(NEW_KEY), PEM)
+    # the ID certificate with the chain the SSM sent, as presented in mutual TLS
+    assert (first.key_pem, first.cert_pem) == (pki.key_pem(NEW_KEY), PEM + PEM)
     assert first.usage == UsageState()  # reports of another registration are forgotten
     answer = commands[-1]
     assert isinstance(answer, Answer) and answer.result is not None

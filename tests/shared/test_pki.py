@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from shared import pki
+from shared import javastore, pki
 from shared.errors import CsrInvalid
 from shared.pki import CertifiedKey, ChainError
 
@@ -204,10 +204,10 @@ def test_load_csr_rejects_keys_other_than_p256(make_key: Callable[[], rsa.RSAPri
 def test_java_truststore_round_trip(lab: Lab) -> None:
     """A truststore written with aliases reads back as the same (alias, certificate) entries."""
     entries = [("ssmlab-root", lab.root.cert), ("ssmlab-intermediate", lab.intermediate.cert)]
-    data = pki.java_truststore(entries, b"changeit")
-    assert pki.read_java_truststore(data, b"changeit") == entries
+    data = javastore.java_truststore(entries, b"changeit")
+    assert javastore.read_java_truststore(data, b"changeit") == entries
     with pytest.raises(ValueError, match="Invalid password"):
-        pki.read_java_truststore(data, b"wrong")
+        javastore.read_java_truststore(data, b"wrong")
 
 
 def test_pem_round_trips(lab: Lab) -> None:

@@ -403,6 +403,54 @@ async def test_another_site_s_form_is_refused(lab: Lab, url: str, page: Any, sho
     assert lab.ssm("GET", "/_lab/faults") == []
 
 
+async def reload_until(page: Any, url: str, selector: str, text: str) -> None:
+    """Load the console until ``selector`` shows ``text`` (it reads what changed outside it within a second)."""
+    from playwright.async_api import expect
+
+    for _ in range(20):
+        await page.goto(url + "/")
+        found = page.locator(selector)
+        if await found.count() and text in (await found.inner_text()):
+            return
+        await asyncio.sleep(0.25)
+    await expect(page.locator(selector)).to_contain_text(text)
+
+
+async def test_mutual_tls_and_an_id_certificate_drill_from_the_console(
+    lab: Lab, url: str, page: Any, shoot: Shoot
+) -> None:
+    """The console switches mutual TLS on, shows what the instance presented, runs the revoked
+    drill (the next renewal is refused) and refuses a bad rollover overlap with its fix, changing
+    nothing. The instance leaves the lab as it found it (unregistered, mutual TLS off)."""
+    from playwright.async_api import expect
+
+    await page.goto(url + "/")
+    await page.get_by_role("button", name="Demand ID certificates").click()
+    await expect(page.locator("#pki-card .notice")).to_contain_text("demands ID certificates")
+    token = lab.ssm("POST", "/_lab/tokens", {"va": "DEFAULT", "description": "console test"})["token"]
+    lab.agent("POST", "/api/v1/instances/ucce-1/register", {"token": token})
+    try:
+        lab.agent("POST", "/api/v1/instances/ucce-1/renew-authorization")
+        await reload_until(page, url, "#pki-card table", "ssmlab Issuing CA")
+        await page.check("#idc-revoked")
+        await page.select_option("#idc-instance", "ucce-1")
+        await page.get_by_role("button", name="Run the drill").click()
+        await expect(page.locator("#pki-card .notice")).to_contain_text("the SSM revoked ID certificate")
+        with pytest.raises(LabError) as refused:
+            lab.agent("POST", "/api/v1/instances/ucce-1/renew-authorization")
+        assert "client_cert_revoked" in str(refused.value) or refused.value.code == "client_cert_revoked"
+        await reload_until(page, url, "#pki-card table", "client_cert_revoked")
+        await page.fill("#overlap", "soon")
+        await page.get_by_role("button", name="Start a rollover").click()
+        await expect(page.locator("#pki-card .error")).to_contain_text("invalid_duration")
+        assert lab.ssm("GET", "/_lab/pki/rollover")["phase"] == "none"
+        await page.locator("#pki-card").scroll_into_view_if_needed()
+        await shoot(page, "mtls-revoked")
+    finally:
+        lab.ssm("POST", "/_lab/device-mtls", {"enabled": False})
+        lab.agent("POST", "/api/v1/instances/ucce-1/deregister")
+
+
 async def test_the_pages_at_phone_width(url: str, browser: Any, shoot: Shoot) -> None:
     from playwright.async_api import expect
 

@@ -70,3 +70,27 @@ class Usage(Repository):
     def reports(self, piid: str, *, limit: int = 100) -> list[StoredReport]:
         rows = self._all("SELECT * FROM usage_reports WHERE piid = ? ORDER BY interval_end DESC LIMIT ?", (piid, limit))
         return [StoredReport(**dict(r)) for r in rows]
+
+    def between(self, start: int, end: int, va_id: int | None, *, limit: int) -> list[tuple[StoredReport, str, int]]:
+        """Reports of intervals starting in ``[start, end)`` (of one virtual account's instances, or
+        all), with each instance's name and virtual account id; at most ``limit``, oldest first."""
+        if va_id is None:
+            rows = self._all(_BETWEEN, (start, end, limit))
+        else:
+            rows = self._all(_BETWEEN_VA, (start, end, limit, va_id))
+        return [(StoredReport(r[0], r[1], r[2], r[3], r[4], r[5]), r[6], r[7]) for r in rows]
+
+
+#: The period by the index on interval_end (an interval starting at or after ?1 ends after it).
+_BETWEEN = (
+    "SELECT r.report_id, r.piid, r.interval_start, r.interval_end, r.received_at, r.lines, i.name, "
+    "i.virtual_account_id FROM usage_reports r JOIN instances i ON i.piid = r.piid "
+    "WHERE r.interval_end > ?1 AND r.interval_start >= ?1 AND r.interval_start < ?2 "
+    "ORDER BY r.interval_start, r.piid LIMIT ?3"
+)
+_BETWEEN_VA = (
+    "SELECT r.report_id, r.piid, r.interval_start, r.interval_end, r.received_at, r.lines, i.name, "
+    "i.virtual_account_id FROM usage_reports r JOIN instances i ON i.piid = r.piid "
+    "WHERE r.interval_end > ?1 AND r.interval_start >= ?1 AND r.interval_start < ?2 AND i.virtual_account_id = ?4 "
+    "ORDER BY r.interval_start, r.piid LIMIT ?3"
+)
