@@ -52,6 +52,8 @@ BOTH_ENGINES = frozenset(
         "tests/server/test_reports.py",
         "tests/server/test_signed_requests.py",
         "tests/server/test_purchases.py",
+        "tests/server/test_subscriptions.py",
+        "tests/server/test_consumption_report.py",
         "tests/server/test_reservation.py",
         "tests/server/test_admin_api.py",
         "tests/server/test_mcssmapi.py",
