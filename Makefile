@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test fuzz lint certs clean install bench test-tools docs
+.PHONY: run test fuzz lint certs clean install bench test-tools docs cluster fleet
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,13 @@ run: $(STAMP)
 test: $(STAMP) test-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## test-tools: Debian's chromium (page tests) and wrk (benchmark), installed when run as root on Debian
-TOOLS := chromium wrk
+## test-tools: Debian's chromium (page tests), wrk (benchmark) and postgresql (the store's second engine),
+## installed when run as root on Debian
+TOOLS := chromium wrk postgresql
 test-tools:
-	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(TOOLS); do \
+	  if [ $$t = postgresql ]; then ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing $$t"; \
+	  else command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; fi; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's$$missing for the tests"; \
@@ -44,6 +47,18 @@ fuzz: $(STAMP)
 ## bench: the performance figures (several minutes); writes bench/RESULTS.md
 bench: $(STAMP) test-tools
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## fleet: the Locust fleet's optional dependencies (.[fleet])
+FLEET := $(VENV)/.fleet-stamp
+$(FLEET): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,fleet]'
+	@touch $@
+fleet: $(FLEET)
+
+## cluster: PostgreSQL, the SSM with 1 then 2 workers on it, Locust (master + 2 workers) against each:
+## reports/s and p99 side by side, every acknowledged report stored once (about 2 minutes)
+cluster: $(FLEET) test-tools
+	$(BIN)/python -m bench.cluster $(CLUSTER_ARGS)
 
 ## lint: ruff and mypy (strict on shared/)
 lint: $(STAMP)

@@ -64,6 +64,50 @@ class Stats:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def register_request(sim: Sim, token: str, sent_at: int) -> tuple[bytes, str, str]:
+    """A register request of ``sim`` (a CSR of its key, its serial as name): body, content type, nonce."""
+    csr = pki.make_csr(sim.key, common_name=sim.serial, serial_number=sim.serial)
+    msg = Register(
+        sent_at=sent_at,
+        nonce=envelope.new_nonce(),
+        token=token,
+        csr=csr.decode(),
+        identity=Identity(
+            instance_name=sim.serial,
+            product="CVP",
+            udi_pid="CVP",
+            serial_number=sim.serial,
+            hostname=f"{sim.serial.lower()}.fleet",
+            deployment_type="CVP",
+            license_type=LicenseType.FLEX,
+            usage_mode=UsageMode.PRODUCTION,
+        ),
+    )
+    return encode(msg), "application/json", msg.nonce
+
+
+def report_request(
+    sim: Sim, interval_end: int, peak: int, sent_at: int, *, want_chain: bool, length: int = 900
+) -> tuple[bytes, str, str]:
+    """A usage report of one interval (``PIID:END``, ``length`` seconds), signed with ``sim``'s ID
+    key: body, content type, nonce."""
+    msg = ReportUsage(
+        sent_at=sent_at,
+        nonce=envelope.new_nonce(),
+        piid=sim.piid,
+        reports=[
+            UsageReport(
+                report_id=f"{sim.piid}:{interval_end}",
+                interval_start=interval_end - length,
+                interval_end=interval_end,
+                usage=[Usage(tag=PREMIUM, peak=peak)],
+            )
+        ],
+    )
+    body = envelope.sign_request(encode(msg), sim.key, piid=sim.piid, want_chain=want_chain)
+    return body.encode(), envelope.CONTENT_TYPE, msg.nonce
+
+
 class Fleet:
     """N simulated instances talking to one SSM over one pool of keep-alive TLS connections."""
 
@@ -114,45 +158,16 @@ class Fleet:
         ]
 
     async def register(self, sim: Sim, token: str) -> None:
-        csr = pki.make_csr(sim.key, common_name=sim.serial, serial_number=sim.serial)
-        msg = Register(
-            sent_at=int(self.now()),
-            nonce=envelope.new_nonce(),
-            token=token,
-            csr=csr.decode(),
-            identity=Identity(
-                instance_name=sim.serial,
-                product="CVP",
-                udi_pid="CVP",
-                serial_number=sim.serial,
-                hostname=f"{sim.serial.lower()}.fleet",
-                deployment_type="CVP",
-                license_type=LicenseType.FLEX,
-                usage_mode=UsageMode.PRODUCTION,
-            ),
-        )
-        reply = await self._post(encode(msg), "application/json", msg.nonce)
+        body, ctype, nonce = register_request(sim, token, int(self.now()))
+        reply = await self._post(body, ctype, nonce)
         assert isinstance(reply, Registered)
         sim.piid = reply.piid
 
     async def report(self, sim: Sim, interval_end: int, peak: int) -> None:
-        msg = ReportUsage(
-            sent_at=int(self.now()),
-            nonce=envelope.new_nonce(),
-            piid=sim.piid,
-            reports=[
-                UsageReport(
-                    report_id=f"{sim.piid}:{interval_end}",
-                    interval_start=interval_end - 900,
-                    interval_end=interval_end,
-                    usage=[Usage(tag=PREMIUM, peak=peak)],
-                )
-            ],
+        body, ctype, nonce = report_request(
+            sim, interval_end, peak, int(self.now()), want_chain=self._verifier.needs_chain
         )
-        body = envelope.sign_request(
-            encode(msg), sim.key, piid=sim.piid, want_chain=self._verifier.needs_chain
-        ).encode()
-        reply = await self._post(body, envelope.CONTENT_TYPE, msg.nonce)
+        reply = await self._post(body, ctype, nonce)
         assert isinstance(reply, UsageAccepted)
         sim.sent += 1
 

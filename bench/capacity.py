@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.fleet import PREMIUM, Sim
+from agent.fleet import Sim, report_request
 from shared import envelope, pki
-from shared.messages import Identity, Register, ReportUsage, Usage, UsageReport, encode
+from shared.messages import Identity, Register, encode
 from shared.states import LicenseType, UsageMode
 
 WRK = shutil.which("wrk")
@@ -105,20 +105,8 @@ def signed_reports(sims: list[Sim], count: int, *, base_interval: int, now: floa
     for i in range(count):
         sim = sims[i % n]
         end = base_interval + i // n + 1
-        msg = ReportUsage(
-            sent_at=sent_at,
-            nonce=envelope.new_nonce(),
-            piid=sim.piid,
-            reports=[
-                UsageReport(
-                    report_id=f"{sim.piid}:{end}",
-                    interval_start=end - 900,
-                    interval_end=end,
-                    usage=[Usage(tag=PREMIUM, peak=i % 4)],
-                )
-            ],
-        )
-        yield envelope.sign_request(encode(msg), sim.key, piid=sim.piid)
+        body, _, _ = report_request(sim, end, i % 4, sent_at, want_chain=False)
+        yield body.decode()
 
 
 def register_requests(count: int, token: str, *, prefix: str = "WRK") -> Iterable[str]:

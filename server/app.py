@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 from aiohttp import web
@@ -120,16 +120,24 @@ def create_app(
         smtp = senders.Smtp(*settings.smtp, settings.smtp_from) if settings.smtp else None
         tls = senders.outbound_tls(settings.certs)
         app[keys.DISPATCHER] = Dispatcher(app[keys.STORE], app[keys.CLOCK], smtp=smtp, tls=tls)
-        tasks = [
-            asyncio.create_task(_prune_nonces(app), name="prune-nonces"),
-            asyncio.create_task(_watch(app), name="watch"),
-            asyncio.create_task(app[keys.DISPATCHER].run(), name="deliveries"),
-        ]
-        if settings.mode == "onprem" and settings.sync == "connected":
-            tasks.append(asyncio.create_task(_sync_loop(app), name="sync"))
-        for task in tasks[1:]:
-            app[keys.CLOCK].track(task)
-        lab_rollover.schedule(app)  # a rollover in its overlap cuts over at its planned instant
+        tasks: list[asyncio.Task[None]] = []
+
+        def start() -> None:
+            tracked = [
+                asyncio.create_task(_watch(app), name="watch"),
+                asyncio.create_task(app[keys.DISPATCHER].run(), name="deliveries"),
+            ]
+            if settings.mode == "onprem" and settings.sync == "connected":
+                tracked.append(asyncio.create_task(_sync_loop(app), name="sync"))
+            for task in tracked:
+                app[keys.CLOCK].track(task)
+            tasks.extend([asyncio.create_task(_prune_nonces(app), name="prune-nonces"), *tracked])
+            lab_rollover.schedule(app)  # a rollover in its overlap cuts over at its planned instant
+
+        if await app[keys.STORE].lead_housekeeping():
+            start()
+        else:  # another machine's SSM keeps house for this PostgreSQL database: take over if it stops
+            tasks.append(asyncio.create_task(_await_lead(app, start), name="await-housekeeping"))
         yield
         await app[keys.ROLLOVER].stop()
         for task in tasks:
@@ -206,6 +214,15 @@ async def _watch(app: web.Application) -> None:
         nxt = await registry.next_watch()
         target = utc(nxt) if nxt is not None else clock.now() + IDLE_WATCH
         await clock.sleep_until(target, interrupt=registry.watch_changed)
+
+
+async def _await_lead(app: web.Application, start: Callable[[], None]) -> None:
+    """Ask again every few (real) seconds whether this process may keep house now."""
+    while True:
+        if await app[keys.STORE].lead_housekeeping():
+            start()
+            return
+        await asyncio.sleep(5)  # (a lock held by another machine's process: nothing here to wait on)
 
 
 async def _sync_loop(app: web.Application) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.deployment import Kind, SyncMode
+from server.store.location import PgUrl
 from shared.policy import DEFAULT_POLICY, Policy
 
 
@@ -20,7 +21,8 @@ class ServerSettings:
     admin_port: int | None = None
     #: On-Prem synchronization: on a schedule over the network, or by files carried by hand.
     sync: SyncMode = SyncMode.CONNECTED
-    db_path: Path = Path("var/ssm/ssm.db")
+    #: A SQLite file or a PostgreSQL URL (``server.store.location``); its ``parent`` holds our own files.
+    db_path: Path | PgUrl = Path("var/ssm/ssm.db")
     certs: Path = Path("certs")
     policy: Policy = field(default=DEFAULT_POLICY)
     #: Largest device-plane request body accepted (bytes).

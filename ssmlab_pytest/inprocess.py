@@ -30,6 +30,7 @@ from server.app import create_app
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from server.settings import ServerSettings
 from server.store import Store
+from server.store.location import PgUrl
 from shared.clock import AnyClock, VirtualClock
 from shared.clockstate import dump_state
 from shared.policy import DEFAULT_POLICY
@@ -39,7 +40,7 @@ T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
-async def serve_ssm(db: Path, clock: AnyClock, lab_pki: LabPki) -> AsyncIterator[tuple[Store, int]]:
+async def serve_ssm(db: Path | PgUrl, clock: AnyClock, lab_pki: LabPki) -> AsyncIterator[tuple[Store, int]]:
     """A cloud SSM (store ``db``, the lab PKI's certificate) over TLS on a free loopback port, in
     the running event loop: its store and port (tests/conftest.py's ``ssm`` fixture serves it too)."""
     store = await Store.open(db)

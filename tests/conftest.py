@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
+import os
 import sqlite3
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import aiosqlite
+import psycopg
 import pytest
 
 from agent.config import AgentConfig, parse_config
@@ -23,10 +26,12 @@ from agent.daemon import Agent, open_transport
 from agent.store import AgentStore
 from agent.transport import Transport
 from lab.proxy import pipe
+from plumbing import pgcluster
 from plumbing.clients.lab import CLIENT_CERT_FILE, lab_plane_context
 from server.accounts import LAB_DOMAIN, create_token, resolve_account
 from server.pki_files import LabPki, init_lab_pki, load_lab_pki
 from server.store import Store
+from server.store.location import PgUrl
 from shared import envelope, pki
 from shared.clock import AnyClock, VirtualClock, epoch
 from shared.messages import Identity, Register, encode
@@ -35,6 +40,81 @@ from shared.states import LicenseType, UsageMode
 from ssmlab_pytest.inprocess import serve_ssm as serve_in_loop
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+#: The tests whose behaviour depends on the store's engine run on SQLite and on PostgreSQL (every
+#: test there using the ``ssm`` fixture, or ``db_engine``); the rest run on SQLite alone (the
+#: whole suite twice would take CI past its budget, see docs/scale-out.md).
+BOTH_ENGINES = frozenset(
+    {
+        "tests/server/test_store.py",
+        "tests/server/test_pg_store.py",
+        "tests/server/test_register.py",
+        "tests/server/test_reports.py",
+        "tests/server/test_signed_requests.py",
+        "tests/server/test_purchases.py",
+        "tests/server/test_subscriptions.py",
+        "tests/server/test_consumption_report.py",
+        "tests/server/test_notify.py",
+        "tests/server/test_device_mtls.py",
+        "tests/server/test_reservation.py",
+        "tests/server/test_admin_api.py",
+        "tests/server/test_mcssmapi.py",
+        "tests/server/test_labplane.py",
+        "tests/server/test_edges.py",
+        "tests/server/test_device_identity.py",
+        "tests/server/test_onprem_compliance.py",
+        "tests/agent/test_agent.py",
+    }
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``db_engine`` is sqlite and postgresql for the tests of ``BOTH_ENGINES``, sqlite elsewhere."""
+    if "db_engine" not in metafunc.fixturenames:
+        return
+    module = Path(metafunc.definition.path).relative_to(Path(__file__).parent.parent).as_posix()
+    if module in BOTH_ENGINES:
+        metafunc.parametrize("db_engine", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgcluster.Cluster]:
+    """A throwaway PostgreSQL cluster for the session (Debian's package; with CI set it must run)."""
+    try:
+        manager = pgcluster.running(durable=False)
+        cluster = manager.__enter__()
+    except pgcluster.Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and the PostgreSQL leg cannot run: {exc}")
+        pytest.skip(f"the PostgreSQL leg skips: {exc}")
+    try:
+        yield cluster
+    finally:
+        manager.__exit__(None, None, None)
+
+
+_SCHEMAS = itertools.count()
+
+
+@pytest.fixture
+def db_engine(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def ssm_db(request: pytest.FixtureRequest, tmp_path: Path, db_engine: str) -> Iterator[Path | PgUrl]:
+    """Where the test's SSM keeps its books: ``tmp_path``/ssm.db, or a fresh schema of the session's
+    PostgreSQL cluster (its own files in ``tmp_path``)."""
+    if db_engine == "sqlite":
+        yield tmp_path / "ssm.db"
+        return
+    cluster: pgcluster.Cluster = request.getfixturevalue("pg_cluster")
+    schema = f"t{os.getpid()}_{next(_SCHEMAS)}"
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield PgUrl(f"{cluster.url()}?options=-csearch_path%3D{schema}", state=tmp_path)
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -101,7 +181,7 @@ class RunningSSM:
     store: Store
     clock: VirtualClock
     policy: Policy
-    db_path: Path
+    db_path: Path | PgUrl
     truststore: Path
 
     def register_body(self, token: str, serial: str = "SSM0001TEST", csr: bytes | None = None) -> bytes:
@@ -157,6 +237,8 @@ class RunningSSM:
 
     def snapshot(self, *, skip: tuple[str, ...] = ("settings",)) -> dict[str, list[tuple[object, ...]]]:
         """Every row of every table (a committed view through a separate connection)."""
+        if isinstance(self.db_path, PgUrl):
+            return _pg_rows(self.db_path, skip)
         conn = sqlite3.connect(self.db_path)
         try:
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -169,17 +251,37 @@ class RunningSSM:
             conn.close()
 
 
+def _pg_rows(url: PgUrl, skip: tuple[str, ...]) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(url) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                "AND table_name <> 'schema_version'"
+            )
+        ]
+        return {
+            t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)  # noqa: S608
+            for t in tables
+            if t not in skip
+        }
+
+
 @pytest.fixture
-async def ssm(tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
-    async with serve_ssm(tmp_path, clock, lab_pki, pki_dir) as running:
+async def ssm(
+    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path, ssm_db: Path | PgUrl
+) -> AsyncIterator[RunningSSM]:
+    async with serve_ssm(tmp_path, clock, lab_pki, pki_dir, db=ssm_db) as running:
         yield running
 
 
 @contextlib.asynccontextmanager
-async def serve_ssm(folder: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path) -> AsyncIterator[RunningSSM]:
+async def serve_ssm(
+    folder: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path, *, db: Path | PgUrl | None = None
+) -> AsyncIterator[RunningSSM]:
     """A cloud SSM over TLS on loopback, its store in ``folder`` (the ``ssm`` fixture's, or a
-    module's shared one)."""
-    db = folder / "ssm.db"
+    module's shared one) or in ``db``."""
+    db = db or folder / "ssm.db"
     async with serve_in_loop(db, clock, lab_pki) as (store, port):
         yield RunningSSM(
             f"https://127.0.0.1:{port}", port, store, clock, DEFAULT_POLICY, db, pki_dir / "truststore.pem"

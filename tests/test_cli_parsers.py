@@ -33,8 +33,12 @@ PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "ssmlab": lab_parser,
 }
 #: README lines skipped because they use a shell variable the README never sets ($TOKEN: the
-#: admin API's bearer token, or a registration token the reader pastes).
-SKIPPED = {'$A register "$TOKEN"         # fails: Registration failed (tls_cert_expired): ... fix: ...'}
+#: admin API's bearer token, or a registration token the reader pastes; $EPOCH and $ANCHOR: the
+#: instant the Locust run starts, set by command substitution in docs/scale-out.md).
+SKIPPED = {
+    '$A register "$TOKEN"         # fails: Registration failed (tls_cert_expired): ... fix: ...',
+    'ssm-server run --port-file var/port --clock scaled --rate 9000 --epoch "$EPOCH" --anchor "$ANCHOR" &',
+}
 SEPARATORS = {";", "&&", "||", "&", "|"}
 REDIRECTIONS = {">", ">>", "<", "2>"}
 

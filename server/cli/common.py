@@ -19,6 +19,7 @@ from typing import TypeAlias
 from plumbing.cmdline import option
 from server.cli import reads
 from server.store import Store
+from server.store.location import db_location
 
 DEFAULT_DB = "var/ssm/ssm.db"
 DEFAULT_URL = "https://127.0.0.1:8443"
@@ -48,7 +49,12 @@ class Parents:
         # Built per parser: argparse shares a parent's actions with every child, so parents are
         # never reused across parsers that could change their defaults.
         return cls(
-            db=option("--db", default=DEFAULT_DB, type=Path, help=f"SQLite file (default {DEFAULT_DB})"),
+            db=option(
+                "--db",
+                default=Path(DEFAULT_DB),
+                type=db_location,
+                help=f"SQLite file (default {DEFAULT_DB}) or postgresql://USER@HOST/DB",
+            ),
             json=option("--json", action="store_true"),
             certs=option("--certs", type=Path, default=Path("certs")),
             account=option("--account", help="Smart Account domain (default: the lab account)"),

@@ -16,6 +16,7 @@ from typing import Any
 
 from server import views
 from server.store import Store
+from server.store.location import PgUrl
 from server.timekeeping import load_clock
 from shared.clock import SystemClock, utc
 
@@ -23,7 +24,7 @@ Row = dict[str, Any]
 
 
 @asynccontextmanager
-async def opened(db: Path) -> AsyncIterator[tuple[Store, datetime]]:
+async def opened(db: Path | PgUrl) -> AsyncIterator[tuple[Store, datetime]]:
     """The store at ``db`` and the server's domain time now (its saved clock; the wall clock
     when the server never ran)."""
     store = await Store.open(db)

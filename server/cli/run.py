@@ -17,6 +17,7 @@ from server.cli.common import Parents, SubParsers
 from server.pki_files import load_lab_pki
 from server.settings import ServerSettings
 from server.store import Store
+from server.store.location import redacted
 from server.timekeeping import load_clock
 from shared.clock import AnyClock, choose_clock
 from shared.clockctl import parse_instant
@@ -228,7 +229,7 @@ async def _run(args: argparse.Namespace) -> int:
             args.port_file.write_text(" ".join(map(str, ports)))
         print(
             f"ssm-server: {mode} SSM listening on https://{host}:{bound} "
-            f"(portal {portal}, db {args.db}, clock {clock.state().kind} rate {clock.rate:g}, "
+            f"(portal {portal}, db {redacted(args.db)}, clock {clock.state().kind} rate {clock.rate:g}, "
             f"now {clock.now().isoformat(timespec='seconds')})",
             file=sys.stderr,
             flush=True,

@@ -11,6 +11,7 @@ from plumbing.web.middleware import json_response
 from server import keys
 from server.lab.state import LAB, VERSION
 from server.store import UnitOfWork
+from server.store.location import redacted
 from server.store.rows import License, VirtualAccount
 from shared import clockctl
 
@@ -59,7 +60,7 @@ async def info(request: web.Request) -> web.Response:
             "mode": settings.mode,
             "sync": settings.sync,
             "listeners": {"device": request.app[keys.LISTENERS].device, "admin": request.app[keys.LISTENERS].admin},
-            "db": str(settings.db_path),
+            "db": redacted(settings.db_path),
             "clock": clockctl.view(request.app[keys.CLOCK]),
             "pki": registry.pki.fingerprints(),
             "policy": settings.policy.describe(),

@@ -73,7 +73,12 @@ class Store:
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
-        """Open (creating if needed) and migrate the database at ``path``; file mode 0600."""
+        """Open (creating if needed) and migrate the database at ``path``; file mode 0600. A
+        ``postgresql://`` URL opens that database instead (``server.store.pg``)."""
+        if is_postgres(path):
+            from server.store.pg import PgStore  # psycopg only when asked for
+
+            return await PgStore.open(str(path))
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         if not p.exists():  # noqa: ASYNC240 - once, at startup
@@ -92,6 +97,9 @@ class Store:
     async def close(self) -> None:
         if self._pump is not None:
             await asyncio.gather(self._pump, return_exceptions=True)
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
         await self._reader.close()
         await self._writer.close()
 
@@ -122,9 +130,7 @@ class Store:
             bodies = [b for b, _ in batch]
             async with self._lock:
                 try:
-                    outcomes = await run_in_connection(
-                        self._writer, functools.partial(_commit_batch, uow=self._write_uow, bodies=bodies)
-                    )
+                    outcomes = await self._commit(bodies)
                 except BaseException as exc:  # the COMMIT itself failed: nothing of the batch stands
                     outcomes = [(False, exc)] * len(batch)
             self.batches += 1
@@ -136,6 +142,17 @@ class Store:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+
+    async def lead_housekeeping(self) -> bool:
+        """Whether this process keeps house (the watch, nonce pruning, sync) for the database. A
+        SQLite file is one machine's: its ``--workers`` decide (the first one does)."""
+        return True
+
+    async def _commit(self, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
+        """Run ``bodies`` in one transaction and commit it: each body's (ok, value or error)."""
+        return await run_in_connection(
+            self._writer, functools.partial(_commit_batch, uow=self._write_uow, bodies=bodies)
+        )
 
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the database (SQLite's backup API), mode 0600."""
@@ -163,18 +180,16 @@ class Store:
 
         def wipe(raw: sqlite3.Connection) -> int:
             if account_domain is None:
-                return sum(raw.execute(sql).rowcount for sql in _RESET_ALL)
-            row = raw.execute("SELECT id FROM accounts WHERE domain = ?", (account_domain,)).fetchone()
-            if row is None:
-                raise NotFound(
-                    f"no Smart Account {account_domain!r}",
-                    code="account_not_found",
-                    fix="list them: ssm-server account list",
-                )
-            return sum(raw.execute(sql, (row[0],)).rowcount for sql in _ACCOUNT_RESET)
+                return sum(raw.execute(sql).rowcount for sql in RESET_ALL)
+            return sum(raw.execute(sql, (account_id(raw, account_domain),)).rowcount for sql in ACCOUNT_RESET)
 
         async with self._lock:
             return await run_in_connection(self._writer, lambda raw: transaction(raw, wipe))
+
+
+def is_postgres(target: object) -> bool:
+    """Whether a ``--db`` names a PostgreSQL database (a ``postgresql://`` URL) rather than a file."""
+    return str(target).startswith(("postgresql://", "postgres://"))
 
 
 _BATCH_MAX = 256
@@ -201,11 +216,11 @@ _CHILDREN_FIRST = (
     "notify_addresses",
     "accounts",
 )
-_RESET_ALL = tuple("DELETE FROM " + table for table in _CHILDREN_FIRST)
+RESET_ALL = tuple("DELETE FROM " + table for table in _CHILDREN_FIRST)
 _VAS = "(SELECT id FROM virtual_accounts WHERE account_id = ?1)"
 _PIIDS = "(SELECT piid FROM instances WHERE virtual_account_id IN " + _VAS + ")"
 #: One account and everything it holds, children first (?1 is the account id).
-_ACCOUNT_RESET = (
+ACCOUNT_RESET = (
     "DELETE FROM usage_latest WHERE piid IN " + _PIIDS,
     "DELETE FROM usage_reports WHERE piid IN " + _PIIDS,
     "DELETE FROM nonces WHERE piid IN " + _PIIDS,
@@ -228,26 +243,47 @@ _ACCOUNT_RESET = (
 )
 
 
+def account_id(raw: Any, domain: str) -> int:
+    """The id of a Smart Account to reset (either engine's connection)."""
+    row = raw.execute("SELECT id FROM accounts WHERE domain = ?", (domain,)).fetchone()
+    if row is None:
+        raise NotFound(
+            f"no Smart Account {domain!r}", code="account_not_found", fix="list them: ssm-server account list"
+        )
+    return int(row[0])
+
+
 def _commit_batch(raw: sqlite3.Connection, *, uow: UnitOfWork, bodies: list[Body[Any]]) -> list[tuple[bool, Any]]:
     """One transaction for many bodies, each in its own SAVEPOINT; one COMMIT (one fsync)."""
-    outcomes: list[tuple[bool, Any]] = []
     raw.execute("BEGIN IMMEDIATE")
     try:
-        for body in bodies:
-            raw.execute("SAVEPOINT body")
-            try:
-                value = body(uow)
-            except Exception as exc:
-                raw.execute("ROLLBACK TO body")
-                raw.execute("RELEASE body")
-                outcomes.append((False, exc))
-                continue
-            raw.execute("RELEASE body")
-            outcomes.append((True, value))
+        outcomes = run_bodies(raw, uow, bodies)
     except BaseException:
         raw.execute("ROLLBACK")
         raise
     raw.execute("COMMIT")
+    return outcomes
+
+
+def run_bodies(
+    raw: Any, uow: UnitOfWork, bodies: list[Body[Any]], *, abort: tuple[type[BaseException], ...] = ()
+) -> list[tuple[bool, Any]]:
+    """Each body in its SAVEPOINT, inside the caller's transaction (either engine's connection):
+    one body's error rolls back that body alone; an ``abort`` error aborts them all (a retry)."""
+    outcomes: list[tuple[bool, Any]] = []
+    for body in bodies:
+        raw.execute("SAVEPOINT body")
+        try:
+            value = body(uow)
+        except abort:
+            raise
+        except Exception as exc:
+            raw.execute("ROLLBACK TO SAVEPOINT body")
+            raw.execute("RELEASE SAVEPOINT body")
+            outcomes.append((False, exc))
+            continue
+        raw.execute("RELEASE SAVEPOINT body")
+        outcomes.append((True, value))
     return outcomes
 
 

@@ -21,6 +21,7 @@ from server.notify.dispatcher import Dispatcher
 from server.pki_files import LabPki
 from server.settings import ServerSettings
 from server.store import Store
+from server.store.location import PgUrl
 from shared import delivery
 from shared.clock import epoch
 from shared.errors import Unauthorized
@@ -40,7 +41,7 @@ class Served:
 
 @contextlib.asynccontextmanager
 async def serve_notifying(
-    db: Path, clock: Any, lab_pki: LabPki, certs: Path, *, smtp: tuple[str, int] | None = None
+    db: Path | PgUrl, clock: Any, lab_pki: LabPki, certs: Path, *, smtp: tuple[str, int] | None = None
 ) -> AsyncIterator[Served]:
     """A cloud SSM like the ``ssm`` fixture's, with its outbound settings (``--smtp``, the lab CA)."""
     store = await Store.open(db)

@@ -13,6 +13,7 @@ from server.accounts import LAB_DOMAIN
 from server.notify import subscriptions
 from server.pki_files import LabPki
 from server.store import Store
+from server.store.location import PgUrl
 from shared.clock import VirtualClock, epoch
 from shared.delivery import RETRY_INITIAL, DeliveryStatus
 from shared.policy import DEFAULT_POLICY
@@ -45,9 +46,9 @@ async def _deliveries(store: Store, channel: str) -> list[object]:
 
 
 async def test_every_event_reaches_the_subscriber_signed(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
-    async with receiver(clock) as hook, serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir) as served:
+    async with receiver(clock) as hook, serve_notifying(ssm_db, clock, lab_pki, pki_dir) as served:
         hook.secret = await _hook(served, hook.url, clock)
         await _va(served, clock, "East")
         await _va(served, clock, "West")
@@ -80,9 +81,9 @@ async def _log_len(served: Served, webhook_id: int, n: int) -> list[object] | No
 
 
 async def test_a_wrong_secret_fails_verification_and_is_retried(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
-    async with receiver(clock) as hook, serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir) as served:
+    async with receiver(clock) as hook, serve_notifying(ssm_db, clock, lab_pki, pki_dir) as served:
         secret = await _hook(served, hook.url, clock)
         hook.secret = "whsec_not-the-one-shown"
         await _va(served, clock, "East")
@@ -102,9 +103,9 @@ async def _failed(served: Served) -> list[object] | None:
 
 
 async def test_a_500_is_retried_after_backoff_on_the_domain_clock(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
-    async with receiver(clock) as hook, serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir) as served:
+    async with receiver(clock) as hook, serve_notifying(ssm_db, clock, lab_pki, pki_dir) as served:
         hook.secret = await _hook(served, hook.url, clock)
         hook.script = [500, 500]
         t0 = epoch(clock.now())
@@ -136,11 +137,11 @@ async def _delivered(served: Served, channel: str = "webhook") -> list[object] |
 
 
 async def test_nothing_is_lost_across_a_restart(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
     """A failed call waiting for its retry, and events committed while no SSM ran, are all
     delivered by the next SSM on the same database."""
-    db = tmp_path / "ssm.db"
+    db = ssm_db
     async with receiver(clock) as hook:
         async with serve_notifying(db, clock, lab_pki, pki_dir) as served:
             hook.secret = await _hook(served, hook.url, clock)
@@ -164,11 +165,11 @@ async def test_nothing_is_lost_across_a_restart(
 
 
 async def test_mail_through_smtp_with_starttls(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
     async with (
         catcher(pki_dir, require_starttls=True) as (caught, port),
-        serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir, smtp=("127.0.0.1", port)) as served,
+        serve_notifying(ssm_db, clock, lab_pki, pki_dir, smtp=("127.0.0.1", port)) as served,
     ):
         await subscriptions.add_address(served.store, LAB_DOMAIN, "Licensing@Example.com", clock.now())
         await subscriptions.add_address(served.store, LAB_DOMAIN, "noc@example.com", clock.now())
@@ -184,11 +185,11 @@ async def test_mail_through_smtp_with_starttls(
 
 
 async def test_mail_through_smtp_without_starttls(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
     async with (
         catcher(None) as (caught, port),
-        serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir, smtp=("127.0.0.1", port)) as served,
+        serve_notifying(ssm_db, clock, lab_pki, pki_dir, smtp=("127.0.0.1", port)) as served,
     ):
         await subscriptions.add_address(served.store, LAB_DOMAIN, "noc@example.com", clock.now())
         await _notify(served.store, clock)
@@ -197,12 +198,12 @@ async def test_mail_through_smtp_without_starttls(
 
 
 async def test_an_smtp_server_that_is_down_keeps_the_mail_until_it_comes_back(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
     with socket.socket() as s:  # a free loopback port, nobody listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    async with serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir, smtp=("127.0.0.1", port)) as served:
+    async with serve_notifying(ssm_db, clock, lab_pki, pki_dir, smtp=("127.0.0.1", port)) as served:
         await subscriptions.add_address(served.store, LAB_DOMAIN, "noc@example.com", clock.now())
         await _notify(served.store, clock)
         rows = await until(lambda: _failed_mail(served))
@@ -220,9 +221,9 @@ async def _failed_mail(served: Served) -> list[object] | None:
 
 
 async def test_without_smtp_the_mail_waits_and_an_account_without_addresses_gets_none(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
-    async with serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir) as served:
+    async with serve_notifying(ssm_db, clock, lab_pki, pki_dir) as served:
         await _notify(served.store, clock, "no address yet")
         assert await _deliveries(served.store, "mail") == []
         await subscriptions.add_address(served.store, LAB_DOMAIN, "noc@example.com", clock.now())
@@ -233,11 +234,11 @@ async def test_without_smtp_the_mail_waits_and_an_account_without_addresses_gets
 
 
 async def test_a_clock_jump_makes_the_retries_due_on_the_way_once_at_its_end(
-    tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
+    ssm_db: Path | PgUrl, tmp_path: Path, clock: VirtualClock, lab_pki: LabPki, pki_dir: Path
 ) -> None:
     """A receiver down for a whole 30-day jump is not called every hour of it: the first retry at
     its instant, the rest once when the jump ends; the backoff goes on from there."""
-    async with receiver(clock) as hook, serve_notifying(tmp_path / "ssm.db", clock, lab_pki, pki_dir) as served:
+    async with receiver(clock) as hook, serve_notifying(ssm_db, clock, lab_pki, pki_dir) as served:
         hook.secret = await _hook(served, hook.url, clock)
         hook.script = [503] * 10
         t0 = epoch(clock.now())

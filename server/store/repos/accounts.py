@@ -33,7 +33,7 @@ class Accounts(Repository):
         return _account(row) if row else None
 
     def add(self, *, domain: str, name: str, export_control_allowed: bool, now: datetime) -> int:
-        return self._exec(
+        return self._insert(
             "INSERT INTO accounts (domain, name, export_control_allowed, created_at) VALUES (?, ?, ?, ?)",
             (domain, name, int(export_control_allowed), epoch(now)),
         )
@@ -57,7 +57,7 @@ class Accounts(Repository):
     def add_virtual_account(
         self, *, account_id: int, name: str, description: str, is_default: bool, now: datetime
     ) -> int:
-        return self._exec(
+        return self._insert(
             "INSERT INTO virtual_accounts (account_id, name, description, is_default, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
             (account_id, name, description, int(is_default), epoch(now)),

@@ -1,4 +1,7 @@
-"""What every repository stands on: one ``sqlite3.Connection`` and four ways to run a statement.
+"""What every repository stands on: one connection and five ways to run a statement.
+
+The connection is ``sqlite3``'s or ``server.store.pg.Connection`` (psycopg's, taking the same SQL):
+statements are written once, in SQL both engines accept (``server.store.dialect``).
 
 Repositories are synchronous: they run inside a unit of work in the connection's own thread
 (``Store.read`` / ``Store.write``), so a whole transaction costs one hand-off from the event loop.
@@ -25,9 +28,14 @@ class Repository:
     def _all(self, sql: str, args: Sequence[object] = ()) -> list[sqlite3.Row]:
         return self._c.execute(sql, args).fetchall()
 
-    def _exec(self, sql: str, args: Sequence[object] = ()) -> int:
-        """Run a statement; the new row's id (0 when none)."""
-        return self._c.execute(sql, args).lastrowid or 0
+    def _exec(self, sql: str, args: Sequence[object] = ()) -> None:
+        self._c.execute(sql, args)
+
+    def _insert(self, sql: str, args: Sequence[object] = ()) -> int:
+        """Run an INSERT into a table keyed by ``id``; the new row's id."""
+        row = self._c.execute(sql + " RETURNING id", args).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def _count(self, sql: str, args: Sequence[object] = ()) -> int:
         """Run a statement; how many rows it changed."""
@@ -35,6 +43,10 @@ class Repository:
 
     def _many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         self._c.executemany(sql, rows)
+
+
+#: ``LIMIT`` when no limit is asked for (SQLite's -1 is an error to PostgreSQL, and NULL to SQLite).
+NO_LIMIT = 2**62
 
 
 def marks(n: int) -> str:

@@ -69,7 +69,7 @@ class Deliveries(Repository):
     # -- webhook subscriptions ------------------------------------------------------------------
     def add_webhook(self, account_id: int, url: str, secret: str, at: int) -> int:
         sql = "INSERT INTO webhooks (account_id, url, secret, created_at) VALUES (?, ?, ?, ?)"
-        return self._exec(sql, (account_id, url, secret, at))
+        return self._insert(sql, (account_id, url, secret, at))
 
     def webhook(self, webhook_id: int) -> Webhook | None:
         row = self._one("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
@@ -77,7 +77,10 @@ class Deliveries(Repository):
 
     def webhooks(self, account_id: int | None = None) -> list[Webhook]:
         """The live subscriptions (of one account)."""
-        sql = "SELECT * FROM webhooks WHERE removed_at IS NULL AND (?1 IS NULL OR account_id = ?1) ORDER BY id"
+        sql = (
+            "SELECT * FROM webhooks WHERE removed_at IS NULL AND (CAST(?1 AS INTEGER) IS NULL OR account_id = ?1) "
+            "ORDER BY id"
+        )
         return [Webhook(**dict(r)) for r in self._all(sql, (account_id,))]
 
     def remove_webhook(self, webhook_id: int, at: int) -> bool:
@@ -150,7 +153,8 @@ class Deliveries(Repository):
     def listing(self, *, channel: str, account_id: int | None = None, limit: int = 100) -> list[Delivery]:
         """The latest deliveries of a channel (of one account), newest first."""
         sql = (
-            "SELECT * FROM deliveries WHERE channel = ?1 AND (?2 IS NULL OR account_id = ?2) ORDER BY id DESC LIMIT ?3"
+            "SELECT * FROM deliveries WHERE channel = ?1 AND (CAST(?2 AS INTEGER) IS NULL OR account_id = ?2) "
+            "ORDER BY id DESC LIMIT ?3"
         )
         return [Delivery(**dict(r)) for r in self._all(sql, (channel, account_id, limit))]
 
@@ -159,7 +163,8 @@ class Deliveries(Repository):
     ) -> list[DeliveryAttempt]:
         """The latest attempts (of one subscription, of one channel), newest first."""
         sql = _ATTEMPTS + (
-            "WHERE (?1 IS NULL OR d.webhook_id = ?1) AND (?2 IS NULL OR d.channel = ?2) ORDER BY a.id DESC LIMIT ?3"
+            "WHERE (CAST(?1 AS INTEGER) IS NULL OR d.webhook_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR d.channel = ?2) "
+            "ORDER BY a.id DESC LIMIT ?3"
         )
         return [_attempt(r) for r in self._all(sql, (webhook_id, channel, limit))]
 

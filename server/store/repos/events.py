@@ -13,7 +13,7 @@ class Events(Repository):
 
     def add(self, *, at: int, kind: str, message: str, va_id: int | None = None, piid: str | None = None) -> None:
         """Record an event; an event of a virtual account is queued for its account's webhooks."""
-        event_id = self._exec(
+        event_id = self._insert(
             "INSERT INTO events (at, kind, virtual_account_id, piid, message, recorded_ns) VALUES (?, ?, ?, ?, ?, ?)",
             (at, kind, va_id, piid, message, real_stamp()),
         )
@@ -27,7 +27,8 @@ class Events(Repository):
     def recent(self, *, limit: int = 100, piid: str | None = None, va_id: int | None = None) -> list[Event]:
         """The latest ``limit`` events (of one instance, of one virtual account), oldest first."""
         rows = self._all(
-            "SELECT * FROM events WHERE (?1 IS NULL OR piid = ?1) AND (?3 IS NULL OR virtual_account_id = ?3) "
+            "SELECT * FROM events WHERE (CAST(?1 AS TEXT) IS NULL OR piid = ?1) "
+            "AND (CAST(?3 AS INTEGER) IS NULL OR virtual_account_id = ?3) "
             "ORDER BY at DESC, id DESC LIMIT ?2",
             (piid, limit, va_id),
         )
@@ -47,7 +48,7 @@ class Events(Repository):
     ) -> None:
         """Put a notification in the outbox; one of a virtual account is queued as an e-mail to its
         account's notification addresses."""
-        notification_id = self._exec(
+        notification_id = self._insert(
             "INSERT INTO notifications (at, kind, severity, virtual_account_id, piid, subject, body) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (at, kind, severity, va_id, piid, subject, body),
@@ -62,7 +63,8 @@ class Events(Repository):
     def outbox(self, *, limit: int = 100, kind: str | None = None) -> list[Notification]:
         """The latest ``limit`` notifications (of one kind), oldest first."""
         rows = self._all(
-            "SELECT * FROM notifications WHERE (?1 IS NULL OR kind = ?1) ORDER BY at DESC, id DESC LIMIT ?2",
+            "SELECT * FROM notifications WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1) "
+            "ORDER BY at DESC, id DESC LIMIT ?2",
             (kind or None, limit),
         )
         return [Notification(**dict(r)) for r in reversed(rows)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import fields
 
-from server.store.repos.base import Repository
+from server.store.repos.base import NO_LIMIT, Repository
 from server.store.rows import Instance
 from shared.states import AuthorizationStatus, LicenseType, UsageMode
 
@@ -86,12 +86,12 @@ class Instances(Repository):
         walking the registration-order index, and a deep page of a million instances would sort them
         all first."""
         sql = _PAGE[(va_id is not None, include_removed)]
-        args: tuple[object, ...] = (-1 if limit is None else limit, offset)
+        args: tuple[object, ...] = (NO_LIMIT if limit is None else limit, offset)
         return [_instance(r) for r in self._all(sql, (*args, va_id) if va_id is not None else args)]
 
     def of_product(self, product: str, *, include_removed: bool = False) -> list[Instance]:
         """The instances of one product (the SSM On-Prems registered here), in registration order."""
-        sql = "SELECT * FROM instances WHERE product = ? AND (? OR removed_at IS NULL) ORDER BY registered_at, piid"
+        sql = "SELECT * FROM instances WHERE product = ? AND (? = 1 OR removed_at IS NULL) ORDER BY registered_at, piid"
         return [_instance(r) for r in self._all(sql, (product, int(include_removed)))]
 
     def out_of_compliance(self, va_id: int) -> list[Instance]:
@@ -194,11 +194,8 @@ class Instances(Repository):
     # -- replay protection --------------------------------------------------------------------------
     def remember_nonce(self, piid: str, nonce: str, sent_at: int) -> bool:
         """Record a request nonce; False when it was seen before (a replay)."""
-        try:
-            self._exec("INSERT INTO nonces (piid, nonce, sent_at) VALUES (?, ?, ?)", (piid, nonce, sent_at))
-        except sqlite3.IntegrityError:
-            return False
-        return True
+        sql = "INSERT INTO nonces (piid, nonce, sent_at) VALUES (?, ?, ?) ON CONFLICT (piid, nonce) DO NOTHING"
+        return self._count(sql, (piid, nonce, sent_at)) == 1
 
     def forget_nonces_before(self, cutoff: int) -> int:
         return self._count("DELETE FROM nonces WHERE sent_at < ?", (cutoff,))

@@ -107,8 +107,9 @@ class Pools(Repository):
         """Add purchased licenses (creating the pool) at domain instant ``at``; the pool's new quantity."""
         self._exec(
             "INSERT INTO licenses (virtual_account_id, name, license_type, usage_mode, tag, quantity, purchased_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 > 0 THEN ?7 END) ON CONFLICT (virtual_account_id, tag) "
-            "DO UPDATE SET quantity = quantity + excluded.quantity, "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, CASE WHEN ?6 > 0 THEN CAST(?7 AS INTEGER) END) "
+            "ON CONFLICT (virtual_account_id, tag) "
+            "DO UPDATE SET quantity = licenses.quantity + excluded.quantity, "
             "purchased_at = COALESCE(licenses.purchased_at, excluded.purchased_at)",
             (va_id, name, str(license_type), str(usage_mode), tag, quantity, at),
         )
@@ -131,7 +132,8 @@ class Pools(Repository):
         its first purchase dates from ``at``."""
         self.ensure(va_id=va_id, name=name, license_type=license_type, usage_mode=usage_mode, tag=tag)
         self._exec(
-            "UPDATE licenses SET quantity = ?1, purchased_at = COALESCE(purchased_at, CASE WHEN ?1 > 0 THEN ?4 END) "
+            "UPDATE licenses SET quantity = ?1, "
+            "purchased_at = COALESCE(purchased_at, CASE WHEN ?1 > 0 THEN CAST(?4 AS INTEGER) END) "
             "WHERE virtual_account_id = ?2 AND tag = ?3",
             (quantity, va_id, tag, at),
         )
@@ -145,7 +147,8 @@ class Pools(Repository):
         Out-of-Compliance period), and a sample of its history when its quantities changed."""
         self._exec(
             "UPDATE licenses SET in_use = ?, actual = ?, last_interval = ?, interval_over = ?, count_before = ?, "
-            "ooc_since = ?, enforcement_notified = CASE WHEN ? IS NULL THEN 0 ELSE enforcement_notified END "
+            "ooc_since = ?, "
+            "enforcement_notified = CASE WHEN CAST(? AS INTEGER) IS NULL THEN 0 ELSE enforcement_notified END "
             "WHERE virtual_account_id = ? AND tag = ?",
             (
                 pool.in_use,

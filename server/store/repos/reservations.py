@@ -49,7 +49,7 @@ class Reservations(Repository):
         kind: str = "SPECIFIC",
         status: ReservationStatus = ReservationStatus.RESERVED,
     ) -> Reservation:
-        rid = self._exec(
+        rid = self._insert(
             "INSERT INTO reservations (virtual_account_id, request_code, udi_pid, serial_number, licenses, "
             "authorization_code, confirmation_code, return_code, status, created_at, kind, confirmed_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -87,7 +87,7 @@ class Reservations(Repository):
         return _reservation(row) if row else None
 
     def of(self, va_id: int | None = None, *, include_ended: bool = False) -> list[Reservation]:
-        sql = "SELECT * FROM reservations WHERE (?1 IS NULL OR virtual_account_id = ?1)"
+        sql = "SELECT * FROM reservations WHERE (CAST(?1 AS INTEGER) IS NULL OR virtual_account_id = ?1)"
         if not include_ended:
             sql += " AND returned_at IS NULL"
         return [_reservation(r) for r in self._all(sql + " ORDER BY id", (va_id,))]

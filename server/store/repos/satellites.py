@@ -6,14 +6,14 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from server.store.repos.base import Repository
+from server.store.repos.base import NO_LIMIT, Repository
 from server.store.rows import BehindOnPrem, Satellite, SatelliteInstance
 
 _INVENTORY = tuple(SatelliteInstance.__dataclass_fields__)
 #: The inventories of the On-Prems, with each On-Prem's name, virtual account and removal.
 _FROM = (
     "FROM satellite_instances s JOIN instances i ON i.piid = s.satellite "
-    "WHERE (?1 IS NULL OR i.virtual_account_id = ?1) AND (?2 OR i.removed_at IS NULL)"
+    "WHERE (CAST(?1 AS INTEGER) IS NULL OR i.virtual_account_id = ?1) AND (?2 = 1 OR i.removed_at IS NULL)"
 )
 _BEHIND = (
     "SELECT s.*, i.name AS onprem_name, i.virtual_account_id AS onprem_va, i.removed_at AS onprem_removed_at "
@@ -80,7 +80,7 @@ class Satellites(Repository):
     ) -> list[BehindOnPrem]:
         """The product instances of every On-Prem registered (or ever registered, with
         ``include_removed``), in the On-Prems' registration order (a page with ``limit``)."""
-        rows = self._all(_BEHIND, (va_id, int(include_removed), -1 if limit is None else limit, offset))
+        rows = self._all(_BEHIND, (va_id, int(include_removed), NO_LIMIT if limit is None else limit, offset))
         return [
             BehindOnPrem(
                 SatelliteInstance(**{k: r[k] for k in _INVENTORY}),

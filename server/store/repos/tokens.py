@@ -35,7 +35,9 @@ class Tokens(Repository):
 
     def of(self, va_id: int | None = None) -> list[TokenRecord]:
         rows = self._all(
-            "SELECT * FROM tokens WHERE (?1 IS NULL OR virtual_account_id = ?1) ORDER BY created_at, id", (va_id,)
+            "SELECT * FROM tokens WHERE (CAST(?1 AS INTEGER) IS NULL OR virtual_account_id = ?1) "
+            "ORDER BY created_at, id",
+            (va_id,),
         )
         return [_token(r) for r in rows]
 

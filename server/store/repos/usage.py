@@ -39,7 +39,9 @@ class Usage(Repository):
     def lock(self, va_id: int, tag: str) -> None:
         """Out of Compliance: each instance's reported quantity is locked at its current peak."""
         self._exec(
-            "UPDATE usage_latest SET locked = MAX(peak, COALESCE(locked, 0)) WHERE virtual_account_id = ? AND tag = ?",
+            "UPDATE usage_latest "
+            "SET locked = CASE WHEN peak > COALESCE(locked, 0) THEN peak ELSE COALESCE(locked, 0) END "
+            "WHERE virtual_account_id = ? AND tag = ?",
             (va_id, tag),
         )
 
