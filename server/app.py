@@ -30,7 +30,7 @@ from plumbing.web.clock import clock_routes
 from plumbing.web.guard import LabAccess, lab_guard
 from plumbing.web.middleware import request_context
 from plumbing.web.routes import Plane
-from server import admin, deployment, device, keys, lab, onprem, workers
+from server import admin, deployment, device, keys, lab, onprem, watch, workers
 from server import web as portal
 from server.admin import routing
 from server.apiclients import Authority
@@ -131,7 +131,14 @@ def create_app(
                 tracked.append(asyncio.create_task(_sync_loop(app), name="sync"))
             for task in tracked:
                 app[keys.CLOCK].track(task)
-            tasks.extend([asyncio.create_task(_prune_nonces(app), name="prune-nonces"), *tracked])
+            outside = watch.outside_changes(app[keys.REGISTRY].ctx, app[keys.REGISTRY].poke_watch)
+            tasks.extend(
+                [
+                    asyncio.create_task(_prune_nonces(app), name="prune-nonces"),
+                    asyncio.create_task(outside, name="outside-changes"),
+                    *tracked,
+                ]
+            )
             lab_rollover.schedule(app)  # a rollover in its overlap cuts over at its planned instant
 
         if await app[keys.STORE].lead_housekeeping():

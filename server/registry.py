@@ -101,9 +101,7 @@ class Registry:
     async def register(self, msg: Register) -> Registered:
         return await registration.register(self.ctx, msg)
 
-    async def handle_signed(
-        self, body: str, *, presented: x509.Certificate | None = None
-    ) -> tuple[Reply, bool | str]:
+    async def handle_signed(self, body: str, *, presented: x509.Certificate | None = None) -> tuple[Reply, bool | str]:
         """Verify and apply a signed request; the reply, and whether its chain was asked for.
 
         ``presented``: the client certificate of the connection, judged when the SSM demands

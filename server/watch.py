@@ -6,11 +6,18 @@
 - Flex subscription terms: expiring alerts and expiry (``server.subscriptions``).
 
 ``next_due`` says when the scheduler must wake; ``run`` raises what is due and reschedules.
+
+An ``ssm-server`` admin verb writes to the database itself, running SSM or not; when it changed
+something it also sets ``OUTSIDE_CHANGE``, which a running SSM reads every second of real time
+(``outside_changes``) to look again at once: a term bought with ``license add --term`` is alerted
+and expires at its own instants, as one bought through the portal is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections.abc import Callable
 from datetime import datetime
 
 from server import books, satellite, subscriptions
@@ -19,6 +26,22 @@ from server.store import UnitOfWork
 from server.store.rows import Instance, License
 from shared import ledger, watch
 from shared.clock import epoch
+
+#: The settings key an admin verb sets after writing (a fresh value each time).
+OUTSIDE_CHANGE = "changed_outside"
+#: How often (real seconds) a running SSM looks for it.
+OUTSIDE_POLL = 1.0
+
+
+async def outside_changes(ctx: Context, poke: Callable[[], None]) -> None:
+    """Call ``poke`` whenever an admin verb of another process has written to the database."""
+    seen = await ctx.store.read(lambda uow: uow.settings.get(OUTSIDE_CHANGE))
+    while True:
+        await asyncio.sleep(OUTSIDE_POLL)  # real time: the verb ran in real time
+        now = await ctx.store.read(lambda uow: uow.settings.get(OUTSIDE_CHANGE))
+        if now != seen:
+            seen = now
+            poke()
 
 
 async def next_due(ctx: Context) -> int | None:

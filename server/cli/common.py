@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from plumbing.cmdline import option
 from server.cli import reads
 from server.store import Store
 from server.store.location import db_location
+from server.watch import OUTSIDE_CHANGE
 
 DEFAULT_DB = "var/ssm/ssm.db"
 DEFAULT_URL = "https://127.0.0.1:8443"
@@ -72,6 +74,8 @@ def admin(handler: AdminHandler) -> Handler:
         async def body() -> None:
             async with reads.opened(args.db) as (store, now):
                 await handler(store, now, args)
+                if store.batched:  # it wrote: a running SSM on this database looks again
+                    await store.write(lambda uow: uow.settings.set(OUTSIDE_CHANGE, uuid.uuid4().hex))
 
         asyncio.run(body())
         return 0

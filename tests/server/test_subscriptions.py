@@ -4,6 +4,7 @@ licenses that never expire, and an instance that sees its pool Out of Compliance
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from server import cli
+from server import cli, watch
 from server.accounts import LAB_DOMAIN, find_account
 from server.web.outbox import alerts as portal_alerts
 from shared import terms
@@ -83,6 +84,20 @@ async def test_alerts_once_each_then_the_licenses_leave_exactly_at_the_end(ssm: 
     assert await premium(ssm) == 100
     status, body = await ssm.lab("POST", "/_lab/licenses/renew", {"subscription_id": sub, "term": "1y"})
     assert status == 409 and body["error"] == "term_expired" and body["fix"]
+
+
+async def test_a_term_bought_with_the_cli_while_the_ssm_runs_is_alerted_on_time(ssm: RunningSSM) -> None:
+    """The admin verb writes the database itself; the running SSM notices within a second of real
+    time and alerts at the term's own instants (it used to learn only at its next wake)."""
+    add = ["license", "add", "--type", "Flex", "--name", PREMIUM, "--quantity", "5", "--term", "1y"]
+    assert await asyncio.to_thread(cli.main, [*add, "--db", str(ssm.db_path)]) == 0
+    await asyncio.sleep(watch.OUTSIDE_POLL * 2.5)
+    await advance_to(ssm, END_1Y - timedelta(days=90, seconds=1))
+    assert await outbox(ssm, terms.EXPIRING) == []
+    await ssm.clock.advance(timedelta(seconds=1))
+    assert len(await outbox(ssm, terms.EXPIRING)) == 1
+    await advance_to(ssm, END_1Y)
+    assert len(await outbox(ssm, terms.EXPIRED)) == 1
 
 
 async def test_renewal_extends_and_cancels_the_pending_expiry(api: Api) -> None:
