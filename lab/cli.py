@@ -37,6 +37,7 @@ from lab import demo, idcert, journalcli, proxy, view
 from lab.processes import ADDRESS_BODY, Lab
 from plumbing.clients.lab import LabError, call
 from plumbing.cmdline import FILE_ERRORS, file_error, option, print_json, table
+from shared.durations import parse_duration
 
 #: 90 domain days in 60 real seconds.
 DEMO_RATE = 90 * 86400 / 60
@@ -150,9 +151,13 @@ def cmd_clock(verb: str, args: argparse.Namespace) -> int:
     if args.agent:
         endpoints[1] = lockstep.Endpoint("agent", args.agent)
     if verb == "advance":
-        target, steps = lockstep.advance(endpoints, args.duration)
+        if "demo_start" in lab.state:
+            target, steps, lines = demo.advance(lab, endpoints, parse_duration(args.duration))
+        else:
+            target, steps = lockstep.advance(endpoints, args.duration)
+            lines = []
         print(f"advanced to {target.isoformat()} in {steps} step(s)")
-        for line in demo.run_due(lab) if "demo_start" in lab.state else []:
+        for line in lines:
             print(f"ssmlab: {line}")
     elif verb == "rate":
         lockstep.set_rate(endpoints, args.rate)

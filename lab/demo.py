@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lab import clock as lockstep
 from lab.processes import Lab
 from plumbing.clients.lab import LabError
 from shared.durations import parse_duration
@@ -99,6 +100,38 @@ def due_steps(state: dict[str, Any], now: datetime) -> list[tuple[str, Callable[
         and now >= start + parse_duration(offset)
         and (name not in failed or now >= datetime.fromisoformat(failed[name]["at"]) + RETRY)
     ]
+
+
+def next_step_at(state: dict[str, Any], after: datetime) -> datetime | None:
+    """When the next script step not played yet falls due after ``after`` (steps waiting to be
+    tried again are left to the stops there are anyway: a refused step must not cut an advance
+    into 15-minute pieces)."""
+    if "demo_start" not in state:
+        return None
+    start = datetime.fromisoformat(state["demo_start"])
+    done, failed = set(state.get("demo_done", [])), state.get("demo_failed", {})
+    dues = [
+        start + parse_duration(offset)
+        for offset, name, _ in SCRIPT
+        if name not in done and name not in failed and start + parse_duration(offset) > after
+    ]
+    return min(dues, default=None)
+
+
+def advance(lab: Lab, endpoints: list[Any], duration: timedelta) -> tuple[datetime, int, list[str]]:
+    """``ssmlab clock advance``: both clocks in lockstep, stopping at each script step's instant to
+    play it there (the registration on day 2, the purchase on day 40), not all at the end."""
+    now = datetime.fromisoformat(lab.ssm("GET", "/_lab/clock")["now"])
+    target, steps, lines = now + duration, 0, []
+    while True:
+        with lab.locked() as state:
+            nxt = next_step_at(state, now)
+        stop = min(target, nxt) if nxt is not None else target
+        now, taken = lockstep.advance(endpoints, stop - now)
+        steps += taken
+        lines += run_due(lab)
+        if now >= target:
+            return now, steps, lines
 
 
 def run_due(lab: Lab) -> list[str]:

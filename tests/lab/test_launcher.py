@@ -122,6 +122,33 @@ def test_up_snapshot_save_change_load_down(tmp_path: Path, pki_dir: Path) -> Non
     assert port_closed(lab.ssm_port) and port_closed(lab.agent_port)
 
 
+def test_a_long_advance_plays_each_script_step_on_its_day(tmp_path: Path, pki_dir: Path) -> None:
+    """``clock advance 45d`` stops at day 2 to register and at day 40 to buy (the README's story),
+    rather than doing both at the end of the advance."""
+    from datetime import datetime, timedelta
+
+    folder = tmp_path / "lab"
+    ports = ["--ssm-port", str(free_port()), "--agent-port", str(free_port()), "--console-port", "0"]
+    up = subprocess.run(
+        ssmlab(folder, pki_dir, "up", "--fresh", "--rate", "0", *ports), capture_output=True, text=True, timeout=60
+    )
+    try:
+        assert up.returncode == 0, up.stderr
+        lab = Lab(folder, pki_dir).load()
+        start = datetime.fromisoformat(lab.state["demo_start"]).replace(microsecond=0)  # events keep seconds
+        advanced = subprocess.run(ssmlab(folder, pki_dir, "clock", "advance", "45d"), capture_output=True, text=True)
+        assert advanced.returncode == 0, advanced.stderr
+        events = lab.ssm("GET", "/_lab/events?limit=500")
+        events = events["events"] if isinstance(events, dict) else events
+        at = {e["kind"]: datetime.fromisoformat(e["at"]) for e in reversed(events)}  # the first of each kind
+        assert at["instance_registered"] == start + timedelta(days=2), at
+        bought = [datetime.fromisoformat(e["at"]) for e in events if e["kind"] == "licenses_added"]
+        assert bought and min(bought) == start + timedelta(days=40), bought
+    finally:
+        down = subprocess.run(ssmlab(folder, pki_dir, "down"), capture_output=True, text=True, timeout=60)
+    assert "stopped" in down.stdout
+
+
 def test_fresh_forgets_the_old_lab(tmp_path: Path, pki_dir: Path) -> None:
     """--fresh starts over: not 'resumed', the demo script runs again, old ports are not reused."""
     folder = tmp_path / "lab"
