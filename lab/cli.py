@@ -247,6 +247,15 @@ def cmd_mtls(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration(text: str) -> str:
+    """An argparse type: a duration as the lab plane takes it (``30d``, ``36h``, ``P30D``), checked here."""
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def cmd_pki(args: argparse.Namespace) -> int:
     """The CA rollover of the SSM's PKI: start it, cut over now, or show where it stands."""
     lab = _lab(args)
@@ -286,7 +295,8 @@ def cmd_id_cert(args: argparse.Namespace) -> int:
     print(idcert.describe(made, args.instance))
     if not lab.ssm("GET", "/_lab/device-mtls")["enabled"]:
         print("ssmlab: the SSM does not demand ID certificates yet: 'ssmlab mtls on' (or 'ssmlab up --device-mtls')")
-    print(f"next: smart-agent renew auth --instance {args.instance} (refused); fix: {made['fix']}")
+    config = lab.folder / "agent.toml"
+    print(f"next: smart-agent --config {config} renew auth --instance {args.instance} (refused); fix: {made['fix']}")
     return 0
 
 
@@ -438,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     mt.set_defaults(func=cmd_mtls)
     pk = sub.add_parser("pki", help="CA rollover of the SSM's PKI: rollover [--overlap 30d], cutover, show")
     pk.add_argument("pki_verb", choices=["show", "rollover", "cutover"], nargs="?", default="show")
-    pk.add_argument("--overlap", default="30d", help="domain time until the cutover (default 30d)")
+    pk.add_argument("--overlap", default="30d", type=_duration, help="domain time until the cutover (default 30d)")
     pk.set_defaults(func=cmd_pki)
     ic = sub.add_parser("id-cert", help="an ID-certificate drill: revoked, foreign (another product's CA), expired")
     ic.add_argument("drill", choices=idcert.DRILLS)

@@ -59,7 +59,7 @@ def period(start: str | None, end: str | None, now: datetime) -> Period:
         raise BadRequest(
             f"the period starts ({lc.iso(first)}) at or after its end ({lc.iso(stop)})",
             code="invalid_period",
-            fix="pass --from before --to",
+            fix="give a start before the end (--from before --to; from before to in the admin API)",
         )
     if stop - first > MAX_DAYS * 86400:
         raise BadRequest(

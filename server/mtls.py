@@ -82,8 +82,14 @@ class DeviceMtls:
         Raises:
             Unauthorized: the refusals of ``shared.clientcert.judge``.
         """
-        if not self.enabled or instance.product == sync.ONPREM_PRODUCT:
+        if instance.product == sync.ONPREM_PRODUCT:
             return  # an SSM On-Prem synchronizing with the cloud presents no ID certificate
+        if not self.enabled:
+            # No certificate in the handshake; the SSM still knows which one it issued, and a
+            # revoked ID certificate's key signs for nobody.
+            if instance.cert_serial in self.revoked:
+                raise clientcert.revoked_signer(instance.piid, instance.cert_serial)
+            return
         keys = [instance.public_key] + ([instance.prev_public_key] if instance.prev_public_key else [])
         try:
             seen = clientcert.judge(presented, piid=instance.piid, keys=keys, revoked=self.revoked, now=clock.now())

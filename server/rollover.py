@@ -24,7 +24,7 @@ import json
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -138,7 +138,7 @@ class Rollover:
         log.info("rollover_started", generation=generation, cutover_at=utc(plan.cutover_at or 0).isoformat())
         return plan
 
-    async def cutover(self, store: Store) -> LabPki:
+    async def cutover(self, store: Store, now: datetime) -> LabPki:
         """Put the next PKI in place; the new PKI.
 
         Raises:
@@ -164,7 +164,8 @@ class Rollover:
                 (nxt / name).replace(self.certs / name)
         shutil.rmtree(nxt, ignore_errors=True)
         new = load_lab_pki(self.certs)
-        await self._save(store, Plan("done", self.plan.generation, self.plan.started_at, self.plan.cutover_at))
+        # the instant it happened (a cutover asked for early is not the planned one)
+        await self._save(store, Plan("done", self.plan.generation, self.plan.started_at, epoch(now)))
         log.info("rollover_cutover", generation=self.plan.generation, root=pki.fingerprint(new.root))
         return new
 

@@ -92,6 +92,16 @@ def _describe(cert: x509.Certificate) -> str:
     return f"serial {serial_of(cert)}, issued by '{issuer_name(cert)}'"
 
 
+def revoked_signer(piid: str, serial: str) -> Unauthorized:
+    """A signed request of an instance whose ID certificate the SSM revoked (mutual TLS or not)."""
+    return Unauthorized(
+        f"the ID certificate of {piid} (serial {serial}) is revoked by the SSM: its key signs for nobody",
+        code=REVOKED,
+        fix=REREGISTER,
+        detail={"serial": serial},
+    )
+
+
 def judge(
     presented: x509.Certificate | None,
     *,
@@ -132,7 +142,7 @@ def judge(
         verdict, error = (
             REVOKED,
             (
-                f"the ID certificate {piid} presented ({described}) is revoked by the SSM",
+                f"the ID certificate that {piid} presented ({described}) is revoked by the SSM",
                 REREGISTER,
             ),
         )
@@ -140,7 +150,7 @@ def judge(
         verdict, error = (
             EXPIRED,
             (
-                f"the ID certificate {piid} presented ({described}) expired at "
+                f"the ID certificate that {piid} presented ({described}) expired at "
                 f"{presented.not_valid_after_utc.isoformat()} (SSM time {now.isoformat()})",
                 REREGISTER,
             ),
@@ -149,7 +159,7 @@ def judge(
         verdict, error = (
             NOT_YET_VALID,
             (
-                f"the ID certificate {piid} presented ({described}) is valid only from "
+                f"the ID certificate that {piid} presented ({described}) is valid only from "
                 f"{presented.not_valid_before_utc.isoformat()} (SSM time {now.isoformat()})",
                 "check that the SSM's and the instance's clocks agree; else " + REREGISTER,
             ),

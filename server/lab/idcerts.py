@@ -97,6 +97,14 @@ async def drill(request: web.Request, body: DrillBody) -> web.Response:
             code="instance_removed",
             fix="run the drill on a registered instance (ssmlab status lists them)",
         )
+    if body.drill is not IdCertDrill.REVOKED and not registry.ctx.mtls.enabled:
+        raise Conflict(
+            f"the {body.drill} drill changes the certificate an instance presents in the handshake, and this SSM "
+            "does not ask for one",
+            code="device_mtls_off",
+            fix='demand ID certificates first: ssmlab mtls on (POST /_lab/device-mtls {"enabled": true}), '
+            "or start the SSM with --device-mtls",
+        )
     now = registry.ctx.clock.now()
     answer: dict[str, object] = {"drill": str(body.drill), "piid": instance.piid, "fix": clientcert.REREGISTER}
     if body.drill is IdCertDrill.REVOKED:

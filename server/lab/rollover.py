@@ -29,7 +29,7 @@ class StartBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 async def cut_over(app: web.Application, *, keep: object = None) -> None:
     """Serve, sign and issue with the next PKI from now on; connections open now are closed, so
     every client's next request meets the new chain."""
-    new = await app[keys.ROLLOVER].cutover(app[keys.STORE])
+    new = await app[keys.ROLLOVER].cutover(app[keys.STORE], app[keys.CLOCK].now())
     app[keys.TLS].rotate(new)
     app[keys.REGISTRY].rotate(new)
     app[serve.SERVER].close_connections(keep=keep)

@@ -100,9 +100,9 @@ async def add_webhook(store: Store, domain: str | None, url: str, now: datetime)
     return Created(await store.write(body), account.domain)
 
 
-def _webhook(uow: UnitOfWork, webhook_id: int) -> Webhook:
+def _webhook(uow: UnitOfWork, webhook_id: int, *, removed_too: bool = False) -> Webhook:
     found = uow.deliveries.webhook(webhook_id)
-    if found is None or found.removed_at is not None:
+    if found is None or (found.removed_at is not None and not removed_too):
         raise NotFound(
             f"no webhook subscription {webhook_id}",
             code="webhook_not_found",
@@ -136,7 +136,7 @@ async def webhook_log(store: Store, webhook_id: int, *, limit: int = 100) -> lis
     """The subscription's latest attempts, newest first. Raises: NotFound ``webhook_not_found``."""
 
     def body(uow: UnitOfWork) -> list[DeliveryAttempt]:
-        _webhook(uow, webhook_id)
+        _webhook(uow, webhook_id, removed_too=True)  # a removed subscription keeps its log
         return uow.deliveries.log(webhook_id=webhook_id, limit=limit)
 
     return await store.read(body)

@@ -106,6 +106,7 @@ async def test_cut_over_now_and_the_refusals(ssm: RunningSSM) -> None:
     assert status == 409 and body["error"] == "rollover_in_progress"
     status, view = await ssm.lab("POST", "/_lab/pki/rollover/cutover")
     assert status == 200 and view["phase"] == "done"
+    assert view["cutover_at"] == ssm.clock.now().isoformat()  # when it happened, not when it was planned
     # a second rollover makes G3, and keeps trusting both earlier roots for ID certificates
     view = await start(ssm, "1d")
     assert view["generation"] == "G3"

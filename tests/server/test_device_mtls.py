@@ -140,6 +140,20 @@ async def test_foreign_id_certificate_drill_is_refused_in_the_handshake(ssm: Run
     await _refused_then_fixed(ssm, inst, "id_cert_refused", words="in the TLS handshake")
 
 
+async def test_without_mutual_tls_a_revoked_id_certificate_still_signs_for_nobody(
+    ssm: RunningSSM, make_agent: MakeAgent
+) -> None:
+    """The revoked drill works without --device-mtls too (the SSM knows the serial it issued); the
+    drills that change what is presented in the handshake are refused while none is asked for."""
+    inst = await registered_runner(ssm, make_agent)
+    piid = inst.state.piid
+    status, body = await ssm.lab("POST", f"/_lab/instances/{piid}/id-cert", {"drill": "foreign"})
+    assert status == 409 and body["error"] == "device_mtls_off" and "mtls on" in body["fix"]
+    status, answer = await ssm.lab("POST", f"/_lab/instances/{piid}/id-cert", {"drill": "revoked"})
+    assert status == 200, answer
+    await _refused_then_fixed(ssm, inst, "client_cert_revoked", words="signs for nobody")
+
+
 async def test_a_certificate_for_another_key_is_refused_by_the_agent(ssm: RunningSSM, make_agent: MakeAgent) -> None:
     inst = await registered_runner(ssm, make_agent)
     other = pki.make_ca("not the instance's key", not_before=ssm.clock.now(), not_after=ssm.clock.now())

@@ -46,6 +46,8 @@ async def test_webhook_secret_is_shown_once_and_refusals_change_nothing(ssm: Run
     assert status == 200
     status, listed = await ssm.lab("GET", "/_lab/webhooks")
     assert listed == []
+    status, kept = await ssm.lab("GET", f"/_lab/webhooks/{made['id']}/deliveries")
+    assert status == 200 and isinstance(kept, list)  # a removed subscription keeps its log, readable
     status, log = await ssm.lab("GET", "/_lab/mail")
     assert (status, log) == (200, [])
 
