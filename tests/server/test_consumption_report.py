@@ -81,7 +81,7 @@ async def test_cli_and_admin_api_answer_csv(
     assert [r["reported_usage"] for r in premium if r["actual_peak"] != "0"] == ["130"] * 7
     assert [r["locked"] for r in premium if r["actual_peak"] == "90"] == ["yes", "yes"]
     assert await asyncio.to_thread(cli.main, ["report", "consumption", "--from", nxt, "--to", day, "--db", db]) == 2
-    assert "fix: pass --from before --to" in capsys.readouterr().err
+    assert "fix: give a start before the end (--from before --to" in capsys.readouterr().err
 
     await api.login()
     async with api.session.get(
