@@ -63,8 +63,19 @@ class Parents:
             va=option("--va", help="virtual account name"),
             url=option("--url", default=DEFAULT_URL, help="the running SSM"),
             cacert=option("--cacert", type=Path, default=Path("certs/ca.pem")),
-            limit=option("--limit", type=int, default=50),
+            limit=option("--limit", type=_at_least_one, default=50),
         )
+
+
+def _at_least_one(text: str) -> int:
+    """An argparse type: a count of rows to show, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"at least 1, not {value}")
+    return value
 
 
 def admin(handler: AdminHandler) -> Handler:

@@ -11,6 +11,7 @@ from server.cli.common import Parents, admin
 from server.store import Store, UnitOfWork
 from shared import terms
 from shared.clock import epoch
+from shared.errors import NotFound
 
 TERM_HELP = "a Flex subscription term: 1y, 3y, 5y (whole years up to 10) or days like 400d (default: none, they stay)"
 ENDS_HELP = "the term's end date, YYYY-MM-DD (instead of --term): the last day the licenses are valid"
@@ -60,6 +61,13 @@ async def _terms(store: Store, now: datetime, args: argparse.Namespace) -> None:
 
     def body(uow: UnitOfWork) -> list[dict[str, object]]:
         out: list[dict[str, object]] = []
+        names = {va.name for account in uow.accounts.all() for va in uow.accounts.virtual_accounts(account.id)}
+        if args.va and args.va not in names:
+            raise NotFound(
+                f"no virtual account {args.va!r}",
+                code="virtual_account_not_found",
+                fix="list them: ssm-server account list (or leave --va out for every account's terms)",
+            )
         for account in uow.accounts.all():
             for va in uow.accounts.virtual_accounts(account.id):
                 if args.va and va.name != args.va:

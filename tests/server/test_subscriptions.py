@@ -195,6 +195,8 @@ def test_the_cli_buys_lists_and_renews_terms(tmp_path: Path, capsys: pytest.Capt
     assert "7 Flex Production Premium Agent added to DEFAULT: 7 purchased" in out and "valid until" in out
     assert cli.main([*add, "--term", "3 years"]) == 2
     assert "is not a term" in capsys.readouterr().err
+    assert cli.main(["license", "terms", "--va", "NOPE", "--db", db]) == 2  # as report consumption refuses it
+    assert "no virtual account 'NOPE'" in capsys.readouterr().err
     perpetual = ["license", "add", "--type", "Perpetual", "--name", PREMIUM, "--quantity", "1", "--db", db]
     assert cli.main([*perpetual, "--term", "1y"]) == 2
     assert "never expire" in capsys.readouterr().err
