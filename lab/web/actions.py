@@ -9,6 +9,7 @@ with the card's refusal (400) when it did not.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -133,12 +134,11 @@ async def id_cert(request: web.Request, form: Form) -> str:
     drill = forms.required(form, "drill", "the drill", "choose revoked, foreign or expired")
     name = forms.required(form, "instance", "the instance", "choose a registered instance")
     b = _b(request)
-    piid = (await b.agent("GET", f"/api/v1/instances/{name}/status")).get("piid")
-    if not piid:
-        raise LabError(f"{name} is not registered", "register it first", "not_registered")
-    made = await b.ssm("POST", f"/_lab/instances/{piid}/id-cert", {"drill": drill})
-    if "pem" in made:
-        await b.agent("POST", f"/_lab/instances/{name}/id-cert", {"pem": made["pem"]})
+    b.forget()  # both sides change
+    try:
+        made = await asyncio.to_thread(idcert.play, b.lab, drill, name)  # what 'ssmlab id-cert' does
+    except idcert.NotRegistered as exc:
+        raise LabError(str(exc), "register it first", "not_registered") from None
     return f"{idcert.describe(made, name)}; its next renewal is refused: {made['fix']}"
 
 
